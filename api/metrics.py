@@ -1,0 +1,58 @@
+"""Prometheus exposition: this API process's metrics plus the stream workers' figures, which
+arrive through their Redis heartbeat."""
+from __future__ import annotations
+
+import time
+
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
+from quart import Quart, request
+
+from infra import heartbeat
+from infra.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+
+def instrument(app: Quart) -> None:
+    @app.before_request
+    async def _start():
+        request._t0 = time.perf_counter()
+
+    @app.after_request
+    async def _observe(response):
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        HTTP_REQUESTS.labels(request.method, rule, str(response.status_code)).inc()
+        t0 = getattr(request, "_t0", None)
+        if t0 is not None:
+            HTTP_LATENCY.labels(request.method, rule).observe(time.perf_counter() - t0)
+        return response
+
+
+class _WorkerFigures:
+    def __init__(self, workers: dict[str, dict]):
+        self.workers = workers
+
+    def collect(self):
+        consumed = CounterMetricFamily("events_consumed", "Events applied by stream agents",
+                                       labels=["worker", "agent", "topic"])
+        lag = GaugeMetricFamily("agent_lag_events", "Log end offset minus committed position",
+                                labels=["worker", "agent", "topic", "partition"])
+        up = GaugeMetricFamily("worker_agent_joined", "1 if the agent's consumer joined its group",
+                               labels=["worker", "agent"])
+        for wid, st in self.workers.items():
+            for name, agent in st.get("agents", {}).items():
+                up.add_metric([wid, name], 1.0 if agent.get("joined") else 0.0)
+                for topic, n in agent.get("consumed", {}).items():
+                    consumed.add_metric([wid, name, topic], n)
+                for tp, n in agent.get("lag", {}).items():
+                    topic, _, part = tp.rpartition(":")
+                    lag.add_metric([wid, name, topic, part], n)
+        yield from (consumed, lag, up)
+
+
+async def render(svc) -> bytes:
+    reg = CollectorRegistry(auto_describe=False)
+    try:
+        reg.register(_WorkerFigures(await heartbeat.live_workers(svc.redis, svc.settings.worker_heartbeat_ttl)))
+    except Exception:  # Redis down: still expose this process's own metrics
+        pass
+    return generate_latest(REGISTRY) + generate_latest(reg)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from quart import Blueprint, g, request
+from quart_schema import tag, validate_request
+
+from api.auth import auth_required, svc
+from api.routes.auth import Strict
+from models import reactions
+from streams.topics import ReactionType
+
+bp = Blueprint("interactions", __name__, url_prefix="/interactions")
+
+
+class ReactionIn(Strict):
+    post_id: UUID
+    type: ReactionType = "like"
+
+
+async def _react(data: ReactionIn, add: bool):
+    eid = await reactions.react(svc(), user_id=g.user_id, post_id=data.post_id, type=data.type, add=add,
+                                idempotency_key=request.headers.get("Idempotency-Key"))
+    return {"event_id": str(eid)}, 202
+
+
+@bp.post("/reactions")
+@tag(["interactions"])
+@auth_required
+@validate_request(ReactionIn)
+async def add_reaction(data: ReactionIn):
+    """Accepted for processing (202): the counters agent applies it within moments."""
+    return await _react(data, add=True)
+
+
+@bp.delete("/reactions")
+@tag(["interactions"])
+@auth_required
+@validate_request(ReactionIn)
+async def remove_reaction(data: ReactionIn):
+    return await _react(data, add=False)

@@ -1,0 +1,47 @@
+"""The process's connections, built once and handed to domain functions as `svc`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from infra import db
+from infra.kafka import EventProducer
+from infra.settings import Settings
+from models.engagement import EngagementStore, make_store
+from models.outbox import OutboxRelay
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: aioredis.Redis
+    producer: EventProducer
+    store: EngagementStore
+    relay: OutboxRelay
+
+    @property
+    def sessions(self):
+        return db.sessions()
+
+    @classmethod
+    async def start(cls, settings: Settings, *, relay: bool = True) -> "Services":
+        engine = db.init_engine(settings)
+        r = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=3,
+                              health_check_interval=30)
+        producer = EventProducer(settings)
+        producer.start()
+        store = make_store(settings, engine)
+        await store.start()
+        svc = cls(settings=settings, redis=r, producer=producer, store=store,
+                  relay=OutboxRelay(db.sessions(), producer))
+        if relay:
+            svc.relay.start()
+        return svc
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.producer.stop()
+        await self.store.close()
+        await self.redis.aclose()
+        await db.dispose_engine()

@@ -1,0 +1,49 @@
+"""The one event envelope, shared by producers (API, outbox relay, jobs) and consumers (agents).
+
+JSON on the wire so any consumer can read it. Ids are UUIDv7 (time-ordered): agents use the
+id order to ignore stale or repeated events per entity, never the Kafka offset (offsets restart
+at 0 with a new embedded broker).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+import orjson
+import uuid_utils
+
+
+def new_id() -> UUID:
+    return UUID(bytes=uuid_utils.uuid7().bytes)
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    payload: dict[str, Any]
+    actor: UUID | None = None
+    version: int = 1
+    id: UUID = field(default_factory=new_id)
+    ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": str(self.id), "type": self.type, "version": self.version,
+                "actor": str(self.actor) if self.actor else None,
+                "ts": self.ts.isoformat(), "payload": self.payload}
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Event":
+        return cls(id=UUID(d["id"]), type=d["type"], version=int(d.get("version", 1)),
+                   actor=UUID(d["actor"]) if d.get("actor") else None,
+                   ts=datetime.fromisoformat(d["ts"]), payload=d.get("payload") or {})
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Event":
+        return cls.from_dict(orjson.loads(raw))

@@ -1,0 +1,88 @@
+"""The stream worker: a Faust app hosting Faust agents and batch agents (streams/batch.py).
+
+Every module in streams/agents/ is imported at start, so an agent is one file there.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import pkgutil
+import socket
+from pathlib import Path
+
+import faust
+from mode import Service
+
+from infra import heartbeat, logs
+from infra.services import Services
+from infra.settings import Settings, get_settings
+from streams import agents as agents_pkg
+from streams.batch import REGISTRY, BatchRunner
+
+log = logging.getLogger(__name__)
+
+
+def discover() -> None:
+    for mod in pkgutil.iter_modules(agents_pkg.__path__):
+        importlib.import_module(f"{agents_pkg.__name__}.{mod.name}")
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        f"{settings.consumer_group_prefix}-worker",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        web_enabled=False,
+        datadir=str(Path(settings.var_dir) / "faust"),
+        value_serializer="raw",
+        store="memory://",
+        topic_partitions=settings.kafka_partitions,
+        topic_replication_factor=settings.kafka_replication,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.kafka_heartbeat_ms / 1000,
+        producer_acks=-1,
+        logging_config=logs.dict_config(settings.log_level, service="worker"),
+    )
+
+    @app.service
+    class BatchAgents(Service):
+        """Runs the batch agents and the heartbeat next to Faust's own agents."""
+
+        def __post_init__(self) -> None:
+            self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+            self.svc: Services | None = None
+            self.runners: list[BatchRunner] = []
+
+        async def on_start(self) -> None:
+            self.svc = await Services.start(settings)
+            self.runners = [BatchRunner(a, self.svc, settings) for a in REGISTRY.values()]
+            for r in self.runners:
+                await r.start()
+            log.info("batch agents started", extra={"agents": [r.agent.name for r in self.runners]})
+
+        @Service.task
+        async def _heartbeat(self) -> None:
+            while not self.should_stop:
+                try:
+                    await heartbeat.publish(self.svc.redis, self.worker_id, {
+                        "agents": {r.agent.name: r.snapshot() for r in self.runners}})
+                except Exception as exc:
+                    log.warning("heartbeat failed", extra={"error": repr(exc)})
+                await self.sleep(1.0)
+
+        async def on_stop(self) -> None:
+            await asyncio.gather(*(r.stop() for r in self.runners), return_exceptions=True)
+            if self.svc:
+                try:
+                    await heartbeat.remove(self.svc.redis, self.worker_id)
+                except Exception:
+                    pass
+                await self.svc.stop()
+
+    discover()
+    return app
+
+
+app = create_app(get_settings())

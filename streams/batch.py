@@ -1,0 +1,194 @@
+"""Batch agents: consume a topic in batches with a plain aiokafka consumer inside the worker.
+
+Why not a Faust agent for hot paths: Faust hands each message through its own per-message
+machinery before `take()` can group them, which caps an agent at 3-7% of what the broker and
+client deliver (ARCHITECTURE.md §4; docs/benchmarks.md). A batch agent gets whole fetches
+(`getmany`), hands the handler a list of decoded envelopes, and commits the offsets only after
+the handler returns, so delivery is at-least-once and handlers must be idempotent.
+
+Adding one: a file in streams/agents/ with
+
+    @batch_agent(topics.SOME_TOPIC)
+    async def my_agent(events: list[dict], svc) -> None: ...
+
+and a test that awaits `my_agent(events, svc)` directly (no broker needed).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from infra.settings import Settings
+from streams.topics import Topic
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[dict], object], Awaitable[None]]
+
+
+@dataclass
+class BatchAgent:
+    name: str
+    topic: Topic
+    handler: Handler
+    max_records: int = 2000
+
+    async def __call__(self, events: list[dict], svc) -> None:
+        await self.handler(events, svc)
+
+
+REGISTRY: dict[str, BatchAgent] = {}
+
+
+def batch_agent(topic: Topic, *, name: str | None = None, max_records: int = 2000):
+    def register(fn: Handler) -> BatchAgent:
+        agent = BatchAgent(name or fn.__name__, topic, fn, max_records)
+        if agent.name in REGISTRY:
+            raise ValueError(f"batch agent {agent.name!r} is defined twice")
+        REGISTRY[agent.name] = agent
+        return agent
+    return register
+
+
+@dataclass
+class RunnerStatus:
+    group: str
+    joined: bool = False
+    partitions: list[str] = field(default_factory=list)
+    consumed: int = 0
+    malformed: int = 0
+    lag: dict[str, int] = field(default_factory=dict)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, status: RunnerStatus):
+        self.status = status
+
+    async def on_partitions_revoked(self, revoked):
+        self.status.joined = False
+
+    async def on_partitions_assigned(self, assigned):
+        self.status.partitions = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
+        self.status.joined = True
+
+
+class BatchRunner:
+    """Runs one BatchAgent: fetch -> decode -> handler -> commit, retrying the handler (never
+    skipping) until it succeeds or the partitions move to another worker."""
+
+    def __init__(self, agent: BatchAgent, svc, settings: Settings):
+        self.agent, self.svc, self.settings = agent, svc, settings
+        self.status = RunnerStatus(group=f"{settings.consumer_group_prefix}.{agent.name}")
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
+        self._positions: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        s = self.settings
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap, group_id=self.status.group,
+            client_id=f"{self.status.group}", enable_auto_commit=False,
+            auto_offset_reset="earliest",  # a new group starts from the beginning of the log
+            session_timeout_ms=s.kafka_session_timeout_ms, heartbeat_interval_ms=s.kafka_heartbeat_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=100)
+        self._consumer.subscribe([self.agent.topic.name], listener=_Listener(self.status))
+        await self._consumer.start()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"agent:{self.agent.name}")
+
+    async def stop(self, timeout: float = 8.0) -> None:
+        self._stopping.set()
+        if self._task:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except asyncio.TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer:
+            await self._consumer.stop()  # leaves the group: partitions move at once
+
+    def _decode(self, records) -> list[dict]:
+        events = []
+        for r in records:
+            try:
+                ev = orjson.loads(r.value)
+                if not isinstance(ev, dict) or "type" not in ev or "id" not in ev:
+                    raise ValueError("not an event envelope")
+                events.append(ev)
+            except ValueError as exc:
+                self.status.malformed += 1
+                log.error("malformed event skipped", extra={"agent": self.agent.name, "topic": r.topic,
+                                                           "partition": r.partition, "offset": r.offset,
+                                                           "error": str(exc)})
+        return events
+
+    async def _handle(self, events: list[dict]) -> bool:
+        delay = 0.2
+        while True:
+            try:
+                await self.agent.handler(events, self.svc)
+                return True
+            except Exception:
+                log.exception("agent batch failed; retrying", extra={"agent": self.agent.name,
+                                                                     "events": len(events)})
+                if self._stopping.is_set():
+                    return False  # uncommitted: the next owner of the partitions redoes it
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, 5.0)
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        while not self._stopping.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.agent.max_records)
+            except KafkaError as exc:
+                log.warning("fetch failed", extra={"agent": self.agent.name, "error": repr(exc)})
+                await asyncio.sleep(1)
+                continue
+            await self._update_lag()
+            if not batches:
+                continue
+            records = [r for recs in batches.values() for r in recs]
+            events = self._decode(records)
+            if events and not await self._handle(events):
+                return
+            offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                # Partitions moved during the batch; the new owner re-applies it (idempotent).
+                log.warning("commit failed", extra={"agent": self.agent.name, "error": repr(exc)})
+                continue
+            self._positions.update({tp: om.offset for tp, om in offsets.items()})
+            self.status.consumed += len(events)
+
+    async def _update_lag(self) -> None:
+        consumer, lag = self._consumer, {}
+        for tp in consumer.assignment():
+            hw = consumer.highwater(tp)
+            if hw is None:
+                continue
+            done = self._positions.get(tp)
+            if done is None:
+                try:
+                    done = await consumer.position(tp)
+                except KafkaError:
+                    continue
+            lag[f"{tp.topic}:{tp.partition}"] = max(0, hw - done)
+        self.status.lag = lag
+
+    def snapshot(self) -> dict:
+        st = self.status
+        return {"group": st.group, "joined": st.joined, "partitions": st.partitions,
+                "consumed": {self.agent.topic.name: st.consumed}, "malformed": st.malformed,
+                "lag": st.lag}
