@@ -45,7 +45,9 @@ def register(app: Quart) -> None:
     @app.errorhandler(RequestSchemaValidationError)
     async def _schema(exc: RequestSchemaValidationError):
         err = exc.validation_error
-        if isinstance(err, ValidationError):
+        not_object = isinstance(err, ValidationError) and any(
+            not e["loc"] and e["type"] in ("model_type", "dict_type") for e in err.errors())
+        if isinstance(err, ValidationError) and not not_object:
             return error_response(422, "validation_error", "the request body is not valid",
                                   pydantic_details(err))
         return error_response(400, "bad_request", "the request body must be a JSON object")

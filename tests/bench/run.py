@@ -1,0 +1,189 @@
+"""`make bench`: one run on a fresh embedded stack (PostgreSQL, Redis, Tansu) in a temp dir.
+
+1. API accept rate: reactions/s answered 202 by one uvicorn process under 64 connections.
+2. Counters agent apply rate: N pre-produced reaction events consumed and applied by the real
+   counters agent (BatchRunner, PostgreSQL store, Redis publish), in this process.
+3. Baseline on the same topic: plain aiokafka getmany + orjson + the same aggregation in memory.
+4. Faust reference: a Faust agent iterating the same topic message by message.
+5. End-to-end latency: POST /interactions/reactions -> websocket `counter.updated`, with the
+   worker running as its own process.
+Correctness of the apply run is checked against the workload's known end state. Figures are
+printed, not asserted. Options: --events N, --load-seconds S, --e2e N, --no-faust.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from uuid import uuid4
+
+import uvloop
+
+from infra.dev import start_stack
+from tests.bench import api_load, apply, workload
+from tests.conftest import REPO, Proc, Worker, start_api
+
+# Anything that would point the benchmark at someone's real services is dropped: it always
+# runs on its own embedded stack.
+_EXTERNAL = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP", "KAFKA_FLAVOR", "SCYLLA_HOSTS",
+             "QDRANT_URL", "QDRANT_PATH", "S3_ENDPOINT", "CLOUDFLARE_R2_ENDPOINT", "MEDIA_DIR")
+
+
+def say(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def faust_reference(env: dict, log_dir: Path, n: int, limit: float) -> dict | None:
+    """Run tests.bench.faust_ref as a process; its BENCH-RESULT line, or None if it failed."""
+    app_id = f"{env['CONSUMER_GROUP_PREFIX']}-faustref"
+    proc = Proc("faust-ref", ["-m", "tests.bench.faust_ref", app_id, str(n), str(limit)], env, log_dir).start()
+    try:
+        deadline = time.monotonic() + limit + 45  # start-up and group join included
+        while time.monotonic() < deadline and proc.alive:
+            for line in proc.log.read_text(errors="replace").splitlines():
+                if line.startswith("BENCH-RESULT "):
+                    import orjson
+                    return orjson.loads(line.split(" ", 1)[1])
+            time.sleep(0.2)
+        say(f"faust reference gave no result; log tail:\n{proc.tail(15)}")
+        return None
+    finally:
+        proc.stop(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.bench.run", description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--load-seconds", type=float, default=10.0)
+    ap.add_argument("--e2e", type=int, default=300)
+    ap.add_argument("--no-faust", action="store_true")
+    ap.add_argument("--faust-seconds", type=float, default=20.0)
+    args = ap.parse_args(argv)
+
+    t_start = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="daira-bench-"))
+    log_dir = tmp / "logs"
+    log_dir.mkdir()
+    saved_env = dict(os.environ)
+    stop_stack = lambda: None  # noqa: E731
+    procs: list = []
+    r: dict = {}
+    try:
+        base_env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
+        say(f"starting the embedded stack in {tmp}")
+        add, stop_stack = start_stack(tmp / "var", base_env, preferred_ports=False)
+        env = {**base_env, **add, "APP_ENV": "test", "LOG_LEVEL": "WARNING",
+               "JWT_SECRET": secrets.token_urlsafe(40), "VAR_DIR": str(tmp / "var"),
+               "CONSUMER_GROUP_PREFIX": f"bench{uuid4().hex[:8]}",
+               "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_MS": "1000"}
+        subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True,
+                       stdout=subprocess.DEVNULL)
+        os.environ.clear()
+        os.environ.update(env)
+        from infra.settings import get_settings
+        get_settings.cache_clear()
+        settings = get_settings()
+        if settings.kafka_flavor == "tansu":
+            from streams import compat
+            compat.apply()
+        from infra.kafka import ensure_topics
+        from streams.topics import REACTIONS
+
+        # ---- 2 and 3: the same N events, read by the agent, the baseline and Faust
+        say(f"generating {args.events} reaction events")
+        w = workload.make(args.events)
+        r["workload"] = w
+        uvloop.run(ensure_topics(settings))
+        r["produce_s"] = uvloop.run(workload.produce(settings.kafka_bootstrap, REACTIONS.name, w.records))
+        say(f"produced {len(w.records)} events in {r['produce_s']:.1f}s; running the counters agent")
+        r["agent"] = uvloop.run(apply.run_agent(settings, len(w.records)))
+        r["verify"] = uvloop.run(apply.verify_store(settings.database_url, w.expected_counters()))
+        say(f"agent: {r['agent']['rate']:,.0f} events/s; running the baseline")
+        r["baseline"] = uvloop.run(apply.run_baseline(settings, REACTIONS.name, len(w.records),
+                                                      f"{env['CONSUMER_GROUP_PREFIX']}.bench-baseline"))
+        r["baseline_exact"] = r["baseline"].pop("counters") == w.expected_counters()
+        if not args.no_faust:
+            say("running the Faust reference")
+            r["faust"] = faust_reference(env, log_dir, len(w.records), args.faust_seconds)
+
+        # ---- 1: API accept rate (the worker is not running yet: the API has the machine)
+        say("starting the API")
+        api_proc, base = start_api(env, log_dir)
+        procs.append(api_proc)
+        users = uvloop.run(api_load.register_users(base, 50))
+        posts = uvloop.run(api_load.create_posts(base, users, 27))
+        load_posts, e2e_posts, warm_post = posts[:20], posts[20:26], posts[26]
+        say(f"API accept rate: 64 connections for {args.load_seconds:.0f}s")
+        r["api"] = uvloop.run(api_load.accept_rate(base, users, load_posts, seconds=args.load_seconds))
+
+        # ---- 5: end to end, with the worker as its own process
+        say("starting the worker")
+        worker = Worker(env, log_dir, base)
+        procs.append(worker)
+        worker.start()
+        say(f"end-to-end latency: {args.e2e} sequential likes")
+        r["e2e"] = uvloop.run(api_load.e2e_latency(base, users, e2e_posts, warm_post, n=args.e2e))
+    finally:
+        for p in reversed(procs):
+            proc = p.proc if isinstance(p, Worker) else p
+            if proc is not None:
+                proc.stop()
+        stop_stack()
+        os.environ.clear()
+        os.environ.update(saved_env)
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(r, time.monotonic() - t_start)
+    return 0
+
+
+def report(r: dict, total_s: float) -> None:
+    w, a, b, v = r["workload"], r["agent"], r["baseline"], r["verify"]
+    f, api, e2e = r.get("faust"), r["api"], r["e2e"]
+    ratio = a["rate"] / b["rate"]
+    lines = [
+        "",
+        f"D-A-I-R-A benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, embedded stack), "
+        f"total {total_s:.0f}s",
+        "",
+        f"workload: {len(w.records):,} reaction events on {w.n_posts:,} posts (Zipf 1.1) by {w.n_users:,} users; "
+        f"{w.removals:,} unlikes, {w.duplicates:,} redelivered duplicates; produced in {r['produce_s']:.1f}s "
+        f"({len(w.records) / r['produce_s']:,.0f}/s)",
+        "",
+        f"{'figure':<44}{'value':>16}  detail",
+        f"{'-' * 44}{'-' * 16}  {'-' * 40}",
+        f"{'1. API accept rate (202/s)':<44}{api['rate']:>16,.0f}  p50 {api['p50_ms']:.1f} ms, p99 "
+        f"{api['p99_ms']:.1f} ms, {api['connections']} conns, {api['requests']:,} requests, "
+        f"non-202: {api['non_202']}",
+        f"{'2. counters agent apply (events/s)':<44}{a['rate']:>16,.0f}  {a['events']:,} events in "
+        f"{a['seconds']:.2f}s, {a['batches']} batches (max_records {a['max_records']}); handler "
+        f"{a['handler_s']:.2f}s of which store {a['store_s']:.2f}s",
+        f"{'3. baseline aiokafka+orjson (events/s)':<44}{b['rate']:>16,.0f}  {b['events']:,} events in "
+        f"{b['seconds']:.2f}s, getmany(500), commit per batch, no store",
+        f"{'   agent / baseline':<44}{ratio:>15.1%}   target >= 30%",
+    ]
+    if f:
+        lines.append(f"{'4. Faust per-message agent (events/s)':<44}{f['rate']:>16,.0f}  {f['events']:,} events "
+                     f"in {f['seconds']:.2f}s ({f['rate'] / b['rate']:.1%} of baseline)")
+    else:
+        lines.append(f"{'4. Faust per-message agent':<44}{'skipped':>16}  see ARCHITECTURE.md §4 (3-7% of raw aiokafka)")
+    lines += [
+        f"{'5. end to end POST -> ws push p50 (ms)':<44}{e2e['p50_ms']:>16.1f}  p99 {e2e['p99_ms']:.1f} ms, "
+        f"max {e2e['max_ms']:.1f} ms, {e2e['pushes']}/{e2e['likes']} pushed (POST alone p50 {e2e['post_p50_ms']:.1f} ms)",
+        "",
+        f"correctness after the apply run: sum(post_counters) = {v['counter_sum']:,}, active edges = "
+        f"{v['active_edges']:,}, expected = {v['expected_active']:,}; every counter exact: "
+        f"{'YES' if v['exact'] else 'NO'}; baseline aggregate exact: {'YES' if r['baseline_exact'] else 'NO'}",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
