@@ -7,7 +7,7 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models import outbox
+from models import idempotency, outbox
 from models.base import Base, CreatedAt
 from models.errors import NotFound
 from models.events import Event, new_id
@@ -28,14 +28,22 @@ def public(post: Post) -> dict:
             "visibility": post.visibility, "created_at": post.created_at.isoformat()}
 
 
-async def create_post(svc, *, author_id: UUID, caption: str, visibility: str) -> Post:
-    post = Post(id=new_id(), author_id=author_id, caption=caption, visibility=visibility)
+async def create_post(svc, *, author_id: UUID, caption: str, visibility: str,
+                      idempotency_key: str | None = None) -> Post:
+    """With an Idempotency-Key, a retry returns the post the first attempt created."""
+    body = {"caption": caption, "visibility": visibility}
+    post_id = await idempotency.event_id(svc, actor=author_id, key=idempotency_key, scope="post.create",
+                                         body=body)
     async with svc.sessions() as s, s.begin():
+        existing = await s.get(Post, post_id)
+        if existing is not None:
+            return existing
+        post = Post(id=post_id, author_id=author_id, caption=caption, visibility=visibility)
         s.add(post)
         await s.flush()
         outbox.stage(s, Event("post.created", {"post_id": str(post.id), "author_id": str(author_id),
                                                "visibility": visibility, "caption": caption},
-                              actor=author_id))
+                              actor=author_id, id=post_id))
     svc.relay.kick()
     _known[post.id] = time.monotonic() + _KNOWN_TTL
     return post

@@ -113,3 +113,14 @@ async def test_graphql_face_uses_the_same_pipeline(client, worker):
 async def _gql_loves(gql, q):
     data = (await gql(q))["data"]["post"]
     return data if data["counters"]["loves"] == 1 else None
+
+
+async def test_post_creation_retry_with_idempotency_key_makes_one_post(client):
+    user = await register(client)
+    headers = {**user["headers"], "Idempotency-Key": "post-abc"}
+    first = await client.post("/posts", json={"caption": "once"}, headers=headers)
+    retry = await client.post("/posts", json={"caption": "once"}, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert first.json() == retry.json()
+    other = await client.post("/posts", json={"caption": "twice?"}, headers=headers)
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"

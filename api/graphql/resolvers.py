@@ -83,7 +83,7 @@ async def resolve_login(_, info, input):
 async def resolve_create_post(_, info, input):
     data = _validate(PostIn, input)
     post = await posts.create_post(info.context["svc"], author_id=_user(info), caption=data.caption,
-                                   visibility=data.visibility)
+                                   visibility=data.visibility, idempotency_key=info.context["idempotency_key"])
     return posts.public(post)
 
 

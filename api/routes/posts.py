@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from quart import Blueprint, g
+from quart import Blueprint, g, request
 from quart_schema import tag, validate_request
 
 from api.auth import auth_required, parse_id, svc
@@ -24,7 +24,8 @@ class PostIn(Strict):
 @validate_request(PostIn)
 async def create(data: PostIn):
     post = await posts.create_post(svc(), author_id=g.user_id, caption=data.caption,
-                                   visibility=data.visibility)
+                                   visibility=data.visibility,
+                                   idempotency_key=request.headers.get("Idempotency-Key"))
     return posts.public(post), 201
 
 
