@@ -10,23 +10,16 @@ import asyncio
 import logging
 from collections import defaultdict
 
+from infra.background import BackgroundLoop
+
 log = logging.getLogger(__name__)
 
 
-class Hub:
+class Hub(BackgroundLoop):
     def __init__(self, redis):
         self.redis = redis
         self.local: dict[str, set[asyncio.Queue]] = defaultdict(set)
         self._pending: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     def subscribe(self, channel: str, queue: asyncio.Queue) -> None:
         first = not self.local[channel]

@@ -17,7 +17,6 @@ import re
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from infra.embedded import (EmbeddedPostgres, EmbeddedRedis, EmbeddedTansu, ServiceError,
-                            free_port, pdeathsig_preexec, tcp_open)
+                            can_bind, free_port, pdeathsig_preexec, tcp_open)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE = 8.0  # seconds the API and worker get after SIGTERM
@@ -155,14 +154,6 @@ def _terminate(procs: dict[str, subprocess.Popen], grace: float) -> None:
         p.wait()
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("0.0.0.0", port))
-            return True
-        except OSError:
-            return False
 
 
 def _summary(env: Mapping[str, str], add: Mapping[str, str], var_dir: Path, port: int) -> str:
@@ -207,7 +198,7 @@ def run() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_stop)
     try:
-        if "DEV_API_CMD" not in env and not _port_free(port):
+        if "DEV_API_CMD" not in env and not can_bind(port, "0.0.0.0"):
             print(f"daira: port {port} is in use; set PORT to another one", file=sys.stderr)
             return 1
         print(f"daira: starting the development stack in {var_dir} ...", flush=True)

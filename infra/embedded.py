@@ -41,17 +41,21 @@ class ServiceError(RuntimeError):
     pass
 
 
+def can_bind(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        # SO_REUSEADDR like the servers themselves: TIME_WAIT leftovers don't count as taken.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
 def free_port(preferred: int | None = None) -> int:
     """`preferred` if it can be bound on 127.0.0.1 now, else a free port chosen by the OS."""
-    if preferred:
-        with socket.socket() as s:
-            # SO_REUSEADDR like the servers themselves: TIME_WAIT leftovers don't count as taken.
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
+    if preferred and can_bind(preferred):
+        return preferred
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, LargeBinary, String, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from infra.background import BackgroundLoop
 from models.base import Base, CreatedAt
 from models.errors import Unavailable
 from models.events import Event
@@ -34,23 +35,14 @@ def stage(session: AsyncSession, event: Event) -> None:
     session.add(OutboxRow(topic=topic.name, key=str(event.payload[topic.key]), value=event.to_bytes()))
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], producer, batch: int = 500):
         self.sessions, self.producer, self.batch = sessions, producer, batch
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
     def kick(self) -> None:
         """Called after a commit that staged events: relay now rather than at the next poll."""
         self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def relay_once(self) -> int:
         async with self.sessions() as session, session.begin():
