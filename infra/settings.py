@@ -58,6 +58,8 @@ class Settings(BaseSettings):
 
     scylla_hosts: str = Field("", validation_alias="SCYLLA_HOSTS")
     scylla_keyspace: str = Field("daira", validation_alias="SCYLLA_KEYSPACE")
+    # SimpleStrategy replication for a keyspace the store creates; production: 3, or pre-create it.
+    scylla_replication_factor: int = Field(1, validation_alias="SCYLLA_REPLICATION_FACTOR")
     qdrant_url: str = Field("", validation_alias="QDRANT_URL")
     qdrant_path: str = Field("var/qdrant", validation_alias="QDRANT_PATH")
     s3_endpoint: str = Field("", validation_alias=AliasChoices("S3_ENDPOINT", "CLOUDFLARE_R2_ENDPOINT"))

@@ -183,7 +183,7 @@ class CqlEngagementStore:
         if not _IDENT.match(self.keyspace):
             raise ValueError(f"SCYLLA_KEYSPACE is not a plain CQL identifier: {self.keyspace!r}")
         self.replication_factor = int(replication_factor if replication_factor is not None
-                                      else getattr(settings, "scylla_replication_factor", 1) or 1)
+                                      else settings.scylla_replication_factor or 1)
         self.concurrency = concurrency
         self.cas_attempts = cas_attempts
         self.reconcile_grace = reconcile_grace
