@@ -7,7 +7,7 @@ from werkzeug.exceptions import BadRequest
 from quart.json.provider import DefaultJSONProvider
 from quart_schema import QuartSchema
 
-from api import errors, metrics
+from api import auth as guard, errors, metrics
 from api.realtime import Hub
 from api.routes import auth, graphql, health, interactions, posts, ws
 from infra import logs
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Quart:
                 redoc_ui_path=None, scalar_ui_path=None)
     app.json = OrjsonProvider(app)
     errors.register(app)
+    guard.register(app)  # X-RateLimit-* headers
     metrics.instrument(app)
     for bp in (health.bp, auth.bp, posts.bp, interactions.bp, graphql.bp, ws.bp):
         app.register_blueprint(bp)

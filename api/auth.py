@@ -1,13 +1,20 @@
-"""Bearer-token guard shared by REST, GraphQL and the websocket."""
+"""Bearer-token guard and rate limits shared by REST, GraphQL and the websocket.
+
+The client IP is `request.remote_addr`, the ASGI peer address. The app never reads
+X-Forwarded-For itself: behind a proxy, uvicorn rewrites the peer from it only for the proxies
+listed in FORWARDED_ALLOW_IPS (default 127.0.0.1), so that trust is explicit (docs/auth.md).
+"""
 from __future__ import annotations
 
 from functools import wraps
 from uuid import UUID
 
-from quart import current_app, g, request
+from quart import Quart, current_app, g, request
 
-from models import users
-from models.errors import DomainError, Unauthorized
+from models import audit, ratelimit, sessions
+from models.audit import Client
+from models.errors import DomainError
+from models.sessions import Principal
 
 
 def svc():
@@ -20,18 +27,57 @@ def bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def user_from_token(token: str | None) -> UUID:
-    if not token:
-        raise Unauthorized("a bearer token is required", code="unauthorized")
-    return UUID(users.decode_access_token(svc(), token)["sub"])
+def client() -> Client:
+    return Client(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
+
+
+async def principal(token: str | None) -> Principal:
+    """Signature, expiry, type and a revoked session all answer 401 (models/sessions.py)."""
+    return await sessions.authenticate(svc(), token)
+
+
+async def user_from_token(token: str | None) -> UUID:
+    return (await principal(token)).user_id
+
+
+async def _limit(rule: str, rate, subjects: list[str], actor: UUID | None = None) -> None:
+    # Raises RateLimited (429 + headers); on success the headers ride on the response.
+    g.rate_limit = await ratelimit.enforce(svc(), rule, rate, subjects, client(), actor)
+
+
+async def limit_api(who: Principal) -> None:
+    await _limit("api", svc().settings.rate_limit_api, [f"user:{who.user_id}"], who.user_id)
+
+
+async def limit_login(email: str) -> None:
+    await _limit("login", svc().settings.rate_limit_login,
+                 [f"ip:{request.remote_addr}", f"email:{audit.email_digest(svc(), email)}"])
+
+
+async def limit_register() -> None:
+    await _limit("register", svc().settings.rate_limit_register, [f"ip:{request.remote_addr}"])
 
 
 def auth_required(func):
+    """Authenticates the bearer token, counts the request against RATE_LIMIT_API, and sets
+    g.user_id, g.session_id."""
     @wraps(func)
     async def wrapper(*args, **kwargs):
-        g.user_id = user_from_token(bearer_token())
+        who = await principal(bearer_token())
+        g.user_id, g.session_id = who.user_id, who.session_id
+        await limit_api(who)
         return await func(*args, **kwargs)
     return wrapper
+
+
+def register(app: Quart) -> None:
+    @app.after_request
+    async def _rate_limit_headers(response):
+        verdict = g.get("rate_limit")
+        if verdict is not None:
+            for k, v in verdict.headers().items():
+                response.headers.setdefault(k, v)
+        return response
 
 
 def parse_id(value: str, what: str = "id") -> UUID:

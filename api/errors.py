@@ -39,7 +39,8 @@ def pydantic_details(exc: ValidationError) -> list[dict]:
 def register(app: Quart) -> None:
     @app.errorhandler(DomainError)
     async def _domain(exc: DomainError):
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+        headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable)
+                   else getattr(exc, "headers", None))  # e.g. RateLimited: X-RateLimit-*, Retry-After
         return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.errorhandler(RequestSchemaValidationError)

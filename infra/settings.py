@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "your-secret-key-change-in-production"  # the seed's placeholder
 
@@ -29,6 +29,30 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if not m:
         raise ValueError(f"not a duration: {value!r} (use e.g. 900, 15m, 7d)")
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+class Rate(NamedTuple):
+    """A rate limit: at most `limit` requests per fixed `window`."""
+    limit: int
+    window: timedelta
+
+
+def parse_rate(value: str | Rate) -> Rate:
+    """'15/5m' -> Rate(15, 5 minutes); the duration as parse_duration reads it."""
+    if isinstance(value, Rate):
+        return value
+    if isinstance(value, (tuple, list)):
+        return Rate(int(value[0]), parse_duration(value[1]))
+    count, sep, window = str(value).partition("/")
+    if not sep or not count.strip().isdigit():
+        raise ValueError(f"not a rate: {value!r} (use e.g. 15/5m)")
+    rate = Rate(int(count), parse_duration(window))
+    if rate.limit < 1 or rate.window < timedelta(seconds=1):
+        raise ValueError(f"a rate needs a limit >= 1 and a window >= 1s: {value!r}")
+    return rate
+
+
+RateSetting = Annotated[Rate, NoDecode]  # "15/5m" in the environment, not JSON
 
 
 class Settings(BaseSettings):
@@ -70,6 +94,11 @@ class Settings(BaseSettings):
     jwt_expiration: timedelta = Field(timedelta(minutes=15), validation_alias="JWT_EXPIRATION")
     refresh_expiration: timedelta = Field(timedelta(days=30), validation_alias="REFRESH_EXPIRATION")
     idempotency_ttl: timedelta = Field(timedelta(hours=24), validation_alias="IDEMPOTENCY_TTL")
+    # Fixed-window limits in Redis (models/ratelimit.py), "N/duration". Login: per client IP and
+    # per account email, both; register: per IP; API: per token subject, every authenticated request.
+    rate_limit_login: RateSetting = Field(Rate(15, timedelta(minutes=5)), validation_alias="RATE_LIMIT_LOGIN")
+    rate_limit_register: RateSetting = Field(Rate(5, timedelta(minutes=30)), validation_alias="RATE_LIMIT_REGISTER")
+    rate_limit_api: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_API")
 
     max_body_bytes: int = Field(256 * 1024, validation_alias="MAX_BODY_BYTES")
     graphiql: bool | None = Field(None, validation_alias="GRAPHIQL")
@@ -79,6 +108,11 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, v):
         return parse_duration(v)
+
+    @field_validator("rate_limit_login", "rate_limit_register", "rate_limit_api", mode="before")
+    @classmethod
+    def _rate(cls, v):
+        return parse_rate(v)
 
     @model_validator(mode="after")
     def _production_guard(self):

@@ -91,7 +91,11 @@ def stack_env(tmp_path_factory) -> dict:
            "CONSUMER_GROUP_PREFIX": f"test{uuid4().hex[:8]}",
            "KAFKA_SESSION_TIMEOUT_MS": os.environ.get("KAFKA_SESSION_TIMEOUT_MS", "6000"),
            "KAFKA_HEARTBEAT_MS": os.environ.get("KAFKA_HEARTBEAT_MS", "1000"),
-           "VAR_DIR": str(var)}
+           "VAR_DIR": str(var),
+           # the suite registers and logs in many users from one IP; tests of the limits start
+           # their own API with small ones (tests/test_auth_ratelimit.py)
+           "RATE_LIMIT_REGISTER": "100000/1m", "RATE_LIMIT_LOGIN": "100000/1m",
+           "RATE_LIMIT_API": "100000/1m"}
     subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True,
                    stdout=subprocess.DEVNULL)
     # In-process tests (agents fed without a broker, stores) read the same settings.

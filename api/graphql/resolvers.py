@@ -8,10 +8,11 @@ from ariadne import EnumType, MutationType, ObjectType, QueryType, make_executab
 from graphql import GraphQLError
 from pydantic import ValidationError
 
+from api.auth import client, limit_login, limit_register
 from api.errors import pydantic_details
-from api.routes.auth import LoginIn, RegisterIn
+from api.routes.auth import LoginIn, RefreshIn, RegisterIn
 from api.routes.posts import PostIn
-from models import posts, reactions, users
+from models import posts, reactions, sessions, users
 from models.engagement import named
 from models.errors import DomainError, Unauthorized
 
@@ -23,7 +24,8 @@ reaction_type = EnumType("ReactionType", {t.upper(): t for t in ("like", "love",
 def _user(info) -> UUID:
     uid = info.context["user_id"]
     if uid is None:
-        raise Unauthorized(info.context["auth_error"] or "a bearer token is required")
+        err = info.context["auth_error"]
+        raise Unauthorized(err.message, code=err.code) if err else Unauthorized("a bearer token is required")
     return uid
 
 
@@ -69,14 +71,44 @@ async def resolve_counters(post, info):
 @mutation.field("register")
 async def resolve_register(_, info, input):
     data, svc = _validate(RegisterIn, input), info.context["svc"]
-    user = await users.register(svc, email=data.email, password=data.password, username=data.username)
-    return await users.token_pair(svc, user)
+    await limit_register()
+    user = await users.register(svc, email=data.email, password=data.password, username=data.username,
+                                client=client())
+    return await sessions.token_pair(svc, user, client(), method="register")
 
 
 @mutation.field("login")
 async def resolve_login(_, info, input):
     data, svc = _validate(LoginIn, input), info.context["svc"]
-    return await users.token_pair(svc, await users.authenticate(svc, email=data.email, password=data.password))
+    await limit_login(data.email)
+    user = await users.authenticate(svc, email=data.email, password=data.password, client=client())
+    return await sessions.token_pair(svc, user, client())
+
+
+@mutation.field("refresh")
+async def resolve_refresh(_, info, refresh_token):
+    data = _validate(RefreshIn, {"refresh_token": refresh_token})
+    return await sessions.refresh(info.context["svc"], data.refresh_token, client())
+
+
+@mutation.field("logout")
+async def resolve_logout(_, info):
+    await sessions.revoke(info.context["svc"], user_id=_user(info), session_id=info.context["session_id"],
+                          client=client(), action="auth.logout")
+    return True
+
+
+@mutation.field("revokeSession")
+async def resolve_revoke_session(_, info, id):
+    await sessions.revoke(info.context["svc"], user_id=_user(info), session_id=_id(id, "id"), client=client())
+    return True
+
+
+@query.field("sessions")
+async def resolve_sessions(_, info):
+    page = await sessions.list_sessions(info.context["svc"], _user(info), current=info.context["session_id"],
+                                        limit=100)
+    return page["items"]
 
 
 @mutation.field("createPost")

@@ -6,7 +6,7 @@ from ariadne import graphql
 from ariadne.explorer import ExplorerGraphiQL
 from quart import Blueprint, request
 
-from api.auth import bearer_token, svc, user_from_token
+from api.auth import bearer_token, limit_api, principal, svc
 from api.errors import error_response
 from api.graphql.resolvers import format_error, schema
 from models.errors import DomainError
@@ -28,15 +28,17 @@ async def execute():
     data = await request.get_json()
     if not isinstance(data, dict):
         return error_response(400, "bad_request", "the request body must be a GraphQL JSON object")
-    user_id, auth_error = None, None
+    who, auth_error = None, None
     token = bearer_token()
     if token:
         try:
-            user_id = user_from_token(token)
+            who = await principal(token)
         except DomainError as exc:
-            auth_error = exc.message
-    context = {"svc": svc(), "user_id": user_id, "auth_error": auth_error,
-               "idempotency_key": request.headers.get("Idempotency-Key")}
+            auth_error = exc  # raised by the fields that need a user; public ones still answer
+    if who is not None:
+        await limit_api(who)  # one request, one count, whatever the query holds (429 before executing)
+    context = {"svc": svc(), "user_id": who and who.user_id, "session_id": who and who.session_id,
+               "auth_error": auth_error, "idempotency_key": request.headers.get("Idempotency-Key")}
     ok, result = await graphql(schema, data, context_value=context, error_formatter=format_error,
                                debug=False, logger=log)
     return result, 200 if ok else 400

@@ -28,7 +28,7 @@ async def _authenticate():
         except (asyncio.TimeoutError, orjson.JSONDecodeError):
             first = {}
         token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
-    return user_from_token(token)
+    return await user_from_token(token)
 
 
 @bp.websocket("/ws")
