@@ -18,7 +18,10 @@ def dict_config(level: str = "INFO", service: str = "daira") -> dict:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
                                 "stream": "ext://sys.stderr"}},
         "root": {"level": level.upper(), "handlers": ["stderr"]},
-        "loggers": {"aiokafka": {"level": quiet}},
+        "loggers": {"aiokafka": {"level": quiet},
+                    # uvicorn configured its own plain-text handlers before the app loaded
+                    **{name: {"handlers": ["stderr"], "propagate": False}
+                       for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}},
     }
 
 
