@@ -1,4 +1,17 @@
-"""PostgreSQL engagement store (the default). Tables are created by the Alembic migrations."""
+"""PostgreSQL engagement store (the default). Tables are created by the Alembic migrations.
+
+A batch of (already reduced) changes is applied in one transaction: an edge takes an event only
+if its stored event is older, counters move by the edges' real transitions, and the full
+counters of every post whose counters moved are returned. Rows are locked in edge order, then
+counter order.
+
+PostgreSQL 18+ does it in ONE statement (one round trip, no Python in between): the edge upsert
+returns each changed edge's state before (`RETURNING old.active`: the latest committed version,
+locked by ON CONFLICT) and after, and the counters move in the same statement; concurrent
+writers of overlapping batches cannot deadlock. Older servers take five statements (below);
+there concurrent writers can deadlock, PostgreSQL then aborts one transaction and the agent
+retries its batch.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -9,18 +22,60 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.engagement.base import REACTION_TYPES, ReactionChange
 
-# Per batch, in one transaction: lock the edges' current states (FOR UPDATE waits for and then
-# reads the latest committed version), upsert only edges whose stored event is older, and move
-# counters by the real transitions. (A FOR UPDATE inside the upsert's own statement would skip
-# the rows that statement modifies, so the lock is a statement of its own.)
 _INPUT = """unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::uuid[])
     AS i(post_id, user_id, type, active, event_id)"""
 
+# ---- PostgreSQL 18+: one statement per batch.
+# `moved` returns the new value of every counter it changed; the post's other counters were not
+# changed by this statement, so its snapshot has their latest committed values.
+_APPLY = f"""
+WITH changed AS (
+    INSERT INTO reaction_edges AS e (post_id, user_id, type, active, last_event_id, updated_at)
+    SELECT post_id, user_id, type, active, event_id, now() FROM {_INPUT}
+    ORDER BY post_id, user_id, type
+    ON CONFLICT (post_id, user_id, type) DO UPDATE
+        SET active = EXCLUDED.active, last_event_id = EXCLUDED.last_event_id, updated_at = now()
+        WHERE e.last_event_id < EXCLUDED.last_event_id
+    RETURNING new.post_id, new.type AS kind, new.active AS now, coalesce(old.active, false) AS was
+), deltas AS (
+    SELECT post_id, kind, sum(CASE WHEN now THEN 1 ELSE -1 END) AS delta
+    FROM changed WHERE now <> was GROUP BY post_id, kind
+), moved AS (
+    INSERT INTO post_counters AS c (post_id, kind, count)
+    SELECT post_id, kind, delta FROM deltas WHERE delta <> 0 ORDER BY post_id, kind
+    ON CONFLICT (post_id, kind) DO UPDATE SET count = c.count + EXCLUDED.count
+    RETURNING c.post_id, c.kind, c.count
+)
+SELECT post_id, kind, count FROM moved
+UNION ALL
+SELECT o.post_id, o.kind, o.count
+FROM (SELECT DISTINCT post_id FROM moved) p
+CROSS JOIN LATERAL (SELECT c.post_id, c.kind, c.count FROM post_counters c
+                    WHERE c.post_id = p.post_id) o
+WHERE NOT EXISTS (SELECT 1 FROM moved m WHERE m.post_id = o.post_id AND m.kind = o.kind)
+"""
+
+# ---- Before PostgreSQL 18: five statements in one transaction. Every input edge is first made
+# to exist (a placeholder: inactive, nil event id, older than any event; ON CONFLICT DO NOTHING
+# waits for a concurrent inserter), so FOR UPDATE then waits for and reads the latest committed
+# state of each one: an edge inserted concurrently cannot be mistaken for a new one. A FOR UPDATE
+# inside the upsert's own statement would skip the rows that statement modifies, so the lock is
+# a statement of its own. The upsert then replaces every placeholder (its id is older than any
+# event), so none survives the transaction. LATERAL makes the lock an index lookup per edge, in
+# edge order: a join lets the planner hash the whole edge table on every batch.
+_PLACEHOLD_EDGES = f"""
+INSERT INTO reaction_edges (post_id, user_id, type, active, last_event_id, updated_at)
+SELECT post_id, user_id, type, false, '00000000-0000-0000-0000-000000000000'::uuid, now()
+FROM {_INPUT} ORDER BY post_id, user_id, type
+ON CONFLICT (post_id, user_id, type) DO NOTHING
+"""
+
 _LOCK_EDGES = f"""
-SELECT e.post_id, e.user_id, e.type, e.active
-FROM reaction_edges e JOIN {_INPUT} USING (post_id, user_id, type)
-ORDER BY e.post_id, e.user_id, e.type
-FOR UPDATE OF e
+SELECT l.post_id, l.user_id, l.type, l.active
+FROM (SELECT * FROM {_INPUT} ORDER BY post_id, user_id, type) i
+CROSS JOIN LATERAL (SELECT e.post_id, e.user_id, e.type, e.active FROM reaction_edges e
+                    WHERE e.post_id = i.post_id AND e.user_id = i.user_id AND e.type = i.type
+                    FOR UPDATE) l
 """
 
 _UPSERT_EDGES = f"""
@@ -36,6 +91,12 @@ _ADD_COUNTERS = """
 INSERT INTO post_counters AS c (post_id, kind, count)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])
 ON CONFLICT (post_id, kind) DO UPDATE SET count = c.count + EXCLUDED.count
+"""
+
+_COUNTERS_OF = """
+SELECT o.post_id, o.kind, o.count FROM unnest($1::uuid[]) AS p(post_id)
+CROSS JOIN LATERAL (SELECT c.post_id, c.kind, c.count FROM post_counters c
+                    WHERE c.post_id = p.post_id) o
 """
 
 _COUNTERS = "SELECT post_id, kind, count FROM post_counters WHERE post_id = ANY($1::uuid[])"
@@ -60,6 +121,7 @@ RETURNING post_id
 class PgEngagementStore:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
+        self.single_statement: bool | None = None  # PostgreSQL 18+ (RETURNING old/new); set on first use
 
     async def start(self) -> None:
         pass
@@ -86,25 +148,35 @@ class PgEngagementStore:
                 [c.active for c in changes], [c.event_id for c in changes])
         conn, apg = await self._raw()
         try:
-            async with apg.transaction():
-                before = {(r[0], r[1], r[2]): r[3] for r in await apg.fetch(_LOCK_EDGES, *cols)}
-                deltas: dict[tuple[UUID, str], int] = defaultdict(int)
-                for post_id, user_id, kind, active in await apg.fetch(_UPSERT_EDGES, *cols):
-                    was = before.get((post_id, user_id, kind), False)
-                    if active != was:
-                        deltas[(post_id, kind)] += 1 if active else -1
-                deltas = {k: d for k, d in sorted(deltas.items()) if d}
-                if not deltas:
-                    return {}
-                await apg.execute(_ADD_COUNTERS, [k[0] for k in deltas], [k[1] for k in deltas],
-                                  list(deltas.values()))
-                rows = await apg.fetch(_COUNTERS, list({k[0] for k in deltas}))
+            if self.single_statement is None:
+                self.single_statement = apg.get_server_version().major >= 18
+            if self.single_statement:
+                rows = await apg.fetch(_APPLY, *cols)  # one statement: its own transaction
+            else:
+                rows = await self._apply_in_steps(apg, cols)
         finally:
             await conn.close()
         out: dict[UUID, dict[str, int]] = defaultdict(dict)
         for post_id, kind, count in rows:
             out[post_id][kind] = count
         return dict(out)
+
+    @staticmethod
+    async def _apply_in_steps(apg, cols) -> list:
+        async with apg.transaction():
+            await apg.execute(_PLACEHOLD_EDGES, *cols)
+            before = {(r[0], r[1], r[2]): r[3] for r in await apg.fetch(_LOCK_EDGES, *cols)}
+            deltas: dict[tuple[UUID, str], int] = defaultdict(int)
+            for post_id, user_id, kind, active in await apg.fetch(_UPSERT_EDGES, *cols):
+                was = before.get((post_id, user_id, kind), False)
+                if active != was:
+                    deltas[(post_id, kind)] += 1 if active else -1
+            deltas = {k: d for k, d in sorted(deltas.items()) if d}
+            if not deltas:
+                return []
+            await apg.execute(_ADD_COUNTERS, [k[0] for k in deltas], [k[1] for k in deltas],
+                              list(deltas.values()))
+            return await apg.fetch(_COUNTERS_OF, list({k[0] for k in deltas}))
 
     async def get_counters(self, post_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
         conn, apg = await self._raw()

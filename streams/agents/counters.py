@@ -14,7 +14,7 @@ from streams.topics import REACTIONS
 log = logging.getLogger(__name__)
 
 
-@batch_agent(REACTIONS, name="counters", max_records=2000)
+@batch_agent(REACTIONS, name="counters", max_records=8000)
 async def counters(events: list[dict], svc) -> None:
     changes = [c for c in map(change_from_event, events) if c is not None]
     updated = await svc.store.apply_reactions(latest_per_edge(changes))

@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 
 TYPES = ("like", "love", "laugh", "wow", "sad", "angry")
+_JSON = {"Content-Type": "application/json"}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -72,7 +73,7 @@ async def accept_rate(base: str, users: list[dict], posts: list[str], *, connect
             body = orjson.dumps({"post_id": p, "type": rnd.choice(TYPES)})
             method = session.delete if rnd.random() < unlike else session.post
             try:
-                async with method(url, data=body, headers={**u["headers"], "Content-Type": "application/json"}) as r:
+                async with method(url, data=body, headers={**u["headers"], **_JSON}) as r:
                     await r.read()
                     status = r.status
             except (aiohttp.ClientError, asyncio.TimeoutError):

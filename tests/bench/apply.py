@@ -46,15 +46,17 @@ async def run_agent(settings, n: int, timeout: float = 180.0) -> dict:
     try:
         await runner.start()
         t_join = await _until(lambda: runner.status.joined, 60, "counters agent joined")
+        cpu0 = time.process_time()
         await _until(lambda: runner.status.consumed >= n, timeout, f"counters agent applied {n}")
-        t_end = time.perf_counter()
+        t_end, cpu = time.perf_counter(), time.process_time() - cpu0
     finally:
         await runner.stop()
         await svc.stop()
     secs = t_end - t_join
     return {"events": runner.status.consumed, "seconds": secs, "rate": runner.status.consumed / secs,
             "batches": handler_t.calls, "handler_s": handler_t.seconds, "store_s": store_t.seconds,
-            "max_records": agent.max_records, "malformed": runner.status.malformed}
+            "max_records": agent.max_records, "malformed": runner.status.malformed,
+            "cpu_share": cpu / secs}
 
 
 async def _until(check, timeout: float, what: str) -> float:

@@ -1,12 +1,13 @@
 """Faust reference (run as its own process by tests.bench.run): one Faust agent iterating the
 reactions topic message by message (the per-message path), with the same in-memory aggregation
-as the baseline, in a fresh group. Prints `BENCH-RESULT {json}` once it has seen N events or
-after a time limit, then idles until the parent stops it.
+as the baseline, in a fresh group. Writes {events, seconds, rate} as JSON to RESULT_PATH once it
+has seen N events or after SECONDS, then idles until the parent stops it.
 
-    python -m tests.bench.faust_ref APP_ID N SECONDS
+    python -m tests.bench.faust_ref APP_ID N SECONDS RESULT_PATH
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -19,7 +20,7 @@ from infra.settings import get_settings
 
 
 def main() -> None:
-    app_id, n, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    app_id, n, limit, result_path = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
     settings = get_settings()
     if settings.kafka_flavor == "tansu":
         from streams import compat
@@ -44,7 +45,8 @@ def main() -> None:
         async for value in stream:
             ev = orjson.loads(value)
             p = ev["payload"]
-            edge, eid, active = (p["post_id"], p["user_id"], p["type"]), ev["id"], ev["type"] == "reaction.added"
+            edge, eid = (p["post_id"], p["user_id"], p["type"]), ev["id"]
+            active = ev["type"] == "reaction.added"
             cur = edges.get(edge)
             if cur is None or eid > cur[0]:
                 was = cur[1] if cur else False
@@ -58,11 +60,12 @@ def main() -> None:
             if not state["done"] and (state["count"] >= n or now - state["first"] >= limit):
                 state["done"] = True
                 secs = now - state["first"]
-                print("BENCH-RESULT " + orjson.dumps({
-                    "events": state["count"], "seconds": secs,
-                    "rate": (state["count"] - 1) / secs if secs else 0.0}).decode(), flush=True)
+                with open(result_path + ".tmp", "wb") as f:
+                    f.write(orjson.dumps({"events": state["count"], "seconds": secs,
+                                          "rate": (state["count"] - 1) / secs if secs else 0.0}))
+                os.replace(result_path + ".tmp", result_path)
 
-    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "warning"]
+    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "warn"]
     app.main()
 
 
