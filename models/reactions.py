@@ -34,6 +34,11 @@ def change_from_event(event: dict) -> ReactionChange | None:
 
 async def counters(svc, post_id: UUID) -> dict[str, int]:
     await posts.ensure_exists(svc, post_id)
+    return await counters_of(svc, post_id)
+
+
+async def counters_of(svc, post_id: UUID) -> dict[str, int]:
+    """The API's counter object of a post already known to exist."""
     return named((await svc.store.get_counters([post_id]))[post_id])
 
 

@@ -74,9 +74,3 @@ async def authenticate(svc, *, email: str, password: str, client: Client | None 
 async def get_user(svc, user_id: UUID) -> User | None:
     async with svc.sessions() as s:
         return await s.get(User, user_id)
-
-
-async def token_pair(svc, user: User, client: Client | None = None, *, method: str = "password") -> dict:
-    """Log `user` in (a new session; see models/sessions.py, where tokens live)."""
-    from models import sessions
-    return await sessions.token_pair(svc, user, client, method=method)

@@ -8,12 +8,11 @@ from ariadne import EnumType, MutationType, ObjectType, QueryType, make_executab
 from graphql import GraphQLError
 from pydantic import ValidationError
 
-from api.auth import client, limit_login, limit_register
+from api.auth import client, limit_login, limit_register, parse_id
 from api.errors import pydantic_details
 from api.routes.auth import LoginIn, RefreshIn, RegisterIn
 from api.routes.posts import PostIn
 from models import posts, reactions, sessions, users
-from models.engagement import named
 from models.errors import DomainError, Unauthorized
 
 query, mutation = QueryType(), MutationType()
@@ -27,13 +26,6 @@ def _user(info) -> UUID:
         err = info.context["auth_error"]
         raise Unauthorized(err.message, code=err.code) if err else Unauthorized("a bearer token is required")
     return uid
-
-
-def _id(value: str, what: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise DomainError(f"{what} is not a valid UUID", code="invalid_id") from None
 
 
 def _validate(model, data: dict):
@@ -53,7 +45,7 @@ async def resolve_me(_, info):
 @query.field("post")
 async def resolve_post(_, info, id):
     _user(info)
-    return posts.public(await posts.get_post(info.context["svc"], _id(id, "id")))
+    return posts.public(await posts.get_post(info.context["svc"], parse_id(id, "id")))
 
 
 @user_type.field("profile")
@@ -65,7 +57,7 @@ async def resolve_profile(user, info):
 @post_type.field("counters")
 async def resolve_counters(post, info):
     svc = info.context["svc"]
-    return named((await svc.store.get_counters([UUID(post["id"])]))[UUID(post["id"])])
+    return await reactions.counters_of(svc, UUID(post["id"]))
 
 
 @mutation.field("register")
@@ -100,7 +92,7 @@ async def resolve_logout(_, info):
 
 @mutation.field("revokeSession")
 async def resolve_revoke_session(_, info, id):
-    await sessions.revoke(info.context["svc"], user_id=_user(info), session_id=_id(id, "id"), client=client())
+    await sessions.revoke(info.context["svc"], user_id=_user(info), session_id=parse_id(id, "id"), client=client())
     return True
 
 
@@ -120,7 +112,7 @@ async def resolve_create_post(_, info, input):
 
 
 async def _react(info, post_id: str, type: str, add: bool):
-    eid = await reactions.react(info.context["svc"], user_id=_user(info), post_id=_id(post_id, "postId"),
+    eid = await reactions.react(info.context["svc"], user_id=_user(info), post_id=parse_id(post_id, "postId"),
                                 type=type, add=add, idempotency_key=info.context["idempotency_key"])
     return {"event_id": str(eid)}
 

@@ -15,6 +15,7 @@ retries its batch.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import asynccontextmanager
 from typing import Sequence
 from uuid import UUID
 
@@ -99,8 +100,6 @@ CROSS JOIN LATERAL (SELECT c.post_id, c.kind, c.count FROM post_counters c
                     WHERE c.post_id = p.post_id) o
 """
 
-_COUNTERS = "SELECT post_id, kind, count FROM post_counters WHERE post_id = ANY($1::uuid[])"
-
 _RECONCILE = """
 WITH truth AS (
     SELECT post_id, type AS kind, count(*) FILTER (WHERE active) AS n
@@ -118,6 +117,12 @@ RETURNING post_id
 """
 
 
+def _by_post(rows, out: dict[UUID, dict[str, int]]) -> dict[UUID, dict[str, int]]:
+    for post_id, kind, count in rows:
+        out.setdefault(post_id, {})[kind] = count
+    return out
+
+
 class PgEngagementStore:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
@@ -129,37 +134,29 @@ class PgEngagementStore:
     async def close(self) -> None:
         pass
 
-    async def _raw(self):
-        conn = await self.engine.connect()
-        raw = await conn.get_raw_connection()
-        return conn, raw.driver_connection
+    @asynccontextmanager
+    async def _connection(self):
+        """A pooled connection as the raw asyncpg connection (array parameters, one round trip)."""
+        async with self.engine.connect() as conn:
+            yield (await conn.get_raw_connection()).driver_connection
 
     async def ping(self) -> None:
-        conn, apg = await self._raw()
-        try:
+        async with self._connection() as apg:
             await apg.fetchval("SELECT 1")
-        finally:
-            await conn.close()
 
     async def apply_reactions(self, changes: Sequence[ReactionChange]) -> dict[UUID, dict[str, int]]:
         if not changes:
             return {}
         cols = ([c.post_id for c in changes], [c.user_id for c in changes], [c.type for c in changes],
                 [c.active for c in changes], [c.event_id for c in changes])
-        conn, apg = await self._raw()
-        try:
+        async with self._connection() as apg:
             if self.single_statement is None:
                 self.single_statement = apg.get_server_version().major >= 18
             if self.single_statement:
                 rows = await apg.fetch(_APPLY, *cols)  # one statement: its own transaction
             else:
                 rows = await self._apply_in_steps(apg, cols)
-        finally:
-            await conn.close()
-        out: dict[UUID, dict[str, int]] = defaultdict(dict)
-        for post_id, kind, count in rows:
-            out[post_id][kind] = count
-        return dict(out)
+        return _by_post(rows, {})
 
     @staticmethod
     async def _apply_in_steps(apg, cols) -> list:
@@ -179,23 +176,12 @@ class PgEngagementStore:
             return await apg.fetch(_COUNTERS_OF, list({k[0] for k in deltas}))
 
     async def get_counters(self, post_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
-        conn, apg = await self._raw()
-        try:
-            rows = await apg.fetch(_COUNTERS, list(post_ids))
-        finally:
-            await conn.close()
-        out: dict[UUID, dict[str, int]] = {p: {} for p in post_ids}
-        for post_id, kind, count in rows:
-            out[post_id][kind] = count
-        return out
+        async with self._connection() as apg:
+            rows = await apg.fetch(_COUNTERS_OF, list(post_ids))
+        return _by_post(rows, {p: {} for p in post_ids})
 
     async def reconcile(self) -> int:
-        conn, apg = await self._raw()
-        try:
-            async with apg.transaction():
-                # Writers wait while the truth is computed, so no delta slips between read and write.
-                await apg.execute("LOCK TABLE reaction_edges IN SHARE MODE")
-                fixed = await apg.fetch(_RECONCILE, list(REACTION_TYPES))
-        finally:
-            await conn.close()
-        return len(fixed)
+        async with self._connection() as apg, apg.transaction():
+            # Writers wait while the truth is computed, so no delta slips between read and write.
+            await apg.execute("LOCK TABLE reaction_edges IN SHARE MODE")
+            return len(await apg.fetch(_RECONCILE, list(REACTION_TYPES)))
