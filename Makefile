@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STAMP_ML := $(VENV)/.installed-ml
 
-.PHONY: run test bench migrate reconcile worker api install install-ml clean
+.PHONY: run test bench migrate reconcile renew seed rebuild-recs admin worker api install install-ml clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,13 +22,13 @@ $(STAMP_ML): $(STAMP)
 install: $(STAMP)
 install-ml: $(STAMP_ML)
 
-run: $(STAMP)
+run: $(STAMP_ML)
 	$(PY) -m infra.dev run
 
-test: $(STAMP)
+test: $(STAMP_ML)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP_ML)
 	$(PY) -m tests.bench.run
 
 migrate: $(STAMP)
@@ -36,6 +36,22 @@ migrate: $(STAMP)
 
 reconcile: $(STAMP)
 	$(PY) -m jobs.reconcile_counters
+
+# Renews due creator subscriptions (run it every few minutes: cron, or the k8s CronJob)
+renew: $(STAMP)
+	$(PY) -m jobs.renew_subscriptions
+
+# A realistic dataset for load tests: make seed SEED_ARGS="--users 10000 --posts 100000"
+seed: $(STAMP)
+	$(PY) -m jobs.seed_dataset $(SEED_ARGS)
+
+# Rebuilds user vectors and the video index (new collections, then an alias swap); resumable
+rebuild-recs: $(STAMP_ML)
+	$(PY) -m jobs.rebuild_recommendations
+
+# Grants the admin role to an existing account: make admin EMAIL=someone@example.com
+admin: $(STAMP)
+	$(PY) -m jobs.make_admin "$(EMAIL)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,13 +9,23 @@ from quart_schema import QuartSchema
 
 from api import auth as guard, errors, metrics
 from api.realtime import Hub
-from api.routes import auth, graphql, health, interactions, posts, ws
+from api.routes import blueprints
 from infra import logs
 from infra.services import Services
 from infra.settings import Settings, get_settings
 
 
 class JsonRequest(Request):
+    # Bodies streamed to disk and bounded by their own rules (Tus chunks, api/routes/tus.py):
+    # MAX_CONTENT_LENGTH, meant for JSON, must not apply. Quart fixes the limit when it builds
+    # the request, before any route code runs, hence here.
+    STREAMED_BODY_PREFIX = "/media/upload"
+
+    def __init__(self, method, scheme, path, *args, **kwargs):
+        if path == self.STREAMED_BODY_PREFIX or path.startswith(self.STREAMED_BODY_PREFIX + "/"):
+            kwargs["max_content_length"] = None
+        super().__init__(method, scheme, path, *args, **kwargs)
+
     def on_json_loading_failed(self, error: Exception):
         raise BadRequest("the request body is not valid JSON")
 
@@ -42,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     errors.register(app)
     guard.register(app)  # X-RateLimit-* headers
     metrics.instrument(app)
-    for bp in (health.bp, auth.bp, posts.bp, interactions.bp, graphql.bp, ws.bp):
+    for bp in blueprints():
         app.register_blueprint(bp)
 
     @app.before_serving

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from quart import Quart, current_app, g, request
 
-from models import audit, ratelimit, sessions
+from models import audit, ratelimit, roles, sessions
 from models.audit import Client
 from models.errors import DomainError
 from models.sessions import Principal
@@ -68,6 +68,20 @@ def auth_required(func):
         await limit_api(who)
         return await func(*args, **kwargs)
     return wrapper
+
+
+def role_required(*allowed: str):
+    """auth_required, then 403 `forbidden_role` unless the caller's current role is one of
+    `allowed`. The role is read through a short cache (models/roles.py), never from the JWT, so a
+    demoted admin loses admin power within ROLE_CACHE_TTL. Sets g.role."""
+    def decorator(func):
+        @auth_required
+        @wraps(func)
+        async def wrapper(*args, **kwargs):
+            g.role = await roles.require(svc(), g.user_id, allowed)
+            return await func(*args, **kwargs)
+        return wrapper
+    return decorator
 
 
 def register(app: Quart) -> None:

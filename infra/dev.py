@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import re
 import secrets
@@ -204,6 +205,9 @@ def run() -> int:
         print(f"daira: starting the development stack in {var_dir} ...", flush=True)
         add, stop_stack = start_stack(var_dir, env)
         env.update(add)
+        # Jobs started next to this stack (`make admin`, `make renew`, ...) read where it is.
+        stack_env = var_dir / "stack.env"
+        stack_env.write_text(json.dumps(add))
 
         migrate = _command(env, "DEV_MIGRATE_CMD", [sys.executable, "-m", "infra.migrate"])
         if migrate:
@@ -244,6 +248,7 @@ def run() -> int:
             signal.signal(sig, _still_stopping)
         t = time.monotonic()
         _terminate(children, STOP_GRACE)
+        (var_dir / "stack.env").unlink(missing_ok=True)
         stop_stack()
         os.ftruncate(lock_fd, 0)
         os.close(lock_fd)

@@ -27,8 +27,12 @@ class Services:
     @classmethod
     async def start(cls, settings: Settings, *, relay: bool = True) -> "Services":
         engine = db.init_engine(settings)
-        r = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=3,
-                              health_check_interval=30)
+        # Blocking pool: a burst beyond the pool waits up to 5 s for a connection instead of
+        # failing at once (redis-py's default pool raises past its 100th connection).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections, timeout=5,
+            socket_timeout=5, socket_connect_timeout=3, health_check_interval=30)
+        r = aioredis.Redis(connection_pool=pool)
         producer = EventProducer(settings)
         producer.start()
         store = make_store(settings, engine)

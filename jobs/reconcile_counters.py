@@ -1,4 +1,4 @@
-"""Recompute every reaction counter from the edges: `make reconcile` / `python -m jobs.reconcile_counters`.
+"""Recompute every reaction and follow counter from the edges: `make reconcile` / `python -m jobs.reconcile_counters`.
 
 The agents keep counters exact by moving them only on real edge transitions; this repairs what
 no event can (a CQL counter write lost between the edge write and the increment, or a hand-edit).
@@ -6,10 +6,13 @@ no event can (a CQL counter write lost between the edge write and the increment,
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
-from infra import db, logs
+from infra import db
+from infra.embedded import ServiceError
 from infra.settings import get_settings
+from jobs.environment import job_settings
 from models.engagement import make_store
 
 
@@ -18,18 +21,23 @@ async def reconcile() -> int:
     store = make_store(settings, db.init_engine(settings))
     await store.start()
     try:
-        return await store.reconcile()
+        return await store.reconcile() + await store.reconcile_follows()
     finally:
         await store.close()
         await db.dispose_engine()
 
 
-def main() -> None:
-    logs.setup(get_settings().log_level, service="jobs")
-    t0 = time.monotonic()
-    fixed = asyncio.run(reconcile())
+def main() -> int:
+    try:
+        with job_settings():
+            t0 = time.monotonic()
+            fixed = asyncio.run(reconcile())
+    except ServiceError as exc:
+        print(f"reconcile: {exc}", file=sys.stderr)
+        return 2
     print(f"reconcile: {fixed} counter(s) corrected in {time.monotonic() - t0:.2f}s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

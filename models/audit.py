@@ -24,10 +24,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, utcnow
 from models.events import new_id
 
-# The actions written so far (docs/auth.md describes each); other issues add theirs.
-ACTIONS = ("auth.register", "auth.login", "auth.login_failed", "auth.refresh", "auth.refresh_failed",
-           "auth.refresh_reused", "auth.logout", "auth.session_revoked", "auth.rate_limited")
-
 
 @dataclass(frozen=True)
 class Client:

@@ -1,3 +1,16 @@
 """Import every ORM module so Base.metadata knows all tables (Alembic, tests)."""
-from models import audit, outbox, posts, sessions, users  # noqa: F401
-from models.engagement import tables  # noqa: F401
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import models
+
+
+def load_all() -> None:
+    for mod in pkgutil.walk_packages(models.__path__, "models."):
+        if not mod.name.startswith("models.migrations"):
+            importlib.import_module(mod.name)
+
+
+load_all()

@@ -12,7 +12,6 @@ the session's access tokens stop working at once without a PostgreSQL read per r
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import jwt
 from sqlalchemy import DateTime, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models import audit
+from models import audit, cursors
 from models.audit import Client
 from models.base import Base, CreatedAt, utcnow
 from models.errors import DomainError, NotFound, Unauthorized
@@ -220,13 +219,10 @@ async def list_sessions(svc, user_id: UUID, *, current: UUID | None = None, curs
                                    AuthSession.expires_at > utcnow())
          .order_by(AuthSession.id.desc()).limit(limit + 1))
     if cursor:
-        try:
-            q = q.where(AuthSession.id < UUID(bytes=base64.urlsafe_b64decode(cursor + "==")))
-        except ValueError:
-            raise DomainError("cursor is not valid", code="invalid_cursor") from None
+        q = q.where(AuthSession.id < cursors.decode_ids(cursor, 1)[0])
     async with svc.sessions() as s:
         rows = (await s.execute(q)).scalars().all()
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": [_session_out(r, current) for r in rows],
-            "next_cursor": base64.urlsafe_b64encode(rows[-1].id.bytes).decode().rstrip("=") if more else None}
+            "next_cursor": cursors.encode_ids(rows[-1].id) if more else None}

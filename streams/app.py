@@ -5,6 +5,7 @@ Every module in streams/agents/ is imported at start, so an agent is one file th
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import importlib
 import logging
 import os
@@ -24,9 +25,24 @@ from streams.batch import REGISTRY, BatchRunner
 log = logging.getLogger(__name__)
 
 
-def discover() -> None:
+def selected(name: str, spec: str) -> bool:
+    """Whether WORKER_AGENTS (`spec`) selects the agent `name`: the last matching pattern wins."""
+    chosen = False
+    for pattern in (p.strip() for p in spec.split(",") if p.strip()):
+        exclude = pattern.startswith("-")
+        if fnmatch.fnmatchcase(name, pattern.lstrip("-")):
+            chosen = not exclude
+    return chosen
+
+
+def discover(app: faust.App, settings: Settings) -> None:
+    """Import every agent module. Batch agents register themselves on import; a module with
+    Faust agents, tables or timers defines `setup(app, settings)` to add them to the app (selected
+    by its module name)."""
     for mod in pkgutil.iter_modules(agents_pkg.__path__):
-        importlib.import_module(f"{agents_pkg.__name__}.{mod.name}")
+        module = importlib.import_module(f"{agents_pkg.__name__}.{mod.name}")
+        if callable(setup := getattr(module, "setup", None)) and selected(mod.name, settings.worker_agents):
+            setup(app, settings)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -57,9 +73,10 @@ def create_app(settings: Settings) -> faust.App:
 
         async def on_start(self) -> None:
             self.svc = await Services.start(settings)
-            self.runners = [BatchRunner(a, self.svc, settings) for a in REGISTRY.values()]
-            for r in self.runners:
-                await r.start()
+            self.runners = [BatchRunner(a, self.svc, settings) for a in REGISTRY.values()
+                            if selected(a.name, settings.worker_agents)]
+            # Each group join takes a few seconds on the broker; twenty-odd agents join at once.
+            await asyncio.gather(*(r.start() for r in self.runners))
             log.info("batch agents started", extra={"agents": [r.agent.name for r in self.runners]})
 
         @Service.task
@@ -81,7 +98,7 @@ def create_app(settings: Settings) -> faust.App:
                     pass
                 await self.svc.stop()
 
-    discover()
+    discover(app, settings)
     return app
 
 

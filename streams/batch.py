@@ -56,6 +56,9 @@ class BatchAgent:
     topic: Topic
     handler: Handler
     max_records: int = 2000
+    # A handler that may run longer than this (a transcode) must raise it, or the group evicts
+    # the consumer mid-batch and the batch is redelivered to another one.
+    max_poll_interval_ms: int = 300_000
 
     async def __call__(self, events: list[dict], svc) -> None:
         await self.handler(events, svc)
@@ -64,9 +67,10 @@ class BatchAgent:
 REGISTRY: dict[str, BatchAgent] = {}
 
 
-def batch_agent(topic: Topic, *, name: str | None = None, max_records: int = 2000):
+def batch_agent(topic: Topic, *, name: str | None = None, max_records: int = 2000,
+                max_poll_interval_ms: int = 300_000):
     def register(fn: Handler) -> BatchAgent:
-        agent = BatchAgent(name or fn.__name__, topic, fn, max_records)
+        agent = BatchAgent(name or fn.__name__, topic, fn, max_records, max_poll_interval_ms)
         if agent.name in REGISTRY:
             raise ValueError(f"batch agent {agent.name!r} is defined twice")
         REGISTRY[agent.name] = agent
@@ -117,6 +121,7 @@ class BatchRunner:
             client_id=f"{self.status.group}", enable_auto_commit=False,
             auto_offset_reset="earliest",  # a new group starts from the beginning of the log
             session_timeout_ms=s.kafka_session_timeout_ms, heartbeat_interval_ms=s.kafka_heartbeat_ms,
+            max_poll_interval_ms=self.agent.max_poll_interval_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=self._fetch_max_wait_ms())
         self._consumer.subscribe([self.agent.topic.name], listener=_Listener(self.status))
         await self._consumer.start()

@@ -60,6 +60,8 @@ async def fetch_high_watermarks(bootstrap: str, listed: dict) -> dict:
                 if hw is not None:
                     result[tp] = max(hw, listed[tp])
                     pending.discard(tp)
+        if pending:
+            log.warning("no fetch high watermark; keeping ListOffsets", extra={"partitions": sorted(map(str, pending))})
         return result
     finally:
         await consumer.stop()
@@ -73,12 +75,15 @@ def _faust_highwaters_from_fetch() -> None:
 
     async def _highwaters(self, partitions):
         listed = await original(self, partitions)
-        consumer = self._ensure_consumer()
-        if getattr(consumer, "in_transaction", False):
+        if self.consumer.in_transaction:  # last stable offsets, not ListOffsets (and no EOS on Tansu)
             return listed
         by_tp = {TopicPartition(tp.topic, tp.partition): v for tp, v in listed.items()}
-        real = await fetch_high_watermarks(consumer._client._bootstrap_servers, by_tp)
-        return {tp: real[TopicPartition(tp.topic, tp.partition)] for tp in listed}
+        real = await fetch_high_watermarks(self._ensure_consumer()._client._bootstrap_servers, by_tp)
+        fixed = {tp: real[TopicPartition(tp.topic, tp.partition)] for tp in listed}
+        corrected = {f"{tp.topic}:{tp.partition}": [listed[tp], fixed[tp]] for tp in listed if fixed[tp] != listed[tp]}
+        if corrected:  # Faust's recovery would have stopped at the listed offsets
+            log.info("changelog end offsets corrected (listed, fetched)", extra={"partitions": corrected})
+        return fixed
 
     driver.AIOKafkaConsumerThread._highwaters = _highwaters
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from uuid import uuid4
@@ -81,8 +83,10 @@ async def wait_for(check, timeout: float = 10.0, interval: float = 0.05, what: s
 
 
 @pytest.fixture(scope="session")
-def stack_env(tmp_path_factory) -> dict:
-    var = tmp_path_factory.mktemp("var")
+def stack_env() -> dict:
+    # Not under pytest's basetemp: a second pytest run on the machine resets that tree's
+    # permissions, and the embedded PostgreSQL (its own OS user when we are root) then dies.
+    var = Path(tempfile.mkdtemp(prefix="daira-test-var-"))
     add, stop = start_stack(var, os.environ, preferred_ports=False)
     env = {**os.environ, **add,
            "APP_ENV": "test", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
@@ -108,6 +112,18 @@ def stack_env(tmp_path_factory) -> dict:
     os.environ.update(saved)
     get_settings.cache_clear()
     stop()
+    shutil.rmtree(var, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def svc(stack_env):
+    """In-process services (PostgreSQL, Redis, the engagement store, a producer) for tests that
+    call domain functions or feed agents directly; the outbox relay is left to the API."""
+    from infra.services import Services
+    from infra.settings import get_settings
+    s = await Services.start(get_settings(), relay=False)
+    yield s
+    await s.stop()
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +168,8 @@ class Worker:
     def start(self, wait_ready: bool = True) -> Proc:
         self.proc = Proc("worker", ["-m", "streams", "worker"], self.env, self.log_dir).start()
         if wait_ready:
-            deadline = time.monotonic() + 60
+            # generous: on a loaded 2-core box a worker importing every agent takes a while
+            deadline = time.monotonic() + 150
             while time.monotonic() < deadline:
                 r = httpx.get(f"{self.api_base}/health/ready", timeout=5)
                 if r.status_code == 200 and self._mine(r.json()):

@@ -7,11 +7,7 @@ import sys
 from uuid import UUID, uuid4
 
 import orjson
-import pytest
-import pytest_asyncio
 
-from infra.services import Services
-from infra.settings import get_settings
 from models.engagement import ReactionChange, latest_per_edge
 from models.events import Event, new_id
 from models.reactions import counters_channel
@@ -23,13 +19,6 @@ def ev(kind: str, post: UUID, user: UUID, rtype: str = "like", eid: UUID | None 
     e = Event(f"reaction.{kind}", {"post_id": str(post), "user_id": str(user), "type": rtype},
               actor=user, id=eid or new_id())
     return orjson.loads(e.to_bytes())
-
-
-@pytest_asyncio.fixture
-async def svc(stack_env):
-    s = await Services.start(get_settings(), relay=False)
-    yield s
-    await s.stop()
 
 
 async def counts(svc, post: UUID) -> dict:

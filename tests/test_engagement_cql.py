@@ -14,8 +14,8 @@ import pytest
 import pytest_asyncio
 
 from infra.settings import Settings
-from models.engagement import ReactionChange, latest_per_edge, make_store
-from models.engagement.cql import CqlEngagementStore
+from models.engagement import FollowChange, FollowLink, ReactionChange, latest_per_edge, make_store
+from models.engagement.cql import STATEMENTS, CqlEngagementStore
 from models.events import new_id
 
 SCYLLA_HOSTS = os.environ.get("SCYLLA_HOSTS", "")
@@ -70,6 +70,12 @@ def test_make_store_picks_cql_when_scylla_hosts_is_set():
     assert isinstance(store, CqlEngagementStore)
     assert store.contact_points == [("127.0.0.1", 1)]
     assert store.session is None  # constructing does not connect
+
+
+def test_every_statement_has_its_attribute():
+    """start() prepares each STATEMENTS entry into `_q_<name>`; the code reads those names."""
+    declared = {n[3:] for n in CqlEngagementStore.__annotations__ if n.startswith("_q_")}
+    assert declared == set(STATEMENTS)
 
 
 # ------------------------------------------------------------------ against a server
@@ -191,3 +197,92 @@ async def test_reconcile_repairs_a_corrupted_counter(store):
     # the repaired counters keep counting exactly
     assert await store.apply_reactions([react(post, users[1], False)]) == {
         post: {"like": 2, "love": 1, "wow": 0, "views": 7}}
+
+
+# ------------------------------------------------------------------ follows, against a server
+
+def fol(follower: UUID, followee: UUID, active: bool, event_id: UUID | None = None) -> FollowChange:
+    return FollowChange(follower_id=follower, followee_id=followee, active=active,
+                        event_id=event_id or new_id())
+
+
+async def follow_counts(store: CqlEngagementStore, user: UUID) -> dict[str, int]:
+    return (await store.get_follow_counts([user]))[user]
+
+
+@scylla
+async def test_follow_counts_once_and_both_sides(store):
+    a, b = uuid4(), uuid4()
+    change = fol(a, b, True)
+    assert await store.apply_follows([change]) == {a: {"followers": 0, "following": 1},
+                                                   b: {"followers": 1, "following": 0}}
+    assert await store.apply_follows([change]) == {}          # redelivery
+    assert await store.is_following(a, b) and not await store.is_following(b, a)
+    older = new_id()
+    assert await store.apply_follows([fol(a, b, False)]) == {a: {"followers": 0, "following": 0},
+                                                             b: {"followers": 0, "following": 0}}
+    assert await store.apply_follows([fol(a, b, True, older)]) == {}   # stale follow
+    assert await follow_counts(store, b) == {"followers": 0, "following": 0}
+    c = uuid4()
+    assert await store.apply_follows([fol(c, b, False)]) == {}         # never followed
+    assert await follow_counts(store, b) == {"followers": 0, "following": 0}
+
+
+@scylla
+async def test_follow_lists_keyset_is_stable_under_inserts(store):
+    star = uuid4()
+    fans = [uuid4() for _ in range(5)]
+    for f in fans:
+        await store.apply_follows([fol(f, star, True)])
+    page1 = await store.list_followers(star, after=None, limit=2)
+    assert [link.user_id for link in page1] == fans[::-1][:2]
+    late = [uuid4() for _ in range(3)]
+    await store.apply_follows([fol(f, star, True) for f in late])
+    await store.apply_follows([fol(fans[4], star, True)])   # repeated follow keeps its place
+    rest, after = [], page1[-1]
+    while page := await store.list_followers(star, after=after, limit=2):
+        rest += page
+        after = page[-1]
+    assert [link.user_id for link in page1 + rest] == fans[::-1]
+    assert [link.user_id for link in await store.list_following(fans[0], after=None, limit=5)] == [star]
+    await store.apply_follows([fol(fans[1], star, False)])
+    listed = [link.user_id for link in await store.list_followers(star, after=None, limit=100)]
+    assert fans[1] not in listed and len(listed) == 7
+    assert await store.list_following(fans[1], after=None, limit=5) == []
+    assert await store.list_followers(star, after=FollowLink(uuid4(), UUID(int=0)), limit=5) == []
+
+
+@scylla
+async def test_concurrent_follow_batches_are_exact(store, keyspace):
+    star = uuid4()
+    fans = [uuid4() for _ in range(30)]
+    batch = latest_per_edge([fol(f, star, True) for f in fans])
+    other = CqlEngagementStore(_settings(keyspace))
+    await other.start()
+    try:
+        await asyncio.gather(store.apply_follows(batch), store.apply_follows(batch), other.apply_follows(batch))
+    finally:
+        await other.close()
+    assert await follow_counts(store, star) == {"followers": 30, "following": 0}
+    assert len(await store.list_followers(star, after=None, limit=100)) == 30
+
+
+@scylla
+async def test_reconcile_follows_repairs_counters_and_lists(store):
+    await store.reconcile_follows()
+    a, b = uuid4(), uuid4()
+    await store.apply_follows([fol(a, b, True)])
+    stray = uuid4()
+
+    def corrupt():
+        store.session.execute("UPDATE user_counters SET count = count + 4 WHERE user_id = %s AND kind = 'followers'",
+                              (b,))
+        store.session.execute("DELETE FROM following_by_user WHERE user_id = %s", (a,))
+        store.session.execute("INSERT INTO followers_by_user (user_id, since, follower_id) VALUES (%s, %s, %s)",
+                              (b, new_id().bytes, stray))
+    await asyncio.to_thread(corrupt)
+    assert await store.reconcile_follows() == 3
+    assert await follow_counts(store, b) == {"followers": 1, "following": 0}
+    assert [link.user_id for link in await store.list_following(a, after=None, limit=5)] == [b]
+    assert [link.user_id for link in await store.list_followers(b, after=None, limit=5)] == [a]
+    assert await store.reconcile_follows() == 0

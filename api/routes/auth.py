@@ -1,59 +1,92 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from quart import Blueprint, g
+from pydantic import EmailStr, Field, model_validator
+from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring, validate_request
 
+from api.inputs import PageIn, Strict
 from api.auth import auth_required, client, limit_login, limit_register, parse_id, svc
-from models import sessions, users
+from models import ratelimit, sessions, users
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 tag_auth = tag(["auth"])
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+PhoneField = Field(None, min_length=3, max_length=32, description="E.164 (+201001234567), or national "
+                   "digits of PHONE_DEFAULT_REGION")
 
 
 class RegisterIn(Strict):
-    email: EmailStr = Field(max_length=320)
+    email: EmailStr | None = Field(None, max_length=320)
+    phone: str | None = PhoneField
     password: str = Field(min_length=8, max_length=256)
     username: str = Field(min_length=3, max_length=30, pattern=r"^[A-Za-z0-9_.]+$")
 
+    @model_validator(mode="after")
+    def _email_or_phone(self):
+        if not self.email and not self.phone:
+            raise ValueError("an email or a phone is required")
+        return self
+
 
 class LoginIn(Strict):
-    email: str = Field(max_length=320)
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = PhoneField
     password: str = Field(max_length=256)
+
+    @model_validator(mode="after")
+    def _email_xor_phone(self):
+        if bool(self.email) == bool(self.phone):
+            raise ValueError("give either an email or a phone")
+        return self
 
 
 class RefreshIn(Strict):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
-class PageIn(Strict):
-    cursor: str | None = Field(None, max_length=200)
-    limit: int = Field(50, ge=1, le=100)
+async def limit(rule: str, rate, subjects: list[str]) -> None:
+    """Count this request (RateLimited -> 429); the X-RateLimit-* headers ride on the response."""
+    g.rate_limit = await ratelimit.enforce(svc(), rule, rate, subjects, client())
+
+
+async def do_register(data: RegisterIn) -> dict:
+    """Register and log in (REST and GraphQL): RATE_LIMIT_REGISTER per IP."""
+    await limit_register()
+    phone = users.normalize_phone(svc(), data.phone) if data.phone else None
+    user = await users.register(svc(), email=data.email, phone=phone, password=data.password,
+                                username=data.username, client=client())
+    return await sessions.token_pair(svc(), user, client(), method="register")
+
+
+async def do_login(data: LoginIn) -> dict:
+    """Password login by email or phone (REST and GraphQL): RATE_LIMIT_LOGIN per IP and per account."""
+    if data.email:
+        await limit_login(data.email)
+        user = await users.authenticate(svc(), email=data.email, password=data.password, client=client())
+    else:
+        phone = users.normalize_phone(svc(), data.phone)
+        await limit("login", svc().settings.rate_limit_login,
+                    [f"ip:{request.remote_addr}", users.phone_subject(svc(), phone)])
+        user = await users.authenticate(svc(), phone=phone, password=data.password, client=client())
+    return await sessions.token_pair(svc(), user, client())
 
 
 @bp.post("/register")
 @tag_auth
 @validate_request(RegisterIn)
 async def register(data: RegisterIn):
-    """Create an account; answers with tokens like login. RATE_LIMIT_REGISTER per IP."""
-    await limit_register()
-    user = await users.register(svc(), email=data.email, password=data.password, username=data.username,
-                                client=client())
-    return await sessions.token_pair(svc(), user, client(), method="register"), 201
+    """Create an account with an email or a phone (or both); answers with tokens like login.
+    A phone stays unverified until an OTP or a flash call proves it. RATE_LIMIT_REGISTER per IP."""
+    return await do_register(data), 201
 
 
 @bp.post("/login")
 @tag_auth
 @validate_request(LoginIn)
 async def login(data: LoginIn):
-    """Opens a session. RATE_LIMIT_LOGIN per IP and per email, both."""
-    await limit_login(data.email)
-    user = await users.authenticate(svc(), email=data.email, password=data.password, client=client())
-    return await sessions.token_pair(svc(), user, client()), 200
+    """Opens a session; `email` or `phone` with the password. RATE_LIMIT_LOGIN per IP and per account."""
+    return await do_login(data), 200
 
 
 @bp.post("/refresh")

@@ -8,7 +8,8 @@ from quart import Blueprint, request
 
 from api.auth import bearer_token, limit_api, principal, svc
 from api.errors import error_response
-from api.graphql.resolvers import format_error, schema
+from api.graphql.resolvers.common import format_error
+from api.graphql.schema import schema
 from models.errors import DomainError
 
 bp = Blueprint("graphql", __name__)

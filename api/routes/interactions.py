@@ -6,7 +6,7 @@ from quart import Blueprint, g, request
 from quart_schema import tag, validate_request
 
 from api.auth import auth_required, svc
-from api.routes.auth import Strict
+from api.inputs import Strict
 from models import reactions
 from streams.topics import ReactionType
 

@@ -1,6 +1,6 @@
 #!/bin/sh
-# The image's entrypoint: `api`, `worker`, `migrate`, `wait-migrated`, or any command to run.
-# Each branch execs, so the process itself receives SIGTERM from tini (PID 1).
+# The image's entrypoint: `api`, `worker`, `migrate`, `wait-migrated`, `every`, or any command.
+# Each branch but `every` execs, so the process itself receives SIGTERM from tini (PID 1).
 set -eu
 
 role="${1:-api}"
@@ -26,6 +26,29 @@ case "$role" in
     ;;
   wait-migrated)
     exec python "$(dirname "$0")/wait_migrated.py" "$@"
+    ;;
+  every)
+    # every SECONDS COMMAND...: sleep SECONDS, run COMMAND, repeat; a failed run is logged and
+    # retried next time. Compose has no cron (Kubernetes uses CronJobs). The command and the
+    # sleep run in the background so SIGTERM is handled at once: the running command gets it
+    # too and is waited for.
+    interval="${1:-}"
+    [ "$#" -gt 0 ] && shift
+    case "$interval" in
+      ''|*[!0-9.]*) echo "usage: every SECONDS COMMAND..." >&2; exit 2 ;;
+    esac
+    [ "$#" -gt 0 ] || { echo "usage: every SECONDS COMMAND..." >&2; exit 2; }
+    child=""
+    trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" || :; fi; exit 0' TERM INT
+    while :; do
+      sleep "$interval" & child=$!
+      wait "$child" || :            # interrupted by SIGTERM: the trap runs next
+      "$@" & child=$!
+      status=0
+      wait "$child" || status=$?
+      child=""
+      [ "$status" -eq 0 ] || echo "every: '$*' exited with status $status" >&2
+    done
     ;;
   *)
     exec "$role" "$@"

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from infra.settings import Settings
-from models.engagement.base import (COUNTER_NAMES, REACTION_TYPES, EngagementStore, ReactionChange,
-                                    latest_per_edge, named)
+from models.engagement.base import (COUNTER_NAMES, FOLLOW_COUNTERS, REACTION_TYPES, EngagementStore,
+                                    FollowChange, FollowLink, ReactionChange, latest_per_edge, named)
 
 
 def make_store(settings: Settings, engine) -> EngagementStore:
@@ -14,5 +14,5 @@ def make_store(settings: Settings, engine) -> EngagementStore:
     return PgEngagementStore(engine)
 
 
-__all__ = ["COUNTER_NAMES", "REACTION_TYPES", "EngagementStore", "ReactionChange", "latest_per_edge",
-           "make_store", "named"]
+__all__ = ["COUNTER_NAMES", "FOLLOW_COUNTERS", "REACTION_TYPES", "EngagementStore", "FollowChange",
+           "FollowLink", "ReactionChange", "latest_per_edge", "make_store", "named"]

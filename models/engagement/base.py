@@ -1,4 +1,4 @@
-"""The engagement store: reaction edges and per-post counters.
+"""The engagement store: reaction edges and per-post counters; follow edges and per-user counters.
 
 Two implementations behind this interface: PostgreSQL (default) and ScyllaDB/Cassandra
 (`SCYLLA_HOSTS`). Correctness rule shared by both: a counter moves only when an edge really
@@ -31,7 +31,31 @@ class ReactionChange:
         return (self.post_id, self.user_id, self.type)
 
 
-def latest_per_edge(changes: Iterable[ReactionChange]) -> list[ReactionChange]:
+@dataclass(frozen=True, slots=True)
+class FollowChange:
+    follower_id: UUID
+    followee_id: UUID
+    active: bool
+    event_id: UUID
+
+    @property
+    def edge(self) -> tuple[UUID, UUID]:
+        return (self.follower_id, self.followee_id)
+
+
+# Per-user counters moved by follow edges: the followee's "followers", the follower's "following".
+FOLLOW_COUNTERS = ("followers", "following")
+
+
+@dataclass(frozen=True, slots=True)
+class FollowLink:
+    """One entry of a followers/following list: the other user, and the id of the event that
+    made the edge active (UUIDv7, so also when). (since, user_id) is the list's keyset."""
+    user_id: UUID
+    since: UUID
+
+
+def latest_per_edge(changes: Iterable[ReactionChange | FollowChange]) -> list:
     """Keep only the newest event per edge (what the edge would end with), sorted by edge so
     concurrent writers lock rows in the same order."""
     latest: dict[tuple, ReactionChange] = {}
@@ -61,3 +85,25 @@ class EngagementStore(Protocol):
 
     async def reconcile(self) -> int:
         """Recompute every reaction counter from the edges; return how many were wrong."""
+
+    async def apply_follows(self, changes: Sequence[FollowChange]) -> dict[UUID, dict[str, int]]:
+        """Apply (already reduced) follow changes, same rule as reactions: an edge takes a change
+        only if newer, the followee's "followers" and the follower's "following" move only on a
+        real flip. Returns the full follow counters of each user whose counters changed."""
+
+    async def get_follow_counts(self, user_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
+        """{"followers": n, "following": n} per user, both always present."""
+
+    async def is_following(self, follower_id: UUID, followee_id: UUID) -> bool: ...
+
+    async def list_followers(self, user_id: UUID, *, after: FollowLink | None,
+                             limit: int) -> list[FollowLink]:
+        """Active followers of `user_id`, newest first (since desc, user_id desc), strictly after
+        the `after` entry: a keyset, so follows made while paging never shift later pages."""
+
+    async def list_following(self, user_id: UUID, *, after: FollowLink | None,
+                             limit: int) -> list[FollowLink]:
+        """Users `user_id` actively follows, same order and keyset as list_followers."""
+
+    async def reconcile_follows(self) -> int:
+        """Recompute every follow counter from the edges; return how many were wrong."""

@@ -59,9 +59,11 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, R
 from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy, TokenAwarePolicy
 from cassandra.protocol import ServerError, SyntaxException
-from cassandra.query import PreparedStatement, SimpleStatement, Statement, dict_factory
+from cassandra.query import (BatchStatement, BatchType, PreparedStatement, SimpleStatement, Statement,
+                             dict_factory)
 
-from models.engagement.base import REACTION_TYPES, ReactionChange, latest_per_edge
+from models.engagement.base import (FOLLOW_COUNTERS, REACTION_TYPES, FollowChange, FollowLink, ReactionChange,
+                                    latest_per_edge)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,45 @@ SCHEMA: list[str] = [
         PRIMARY KEY ((post_id), kind)
     )
     """,
+    # Follows. The edge (partitioned by follower) is the truth and takes the CAS; the two lists are
+    # derived from it, newest first: `since` is the event id that made the edge active, as a blob
+    # so it sorts by its bytes (as PostgreSQL sorts uuids; CQL's uuid order is not byte order).
+    """
+    CREATE TABLE IF NOT EXISTS follow_edges (
+        follower_id uuid,
+        followee_id uuid,
+        active boolean,
+        last_event_id uuid,
+        since uuid,
+        updated_at timestamp,
+        write_id uuid,
+        PRIMARY KEY ((follower_id), followee_id)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS followers_by_user (
+        user_id uuid,
+        since blob,
+        follower_id uuid,
+        PRIMARY KEY ((user_id), since, follower_id)
+    ) WITH CLUSTERING ORDER BY (since DESC, follower_id DESC)
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS following_by_user (
+        user_id uuid,
+        since blob,
+        followee_id uuid,
+        PRIMARY KEY ((user_id), since, followee_id)
+    ) WITH CLUSTERING ORDER BY (since DESC, followee_id DESC)
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS user_counters (
+        user_id uuid,
+        kind text,
+        count counter,
+        PRIMARY KEY ((user_id), kind)
+    )
+    """,
 ]
 
 # Scylla with tablets enabled supports neither counters nor (before 2025.x) LWT: ask for vnodes.
@@ -113,9 +154,37 @@ STATEMENTS: dict[str, str] = {
     "post_edges": "SELECT user_id, type, active, last_event_id FROM reaction_edges WHERE post_id = ?",
     "scan_edges": "SELECT post_id, type, active FROM reaction_edges",
     "scan_counters": "SELECT post_id, kind, count FROM post_counters",
+    "read_follow": "SELECT active, last_event_id, since, write_id FROM follow_edges "
+                   "WHERE follower_id = ? AND followee_id = ?",
+    "insert_follow": "INSERT INTO follow_edges "
+                     "(follower_id, followee_id, active, last_event_id, since, updated_at, write_id) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+    "update_follow": "UPDATE follow_edges SET active = ?, last_event_id = ?, since = ?, updated_at = ?, "
+                     "write_id = ? WHERE follower_id = ? AND followee_id = ? "
+                     "IF last_event_id = ? AND active = ?",
+    "add_follower": "INSERT INTO followers_by_user (user_id, since, follower_id) VALUES (?, ?, ?)",
+    "del_follower": "DELETE FROM followers_by_user WHERE user_id = ? AND since = ? AND follower_id = ?",
+    "add_following": "INSERT INTO following_by_user (user_id, since, followee_id) VALUES (?, ?, ?)",
+    "del_following": "DELETE FROM following_by_user WHERE user_id = ? AND since = ? AND followee_id = ?",
+    "bump_user": "UPDATE user_counters SET count = count + ? WHERE user_id = ? AND kind = ?",
+    "user_counters": "SELECT kind, count FROM user_counters WHERE user_id = ?",
+    "followers_top": "SELECT follower_id, since FROM followers_by_user WHERE user_id = ? LIMIT ?",
+    "followers_after": "SELECT follower_id, since FROM followers_by_user "
+                       "WHERE user_id = ? AND (since, follower_id) < (?, ?) LIMIT ?",
+    "following_top": "SELECT followee_id, since FROM following_by_user WHERE user_id = ? LIMIT ?",
+    "following_after": "SELECT followee_id, since FROM following_by_user "
+                       "WHERE user_id = ? AND (since, followee_id) < (?, ?) LIMIT ?",
+    "scan_follows": "SELECT follower_id, followee_id, active, since FROM follow_edges",
+    "scan_followers": "SELECT user_id, since, follower_id FROM followers_by_user",
+    "scan_following": "SELECT user_id, since, followee_id FROM following_by_user",
+    "scan_user_counters": "SELECT user_id, kind, count FROM user_counters",
 }
-# Reads may be retried/speculated by the driver; the writes (LWT, counters) never blindly.
-_IDEMPOTENT = {"read_edge", "post_counters", "post_edges", "scan_edges", "scan_counters"}
+# Reads may be retried/speculated by the driver; the writes (LWT, counters) never blindly. The
+# list rows' plain INSERT/DELETE are idempotent too (a list row is a pure function of its edge).
+_IDEMPOTENT = {"read_edge", "post_counters", "post_edges", "scan_edges", "scan_counters",
+               "read_follow", "add_follower", "del_follower", "add_following", "del_following",
+               "user_counters", "followers_top", "followers_after", "following_top", "following_after",
+               "scan_follows", "scan_followers", "scan_following", "scan_user_counters"}
 
 # A CAS that failed with one of these may or may not have applied.
 _UNKNOWN_OUTCOME = (WriteTimeout, WriteFailure, OperationTimedOut, ConnectionException, ServerError)
@@ -174,6 +243,23 @@ class CqlEngagementStore:
     _q_post_edges: PreparedStatement
     _q_scan_edges: PreparedStatement
     _q_scan_counters: PreparedStatement
+    _q_read_follow: PreparedStatement
+    _q_insert_follow: PreparedStatement
+    _q_update_follow: PreparedStatement
+    _q_add_follower: PreparedStatement
+    _q_del_follower: PreparedStatement
+    _q_add_following: PreparedStatement
+    _q_del_following: PreparedStatement
+    _q_bump_user: PreparedStatement
+    _q_user_counters: PreparedStatement
+    _q_followers_top: PreparedStatement
+    _q_followers_after: PreparedStatement
+    _q_following_top: PreparedStatement
+    _q_following_after: PreparedStatement
+    _q_scan_follows: PreparedStatement
+    _q_scan_followers: PreparedStatement
+    _q_scan_following: PreparedStatement
+    _q_scan_user_counters: PreparedStatement
 
     def __init__(self, settings, *, replication_factor: int | None = None, concurrency: int = 64,
                  cas_attempts: int = 10, reconcile_grace: float = 2.0, fetch_size: int = 2000):
@@ -472,3 +558,179 @@ class CqlEngagementStore:
                 fixed += 1
         return fixed
 
+
+    # ---------------------------------------------------------------- follows
+    #
+    # Same CAS protocol as reaction edges. After the CAS that flips an edge, two more writes: the
+    # list rows (a logged batch over both list tables: idempotent, so retried like any read) and
+    # the two counters (one counter batch: not idempotent, never retried). A crash between the CAS
+    # and them leaves the lists and/or counters behind the edge; `reconcile_follows` repairs both.
+
+    async def apply_follows(self, changes: Sequence[FollowChange]) -> dict[UUID, dict[str, int]]:
+        if not changes:
+            return {}
+        changes = latest_per_edge(changes)
+        deltas = await self._run_all((self._bounded(self._apply_follow_edge, c) for c in changes),
+                                     shield=True)
+        changed = sorted({user for change, delta in zip(changes, deltas) if delta
+                          for user in (change.follower_id, change.followee_id)})
+        if not changed:
+            return {}
+        return await self.get_follow_counts(changed)
+
+    async def _apply_follow_edge(self, c: FollowChange) -> int:
+        """Move one follow edge to `c` if `c` is newer; return the delta (+1, -1, 0) it applied."""
+        key = (c.follower_id, c.followee_id)
+        current = await self._read_follow(key, serial=False)
+        for attempt in range(self.cas_attempts):
+            if current is not None and not _newer(c.event_id, current["last_event_id"]):
+                return 0
+            old_active = bool(current["active"]) if current is not None else False
+            old_since = current["since"] if current is not None else None
+            since = c.event_id if c.active and not old_active else (old_since or c.event_id)
+            token, now = uuid4(), datetime.now(timezone.utc)
+            if current is None:
+                stmt, params = self._q_insert_follow, (*key, c.active, c.event_id, since, now, token)
+            else:
+                stmt = self._q_update_follow
+                params = (c.active, c.event_id, since, now, token, *key,
+                          current["last_event_id"], current["active"])
+            try:
+                rs = await self._execute(stmt, params)
+                applied = rs.was_applied
+            except _UNKNOWN_OUTCOME as exc:
+                log.warning("follow edge %s: CAS outcome unknown (%r); checking", key, exc)
+                current = await self._read_follow(key, serial=True)
+                applied = current is not None and current.get("write_id") == token
+                if not applied:
+                    await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                    continue
+            else:
+                if not applied:
+                    current = self._lwt_follow_current(rs)
+                    if current is _UNKNOWN:
+                        current = await self._read_follow(key, serial=True)
+                    continue
+            if c.active == old_active:
+                return 0
+            delta = 1 if c.active else -1
+            try:
+                await self._follow_flipped(c, delta, since if delta > 0 else old_since)
+            except Exception:
+                log.error("follow edge %s moved (%+d) but its lists/counters failed: off until "
+                          "`reconcile_follows`", key, delta)
+                raise
+            return delta
+        raise CasContention(f"follow edge {key}: compare-and-set lost {self.cas_attempts} times")
+
+    async def _follow_flipped(self, c: FollowChange, delta: int, since: UUID) -> None:
+        lists = BatchStatement(batch_type=BatchType.LOGGED)
+        if delta > 0:
+            lists.add(self._q_add_follower, (c.followee_id, since.bytes, c.follower_id))
+            lists.add(self._q_add_following, (c.follower_id, since.bytes, c.followee_id))
+        else:
+            lists.add(self._q_del_follower, (c.followee_id, since.bytes, c.follower_id))
+            lists.add(self._q_del_following, (c.follower_id, since.bytes, c.followee_id))
+        lists.is_idempotent = True
+        await self._execute(lists)
+        counters = BatchStatement(batch_type=BatchType.COUNTER)
+        counters.add(self._q_bump_user, (delta, c.followee_id, "followers"))
+        counters.add(self._q_bump_user, (delta, c.follower_id, "following"))
+        await self._execute(counters)
+
+    async def _read_follow(self, key: tuple[UUID, UUID], *, serial: bool) -> dict | None:
+        rows = (await self._execute(self._q_read_follow, key, serial=serial)).current_rows
+        if not rows or rows[0]["last_event_id"] is None:
+            return None
+        return rows[0]
+
+    @staticmethod
+    def _lwt_follow_current(rs: ResultSet):
+        """Like _lwt_current, and the flip to inactive also needs the row's `since`."""
+        row = rs.current_rows[0]
+        if "last_event_id" not in row or "active" not in row or "since" not in row:
+            return _UNKNOWN
+        if row["last_event_id"] is None:
+            return None
+        return {"active": row["active"], "last_event_id": row["last_event_id"], "since": row["since"],
+                "write_id": row.get("write_id")}
+
+    async def _user_counts(self, user_id: UUID) -> dict[str, int]:
+        out = dict.fromkeys(FOLLOW_COUNTERS, 0)
+        async for row in self._pages(self._q_user_counters, (user_id,)):
+            if row["kind"] in out and row["count"] is not None:
+                out[row["kind"]] = int(row["count"])
+        return out
+
+    async def get_follow_counts(self, user_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
+        unique = list(dict.fromkeys(user_ids))
+        results = await self._run_all(self._bounded(self._user_counts, u) for u in unique)
+        return dict(zip(unique, results))
+
+    async def is_following(self, follower_id: UUID, followee_id: UUID) -> bool:
+        row = await self._read_follow((follower_id, followee_id), serial=False)
+        return bool(row and row["active"])
+
+    async def _list(self, direction: str, user_id: UUID, after: FollowLink | None,
+                    limit: int) -> list[FollowLink]:
+        if after is None:
+            rs = await self._execute(getattr(self, f"_q_{direction}_top"), (user_id, limit))
+        else:
+            rs = await self._execute(getattr(self, f"_q_{direction}_after"),
+                                     (user_id, after.since.bytes, after.user_id, limit))
+        other = "follower_id" if direction == "followers" else "followee_id"
+        return [FollowLink(user_id=r[other], since=UUID(bytes=r["since"])) for r in rs.current_rows]
+
+    async def list_followers(self, user_id: UUID, *, after: FollowLink | None,
+                             limit: int) -> list[FollowLink]:
+        return await self._list("followers", user_id, after, limit)
+
+    async def list_following(self, user_id: UUID, *, after: FollowLink | None,
+                             limit: int) -> list[FollowLink]:
+        return await self._list("following", user_id, after, limit)
+
+    async def _follow_snapshot(self):
+        """(counter truth, counters, list-row truth, list rows) from full scans."""
+        truth: dict[tuple[UUID, str], int] = defaultdict(int)
+        rows_truth: set[tuple[str, UUID, bytes, UUID]] = set()
+        async for r in self._pages(self._q_scan_follows):
+            if r["active"]:
+                truth[(r["followee_id"], "followers")] += 1
+                truth[(r["follower_id"], "following")] += 1
+                rows_truth.add(("followers", r["followee_id"], r["since"].bytes, r["follower_id"]))
+                rows_truth.add(("following", r["follower_id"], r["since"].bytes, r["followee_id"]))
+        have: dict[tuple[UUID, str], int] = {}
+        async for r in self._pages(self._q_scan_user_counters):
+            if r["kind"] in FOLLOW_COUNTERS:
+                have[(r["user_id"], r["kind"])] = int(r["count"] or 0)
+        rows_have: set[tuple[str, UUID, bytes, UUID]] = set()
+        async for r in self._pages(self._q_scan_followers):
+            rows_have.add(("followers", r["user_id"], r["since"], r["follower_id"]))
+        async for r in self._pages(self._q_scan_following):
+            rows_have.add(("following", r["user_id"], r["since"], r["followee_id"]))
+        return dict(truth), have, rows_truth, rows_have
+
+    async def reconcile_follows(self) -> int:
+        """Two full scans `reconcile_grace` apart; corrects only differences present in both (a
+        write in flight right after its CAS looks like a lost one for a moment). Full scans: a
+        batch job, sized for what one process can hold."""
+        first = await self._follow_snapshot()
+        await asyncio.sleep(self.reconcile_grace)
+        truth, have, rows_truth, rows_have = await self._follow_snapshot()
+        t1, h1, rt1, rh1 = first
+        fixed = 0
+        for key in sorted(set(truth) | set(have)):
+            want, got = truth.get(key, 0), have.get(key, 0)
+            if want != got and t1.get(key, 0) == want and h1.get(key, 0) == got:
+                await self._execute(self._q_bump_user, (want - got, *key))
+                log.info("reconcile: user %s %s %d -> %d", key[0], key[1], got, want)
+                fixed += 1
+        add = {"followers": self._q_add_follower, "following": self._q_add_following}
+        drop = {"followers": self._q_del_follower, "following": self._q_del_following}
+        for direction, user, since, other in sorted((rows_truth - rows_have) & (rt1 - rh1)):
+            await self._execute(add[direction], (user, since, other))
+            fixed += 1
+        for direction, user, since, other in sorted((rows_have - rows_truth) & (rh1 - rt1)):
+            await self._execute(drop[direction], (user, since, other))
+            fixed += 1
+        return fixed

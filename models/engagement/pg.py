@@ -21,7 +21,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.engagement.base import REACTION_TYPES, ReactionChange
+from models.engagement.base import FOLLOW_COUNTERS, REACTION_TYPES, FollowChange, FollowLink, ReactionChange
 
 _INPUT = """unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::uuid[])
     AS i(post_id, user_id, type, active, event_id)"""
@@ -117,6 +117,88 @@ RETURNING post_id
 """
 
 
+# ---- Follows: the five-statement scheme above on every server version (follows are far rarer
+# than reactions). `since` changes only when the edge flips to active, so a repeated follow keeps
+# its place in the lists.
+_FOLLOW_INPUT = """unnest($1::uuid[], $2::uuid[], $3::bool[], $4::uuid[])
+    AS i(follower_id, followee_id, active, event_id)"""
+
+_PLACEHOLD_FOLLOWS = f"""
+INSERT INTO follow_edges (follower_id, followee_id, active, last_event_id, since, updated_at)
+SELECT follower_id, followee_id, false, '00000000-0000-0000-0000-000000000000'::uuid,
+       '00000000-0000-0000-0000-000000000000'::uuid, now()
+FROM {_FOLLOW_INPUT} ORDER BY follower_id, followee_id
+ON CONFLICT (follower_id, followee_id) DO NOTHING
+"""
+
+_LOCK_FOLLOWS = f"""
+SELECT l.follower_id, l.followee_id, l.active
+FROM (SELECT * FROM {_FOLLOW_INPUT} ORDER BY follower_id, followee_id) i
+CROSS JOIN LATERAL (SELECT e.follower_id, e.followee_id, e.active FROM follow_edges e
+                    WHERE e.follower_id = i.follower_id AND e.followee_id = i.followee_id
+                    FOR UPDATE) l
+"""
+
+_UPSERT_FOLLOWS = f"""
+INSERT INTO follow_edges AS e (follower_id, followee_id, active, last_event_id, since, updated_at)
+SELECT follower_id, followee_id, active, event_id, event_id, now() FROM {_FOLLOW_INPUT}
+ON CONFLICT (follower_id, followee_id) DO UPDATE
+    SET active = EXCLUDED.active, last_event_id = EXCLUDED.last_event_id, updated_at = now(),
+        since = CASE WHEN EXCLUDED.active AND NOT e.active THEN EXCLUDED.last_event_id ELSE e.since END
+    WHERE e.last_event_id < EXCLUDED.last_event_id
+RETURNING e.follower_id, e.followee_id, e.active
+"""
+
+_ADD_USER_COUNTERS = """
+INSERT INTO user_counters AS c (user_id, kind, count)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])
+ON CONFLICT (user_id, kind) DO UPDATE SET count = c.count + EXCLUDED.count
+"""
+
+_FOLLOW_COUNTS_OF = """
+SELECT c.user_id, c.kind, c.count FROM user_counters c
+WHERE c.user_id = ANY($1::uuid[]) AND c.kind = ANY($2::text[])
+"""
+
+# $1 user, $2 limit[, $3/$4 the keyset entry to start after]: an index range scan on the partial
+# indexes ix_follow_edges_followers / _following.
+_LIST = """
+SELECT {other}, since FROM follow_edges
+WHERE {me} = $1 AND active {after}
+ORDER BY since DESC, {other} DESC LIMIT $2
+"""
+_LISTS = {(direction, paged): _LIST.format(
+              me=me, other=other, after=f"AND (since, {other}) < ($3::uuid, $4::uuid)" if paged else "")
+          for direction, me, other in (("followers", "followee_id", "follower_id"),
+                                       ("following", "follower_id", "followee_id"))
+          for paged in (False, True)}
+
+_RECONCILE_FOLLOWS = """
+WITH truth AS (
+    SELECT followee_id AS user_id, 'followers'::text AS kind, count(*) FILTER (WHERE active) AS n
+    FROM follow_edges GROUP BY followee_id
+    UNION ALL
+    SELECT follower_id, 'following', count(*) FILTER (WHERE active) FROM follow_edges GROUP BY follower_id
+), target AS (
+    SELECT coalesce(t.user_id, c.user_id) AS user_id, coalesce(t.kind, c.kind) AS kind,
+           coalesce(t.n, 0) AS n, c.count AS have
+    FROM truth t FULL JOIN (SELECT * FROM user_counters WHERE kind = ANY($1::text[])) c
+        USING (user_id, kind)
+)
+INSERT INTO user_counters AS c (user_id, kind, count)
+SELECT user_id, kind, n FROM target WHERE have IS DISTINCT FROM n
+ON CONFLICT (user_id, kind) DO UPDATE SET count = EXCLUDED.count
+RETURNING user_id
+"""
+
+
+def _follow_counts(rows, user_ids) -> dict[UUID, dict[str, int]]:
+    out = {u: dict.fromkeys(FOLLOW_COUNTERS, 0) for u in user_ids}
+    for user_id, kind, count in rows:
+        out[user_id][kind] = int(count)
+    return out
+
+
 def _by_post(rows, out: dict[UUID, dict[str, int]]) -> dict[UUID, dict[str, int]]:
     for post_id, kind, count in rows:
         out.setdefault(post_id, {})[kind] = count
@@ -185,3 +267,59 @@ class PgEngagementStore:
             # Writers wait while the truth is computed, so no delta slips between read and write.
             await apg.execute("LOCK TABLE reaction_edges IN SHARE MODE")
             return len(await apg.fetch(_RECONCILE, list(REACTION_TYPES)))
+
+    # ---------------------------------------------------------------- follows
+
+    async def apply_follows(self, changes: Sequence[FollowChange]) -> dict[UUID, dict[str, int]]:
+        if not changes:
+            return {}
+        cols = ([c.follower_id for c in changes], [c.followee_id for c in changes],
+                [c.active for c in changes], [c.event_id for c in changes])
+        async with self._connection() as apg, apg.transaction():
+            await apg.execute(_PLACEHOLD_FOLLOWS, *cols)
+            before = {(r[0], r[1]): r[2] for r in await apg.fetch(_LOCK_FOLLOWS, *cols)}
+            deltas: dict[tuple[UUID, str], int] = defaultdict(int)
+            for follower, followee, active in await apg.fetch(_UPSERT_FOLLOWS, *cols):
+                if active != before.get((follower, followee), False):
+                    step = 1 if active else -1
+                    deltas[(followee, "followers")] += step
+                    deltas[(follower, "following")] += step
+            deltas = {k: d for k, d in sorted(deltas.items()) if d}
+            if not deltas:
+                return {}
+            await apg.execute(_ADD_USER_COUNTERS, [k[0] for k in deltas], [k[1] for k in deltas],
+                              list(deltas.values()))
+            users = sorted({k[0] for k in deltas})
+            rows = await apg.fetch(_FOLLOW_COUNTS_OF, users, list(FOLLOW_COUNTERS))
+        return _follow_counts(rows, users)
+
+    async def get_follow_counts(self, user_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
+        async with self._connection() as apg:
+            rows = await apg.fetch(_FOLLOW_COUNTS_OF, list(user_ids), list(FOLLOW_COUNTERS))
+        return _follow_counts(rows, user_ids)
+
+    async def is_following(self, follower_id: UUID, followee_id: UUID) -> bool:
+        async with self._connection() as apg:
+            return bool(await apg.fetchval(
+                "SELECT active FROM follow_edges WHERE follower_id = $1 AND followee_id = $2",
+                follower_id, followee_id))
+
+    async def _list(self, direction: str, user_id: UUID, after: FollowLink | None,
+                    limit: int) -> list[FollowLink]:
+        args = (user_id, limit) + ((after.since, after.user_id) if after else ())
+        async with self._connection() as apg:
+            rows = await apg.fetch(_LISTS[(direction, after is not None)], *args)
+        return [FollowLink(user_id=r[0], since=r[1]) for r in rows]
+
+    async def list_followers(self, user_id: UUID, *, after: FollowLink | None,
+                             limit: int) -> list[FollowLink]:
+        return await self._list("followers", user_id, after, limit)
+
+    async def list_following(self, user_id: UUID, *, after: FollowLink | None,
+                             limit: int) -> list[FollowLink]:
+        return await self._list("following", user_id, after, limit)
+
+    async def reconcile_follows(self) -> int:
+        async with self._connection() as apg, apg.transaction():
+            await apg.execute("LOCK TABLE follow_edges IN SHARE MODE")
+            return len(await apg.fetch(_RECONCILE_FOLLOWS, list(FOLLOW_COUNTERS)))

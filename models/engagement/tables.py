@@ -25,3 +25,20 @@ class PostCounter(Base):
     post_id: Mapped[UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FollowEdge(Base):
+    __tablename__ = "follow_edges"
+    follower_id: Mapped[UUID] = mapped_column(primary_key=True)
+    followee_id: Mapped[UUID] = mapped_column(primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    last_event_id: Mapped[UUID] = mapped_column()
+    since: Mapped[UUID] = mapped_column()  # event that last made it active: the lists' order
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserCounter(Base):
+    __tablename__ = "user_counters"
+    user_id: Mapped[UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -7,10 +7,20 @@
 4. Faust reference: a Faust agent iterating the same topic message by message.
 5. End-to-end latency: POST /interactions/reactions -> websocket `counter.updated`, with the
    worker running as its own process.
-Run order: 2, 3, 4 on the pre-produced topic, then 1 (the API alone on the machine), then 5.
+6, 7. Media (tests/bench/media.py): HLS transcode through infra.ffmpeg vs the same ffmpeg argv
+   run directly, and NSFW frames/s; run after the stack is stopped (--no-media skips them).
+8. Wallet (tests/bench/wallet.py): tips/s through the domain function by 64 concurrent clients,
+   ledger invariants checked after the run (--no-wallet skips it).
+9. Home feed (tests/bench/feeds.py): jobs/seed_dataset.py's 10k users / 100k posts / 1M reactions
+   seeded into this stack after 5 (worker stopped), then GET /feeds/home p50/p99 cold, cached and
+   page 2 (--no-feeds skips it).
+10, 11. Recommendations (tests/bench/recs.py): the embeddings agent's posts/s against raw
+   model.encode on the same captions, and GET /recommendations/.../recommended p50/p99, after 9
+   (worker stopped; --no-recs skips them).
+Run order: 2, 3, 4 on the pre-produced topic, 8, then 1 (the API alone on the machine), then 5, 6, 7.
 The apply run is checked against the workload's known end state (counters = active edges =
 expected, every counter exact). Speed figures are printed, not asserted; the exit code is 1 only
-if the results are wrong. Options: --events N, --load-seconds S, --e2e N, --no-faust.
+if the results are wrong. Options: --events N, --load-seconds S, --e2e N, --no-faust, --no-media.
 """
 from __future__ import annotations
 
@@ -30,7 +40,7 @@ import orjson
 import uvloop
 
 from infra.dev import start_stack
-from tests.bench import api_load, apply, workload
+from tests.bench import api_load, apply, feeds, media, recs, wallet, workload
 from tests.conftest import REPO, Proc, Worker, start_api
 
 # Anything that would point the benchmark at someone's real services is dropped: it always
@@ -67,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load-seconds", type=float, default=10.0)
     ap.add_argument("--e2e", type=int, default=300)
     ap.add_argument("--no-faust", action="store_true")
+    ap.add_argument("--no-media", action="store_true")
+    ap.add_argument("--no-wallet", action="store_true")
+    ap.add_argument("--no-feeds", action="store_true")
+    ap.add_argument("--no-recs", action="store_true")
     ap.add_argument("--faust-seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
 
@@ -123,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             say("running the Faust reference")
             r["faust"] = faust_reference(env, log_dir, len(w.records), args.faust_seconds)
 
+        if not args.no_wallet:
+            say("wallet: tips/s through the domain function, ledger invariants after the run")
+            r["wallet"] = uvloop.run(wallet.run(settings))
+
         # ---- 1: API accept rate (the worker is not running yet: the API has the machine)
         say("starting the API")
         api_proc, base = start_api(env, log_dir)
@@ -140,6 +158,24 @@ def main(argv: list[str] | None = None) -> int:
         worker.start()
         say(f"end-to-end latency: {args.e2e} sequential likes")
         r["e2e"] = uvloop.run(api_load.e2e_latency(base, users, e2e_posts, warm_post, n=args.e2e))
+
+        # ---- 9: home feed at size, reads only (the worker's republished trending would race the seed's)
+        if not args.no_feeds:
+            worker.proc.stop()
+            say("home feed: seeding 10k users, 100k posts, 1M reactions, then GET /feeds/home")
+            r["feeds"] = feeds.run(env, log_dir, base)
+
+        # ---- 6c: the transcode agent in this process, the worker stopped (it would take the video too)
+        if not args.no_media:
+            worker.proc.stop()
+            say("media: the transcode agent vs the same ffmpeg command")
+            r["media_agent"] = media.agent_run()
+
+        # ---- 10, 11: recommendations, the worker stopped (the agent runs in this process)
+        if not args.no_recs:
+            worker.proc.stop()
+            say("recommendations: embeddings agent vs raw model.encode, then GET recommended")
+            r["recs"] = recs.run(settings, base)
     finally:
         for p in reversed(procs):
             proc = p.proc if isinstance(p, Worker) else p
@@ -149,8 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.clear()
         os.environ.update(saved_env)
         shutil.rmtree(tmp, ignore_errors=True)
+    if not args.no_media:
+        say("media: HLS transcode (library vs direct ffmpeg), NSFW frames/s")
+        r["media"] = media.run()
     report(r, time.monotonic() - t_start)
-    if not (r["verify"]["exact"] and r["baseline_exact"]):
+    if not (r["verify"]["exact"] and r["baseline_exact"] and r.get("wallet", {"ok": True})["ok"]):
         print("WRONG RESULTS: the figures above are not valid", file=sys.stderr)
         return 1
     return 0
@@ -199,6 +238,16 @@ def report(r: dict, total_s: float) -> None:
         f"{'YES' if r['baseline_exact'] else 'NO'}",
         "",
     ]
+    if r.get("media"):
+        after_e2e = next(i for i, ln in enumerate(lines) if ln.startswith("5. end to end")) + 1
+        lines[after_e2e:after_e2e] = media.report_lines(r["media"]) + (
+            media.agent_report_lines(r["media_agent"]) if r.get("media_agent") else [])
+    if r.get("wallet"):
+        lines += [wallet.report(r["wallet"]), ""]
+    if r.get("feeds"):
+        lines += feeds.report_lines(r["feeds"]) + [""]
+    if r.get("recs"):
+        lines += recs.report_lines(r["recs"]) + [""]
     print("\n".join(lines), flush=True)
 
 

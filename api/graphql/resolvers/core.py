@@ -1,0 +1,106 @@
+"""Resolvers for the spine and auth: me, sessions, posts, reactions."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from ariadne import EnumType, MutationType, ObjectType, QueryType
+
+from api.auth import client, parse_id
+from api.graphql.resolvers.common import current_user as _user, validate as _validate
+from api.routes.auth import LoginIn, RefreshIn, RegisterIn, do_login, do_register
+from api.routes.posts import PostIn
+from models import posts, profiles, reactions, sessions, users, visibility
+
+query, mutation = QueryType(), MutationType()
+user_type, post_type = ObjectType("User"), ObjectType("Post")
+reaction_type = EnumType("ReactionType", {t.upper(): t for t in ("like", "love", "laugh", "wow", "sad", "angry")})
+
+
+@query.field("me")
+async def resolve_me(_, info):
+    user = await users.get_user(info.context["svc"], _user(info))
+    return users.public(user) if user else None
+
+
+@query.field("post")
+async def resolve_post(_, info, id):
+    return posts.public(await visibility.get_visible_post(info.context["svc"], _user(info), parse_id(id, "id")))
+
+
+@user_type.field("profile")
+async def resolve_profile(user, info):
+    if "profile" in user:  # already read by the query that found the user (resolvers/users.py)
+        return user["profile"]
+    return await profiles.get_profile(info.context["svc"], info.context["user_id"], UUID(user["id"]))
+
+
+@post_type.field("counters")
+async def resolve_counters(post, info):
+    svc = info.context["svc"]
+    return await reactions.counters_of(svc, UUID(post["id"]))
+
+
+@mutation.field("register")
+async def resolve_register(_, info, input):
+    return await do_register(_validate(RegisterIn, input))
+
+
+@mutation.field("login")
+async def resolve_login(_, info, input):
+    return await do_login(_validate(LoginIn, input))
+
+
+@mutation.field("refresh")
+async def resolve_refresh(_, info, refresh_token):
+    data = _validate(RefreshIn, {"refresh_token": refresh_token})
+    return await sessions.refresh(info.context["svc"], data.refresh_token, client())
+
+
+@mutation.field("logout")
+async def resolve_logout(_, info):
+    await sessions.revoke(info.context["svc"], user_id=_user(info), session_id=info.context["session_id"],
+                          client=client(), action="auth.logout")
+    return True
+
+
+@mutation.field("revokeSession")
+async def resolve_revoke_session(_, info, id):
+    await sessions.revoke(info.context["svc"], user_id=_user(info), session_id=parse_id(id, "id"), client=client())
+    return True
+
+
+@query.field("sessions")
+async def resolve_sessions(_, info):
+    page = await sessions.list_sessions(info.context["svc"], _user(info), current=info.context["session_id"],
+                                        limit=100)
+    return page["items"]
+
+
+@mutation.field("createPost")
+async def resolve_create_post(_, info, input):
+    data = _validate(PostIn, input)
+    post = await posts.create_post(info.context["svc"], author_id=_user(info), caption=data.caption,
+                                   visibility=data.visibility, circle_id=data.circle_id, video_id=data.video_id,
+                                   idempotency_key=info.context["idempotency_key"],
+                                   remix=data.remix.spec() if data.remix else None)
+    return posts.public(post)
+
+
+async def _react(info, post_id: str, type: str, add: bool):
+    eid = await reactions.react(info.context["svc"], user_id=_user(info), post_id=parse_id(post_id, "postId"),
+                                type=type, add=add, idempotency_key=info.context["idempotency_key"])
+    return {"event_id": str(eid)}
+
+
+@mutation.field("react")
+async def resolve_react(_, info, post_id, type="like"):
+    return await _react(info, post_id, type, True)
+
+
+@mutation.field("unreact")
+async def resolve_unreact(_, info, post_id, type="like"):
+    return await _react(info, post_id, type, False)
+
+
+
+bindables = [query, mutation, user_type, post_type, reaction_type]

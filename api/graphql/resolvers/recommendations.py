@@ -1,0 +1,37 @@
+"""Resolvers for recommendations: the same domain functions and input rules as REST."""
+from __future__ import annotations
+
+from ariadne import MutationType, QueryType
+from quart import request
+
+from api.auth import parse_id
+from api.graphql.resolvers.common import current_user as _user, validate as _validate
+from api.routes.recommendations import InterestsIn, RecommendedIn
+from models import recommendations
+
+query, mutation = QueryType(), MutationType()
+
+
+@query.field("recommended")
+async def resolve_recommended(_, info, user_id, cursor=None, limit=None):
+    args = _validate(RecommendedIn, {"cursor": cursor, "limit": limit})
+    page = await recommendations.recommended(
+        info.context["svc"], viewer_id=_user(info), user_id=parse_id(user_id, "userId"), cursor=args.cursor,
+        limit=args.limit, accept_language=request.headers.get("Accept-Language"))
+    return {**page, "items": [{"post": item, "reason": item["reason"]} for item in page["items"]]}
+
+
+@query.field("recommendationInterests")
+async def resolve_interests(_, info, user_id):
+    return await recommendations.get_interests(info.context["svc"], viewer_id=_user(info),
+                                               user_id=parse_id(user_id, "userId"))
+
+
+@mutation.field("setRecommendationInterests")
+async def resolve_set_interests(_, info, user_id, topics):
+    data = _validate(InterestsIn, {"topics": topics})
+    return await recommendations.set_interests(info.context["svc"], viewer_id=_user(info),
+                                               user_id=parse_id(user_id, "userId"), topics=data.topics)
+
+
+bindables = [query, mutation]

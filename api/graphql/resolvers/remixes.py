@@ -1,0 +1,38 @@
+"""Resolvers for duets and stitches (sdl/remixes.graphql)."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from ariadne import EnumType, MutationType, ObjectType
+
+from api.auth import parse_id
+from api.graphql.resolvers.common import current_user as _user, validate as _validate
+from api.routes.remixes import RemixPageIn, RemixSettingsIn
+from models import remixes
+
+mutation, post_type = MutationType(), ObjectType("Post")
+remix_type = EnumType("RemixType", {t.upper(): t for t in remixes.TYPES})
+
+
+@mutation.field("setRemixSettings")
+async def resolve_set_remix_settings(_, info, post_id, allow_duets=None, allow_stitches=None):
+    data = _validate(RemixSettingsIn, {"allow_duets": allow_duets, "allow_stitches": allow_stitches})
+    return await remixes.set_settings(info.context["svc"], _user(info), parse_id(post_id, "postId"),
+                                      allow_duets=data.allow_duets, allow_stitches=data.allow_stitches)
+
+
+@post_type.field("remix")
+async def resolve_post_remix(post, info):
+    if "remix" in post:  # already read with the post (remix lists, createPost)
+        return post["remix"]
+    return await remixes.ref_of(info.context["svc"], UUID(post["id"]))
+
+
+@post_type.field("remixes")
+async def resolve_post_remixes(post, info, type=None, cursor=None, limit=20):
+    q = _validate(RemixPageIn, {"type": type, "cursor": cursor, "limit": limit})
+    return await remixes.list_remixes(info.context["svc"], _user(info), UUID(post["id"]), type=q.type,
+                                      cursor=q.cursor, limit=q.limit)
+
+
+bindables = [mutation, post_type, remix_type]

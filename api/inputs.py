@@ -1,0 +1,19 @@
+"""Request models every REST face shares: strict bodies and query strings, and paging."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    """Unknown fields are a 400, not silently ignored; strings arrive stripped."""
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PageIn(Strict):
+    cursor: str | None = Field(None, max_length=200)
+    limit: int = Field(50, ge=1, le=100)
+
+
+class ShortPageIn(PageIn):
+    """Pages of rich items (comments, messages, feeds): 20 by default."""
+    limit: int = Field(20, ge=1, le=100)

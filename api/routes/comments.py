@@ -1,0 +1,75 @@
+"""Comments (models/comments.py): full paths, because they live under /interactions and /posts."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field
+from quart import Blueprint, g
+from quart_schema import tag, validate_querystring, validate_request
+
+from api.auth import auth_required, parse_id, svc
+from api.inputs import ShortPageIn, Strict
+from models import comments
+
+bp = Blueprint("comments", __name__)
+tag_comments = tag(["interactions"])
+
+
+class CommentIn(Strict):
+    post_id: UUID
+    body: str = Field(max_length=20_000)  # the domain's limit (2200) answers comment_too_long
+    parent_id: UUID | None = None
+
+
+class CommentEditIn(Strict):
+    body: str = Field(max_length=20_000)
+
+
+@bp.post("/interactions/comments")
+@tag_comments
+@auth_required
+@validate_request(CommentIn)
+async def create(data: CommentIn):
+    """Comment on a post you can see, or reply to a comment on it (`parent_id`). @usernames are
+    resolved to `mentions` (user ids). 201 with the comment."""
+    return await comments.create(svc(), author_id=g.user_id, post_id=data.post_id, body=data.body,
+                                 parent_id=data.parent_id), 201
+
+
+@bp.patch("/interactions/comments/<comment_id>")
+@tag_comments
+@auth_required
+@validate_request(CommentEditIn)
+async def edit(comment_id: str, data: CommentEditIn):
+    """Edit your own comment (403 not_comment_author otherwise)."""
+    return await comments.edit(svc(), user_id=g.user_id, comment_id=parse_id(comment_id, "comment_id"),
+                               body=data.body)
+
+
+@bp.delete("/interactions/comments/<comment_id>")
+@tag_comments
+@auth_required
+async def delete(comment_id: str):
+    """Delete your comment, or any comment on your post, with its replies: {"deleted": n}."""
+    n = await comments.delete(svc(), user_id=g.user_id, comment_id=parse_id(comment_id, "comment_id"))
+    return {"deleted": n}
+
+
+@bp.get("/interactions/comments/<comment_id>/replies")
+@tag_comments
+@auth_required
+@validate_querystring(ShortPageIn)
+async def replies(comment_id: str, query_args: ShortPageIn):
+    """A comment's direct replies, oldest first, keyset-paginated."""
+    return await comments.list_replies(svc(), g.user_id, parse_id(comment_id, "comment_id"),
+                                       cursor=query_args.cursor, limit=query_args.limit)
+
+
+@bp.get("/posts/<post_id>/comments")
+@tag_comments
+@auth_required
+@validate_querystring(ShortPageIn)
+async def for_post(post_id: str, query_args: ShortPageIn):
+    """A post's top-level comments, newest first, keyset-paginated (each with `reply_count`)."""
+    return await comments.list_for_post(svc(), g.user_id, parse_id(post_id, "post_id"),
+                                         cursor=query_args.cursor, limit=query_args.limit)

@@ -1,0 +1,76 @@
+"""Views, shares and feedback on posts (models/views.py, models/feedback.py)."""
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+from quart import Blueprint, g, request
+from quart_schema import tag, validate_request
+
+from api.auth import auth_required, svc
+from api.inputs import Strict
+from models import feedback, views
+
+bp = Blueprint("engagement", __name__, url_prefix="/interactions")
+tag_interactions = tag(["interactions"])
+
+
+class ViewIn(Strict):
+    post_id: UUID
+    watched_ms: int = Field(ge=0, le=24 * 3600 * 1000)
+
+
+class ShareIn(Strict):
+    post_id: UUID
+    channel: Literal[views.SHARE_CHANNELS] = "link"  # type: ignore[valid-type]
+
+
+class FeedbackIn(Strict):
+    post_id: UUID
+    kind: feedback.Kind
+
+
+@bp.post("/views")
+@tag_interactions
+@auth_required
+@validate_request(ViewIn)
+async def view(data: ViewIn):
+    """A view counts after VIEW_MIN_WATCH_MS (10 s) and once per viewer and post per hour:
+    202 {"counted": true, "event_id"}; otherwise 200 {"counted": false, "reason"}. Retrying a
+    request whose answer was lost never counts twice."""
+    result = await views.record_view(svc(), viewer_id=g.user_id, post_id=data.post_id,
+                                     watched_ms=data.watched_ms)
+    return result, 202 if result["counted"] else 200
+
+
+@bp.post("/shares")
+@tag_interactions
+@auth_required
+@validate_request(ShareIn)
+async def share(data: ShareIn):
+    """Accepted for counting (202 {"event_id"}); an Idempotency-Key makes a retry the same share."""
+    eid = await views.share(svc(), user_id=g.user_id, post_id=data.post_id, channel=data.channel,
+                            idempotency_key=request.headers.get("Idempotency-Key"))
+    return {"event_id": str(eid)}, 202
+
+
+@bp.post("/feedback")
+@tag_interactions
+@auth_required
+@validate_request(FeedbackIn)
+async def give_feedback(data: FeedbackIn):
+    """"not_interested" or "hide" (a hidden post never shows to you again); idempotent:
+    201 when recorded, 200 when it already was."""
+    created = await feedback.give(svc(), user_id=g.user_id, post_id=data.post_id, kind=data.kind)
+    return {"post_id": str(data.post_id), "kind": data.kind}, 201 if created else 200
+
+
+@bp.delete("/feedback")
+@tag_interactions
+@auth_required
+@validate_request(FeedbackIn)
+async def take_back_feedback(data: FeedbackIn):
+    """Take feedback back: {"removed": bool}."""
+    return {"removed": await feedback.take_back(svc(), user_id=g.user_id, post_id=data.post_id,
+                                                kind=data.kind)}

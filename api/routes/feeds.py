@@ -1,0 +1,44 @@
+"""Feeds (models/feeds.py, docs/feeds.md): /feeds/home and /feeds/circle/{id}. /feeds/trending
+is api/routes/trending.py."""
+from __future__ import annotations
+
+from pydantic import Field
+from quart import Blueprint, g
+from quart_schema import tag, validate_querystring
+
+from api.auth import auth_required, parse_id, svc
+from api.inputs import Strict
+from models import feeds
+
+bp = Blueprint("feeds", __name__)
+tag_feeds = tag(["feeds"])
+
+
+class FeedIn(Strict):
+    cursor: str | None = Field(None, max_length=4096)
+    limit: int = Field(20, ge=1, le=50)
+
+
+def _answer(page: dict):
+    cached = page.pop("cached", False)
+    return page, 200, {"X-Feed-Cache": "hit" if cached else "miss"}
+
+
+@bp.get("/feeds/home")
+@tag_feeds
+@auth_required
+@validate_querystring(FeedIn)
+async def home(query_args: FeedIn):
+    """Your home feed: stories, then circles, then people you follow, then trending to fill
+    ({"items": [{"layer", "post"}], "next_cursor"}). Pages are cached 30 s (X-Feed-Cache)."""
+    return _answer(await feeds.home(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit))
+
+
+@bp.get("/feeds/circle/<circle_id>")
+@tag_feeds
+@auth_required
+@validate_querystring(FeedIn)
+async def circle(circle_id: str, query_args: FeedIn):
+    """Posts shared to a circle you belong to (or own), newest first; 404 circle_not_found otherwise."""
+    return _answer(await feeds.circle(svc(), g.user_id, parse_id(circle_id, "circle_id"),
+                                      cursor=query_args.cursor, limit=query_args.limit))

@@ -1,0 +1,86 @@
+"""Direct messages (models/messages.py, docs/messages.md): full paths under /interactions, which
+the "interactions" blueprint shares."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field
+from quart import Blueprint, g, request
+from quart_schema import tag, validate_querystring, validate_request
+
+from api.auth import auth_required, parse_id, svc
+from api.inputs import ShortPageIn, Strict
+from models import messages
+
+bp = Blueprint("messages", __name__)
+tag_messages = tag(["messages"])
+
+
+class MessageIn(Strict):
+    to_user_id: UUID
+    body: str = Field(max_length=20_000)  # the domain's limit (DM_MAX_BODY) answers message_too_long
+    client_id: str | None = Field(None, min_length=1, max_length=64)
+
+
+class ReadIn(Strict):
+    up_to_message_id: UUID
+
+
+class SettingsIn(Strict):
+    dm_policy: messages.Policy
+
+
+@bp.post("/interactions/messages")
+@tag_messages
+@auth_required
+@validate_request(MessageIn)
+async def send(data: MessageIn):
+    """Send a direct message (201). Idempotent by `client_id` (or the Idempotency-Key header).
+    403 `blocked` / `dm_not_allowed` (the recipient's dm_policy), 404 `user_not_found`."""
+    return await messages.send(svc(), sender_id=g.user_id, to_user_id=data.to_user_id, body=data.body,
+                               client_id=data.client_id or request.headers.get("Idempotency-Key")), 201
+
+
+@bp.get("/interactions/messages/settings")
+@tag_messages
+@auth_required
+async def get_settings():
+    """Who may message you: {"dm_policy": "everyone" | "followers" | "circles"}."""
+    return await messages.get_settings(svc(), g.user_id)
+
+
+@bp.put("/interactions/messages/settings")
+@tag_messages
+@auth_required
+@validate_request(SettingsIn)
+async def put_settings(data: SettingsIn):
+    return await messages.set_settings(svc(), g.user_id, dm_policy=data.dm_policy)
+
+
+@bp.post("/interactions/messages/<conversation_id>/read")
+@tag_messages
+@auth_required
+@validate_request(ReadIn)
+async def read(conversation_id: str, data: ReadIn):
+    """Read receipt up to a message of the conversation; the sender hears `message.read`."""
+    return await messages.mark_read(svc(), g.user_id, parse_id(conversation_id, "conversation_id"),
+                                    data.up_to_message_id)
+
+
+@bp.get("/interactions/conversations")
+@tag_messages
+@auth_required
+@validate_querystring(ShortPageIn)
+async def conversations(query_args: ShortPageIn):
+    """Your conversations, newest activity first, with unread counts."""
+    return await messages.conversations(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
+
+
+@bp.get("/interactions/conversations/<conversation_id>/messages")
+@tag_messages
+@auth_required
+@validate_querystring(ShortPageIn)
+async def history(conversation_id: str, query_args: ShortPageIn):
+    """A conversation's messages, newest first."""
+    return await messages.history(svc(), g.user_id, parse_id(conversation_id, "conversation_id"),
+                                  cursor=query_args.cursor, limit=query_args.limit)

@@ -1,0 +1,65 @@
+"""The moderators' queue of moderation cases (moderators and admins; docs/moderation.md)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from quart import Blueprint, g, redirect, request, send_file
+from quart_schema import hide, tag, validate_querystring, validate_request
+
+from api.auth import client, parse_id, role_required, svc
+from api.inputs import Strict
+from infra.storage import content_type, storage_for
+from models import moderation, roles
+
+bp = Blueprint("moderation", __name__, url_prefix="/admin/moderation")
+tag_moderation = tag(["moderation"])
+
+
+class CasesQuery(Strict):
+    status: Literal["open", "closed"] = "open"
+    cursor: str | None = Field(None, max_length=200)
+    limit: int = Field(50, ge=1, le=100)
+
+
+class DecideIn(Strict):
+    decision: Literal["approve", "reject"]
+    note: str | None = Field(None, max_length=500)
+
+
+@bp.get("/cases")
+@tag_moderation
+@role_required(*roles.STAFF)
+@validate_querystring(CasesQuery)
+async def list_cases(query_args: CasesQuery):
+    """Open cases oldest first (closed ones: latest decision first); cursor-paginated. Each has
+    the video, its owner and post, the classifier's score and decision, and a signed thumbnail URL."""
+    return await moderation.list_cases(svc(), status=query_args.status, cursor=query_args.cursor,
+                                       limit=query_args.limit, base_url=request.host_url)
+
+
+@bp.post("/cases/<case_id>/decide")
+@tag_moderation
+@role_required(*roles.STAFF)
+@validate_request(DecideIn)
+async def decide(case_id: str, data: DecideIn):
+    """approve: the video becomes ready; reject: rejected (`moderator_rejected`). A decided case
+    is 409 `case_closed`."""
+    return await moderation.decide(svc(), case_id=parse_id(case_id, "case_id"), decision=data.decision,
+                                   note=data.note, actor=g.user_id, client=client(), base_url=request.host_url)
+
+
+@bp.get("/cases/<case_id>/thumbnail.jpg")
+@hide
+async def thumbnail(case_id: str):
+    """No Authorization header (an <img> fetches it): the signed `t` token is the permission."""
+    key = await moderation.thumbnail_key(svc(), parse_id(case_id, "case_id"), request.args.get("t"))
+    store = storage_for(svc().settings)
+    local = store.local_path(key)
+    if local is None:
+        return redirect(await store.url(key, expires=int(svc().settings.media_url_ttl.total_seconds())), 302)
+    if not local.is_file():
+        raise moderation.CaseNotFound("no such file")
+    response = await send_file(local, mimetype=content_type(key), conditional=True)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

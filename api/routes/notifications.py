@@ -1,0 +1,52 @@
+"""Notifications (models/notifications.py)."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field, model_validator
+from quart import Blueprint, g
+from quart_schema import tag, validate_querystring, validate_request
+
+from api.auth import auth_required, svc
+from api.inputs import ShortPageIn, Strict
+from models import notifications
+
+bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+tag_notifications = tag(["notifications"])
+
+
+class ReadIn(Strict):
+    ids: list[UUID] | None = Field(None, max_length=500)
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _one(self):
+        if bool(self.ids) == self.all:
+            raise ValueError('give either "ids" or "all": true')
+        return self
+
+
+@bp.get("")
+@tag_notifications
+@auth_required
+@validate_querystring(ShortPageIn)
+async def list_(query_args: ShortPageIn):
+    """Newest activity first, aggregated ("alice and 12 others reacted to your post"), with
+    `unread_count`."""
+    return await notifications.list_for(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
+
+
+@bp.get("/unread-count")
+@tag_notifications
+@auth_required
+async def unread():
+    return {"unread_count": await notifications.unread_count(svc(), g.user_id)}
+
+
+@bp.post("/read")
+@tag_notifications
+@auth_required
+@validate_request(ReadIn)
+async def read(data: ReadIn):
+    """Mark {"ids": [...]} or {"all": true} read: {"updated", "unread_count"}."""
+    return await notifications.mark_read(svc(), g.user_id, ids=data.ids, everything=data.all)

@@ -1,0 +1,35 @@
+"""Payment providers' server-to-server callbacks (no bearer token: the provider's signature is
+the authentication). 200 once applied or already applied (a replay moves nothing); a bad
+signature is 401 `invalid_signature`; a malformed body 400 `bad_notification`."""
+from __future__ import annotations
+
+from quart import Blueprint, request
+from quart_schema import tag
+
+from api.auth import svc
+from models.errors import DomainError
+from models.wallet import callbacks
+
+bp = Blueprint("payments", __name__, url_prefix="/payments")
+tag_payments = tag(["payments"])
+
+
+async def _body() -> dict:
+    body = await request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise DomainError("the callback body must be a JSON object", code="bad_notification")
+    return body
+
+
+@bp.post("/fawry/notifications")
+@tag_payments
+async def fawry_notification():
+    """FawryPay server notification V2 (top-ups and Fawry cashouts), verified by messageSignature."""
+    return await callbacks.fawry_notification(svc(), await _body())
+
+
+@bp.post("/vodafone-cash/notifications")
+@tag_payments
+async def vodafone_cash_notification():
+    """Vodafone Cash disbursement result (assumed contract: docs/wallet.md)."""
+    return await callbacks.vodafone_cash_notification(svc(), await _body())

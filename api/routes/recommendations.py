@@ -1,0 +1,59 @@
+"""Recommendations for the signed-in user (models/recommendations.py). The trending list under
+/recommendations/trending is the trending blueprint's."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+from quart import Blueprint, g, request
+from quart_schema import tag, validate_querystring, validate_request
+
+from api.auth import auth_required, parse_id, svc
+from api.inputs import Strict
+from models import recommendations
+
+bp = Blueprint("recommendations", __name__, url_prefix="/recommendations")
+
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class RecommendedIn(Strict):
+    cursor: str | None = Field(None, max_length=200)
+    limit: int | None = Field(None, ge=1, le=50)
+
+
+class InterestsIn(Strict):
+    topics: list[Topic] = Field(max_length=20)
+
+
+@bp.get("/users/<user_id>/recommended")
+@tag(["recommendations"])
+@auth_required
+@validate_querystring(RecommendedIn)
+async def recommended(user_id: str, query_args: RecommendedIn):
+    """Your recommended posts: {"items": [post + "reason": interests | following | trending],
+    "next_cursor", "cold_start"}. Another user's list is 403. The cursor pages through the list
+    ranked at the first page (RECS_SNAPSHOT_TTL; then 410 cursor_expired); `limit` (default
+    RECS_PAGE_SIZE) is fixed by that first page. Without history: onboarding interests, else
+    trending for your profile's region and language (or Accept-Language)."""
+    return await recommendations.recommended(
+        svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"), cursor=query_args.cursor,
+        limit=query_args.limit, accept_language=request.headers.get("Accept-Language"))
+
+
+@bp.put("/users/<user_id>/interests")
+@tag(["recommendations"])
+@auth_required
+@validate_request(InterestsIn)
+async def set_interests(user_id: str, data: InterestsIn):
+    """Onboarding interests, e.g. {"topics": ["cooking", "football"]} (at most 20; [] clears them):
+    they seed your recommendations until your own activity outweighs them."""
+    return await recommendations.set_interests(svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"),
+                                               topics=data.topics)
+
+
+@bp.get("/users/<user_id>/interests")
+@tag(["recommendations"])
+@auth_required
+async def get_interests(user_id: str):
+    return await recommendations.get_interests(svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"))

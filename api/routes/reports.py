@@ -1,0 +1,32 @@
+"""POST /reports: flag a user or a post for the staff's report queue (/admin/reports)."""
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+from quart import Blueprint, g
+from quart_schema import tag, validate_request
+
+from api.auth import auth_required, client, svc
+from api.inputs import Strict
+from models import reports
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+class ReportIn(Strict):
+    target_type: Literal["user", "post"]
+    target_id: UUID
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@bp.post("")
+@tag(["reports"])
+@auth_required
+@validate_request(ReportIn)
+async def create(data: ReportIn):
+    """201 the report. One open report per reporter and target (409 `report_exists`); yourself or
+    your own post: 400 `cannot_report_self`; an unknown or invisible target: 404."""
+    return await reports.create(svc(), reporter_id=g.user_id, target_type=data.target_type,
+                                target_id=data.target_id, reason=data.reason, client=client()), 201

@@ -1,0 +1,42 @@
+"""Trending lists (models/trending.py): full paths, no prefix, because the "feeds" and
+"recommendations" blueprints own the rest of those trees."""
+from __future__ import annotations
+
+from pydantic import Field
+from quart import Blueprint, g
+from quart_schema import tag, validate_querystring
+
+from api.auth import auth_required, svc
+from api.inputs import ShortPageIn, Strict
+from models import trending
+
+bp = Blueprint("trending", __name__)
+
+
+class TrendingIn(Strict):
+    hashtag: str | None = Field(None, max_length=101)
+    cursor: str | None = Field(None, max_length=200)
+    limit: int = Field(20, ge=1, le=100)
+
+
+@bp.get("/feeds/trending")
+@tag(["feeds"])
+@auth_required
+@validate_querystring(TrendingIn)
+async def trending_feed(query_args: TrendingIn):
+    """Trending posts (or those of one #hashtag) you may see, best first: {"items": [{"post",
+    "score", "engagement", "rank"}], "next_cursor"}. The cursor pages through one published
+    ranking; once that is replaced for good it answers 410 cursor_expired."""
+    return await trending.page(svc(), g.user_id, hashtag=query_args.hashtag, cursor=query_args.cursor,
+                               limit=query_args.limit)
+
+
+@bp.get("/recommendations/trending")
+@tag(["recommendations"])
+@auth_required
+@validate_querystring(ShortPageIn)
+async def trending_recommendations(query_args: ShortPageIn):
+    """The global trending list as recommendations: without your own posts and those you hid or
+    marked not interested."""
+    return await trending.page(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit,
+                               recommend=True)

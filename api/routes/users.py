@@ -1,0 +1,58 @@
+"""Profiles and trust scores: /users/{userId}/profile, /users/{userId}/trust-score.
+
+(Follows, blocks, mutes and circles under /users are the `social` blueprint's.)
+"""
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, Field
+from quart import Blueprint, g
+from quart_schema import tag, validate_request
+
+from api.auth import auth_required, client, parse_id, svc
+from api.inputs import Strict
+from models import profiles, trust
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+tag_users = tag(["users"])
+
+
+class ProfilePatchIn(Strict):
+    """Every field optional; a field sent as null is cleared, a field left out is kept."""
+    display_name: Annotated[str, Field(min_length=1, max_length=profiles.DISPLAY_NAME_MAX),
+                            AfterValidator(profiles.clean_display_name)] | None = None
+    bio: Annotated[str, Field(max_length=profiles.BIO_MAX), AfterValidator(profiles.clean_bio)] | None = None
+    avatar_media_id: UUID | None = None
+    language: Annotated[str, Field(max_length=35), AfterValidator(profiles.clean_language)] | None = None
+    region: Annotated[str, Field(max_length=2), AfterValidator(profiles.clean_region)] | None = None
+
+    def changes(self) -> dict:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+@bp.get("/<user_id>/profile")
+@tag_users
+@auth_required
+async def get_profile(user_id: str):
+    """A user's profile with their badges; 404 `user_not_found` if there is none for you."""
+    return await profiles.get_profile(svc(), g.user_id, parse_id(user_id, "user_id"))
+
+
+@bp.patch("/<user_id>/profile")
+@tag_users
+@auth_required
+@validate_request(ProfilePatchIn)
+async def patch_profile(user_id: str, data: ProfilePatchIn):
+    """Edit your own profile (anyone else's: 403 `not_owner`)."""
+    return await profiles.update_profile(svc(), actor_id=g.user_id, user_id=parse_id(user_id, "user_id"),
+                                         changes=data.changes(), client=client())
+
+
+@bp.get("/<user_id>/trust-score")
+@tag_users
+@auth_required
+async def trust_score(user_id: str):
+    """{"score": 0-100, "components": {name: {"value", "points"}}, "computed_at"} (docs/users.md)."""
+    return await trust.get_score(svc(), g.user_id, parse_id(user_id, "user_id"))

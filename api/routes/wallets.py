@@ -1,0 +1,183 @@
+"""Wallet REST face (docs/wallet.md): wallets, tips, top-ups, cashouts, adjustments, history,
+creator metrics, subscription plans and subscriptions. Amounts are integers in minor units
+(piasters for EGP). Every money-moving POST needs an Idempotency-Key header."""
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+from quart import Blueprint, g, request
+from quart_schema import tag, validate_querystring, validate_request
+
+from api.auth import auth_required, parse_id, svc
+from api.inputs import PageIn, Strict
+from models.wallet import cashout, metrics, subscriptions, tips, topups, wallets
+
+bp = Blueprint("wallets", __name__)
+tag_wallet = tag(["wallet"])
+MAX_AMOUNT = 10**10  # minor units; far above any limit, below bigint
+
+
+class TipIn(Strict):
+    to_user_id: UUID
+    amount: int = Field(gt=0, le=MAX_AMOUNT, strict=True)
+    post_id: UUID | None = None
+    message: str | None = Field(None, max_length=500)
+
+
+class TransactionIn(Strict):
+    """`topup` (Fawry reference number; credited when Fawry confirms), `cashout` (provider +
+    destination mobile number), `adjustment` (admins only; signed amount and a reason)."""
+    type: Literal["topup", "cashout", "adjustment"]
+    amount: int = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, strict=True)
+    provider: Literal["fawry", "vodafone_cash"] | None = None
+    destination: str | None = Field(None, max_length=20)
+    mobile: str | None = Field(None, max_length=20)
+    reason: str | None = Field(None, min_length=1, max_length=300)
+
+    @model_validator(mode="after")
+    def _per_type(self):
+        if self.type != "adjustment" and self.amount <= 0:
+            raise ValueError("amount must be positive")
+        if self.type == "cashout" and not (self.provider and self.destination):
+            raise ValueError("a cashout needs provider and destination")
+        if self.type == "adjustment" and not self.reason:
+            raise ValueError("an adjustment needs a reason")
+        return self
+
+
+class MetricsIn(Strict):
+    days: int = Field(30, ge=1, le=366)
+
+
+class PlanIn(Strict):
+    price: int = Field(gt=0, le=MAX_AMOUNT, strict=True)
+    period_days: int = Field(30, ge=1, le=366)
+    active: bool = True
+
+
+def _key() -> str | None:
+    return request.headers.get("Idempotency-Key")
+
+
+@bp.get("/wallets/<user_id>")
+@tag_wallet
+@auth_required
+async def get_wallet(user_id: str):
+    """{"user_id", "currency", "balance", "pending_cashout"}: the owner or an admin (others: 404)."""
+    return await wallets.get_wallet(svc(), g.user_id, parse_id(user_id, "user_id"))
+
+
+@bp.post("/wallets/tips")
+@tag_wallet
+@auth_required
+@validate_request(TipIn)
+async def send_tip(data: TipIn):
+    """Tip a creator from your wallet; PLATFORM_FEE_BPS goes to the platform, rounded down."""
+    tx = await tips.send_tip(svc(), sender_id=g.user_id, to_user_id=data.to_user_id, amount=data.amount,
+                             post_id=data.post_id, message=data.message, idempotency_key=_key())
+    return tx.public(), 201
+
+
+@bp.post("/wallets/<user_id>/transactions")
+@tag_wallet
+@auth_required
+@validate_request(TransactionIn)
+async def create_transaction(user_id: str, data: TransactionIn):
+    """Top-up (202, pending until Fawry confirms), cashout (202, pending until the provider
+    confirms) or admin adjustment (201)."""
+    uid = parse_id(user_id, "user_id")
+    if data.type == "topup":
+        return await topups.start_topup(svc(), actor_id=g.user_id, user_id=uid, amount=data.amount,
+                                        provider=data.provider or "fawry", mobile=data.mobile,
+                                        idempotency_key=_key()), 202
+    if data.type == "cashout":
+        return await cashout.request_cashout(svc(), actor_id=g.user_id, user_id=uid, amount=data.amount,
+                                             provider=data.provider, destination=data.destination,
+                                             idempotency_key=_key()), 202
+    tx = await wallets.adjust(svc(), admin_id=g.user_id, user_id=uid, amount=data.amount, reason=data.reason,
+                              idempotency_key=_key())
+    return tx.public(), 201
+
+
+@bp.get("/wallets/<user_id>/transactions")
+@tag_wallet
+@auth_required
+@validate_querystring(PageIn)
+async def list_transactions(user_id: str, query_args: PageIn):
+    """The wallet's movements, newest first: {"items", "next_cursor"}."""
+    return await wallets.list_transactions(svc(), g.user_id, parse_id(user_id, "user_id"),
+                                           cursor=query_args.cursor, limit=query_args.limit)
+
+
+@bp.get("/wallets/<user_id>/topups/<topup_id>")
+@tag_wallet
+@auth_required
+async def get_topup(user_id: str, topup_id: str):
+    """A top-up; while pending, Fawry's payment status is checked first."""
+    return await topups.get_topup(svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"),
+                                  topup_id=parse_id(topup_id, "topup_id"))
+
+
+@bp.get("/wallets/<user_id>/cashouts/<cashout_id>")
+@tag_wallet
+@auth_required
+async def get_cashout(user_id: str, cashout_id: str):
+    return await cashout.get_cashout(svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"),
+                                     cashout_id=parse_id(cashout_id, "cashout_id"))
+
+
+@bp.get("/wallets/<user_id>/metrics")
+@tag_wallet
+@auth_required
+@validate_querystring(MetricsIn)
+async def creator_metrics(user_id: str, query_args: MetricsIn):
+    """Earnings by day and source, tips, new and active subscribers: the creator or an admin."""
+    return await metrics.creator_metrics(svc(), viewer_id=g.user_id, creator_id=parse_id(user_id, "user_id"),
+                                         days=query_args.days)
+
+
+@bp.get("/wallets/<user_id>/subscriptions")
+@tag_wallet
+@auth_required
+async def list_subscriptions(user_id: str):
+    """Your subscriptions to creators (someone else's: 404)."""
+    items = await subscriptions.list_subscriptions(svc(), viewer_id=g.user_id,
+                                                   subscriber_id=parse_id(user_id, "user_id"))
+    return {"items": items, "next_cursor": None}
+
+
+@bp.put("/creators/<creator_id>/subscription-plan")
+@tag_wallet
+@auth_required
+@validate_request(PlanIn)
+async def set_plan(creator_id: str, data: PlanIn):
+    """Set your own plan (price per period); it applies to new subscriptions."""
+    return await subscriptions.set_plan(svc(), actor_id=g.user_id, creator_id=parse_id(creator_id, "creator_id"),
+                                        price=data.price, period_days=data.period_days, active=data.active)
+
+
+@bp.get("/creators/<creator_id>/subscription-plan")
+@tag_wallet
+@auth_required
+async def get_plan(creator_id: str):
+    return await subscriptions.get_plan(svc(), parse_id(creator_id, "creator_id"))
+
+
+@bp.post("/creators/<creator_id>/subscriptions")
+@tag_wallet
+@auth_required
+async def subscribe(creator_id: str):
+    """Subscribe: the first period is charged now (Idempotency-Key required)."""
+    return await subscriptions.subscribe(svc(), subscriber_id=g.user_id,
+                                         creator_id=parse_id(creator_id, "creator_id"),
+                                         idempotency_key=_key()), 201
+
+
+@bp.delete("/creators/<creator_id>/subscriptions")
+@tag_wallet
+@auth_required
+async def cancel_subscription(creator_id: str):
+    """Cancel yours: access lasts until the paid period ends, nothing more is charged."""
+    return await subscriptions.cancel(svc(), subscriber_id=g.user_id, creator_id=parse_id(creator_id, "creator_id"))

@@ -1,0 +1,122 @@
+"""Top-ups through FawryPay: a Pay-at-Fawry reference number now, the money when Fawry's signed
+notification (or its payment-status answer) says PAID.
+
+The top-up row and the charge request share one database transaction: a concurrent request with
+the same Idempotency-Key waits on the unique (user, key) index and then answers the same top-up;
+if Fawry refuses or does not answer, nothing is kept and the key can be retried.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from infra.payments import Notification
+from infra.payments.fawry import Fawry
+from models import users
+from models.base import utcnow
+from models.errors import DomainError, NotFound
+from models.events import new_id
+from models.idempotency import IdempotencyKeyReused
+from models.wallet import access, ledger
+from models.wallet.ledger import CLEARING, Leg
+from models.wallet.tables import Topup
+
+log = logging.getLogger(__name__)
+EXPIRY = timedelta(hours=24)  # how long the Pay-at-Fawry reference number stays payable
+
+
+def public(t: Topup) -> dict:
+    return {"id": str(t.id), "type": "topup", "user_id": str(t.user_id), "provider": t.provider,
+            "amount": t.amount, "currency": t.currency, "status": t.status,
+            "provider_reference": t.provider_ref, "expires_at": t.details.get("expires_at"),
+            "transaction_id": str(t.transaction_id) if t.transaction_id else None,
+            "created_at": t.created_at.isoformat()}
+
+
+async def start_topup(svc, *, actor_id: UUID, user_id: UUID, amount: int, provider: str = "fawry",
+                      mobile: str | None = None, idempotency_key: str | None = None) -> dict:
+    access.ensure_owner(actor_id, user_id)
+    body = {"amount": amount, "provider": provider, "mobile": mobile}
+    idem = ledger.require_key(idempotency_key, actor_id, "topup", body)
+    if provider != "fawry":
+        raise DomainError("top-ups go through fawry", code="unsupported_provider")
+    if amount <= 0:
+        raise DomainError("amount must be a positive number of minor units", code="invalid_amount")
+    fawry = Fawry(svc.settings)
+    fawry.ensure_configured()
+    user = await users.get_user(svc, user_id)
+    topup_id, now = new_id(), utcnow()
+    async with svc.sessions() as s, s.begin():
+        inserted = (await s.execute(pg_insert(Topup).values(
+            id=topup_id, user_id=user_id, provider=provider, amount=amount, currency=ledger.currency(svc),
+            status="pending", idempotency_key=idem.key, request_hash=idem.request_hash, details={},
+            created_at=now, updated_at=now,
+        ).on_conflict_do_nothing().returning(Topup.id))).first()
+        if not inserted:
+            prior = (await s.execute(select(Topup).where(Topup.user_id == user_id,
+                                                         Topup.idempotency_key == idem.key))).scalar_one()
+            if prior.request_hash != idem.request_hash:
+                raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+            return public(prior)
+        expires_at = now + EXPIRY
+        charged = await fawry.charge(reference=topup_id.hex, customer_profile_id=user_id.hex, amount=amount,
+                                     currency=ledger.currency(svc), description="D-A-I-R-A wallet top-up",
+                                     expires_at=expires_at, email=getattr(user, "email", None), mobile=mobile)
+        topup = await s.get(Topup, topup_id)
+        topup.provider_ref = charged["reference_number"]
+        topup.details = {"expires_at": expires_at.isoformat(), "order_status": charged["order_status"]}
+    return public(topup)
+
+
+async def find(svc, topup_id: UUID) -> Topup | None:
+    async with svc.sessions() as s:
+        return await s.get(Topup, topup_id)
+
+
+async def apply_notification(svc, topup_id: UUID, n: Notification) -> str:
+    """Fawry says what happened to a top-up: PAID credits the wallet once (the settlement's
+    external reference is unique), a failure closes it, anything else changes nothing."""
+    async with svc.sessions() as s, s.begin():
+        topup = (await s.execute(select(Topup).where(Topup.id == topup_id).with_for_update())).scalar_one()
+        if topup.status != "pending":
+            return "already_processed"
+        if n.outcome == "paid":
+            if n.amount != topup.amount:
+                raise DomainError("the paid amount differs from the top-up", code="amount_mismatch", details={
+                    "expected": topup.amount, "notified": n.amount})
+            tx = await ledger.begin(s, kind="topup", cur=topup.currency, external_ref=f"fawry:{topup.id.hex}",
+                                    metadata={"topup_id": str(topup.id), "user_id": str(topup.user_id),
+                                              "amount": topup.amount, "provider": "fawry",
+                                              "provider_reference": n.provider_ref})
+            await ledger.write(svc, s, tx, [Leg(-topup.amount, system=CLEARING["fawry"]),
+                                            Leg(topup.amount, user_id=topup.user_id)])
+            topup.status, topup.transaction_id = "paid", tx.id
+        elif n.outcome == "failed":
+            topup.status = "failed"
+            topup.details = {**topup.details, "failure_reason": n.reason}
+        else:
+            return "ignored"
+    svc.relay.kick()
+    return "applied"
+
+
+async def get_topup(svc, *, viewer_id: UUID, user_id: UUID, topup_id: UUID) -> dict:
+    """The top-up; while pending, Fawry's payment status is asked and applied (a notification
+    that never arrived is not a lost payment)."""
+    await access.ensure_owner_or_admin(svc, viewer_id, user_id)
+    topup = await find(svc, topup_id)
+    if topup is None or topup.user_id != user_id:
+        raise NotFound("no such top-up", code="topup_not_found")
+    if topup.status == "pending":
+        try:
+            status = await Fawry(svc.settings).payment_status(topup.id.hex)
+        except DomainError as exc:  # unreachable, refused, unsigned: the stored state stands
+            log.warning("fawry payment status failed", extra={"topup_id": str(topup.id), "error": exc.code})
+        else:
+            await apply_notification(svc, topup.id, status)
+            topup = await find(svc, topup_id)
+    return public(topup)

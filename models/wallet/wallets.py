@@ -1,0 +1,50 @@
+"""Reading a wallet and its history (owner or admin), and admin adjustments."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import func, select
+
+from models import users
+from models.errors import DomainError, NotFound
+from models.wallet import access, ledger
+from models.wallet.ledger import ADJUSTMENTS, Leg, Posted
+from models.wallet.tables import Cashout
+
+
+async def _existing(svc, user_id: UUID) -> None:
+    if await users.get_user(svc, user_id) is None:
+        raise NotFound("no such wallet", code="wallet_not_found")
+
+
+async def get_wallet(svc, viewer_id: UUID, user_id: UUID) -> dict:
+    await access.ensure_owner_or_admin(svc, viewer_id, user_id)
+    await _existing(svc, user_id)
+    async with svc.sessions() as s:
+        pending = (await s.execute(select(func.coalesce(func.sum(Cashout.amount), 0)).where(
+            Cashout.user_id == user_id, Cashout.status == "pending"))).scalar_one()
+    return {"user_id": str(user_id), "currency": ledger.currency(svc),
+            "balance": await ledger.balance(svc, user_id), "pending_cashout": int(pending)}
+
+
+async def list_transactions(svc, viewer_id: UUID, user_id: UUID, *, cursor: str | None = None,
+                            limit: int = 50) -> dict:
+    await access.ensure_owner_or_admin(svc, viewer_id, user_id)
+    return await ledger.history(svc, user_id, cursor=cursor, limit=limit)
+
+
+async def adjust(svc, *, admin_id: UUID, user_id: UUID, amount: int, reason: str,
+                 idempotency_key: str | None) -> Posted:
+    """An admin's correction: a new transaction against the adjustments account (history is
+    never edited). A debit cannot take the wallet below zero."""
+    body = {"user_id": str(user_id), "amount": amount, "reason": reason}
+    idem = ledger.require_key(idempotency_key, admin_id, "adjustment", body)
+    await access.ensure_owner_or_admin(svc, admin_id, user_id)  # others' wallets: 404 for non-admins
+    await access.ensure_admin(svc, admin_id)
+    if amount == 0:
+        raise DomainError("an adjustment needs a non-zero amount", code="invalid_amount")
+    if not reason.strip():
+        raise DomainError("an adjustment needs a reason", code="reason_required")
+    await _existing(svc, user_id)
+    return await ledger.post(svc, kind="adjustment", legs=[Leg(amount, user_id=user_id), Leg(-amount, system=ADJUSTMENTS)],
+                             metadata={**body, "admin_id": str(admin_id)}, idem=idem)

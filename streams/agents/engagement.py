@@ -1,0 +1,21 @@
+"""Engagement counters: views, shares and comments -> edges and per-post counters in the engagement
+store, the same exact path as reactions (streams/agents/counters.py): a view or a share is an edge
+of its own keyed by its event id, a comment an edge keyed by the comment id (created -> active,
+deleted -> inactive, newest event wins). A redelivered event finds its edge already at that event
+and moves nothing. Changed counters are pushed to `post:<id>` like the reaction counters."""
+from __future__ import annotations
+
+from models import comments, views
+from models.reactions import apply_changes, counters_of_kinds
+from streams.batch import batch_agent
+from streams.topics import COMMENTS, ENGAGEMENT
+
+
+@batch_agent(ENGAGEMENT, name="engagement_counters", max_records=4000)
+async def engagement_counters(events: list[dict], svc) -> None:
+    await apply_changes(svc, map(views.change_from_event, events), counters_of_kinds)
+
+
+@batch_agent(COMMENTS, name="comment_counters", max_records=2000)
+async def comment_counters(events: list[dict], svc) -> None:
+    await apply_changes(svc, map(comments.change_from_event, events), counters_of_kinds)

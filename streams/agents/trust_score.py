@@ -1,0 +1,32 @@
+"""Trust-score agents: recompute a user's stored trust score when one of its inputs changes.
+
+Two consumers, one per topic, the same effect: every user an input event names is recomputed
+from the current state (models/trust.py). That is idempotent, so redelivered, repeated or
+reordered events are harmless, and a batch recomputes each user once however many events name
+them. Account age and reciprocity change without events: reads refresh a score older than
+TRUST_SCORE_MAX_AGE.
+"""
+from __future__ import annotations
+
+from uuid import UUID
+
+from models import trust
+from streams.batch import batch_agent
+from streams.topics import REPORTS, USERS
+
+USER_INPUTS = {"user.registered", "user.phone_verified", "user.badge_granted", "user.badge_revoked"}
+REPORT_INPUTS = {"report.created", "report.resolved"}
+
+
+def users_named(events: list[dict], types: set[str], field: str) -> set[UUID]:
+    return {UUID(e["payload"][field]) for e in events if e["type"] in types}
+
+
+@batch_agent(USERS, name="trust_score", max_records=500)
+async def trust_score(events: list[dict], svc) -> None:
+    await trust.recompute(svc, users_named(events, USER_INPUTS, "user_id"))
+
+
+@batch_agent(REPORTS, name="trust_score_reports", max_records=500)
+async def trust_score_reports(events: list[dict], svc) -> None:
+    await trust.recompute(svc, users_named(events, REPORT_INPUTS, "target_user_id"))

@@ -1,0 +1,152 @@
+"""Home-feed latency at size: seed jobs/seed_dataset.py's dataset (10k users, 100k posts, 1M
+reactions, heavy-tailed follows, circles, stories, a trending ranking), then GET /feeds/home over
+HTTP for a random sample of seeded users, one request at a time:
+
+- cold: the user's first page, not in the feed cache (nor their follow list);
+- cached: the same request again within FEED_CACHE_TTL (the page comes from Redis and is
+  re-checked against the user's hides, mutes and blocks);
+- page 2 cold: the next page through the first page's cursor.
+
+`run(env, log_dir, api_base)` reuses a running stack and API (tests/bench/run.py does, after its
+other sections); `run()` alone starts a fresh embedded stack and API in a temp dir and removes
+them. `python -m tests.bench.feeds [--users N --posts N --reactions N --viewers N]`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from uuid import uuid4
+
+import aiohttp
+
+from jobs.seed_dataset import Seeded, Sizes, seed
+from tests.bench.api_load import pct
+
+
+async def _tokens(settings, user_ids) -> list[str]:
+    from infra.services import Services
+    from models import sessions, users
+    svc = await Services.start(settings, relay=False)
+    try:
+        out = []
+        for uid in user_ids:
+            out.append((await sessions.token_pair(svc, await users.get_user(svc, uid)))["access_token"])
+        return out
+    finally:
+        await svc.stop()
+
+
+async def _measure(base: str, tokens: list[str]) -> dict:
+    cold, cached, page2, items, layers, misses = [], [], [], [], Counter(), Counter()
+    async with aiohttp.ClientSession() as session:
+        async def get(token: str, cursor: str | None = None) -> tuple[float, dict, str]:
+            params = {"limit": "20", **({"cursor": cursor} if cursor else {})}
+            t = time.perf_counter()
+            async with session.get(f"{base}/feeds/home", params=params,
+                                   headers={"Authorization": f"Bearer {token}"}) as r:
+                body = await r.json()
+                if r.status != 200:
+                    raise RuntimeError(f"feed: {r.status} {body}")
+                return (time.perf_counter() - t) * 1000, body, r.headers.get("X-Feed-Cache", "")
+
+        await get(tokens[0])  # connection and first-use warm-up, not counted
+        for token in tokens[1:]:
+            ms, body, how = await get(token)
+            cold.append(ms)
+            misses[how] += 1
+            items.append(len(body["items"]))
+            layers.update(i["layer"] for i in body["items"])
+            ms, _, how = await get(token)
+            cached.append(ms)
+            misses[how] += 1
+            if body["next_cursor"]:
+                ms, _, _ = await get(token, body["next_cursor"])
+                page2.append(ms)
+    figures = lambda v: {"p50_ms": pct(v, 50), "p99_ms": pct(v, 99), "n": len(v)}  # noqa: E731
+    return {"cold": figures(cold), "cached": figures(cached), "page2": figures(page2),
+            "items_mean": sum(items) / max(1, len(items)), "layers": dict(layers), "cache_headers": dict(misses)}
+
+
+def run(env: dict | None = None, log_dir: Path | None = None, api_base: str | None = None, *,
+        sizes: Sizes | None = None, viewers: int = 300) -> dict:
+    import uvloop
+    from infra.settings import get_settings
+    sizes = sizes or Sizes()
+    own = env is None
+    tmp, stop_stack, api_proc, saved = None, (lambda: None), None, dict(os.environ)
+    try:
+        if own:
+            from infra.dev import start_stack
+            from tests.bench.run import _EXTERNAL
+            from tests.conftest import REPO, start_api
+            tmp = Path(tempfile.mkdtemp(prefix="daira-bench-feeds-"))
+            (tmp / "logs").mkdir()
+            log_dir = tmp / "logs"
+            base_env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
+            add, stop_stack = start_stack(tmp / "var", base_env, preferred_ports=False)
+            env = {**base_env, **add, "APP_ENV": "test", "LOG_LEVEL": "WARNING", "VAR_DIR": str(tmp / "var"),
+                   "JWT_SECRET": secrets.token_urlsafe(40), "CONSUMER_GROUP_PREFIX": f"benchf{uuid4().hex[:8]}",
+                   "RATE_LIMIT_API": "100000000/1m"}
+            subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True,
+                           stdout=subprocess.DEVNULL)
+            api_proc, api_base = start_api(env, log_dir)
+        os.environ.update(env)
+        get_settings.cache_clear()
+        settings = get_settings()
+        t0 = time.monotonic()
+        seeded: Seeded = uvloop.run(seed(settings, sizes, say=lambda m: print(f"[bench feeds] {m}", file=sys.stderr)))
+        seed_s = time.monotonic() - t0
+        sample = random.Random(7).sample(seeded.users, min(viewers + 1, len(seeded.users)))
+        tokens = uvloop.run(_tokens(settings, sample))
+        result = uvloop.run(_measure(api_base, tokens))
+        return {**result, "sizes": sizes, "seeded": seeded, "seed_s": seed_s,
+                "cache_ttl": settings.feed_cache_ttl}
+    finally:
+        if api_proc is not None:
+            api_proc.stop()
+        stop_stack()
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report_lines(f: dict) -> list[str]:
+    sd = f["seeded"]
+    c, h, p2 = f["cold"], f["cached"], f["page2"]
+    return [
+        f"{'9. home feed, cold first page p50 (ms)':<44}{c['p50_ms']:>16.1f}  p99 {c['p99_ms']:.1f} ms, "
+        f"{c['n']} users one at a time, limit 20, {f['items_mean']:.1f} items/page",
+        f"{'   cached (same request again) p50 (ms)':<44}{h['p50_ms']:>16.1f}  p99 {h['p99_ms']:.1f} ms "
+        f"(FEED_CACHE_TTL {f['cache_ttl']} s; X-Feed-Cache {f['cache_headers']})",
+        f"{'   page 2 through the cursor p50 (ms)':<44}{p2['p50_ms']:>16.1f}  p99 {p2['p99_ms']:.1f} ms",
+        f"{'   dataset':<44}{'':>16}  {len(sd.users):,} users, {sd.posts:,} posts ({sd.stories:,} stories), "
+        f"{sd.reactions:,} reactions, {sd.follows:,} follows (max in-degree {sd.max_in_degree:,}), "
+        f"{sd.circles:,} circles; seeded in {f['seed_s']:.0f}s; layers served {f['layers']}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.bench.feeds", description=__doc__.split("\n")[0])
+    ap.add_argument("--users", type=int, default=Sizes.users)
+    ap.add_argument("--posts", type=int, default=Sizes.posts)
+    ap.add_argument("--reactions", type=int, default=Sizes.reactions)
+    ap.add_argument("--viewers", type=int, default=300)
+    args = ap.parse_args(argv)
+    f = run(sizes=Sizes(args.users, args.posts, args.reactions), viewers=args.viewers)
+    print("\n".join(report_lines(f)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
