@@ -7,11 +7,14 @@ starts the embedded one of VAR_DIR for its own run.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 from infra import logs
 from infra.embedded import EmbeddedPostgres, ServiceError, free_port
@@ -61,3 +64,17 @@ def job_settings(service: str = "jobs") -> Iterator[Settings]:
         os.environ["DATABASE_URL"] = url
         get_settings.cache_clear()
         yield get_settings()
+
+
+def run_job(name: str, work: Callable[[Settings], Awaitable[Any]], report: Callable[[Any], str]) -> int:
+    """A job's whole main: its stores found as job_settings finds them, one run, one line of
+    report; exit status 2 with the reason when there is no database to reach."""
+    try:
+        with job_settings() as settings:
+            t0 = time.monotonic()
+            result = asyncio.run(work(settings))
+    except ServiceError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{name}: {report(result)} in {time.monotonic() - t0:.2f}s")
+    return 0

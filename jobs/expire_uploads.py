@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import sys
 
-from infra import logs
 from infra.background import BackgroundLoop
 from infra.services import Services
 from infra.settings import get_settings
+from jobs.environment import run_job
 from models import uploads
 
 log = logging.getLogger(__name__)
@@ -42,12 +42,9 @@ async def sweep() -> int:
         await svc.stop()
 
 
-def main() -> None:
-    logs.setup(get_settings().log_level, service="jobs")
-    t0 = time.monotonic()
-    n = asyncio.run(sweep())
-    print(f"expire_uploads: {n} upload(s) expired in {time.monotonic() - t0:.2f}s")
+def main() -> int:
+    return run_job("expire_uploads", lambda _: sweep(), lambda n: f"{n} upload(s) expired")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

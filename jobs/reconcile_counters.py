@@ -5,14 +5,11 @@ no event can (a CQL counter write lost between the edge write and the increment,
 """
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 
 from infra import db
-from infra.embedded import ServiceError
 from infra.settings import get_settings
-from jobs.environment import job_settings
+from jobs.environment import run_job
 from models.engagement import make_store
 
 
@@ -28,15 +25,7 @@ async def reconcile() -> int:
 
 
 def main() -> int:
-    try:
-        with job_settings():
-            t0 = time.monotonic()
-            fixed = asyncio.run(reconcile())
-    except ServiceError as exc:
-        print(f"reconcile: {exc}", file=sys.stderr)
-        return 2
-    print(f"reconcile: {fixed} counter(s) corrected in {time.monotonic() - t0:.2f}s")
-    return 0
+    return run_job("reconcile", lambda _: reconcile(), lambda fixed: f"{fixed} counter(s) corrected")
 
 
 if __name__ == "__main__":

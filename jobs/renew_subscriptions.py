@@ -7,17 +7,14 @@ ends, ended when it was cancelled. Running it twice, or two at once, charges not
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-import time
 
 from tqdm import tqdm
 
-from infra.embedded import ServiceError
 from infra.services import Services
 from infra.settings import get_settings
-from jobs.environment import job_settings
+from jobs.environment import run_job
 from models.base import utcnow
 from models.wallet import subscriptions
 
@@ -41,15 +38,7 @@ async def run() -> dict[str, int]:
 
 
 def main() -> int:
-    try:
-        with job_settings():
-            t0 = time.monotonic()
-            counts = asyncio.run(run())
-    except ServiceError as exc:
-        print(f"renew_subscriptions: {exc}", file=sys.stderr)
-        return 2
-    print(f"renew_subscriptions: {counts} in {time.monotonic() - t0:.2f}s")
-    return 0
+    return run_job("renew_subscriptions", lambda _: run(), str)
 
 
 if __name__ == "__main__":

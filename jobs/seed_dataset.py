@@ -16,7 +16,6 @@ admin`). The trending ranking needs REDIS_URL (skipped without it).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import sys
 import time
@@ -29,7 +28,6 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from infra import db
-from infra.embedded import ServiceError
 from infra.settings import Settings
 from models import trending
 from models.engagement import FollowChange, ReactionChange, make_store
@@ -209,16 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.users, args.posts) < 2 or args.reactions < 0 or args.reactions > args.posts * args.users:
         print("seed: need >= 2 users and posts, and at most users x posts reactions", file=sys.stderr)
         return 2
-    from jobs.environment import job_settings
-    try:
-        with job_settings() as settings:
-            t0 = time.monotonic()
-            asyncio.run(seed(settings, Sizes(args.users, args.posts, args.reactions, args.seed)))
-            print(f"seed: done in {time.monotonic() - t0:.1f}s")
-    except ServiceError as exc:
-        print(f"seed: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    from jobs.environment import run_job
+    sizes = Sizes(args.users, args.posts, args.reactions, args.seed)
+    return run_job("seed", lambda settings: seed(settings, sizes), lambda _: "done")
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from infra.embedded import ServiceError
 from infra.settings import get_settings
 from jobs.environment import job_settings, stack_file
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -45,3 +48,18 @@ def test_no_database_anywhere_is_a_clear_error(clean_env):
     with pytest.raises(ServiceError, match="no database"):
         with job_settings():
             pass
+
+
+def _job(module: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_every_job_main_reports_in_one_line_or_exits_2_with_the_reason(stack_env, tmp_path):
+    ran = _job("jobs.expire_uploads", stack_env)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "upload(s) expired in" in ran.stdout
+    nowhere = {k: v for k, v in stack_env.items() if k != "DATABASE_URL"} | {"VAR_DIR": str(tmp_path)}
+    for module in ("jobs.expire_uploads", "jobs.reconcile_counters", "jobs.renew_subscriptions"):
+        refused = _job(module, nowhere)
+        assert refused.returncode == 2 and "no database" in refused.stderr, (module, refused.stderr[-2000:])

@@ -14,6 +14,16 @@ from models.errors import DomainError
 
 bp = Blueprint("graphql", __name__)
 log = logging.getLogger(__name__)
+
+
+def _unexpected_only(record: logging.LogRecord) -> bool:
+    """Ariadne logs every resolver error at ERROR with a traceback; a DomainError is the
+    client's (401, 404, 422...), already answered in `errors`, so only the rest reach operators."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(getattr(error, "original_error", None), DomainError)
+
+
+log.addFilter(_unexpected_only)
 _explorer = ExplorerGraphiQL(title="D-A-I-R-A GraphQL")
 
 
