@@ -6,6 +6,7 @@ for writes) while the broker is down, and recovers by itself when it returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -72,6 +73,9 @@ class EventProducer:
                 log.warning("kafka not reachable, retrying", extra={"error": repr(exc)})
                 await producer.stop()
                 await asyncio.sleep(1)
+            except asyncio.CancelledError:  # stopped while connecting (a short job): close it too
+                await producer.stop()
+                raise
 
     async def ping(self) -> None:
         """Raise unless the broker answers a metadata request now."""
@@ -83,6 +87,8 @@ class EventProducer:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         if self._producer:
             await self._producer.stop()
             self._producer = None
