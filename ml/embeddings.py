@@ -45,3 +45,8 @@ def encode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
 async def aencode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     """encode() on the embeddings thread."""
     return await asyncio.get_running_loop().run_in_executor(_executor, encode, texts, batch_size)
+
+
+def warm(_settings=None) -> None:
+    """Loads the model now (a batch agent's warm-up, streams/batch.py)."""
+    model()

@@ -128,3 +128,8 @@ def judge(scores: list[float], *, review_at: float, reject_at: float, top_k: int
     decision: Literal["publish", "review", "reject"] = (
         "reject" if score >= reject_at else "review" if peak >= review_at else "publish")
     return Verdict(score=score, max_frame_score=peak, frames=len(scores), decision=decision)
+
+
+def warm(settings) -> None:
+    """Loads the configured classifier now (the NSFW agent's warm-up, streams/batch.py)."""
+    load_classifier(settings.nsfw_model)

@@ -45,6 +45,16 @@ def discover(app: faust.App, settings: Settings) -> None:
             setup(app, settings)
 
 
+async def warm_up(agents, settings: Settings) -> None:
+    """Each agent's warm-up, once, off the event loop. One that fails is logged: its handler
+    then meets the same failure on its own batches and reports it there."""
+    for warm in dict.fromkeys(a.warmup for a in agents if a.warmup):
+        try:
+            await asyncio.to_thread(warm, settings)
+        except Exception as exc:
+            log.warning("agent warm-up failed", extra={"error": repr(exc)})
+
+
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         f"{settings.consumer_group_prefix}-worker",
@@ -75,6 +85,7 @@ def create_app(settings: Settings) -> faust.App:
             self.svc = await Services.start(settings)
             self.runners = [BatchRunner(a, self.svc, settings) for a in REGISTRY.values()
                             if selected(a.name, settings.worker_agents)]
+            await warm_up([r.agent for r in self.runners], settings)
             # Each group join takes a few seconds on the broker; twenty-odd agents join at once.
             await asyncio.gather(*(r.start() for r in self.runners))
             log.info("batch agents started", extra={"agents": [r.agent.name for r in self.runners]})

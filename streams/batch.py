@@ -40,6 +40,7 @@ Handler = Callable[[list[dict], object], Awaitable[None]]
 # heap: a quarter of the counters agent's time (docs/benchmarks.md). Batches are freed by
 # reference counting; with this threshold they are usually gone before the collector looks.
 GC_GEN0_THRESHOLD = 100_000
+TANSU_LIVE_WAIT_MS, TANSU_BACKGROUND_WAIT_MS = 10, 250  # see BatchRunner._fetch_max_wait_ms
 FETCH_SLICE = 500  # records taken and decoded between two yields to the event loop
 
 
@@ -59,6 +60,13 @@ class BatchAgent:
     # A handler that may run longer than this (a transcode) must raise it, or the group evicts
     # the consumer mid-batch and the batch is redelivered to another one.
     max_poll_interval_ms: int = 300_000
+    # A client is waiting on its output (a websocket push). Only matters on the embedded broker,
+    # where every idle consumer costs broker and worker CPU in proportion to its poll rate.
+    live: bool = False
+    # Loads what the handler would otherwise load on its first batch (a model), in a thread
+    # before the worker reports ready: a lazy load on the first events holds the GIL for
+    # seconds and delays every other agent of the process (POST -> push p99 in docs/benchmarks.md).
+    warmup: Callable[[Settings], object] | None = None
 
     async def __call__(self, events: list[dict], svc) -> None:
         await self.handler(events, svc)
@@ -68,9 +76,10 @@ REGISTRY: dict[str, BatchAgent] = {}
 
 
 def batch_agent(topic: Topic, *, name: str | None = None, max_records: int = 2000,
-                max_poll_interval_ms: int = 300_000):
+                max_poll_interval_ms: int = 300_000, live: bool = False,
+                warmup: Callable[[Settings], object] | None = None):
     def register(fn: Handler) -> BatchAgent:
-        agent = BatchAgent(name or fn.__name__, topic, fn, max_records, max_poll_interval_ms)
+        agent = BatchAgent(name or fn.__name__, topic, fn, max_records, max_poll_interval_ms, live, warmup)
         if agent.name in REGISTRY:
             raise ValueError(f"batch agent {agent.name!r} is defined twice")
         REGISTRY[agent.name] = agent
@@ -131,8 +140,11 @@ class BatchRunner:
         # Kafka answers a waiting fetch as soon as data arrives. The embedded Tansu broker does
         # not (a record produced during the wait is delivered up to about half the wait later),
         # so there the wait adds to the end-to-end latency: like -> websocket push p50 53 ms with
-        # 100 ms, 10 ms with 10 ms (docs/benchmarks.md), for ~100 empty fetches/s when idle.
-        return 10 if self.settings.kafka_flavor == "tansu" else 100
+        # 100 ms, 10 ms with 10 ms (docs/benchmarks.md). But 10 ms is ~100 empty fetches/s per
+        # idle consumer: only live agents pay that; the rest add up to ~1/8 s of latency.
+        if self.settings.kafka_flavor != "tansu":
+            return 100
+        return TANSU_LIVE_WAIT_MS if self.agent.live else TANSU_BACKGROUND_WAIT_MS
 
     async def stop(self, timeout: float = 8.0) -> None:
         self._stopping.set()

@@ -7,6 +7,6 @@ from streams.batch import batch_agent
 from streams.topics import REACTIONS
 
 
-@batch_agent(REACTIONS, name="counters", max_records=8000)
+@batch_agent(REACTIONS, name="counters", max_records=8000, live=True)
 async def counters(events: list[dict], svc) -> None:
     await apply_changes(svc, map(change_from_event, events))

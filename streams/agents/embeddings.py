@@ -108,7 +108,7 @@ async def index_posts(svc, docs: list[PostDoc], collections: list[str]) -> list[
     return [d.post_id for d in docs]
 
 
-@batch_agent(POSTS, name="recs_embeddings", max_records=512)
+@batch_agent(POSTS, name="recs_embeddings", max_records=512, warmup=embeddings.warm)
 async def recs_embeddings(events: list[dict], svc) -> None:
     docs = [PostDoc.of(e["payload"], e["ts"]) for e in events if e["type"] == "post.created"]
     if not docs:
@@ -128,7 +128,7 @@ async def recs_embeddings(events: list[dict], svc) -> None:
             await refresh_users(svc, sorted(waiting))
 
 
-@batch_agent(MEDIA, name="recs_media", max_records=500)
+@batch_agent(MEDIA, name="recs_media", max_records=500, warmup=embeddings.warm)
 async def recs_media(events: list[dict], svc) -> None:
     """Any change to a video: its posts' `ready`/`nsfw` flags from the video's status now
     (PostgreSQL is the truth, so order and repetition of events do not matter)."""
@@ -149,7 +149,7 @@ async def recs_media(events: list[dict], svc) -> None:
             await vecs.set_payload(c, flags(status.get(v)), ids)
 
 
-@batch_agent(RECS_REBUILD, name="recs_rebuild", max_records=8)
+@batch_agent(RECS_REBUILD, name="recs_rebuild", max_records=8, warmup=embeddings.warm)
 async def recs_rebuild(events: list[dict], svc) -> None:
     for e in events:
         await apply_rebuild(svc, e)

@@ -232,8 +232,8 @@ async def apply_signals(events: list[dict], svc) -> None:
 
 
 # One consumer group per topic (a batch agent reads one topic); the same handler for all.
-recs_reactions = batch_agent(REACTIONS, name="recs_reactions", max_records=1000)(apply_signals)
-recs_engagement = batch_agent(ENGAGEMENT, name="recs_engagement", max_records=1000)(apply_signals)
-recs_feedback = batch_agent(FEEDBACK, name="recs_feedback", max_records=1000)(apply_signals)
-recs_reports = batch_agent(REPORTS, name="recs_reports", max_records=1000)(apply_signals)
-recs_users = batch_agent(RECS_USERS, name="recs_users", max_records=500)(apply_signals)
+recs_reactions = batch_agent(REACTIONS, name="recs_reactions", max_records=1000, warmup=embeddings.warm)(apply_signals)
+recs_engagement = batch_agent(ENGAGEMENT, name="recs_engagement", max_records=1000, warmup=embeddings.warm)(apply_signals)
+recs_feedback = batch_agent(FEEDBACK, name="recs_feedback", max_records=1000, warmup=embeddings.warm)(apply_signals)
+recs_reports = batch_agent(REPORTS, name="recs_reports", max_records=1000, warmup=embeddings.warm)(apply_signals)
+recs_users = batch_agent(RECS_USERS, name="recs_users", max_records=500, warmup=embeddings.warm)(apply_signals)

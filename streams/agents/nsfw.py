@@ -20,7 +20,7 @@ from streams.batch import batch_agent
 from streams.topics import MEDIA
 
 
-@batch_agent(MEDIA, name="nsfw", max_records=4)
+@batch_agent(MEDIA, name="nsfw", max_records=4, warmup=classifier.warm)
 async def nsfw(events: list[dict], svc) -> None:
     for video_id in video_ids(events, "media.transcoded"):
         await moderate_video(svc, video_id)

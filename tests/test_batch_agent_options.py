@@ -1,0 +1,58 @@
+"""Per-agent options of streams/batch.py: how often an idle agent polls, and its warm-up."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import streams.app  # noqa: F401  (imports every agent module, filling REGISTRY)
+from infra.settings import Settings
+from ml import embeddings, nsfw
+from streams.app import warm_up
+from streams.batch import (REGISTRY, TANSU_BACKGROUND_WAIT_MS, TANSU_LIVE_WAIT_MS, BatchAgent,
+                           BatchRunner)
+from streams.topics import REACTIONS
+
+
+async def _noop(events, svc) -> None:
+    pass
+
+
+@pytest.mark.parametrize("flavor,live,wait", [
+    ("tansu", True, TANSU_LIVE_WAIT_MS), ("tansu", False, TANSU_BACKGROUND_WAIT_MS),
+    ("kafka", True, 100), ("kafka", False, 100)])
+def test_only_live_agents_poll_the_embedded_broker_fast(flavor, live, wait):
+    runner = BatchRunner(BatchAgent("x", REACTIONS, _noop, live=live), None, Settings(KAFKA_FLAVOR=flavor))
+    assert runner._fetch_max_wait_ms() == wait
+
+
+def test_the_live_counters_agent_is_the_only_fast_poller():
+    # Each fast poller costs ~100 fetches/s when idle on the embedded broker (docs/agents.md)
+    assert [name for name, a in REGISTRY.items() if a.live] == ["counters"]
+
+
+async def test_warm_up_runs_each_loader_once_and_a_failure_does_not_stop_the_worker(caplog):
+    calls = []
+
+    def load(settings):
+        calls.append(settings)
+
+    def broken(settings):
+        raise RuntimeError("no weights here")
+
+    settings = Settings()
+    agents = [BatchAgent(n, REACTIONS, _noop, warmup=w)
+              for n, w in (("a", load), ("b", load), ("c", broken), ("d", None))]
+    with caplog.at_level(logging.WARNING, logger="streams.app"):
+        await warm_up(agents, settings)
+    assert calls == [settings]
+    [failed] = [r for r in caplog.records if r.getMessage() == "agent warm-up failed"]
+    assert "no weights here" in failed.error
+
+
+def test_model_agents_load_their_model_at_start():
+    model_agents = {name: a.warmup for name, a in REGISTRY.items() if a.warmup}
+    assert model_agents["nsfw"] is nsfw.warm
+    assert {n for n, w in model_agents.items() if w is embeddings.warm} == {
+        "recs_embeddings", "recs_media", "recs_rebuild", "recs_reactions", "recs_engagement",
+        "recs_feedback", "recs_reports", "recs_users"}
