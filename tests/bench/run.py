@@ -151,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         say(f"API accept rate: 64 connections for {args.load_seconds:.0f}s")
         r["api"] = uvloop.run(api_load.accept_rate(base, users, load_posts, seconds=args.load_seconds))
 
-        # ---- 5: end to end, with the worker as its own process
+        # ---- 5: end to end, with the worker as its own process, started in steady state
+        import streams.app  # noqa: F401  (fills REGISTRY with every agent)
+        from streams.batch import REGISTRY
+        groups = [f"{env['CONSUMER_GROUP_PREFIX']}.{a.name}" for a in REGISTRY.values()
+                  if a.topic.name == REACTIONS.name] + [f"{env['CONSUMER_GROUP_PREFIX']}-worker"]
+        skipped = uvloop.run(apply.skip_backlog(settings, REACTIONS.name, groups))
+        say(f"{len(groups)} worker groups start at the end of {REACTIONS.name} ({skipped:,} events)")
         say("starting the worker")
         worker = Worker(env, log_dir, base)
         procs.append(worker)
