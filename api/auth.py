@@ -11,10 +11,12 @@ from uuid import UUID
 
 from quart import Quart, current_app, g, request
 
-from models import audit, ratelimit, roles, sessions
-from models.audit import Client
-from models.errors import DomainError
-from models.sessions import Principal
+from models.core import audit, ratelimit
+
+from models.accounts import roles, sessions
+from models.core.audit import Client
+from models.core.errors import DomainError
+from models.accounts.sessions import Principal
 
 
 def svc():
@@ -32,7 +34,7 @@ def client() -> Client:
 
 
 async def principal(token: str | None) -> Principal:
-    """Signature, expiry, type and a revoked session all answer 401 (models/sessions.py)."""
+    """Signature, expiry, type and a revoked session all answer 401 (models/accounts/sessions.py)."""
     return await sessions.authenticate(svc(), token)
 
 
@@ -72,7 +74,7 @@ def auth_required(func):
 
 def role_required(*allowed: str):
     """auth_required, then 403 `forbidden_role` unless the caller's current role is one of
-    `allowed`. The role is read through a short cache (models/roles.py), never from the JWT, so a
+    `allowed`. The role is read through a short cache (models/accounts/roles.py), never from the JWT, so a
     demoted admin loses admin power within ROLE_CACHE_TTL. Sets g.role."""
     def decorator(func):
         @auth_required

@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from models.errors import DomainError, Unavailable
+from models.core.errors import DomainError, Unavailable
 
 log = logging.getLogger(__name__)
 

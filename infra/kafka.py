@@ -15,14 +15,14 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from infra.metrics import EVENTS_PRODUCE_FAILED, EVENTS_PRODUCED
 from infra.settings import Settings
-from models.errors import Unavailable
-from models.events import Event
+from models.core.errors import Unavailable
+from models.core.events import Event
 
 log = logging.getLogger(__name__)
 
 
 async def ensure_topics(settings: Settings, timeout: float = 10.0) -> None:
-    """Create every topic of streams.topics that the broker does not have (idempotent)."""
+    """Create every topic of models.core.topics that the broker does not have (idempotent)."""
     from streams import topics as catalog
 
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,

@@ -9,7 +9,7 @@ from infra import db
 from infra.kafka import EventProducer
 from infra.settings import Settings
 from models.engagement import EngagementStore, make_store
-from models.outbox import OutboxRelay
+from models.core.outbox import OutboxRelay
 
 
 @dataclass

@@ -98,16 +98,16 @@ class Settings(BaseSettings):
     jwt_expiration: timedelta = Field(timedelta(minutes=15), validation_alias="JWT_EXPIRATION")
     refresh_expiration: timedelta = Field(timedelta(days=30), validation_alias="REFRESH_EXPIRATION")
     idempotency_ttl: timedelta = Field(timedelta(hours=24), validation_alias="IDEMPOTENCY_TTL")
-    # Fixed-window limits in Redis (models/ratelimit.py), "N/duration". Login: per client IP and
+    # Fixed-window limits in Redis (models/core/ratelimit.py), "N/duration". Login: per client IP and
     # per account email, both; register: per IP; API: per token subject, every authenticated request.
     rate_limit_login: RateSetting = Field(Rate(15, timedelta(minutes=5)), validation_alias="RATE_LIMIT_LOGIN")
     rate_limit_register: RateSetting = Field(Rate(5, timedelta(minutes=30)), validation_alias="RATE_LIMIT_REGISTER")
     rate_limit_api: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_API")
 
-    # --- auth factors: WhatsApp OTP, flash call, passkeys (models/phone_verification.py, models/passkeys.py) ---
+    # --- auth factors: WhatsApp OTP, flash call, passkeys (models/accounts/phone_verification.py, models/accounts/passkeys.py) ---
     # Phones without a "+country" prefix are read as numbers of this region (ISO 3166 alpha-2).
     phone_default_region: str = Field("EG", validation_alias="PHONE_DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
-    # One-time codes (WhatsApp OTP) and flash calls share these (models/phone_verification.py).
+    # One-time codes (WhatsApp OTP) and flash calls share these (models/accounts/phone_verification.py).
     otp_ttl: timedelta = Field(timedelta(minutes=5), validation_alias="OTP_TTL")
     otp_max_attempts: int = Field(5, ge=1, validation_alias="OTP_MAX_ATTEMPTS")
     otp_lockout: timedelta = Field(timedelta(minutes=15), validation_alias="OTP_LOCKOUT")
@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     sinch_application_secret: str = Field("", validation_alias="SINCH_APPLICATION_SECRET")
     sinch_auth: Literal["signed", "basic"] = Field("signed", validation_alias="SINCH_AUTH")
     phone_provider_timeout: float = Field(10.0, validation_alias="PHONE_PROVIDER_TIMEOUT")
-    # Passkeys (models/passkeys.py): the relying party is this site; origins may list app origins
+    # Passkeys (models/accounts/passkeys.py): the relying party is this site; origins may list app origins
     # too (e.g. android:apk-key-hash:...), comma-separated.
     webauthn_rp_id: str = Field("localhost", validation_alias="WEBAUTHN_RP_ID")
     webauthn_rp_name: str = Field("D-A-I-R-A", validation_alias="WEBAUTHN_RP_NAME")
@@ -154,14 +154,14 @@ class Settings(BaseSettings):
         return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
 
     # --- users and social graph: roles, profiles, circles, follows, blocks, trust score ---
-    # Circles (models/circles.py): per owner, and members per circle.
+    # Circles (models/social/circles.py): per owner, and members per circle.
     circles_max: int = Field(50, ge=1, validation_alias="CIRCLES_MAX")
     circle_members_max: int = Field(1500, ge=1, validation_alias="CIRCLE_MEMBERS_MAX")
     # Seconds a "blocked either way?" answer stays cached in Redis (block writes update it at once).
     block_cache_ttl: int = Field(600, ge=1, validation_alias="BLOCK_CACHE_TTL")
-    # Seconds a user's role stays cached in Redis: the bound on a missed role-change (models/roles.py).
+    # Seconds a user's role stays cached in Redis: the bound on a missed role-change (models/accounts/roles.py).
     role_cache_ttl: int = Field(30, ge=1, validation_alias="ROLE_CACHE_TTL")
-    # A stored trust score older than this is recomputed when read (models/trust.py).
+    # A stored trust score older than this is recomputed when read (models/moderation/trust.py).
     trust_score_max_age: timedelta = Field(timedelta(days=1), validation_alias="TRUST_SCORE_MAX_AGE")
 
     @field_validator("trust_score_max_age", mode="before")
@@ -217,7 +217,7 @@ class Settings(BaseSettings):
     platform_fee_bps: int = Field(1000, ge=0, le=10000, validation_alias="PLATFORM_FEE_BPS")
     cashout_min: int = Field(5000, ge=1, validation_alias="CASHOUT_MIN")  # 50 EGP
     cashout_daily_max: int = Field(1_000_000, ge=1, validation_alias="CASHOUT_DAILY_MAX")  # 10,000 EGP / 24 h
-    # the trust score (0-100, models/trust.py) must exceed this; a new phone-verified account has 35
+    # the trust score (0-100, models/moderation/trust.py) must exceed this; a new phone-verified account has 35
     cashout_min_trust: int = Field(40, ge=0, le=100, validation_alias="CASHOUT_MIN_TRUST")
     subscription_grace: timedelta = Field(timedelta(days=3), validation_alias="SUBSCRIPTION_GRACE")
     # Payment providers (infra/payments/). Empty credentials: top-ups / cashouts answer 503.
@@ -235,14 +235,14 @@ class Settings(BaseSettings):
         return parse_duration(v)
 
     # --- interactions, feeds, trending ---
-    # Views (models/views.py): one counts after VIEW_MIN_WATCH_MS of watching, once per viewer and
+    # Views (models/content/views.py): one counts after VIEW_MIN_WATCH_MS of watching, once per viewer and
     # post per VIEW_DEDUPE_WINDOW (PeerTube's rule: 10 s, 1 h).
     view_min_watch_ms: int = Field(10_000, ge=0, validation_alias="VIEW_MIN_WATCH_MS")
     view_dedupe_window: timedelta = Field(timedelta(hours=1), validation_alias="VIEW_DEDUPE_WINDOW")
     comment_max_mentions: int = Field(20, ge=0, validation_alias="COMMENT_MAX_MENTIONS")
-    # Stitches take at most this much of their source (TikTok: 5 s); duets any range (models/remixes.py).
+    # Stitches take at most this much of their source (TikTok: 5 s); duets any range (models/content/remixes.py).
     remix_stitch_max_ms: int = Field(5_000, gt=0, validation_alias="REMIX_STITCH_MAX_MS")
-    # Trending (streams/agents/trending.py, models/trending.py, docs/trending.md): engagement in
+    # Trending (streams/agents/trending.py, models/discovery/trending.py, docs/trending.md): engagement in
     # hopping windows of TRENDING_WINDOW every TRENDING_STEP; Mastodon's score
     # (observed - expected)^2 / expected with a half-life on the post's age; ranked lists
     # republished every TRENDING_REFRESH seconds, each readable (its cursors valid) TRENDING_SNAPSHOT_TTL.
@@ -270,16 +270,16 @@ class Settings(BaseSettings):
             raise ValueError("TRENDING_WINDOW must be a whole multiple of TRENDING_STEP (>= 1s)")
         return self
 
-    # Stories (models/posts.py) expire STORY_TTL after they are made. Feed pages (models/feeds.py,
+    # Stories (models/content/posts.py) expire STORY_TTL after they are made. Feed pages (models/discovery/feeds.py,
     # docs/feeds.md) and the follow list they use are cached FEED_CACHE_TTL seconds in Redis.
     story_ttl: timedelta = Field(timedelta(hours=24), validation_alias="STORY_TTL")
     feed_cache_ttl: int = Field(30, ge=0, validation_alias="FEED_CACHE_TTL")
-    # Direct messages (models/messages.py, docs/messages.md).
+    # Direct messages (models/messaging/messages.py, docs/messages.md).
     dm_max_body: int = Field(4000, ge=1, validation_alias="DM_MAX_BODY")
-    # Notifications (models/notifications.py): events on one target aggregate into one
+    # Notifications (models/messaging/notifications.py): events on one target aggregate into one
     # notification per NOTIFICATION_WINDOW (tumbling, by event time).
     notification_window: timedelta = Field(timedelta(hours=24), validation_alias="NOTIFICATION_WINDOW")
-    # Presence (models/presence.py, docs/messages.md): each websocket refreshes its entry every
+    # Presence (models/messaging/presence.py, docs/messages.md): each websocket refreshes its entry every
     # PRESENCE_REFRESH seconds; an entry not refreshed for PRESENCE_TTL (a crashed replica's
     # socket) no longer counts. Online/offline pushes settle for PRESENCE_DEBOUNCE seconds first,
     # and go to the PRESENCE_PUSH_PARTNERS most recent conversation partners.
@@ -300,7 +300,7 @@ class Settings(BaseSettings):
         return self
 
     # --- recommendations ---
-    # models/recommendations.py, docs/recommendations.md. Qdrant itself: QDRANT_URL / QDRANT_PATH.
+    # models/discovery/recommendations.py, docs/recommendations.md. Qdrant itself: QDRANT_URL / QDRANT_PATH.
     recs_embed_batch: int = Field(64, ge=1, le=1024, validation_alias="RECS_EMBED_BATCH")
     recs_candidates: int = Field(200, ge=10, le=2000, validation_alias="RECS_CANDIDATES")
     # Weight of ln(1 + engagement) next to cosine similarity when ranking a user's candidates.

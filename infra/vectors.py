@@ -7,7 +7,7 @@ so a rebuild fills a new collection while the old one serves and then swaps the 
 Local mode lets one process open a path, and its client computes on the caller's thread, so
 only the stream worker opens it (`shared()`), and every call runs on one dedicated thread: the
 worker's event loop never waits on a brute-force search. The API never opens Qdrant; it reads
-what the worker writes to Redis (models/recommendations.py).
+what the worker writes to Redis (models/discovery/recommendations.py).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from qdrant_client import QdrantClient, models as qm
 
 from infra.settings import Settings
 from ml.embeddings import DIM
-from models.recommendations import new_version
+from models.discovery.recommendations import new_version
 
 VIDEOS, USERS = "videos", "users"
 

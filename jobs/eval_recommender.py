@@ -23,7 +23,7 @@ import numpy as np
 from infra.settings import Settings
 from infra.vectors import VIDEOS, Vectors
 from ml import embeddings
-from models.recommendations import WEIGHTS, Signal
+from models.discovery.recommendations import WEIGHTS, Signal
 from streams.agents.embeddings import PostDoc, payload_of, post_text
 from streams.agents.interests import CANDIDATE_FIELDS, POOL, interest_vector, pick_candidates
 

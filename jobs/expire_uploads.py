@@ -12,7 +12,7 @@ from infra.background import BackgroundLoop
 from infra.services import Services
 from infra.settings import get_settings
 from jobs.environment import run_job
-from models import uploads
+from models.media import uploads
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Grant the admin role to an existing account: `make admin EMAIL=…` / `python -m jobs.make_admin EMAIL`.
 
 The first admin has to come from outside the API (only admins grant roles there). The change is
-the API's (models/roles.py): audited as `admin.role_changed` with no actor and this job (and the
+the API's (models/accounts/roles.py): audited as `admin.role_changed` with no actor and this job (and the
 OS user who ran it) as the client, published as `user.role_changed` through the outbox, which
 the API's relay sends within a second. Exit codes: 0 granted (or already an admin), 1 no such
 account, 2 usage or no database.
@@ -24,8 +24,8 @@ from infra import db
 from infra.embedded import ServiceError
 from infra.settings import Settings
 from jobs.environment import job_settings
-from models import roles
-from models.audit import Client
+from models.accounts import roles
+from models.core.audit import Client
 
 
 class _PolledRelay:
@@ -35,7 +35,7 @@ class _PolledRelay:
 
 @dataclass
 class JobServices:
-    """What models.roles.set_role uses of infra.services.Services, without a Kafka producer."""
+    """What models.accounts.roles.set_role uses of infra.services.Services, without a Kafka producer."""
     settings: Settings
     redis: aioredis.Redis | None
     relay: _PolledRelay

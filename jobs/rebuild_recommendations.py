@@ -30,12 +30,12 @@ from infra import logs
 from infra.services import Services
 from infra.settings import get_settings
 from models.engagement.tables import ReactionEdge
-from models.events import Event
-from models.feedback import PostFeedback
-from models.posts import Post
-from models.recommendations import BUILDING, FINISHED, TOPICS, WEIGHTS, Interests, new_version, topics_text
-from models.reports import Report
-from streams.topics import RECS_REBUILD, validate_payload
+from models.core.events import Event
+from models.content.feedback import PostFeedback
+from models.content.posts import Post
+from models.discovery.recommendations import BUILDING, FINISHED, TOPICS, WEIGHTS, Interests, new_version, topics_text
+from models.moderation.reports import Report
+from models.core.topics import RECS_REBUILD, validate_payload
 
 CHECKPOINT = "recs:rebuild:checkpoint"
 POST_BATCH = 128          # ~300 KB per message at most (captions are at most 2,200 characters)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from infra.services import Services
 from infra.settings import get_settings
 from jobs.environment import run_job
-from models.base import utcnow
+from models.core.base import utcnow
 from models.wallet import subscriptions
 
 log = logging.getLogger(__name__)

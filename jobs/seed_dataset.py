@@ -8,7 +8,7 @@ heavy-tailed (followees drawn by Zipf(1.1) popularity, out-degree log-normal, me
 PostgreSQL-owned rows (users, posts, circles, members) go in by COPY; follow and reaction edges go
 through the engagement store's own interface in large batches (apply_follows / apply_reactions),
 so counters are exact and the same job fills ScyllaDB when SCYLLA_HOSTS is set. Seeded accounts
-cannot log in (no password); benchmarks mint tokens with models.sessions.token_pair.
+cannot log in (no password); benchmarks mint tokens with models.accounts.sessions.token_pair.
 
 Database: DATABASE_URL, else the development stack's embedded PostgreSQL in VAR_DIR (as `make
 admin`). The trending ranking needs REDIS_URL (skipped without it).
@@ -29,9 +29,9 @@ import redis.asyncio as aioredis
 
 from infra import db
 from infra.settings import Settings
-from models import trending
+from models.discovery import trending
 from models.engagement import FollowChange, ReactionChange, make_store
-from models.events import new_id
+from models.core.events import new_id
 
 REACTION_TYPES = ("like", "like", "like", "like", "love", "laugh", "wow", "sad", "angry")  # likes dominate
 BATCH = 20_000

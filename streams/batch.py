@@ -27,7 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from infra.settings import Settings
-from streams.topics import Topic
+from models.core.topics import Topic
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from streams.topics import USERS
+from models.core.topics import USERS
 from tests.auth_factor_stubs import WhatsAppStub, ips, new_phone
 from tests.conftest import start_api
 from tests.test_outbox import _collect

@@ -11,7 +11,7 @@ from ml import embeddings, nsfw
 from streams.app import warm_up
 from streams.batch import (REGISTRY, TANSU_BACKGROUND_WAIT_MS, TANSU_LIVE_WAIT_MS, BatchAgent,
                            BatchRunner)
-from streams.topics import REACTIONS
+from models.core.topics import REACTIONS
 
 
 async def _noop(events, svc) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 
-from models import blocks, mutes
+from models.social import blocks, mutes
 from tests.conftest import create_post, register, wait_for
 
 

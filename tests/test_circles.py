@@ -9,8 +9,8 @@ import pytest_asyncio
 
 from infra.services import Services
 from infra.settings import get_settings
-from models import circles
-from models.errors import Conflict
+from models.social import circles
+from models.core.errors import Conflict
 from tests.conftest import register, wait_for
 
 

@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 import orjson
 
 from models.engagement import ReactionChange, latest_per_edge
-from models.events import Event, new_id
-from models.reactions import counters_channel
+from models.core.events import Event, new_id
+from models.content.reactions import counters_channel
 from streams.agents.counters import counters
 from tests.conftest import REPO
 

@@ -12,11 +12,11 @@ from aiokafka import AIOKafkaConsumer
 
 from infra.services import Services
 from infra.settings import get_settings
-from models.events import Event
+from models.core.events import Event
 from models.wallet import ledger, subscriptions, tips
 from models.wallet.ledger import movement_payload
 from streams.agents.creator_metrics import creator_metrics
-from streams.topics import WALLET_MOVEMENTS
+from models.core.topics import WALLET_MOVEMENTS
 from tests.conftest import register, wait_for
 from tests.wallet_support import fund, key, tip
 

@@ -16,11 +16,11 @@ from infra.services import Services
 from infra.settings import get_settings
 from infra.vectors import VIDEOS
 from ml import embeddings
-from models import users
-from models.events import Event
-from models.media import Video
-from models.recommendations import guess_language
-from models.trending import hashtags
+from models.accounts import users
+from models.core.events import Event
+from models.media.videos import Video
+from models.discovery.recommendations import guess_language
+from models.discovery.trending import hashtags
 from streams.agents.embeddings import post_text, recs_embeddings, recs_media
 
 

@@ -16,7 +16,7 @@ import pytest_asyncio
 from infra.settings import Settings
 from models.engagement import FollowChange, FollowLink, ReactionChange, latest_per_edge, make_store
 from models.engagement.cql import STATEMENTS, CqlEngagementStore
-from models.events import new_id
+from models.core.events import new_id
 
 SCYLLA_HOSTS = os.environ.get("SCYLLA_HOSTS", "")
 

@@ -1,4 +1,4 @@
-"""Home and circle feeds (models/feeds.py) over REST against real PostgreSQL and Redis: layer
+"""Home and circle feeds (models/discovery/feeds.py) over REST against real PostgreSQL and Redis: layer
 order, every filtering rule, keyset stability with inserts between pages, the 30 s cache and
 own posts seen at once, stories and their expiry.
 
@@ -16,12 +16,14 @@ import pytest_asyncio
 
 from infra.services import Services
 from infra.settings import get_settings
-from models import blocks, circles, feedback, mutes, trending
-from models.base import utcnow
+from models.social import blocks, circles, mutes
+from models.content import feedback
+from models.discovery import trending
+from models.core.base import utcnow
 from models.engagement import FollowChange
-from models.events import new_id
-from models.media import Video
-from models.posts import Post
+from models.core.events import new_id
+from models.media.videos import Video
+from models.content.posts import Post
 from tests.conftest import register, start_api
 
 REDIS_DB = 9

@@ -9,9 +9,11 @@ from uuid import UUID, uuid4
 
 import orjson
 
-from models import blocks, users
+from models.social import blocks
+
+from models.accounts import users
 from models.engagement import FollowLink
-from models.events import Event, new_id
+from models.core.events import Event, new_id
 from streams.agents.follows import follows
 from tests.conftest import REPO, register, wait_for
 

@@ -14,10 +14,10 @@ import websockets
 from sqlalchemy import insert, select
 
 from ml.nsfw import judge
-from models import media
-from models.base import utcnow
-from models.events import new_id
-from models.moderation import ModerationCase
+from models.media import videos
+from models.core.base import utcnow
+from models.core.events import new_id
+from models.moderation.cases import ModerationCase
 from tests.conftest import register, wait_for
 from tests.media_samples import FFMPEG, make_video
 from tests.test_tus_upload import tus_upload, vid
@@ -59,7 +59,7 @@ async def test_upload_to_ready_pushed_and_played_without_authorization(client, w
         pushes = []
         while not pushes or pushes[-1]["status"] not in ("ready", "in_review", "rejected", "failed"):
             msg = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
-            if msg.get("type") == "media.status" and msg["video_id"] == video_id:
+            if msg.get("type") == "videos.status" and msg["video_id"] == video_id:
                 pushes.append(msg)
     seen = [m["status"] for m in pushes]
     assert seen[-1] == "ready" and pushes[-1]["progress"] == 100, pushes
@@ -164,7 +164,7 @@ async def test_bad_files_fail_with_a_reason_and_leave_nothing(client, worker, ap
         st = await settled(client, user, ids[name])
         assert (st["status"], st["reason"]) == ("failed", reason), name
         assert st["playback_url"] is None
-        # `failed` is recorded first, then its files go (models/media.fail): allow that moment
+        # `failed` is recorded first, then its files go (models/media/videos.fail): allow that moment
         await wait_for(lambda: leftovers(stack_env, ids[name]) == [], timeout=10, what=f"{name}'s files removed")
     r = await client.post("/posts", json={"video_id": ids["cut.mp4"]}, headers=user["headers"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "video_not_attachable"
@@ -175,7 +175,7 @@ async def test_bad_files_fail_with_a_reason_and_leave_nothing(client, worker, ap
 async def _transcoded_video(svc, owner_id: str) -> UUID:
     video_id = new_id()
     async with svc.sessions() as s, s.begin():
-        await s.execute(insert(media.Video).values(
+        await s.execute(insert(videos.Video).values(
             id=video_id, owner_id=UUID(owner_id), status="processing", progress=95, size=1, received=1,
             upload_metadata={}, renditions=["240p"], playlist_key=f"videos/{video_id}/x/master.m3u8",
             thumbnail_key=f"videos/{video_id}/x/thumbnail.jpg", created_at=utcnow(),
@@ -190,9 +190,9 @@ async def test_verdicts_publish_queue_or_hide_once(client, svc):
         verdict = judge(scores, review_at=0.5, reject_at=0.85)
         assert verdict.decision == decision
         video_id = await _transcoded_video(svc, owner["user"]["id"])
-        applied = await media.apply_verdict(svc, video_id, verdict)
+        applied = await videos.apply_verdict(svc, video_id, verdict)
         assert applied.status == {"publish": "ready", "review": "in_review", "reject": "rejected"}[decision]
-        assert await media.apply_verdict(svc, video_id, verdict) is None  # a redelivery changes nothing
+        assert await videos.apply_verdict(svc, video_id, verdict) is None  # a redelivery changes nothing
         async with svc.sessions() as s:
             opened = (await s.execute(select(ModerationCase).where(ModerationCase.video_id == video_id))).scalars().all()
         if decision == "publish":
@@ -200,4 +200,4 @@ async def test_verdicts_publish_queue_or_hide_once(client, svc):
         else:
             assert [(c.status, c.action) for c in opened] == [("open", "review" if decision == "review" else "hidden")]
             assert opened[0].score == verdict.score
-        assert await media.is_ready(svc, video_id) is (decision == "publish")
+        assert await videos.is_ready(svc, video_id) is (decision == "publish")

@@ -1,4 +1,4 @@
-"""Direct messages (models/messages.py) through the real API: who may write to whom (dm_policy and
+"""Direct messages (models/messaging/messages.py) through the real API: who may write to whom (dm_policy and
 blocks), durable keyset-paginated history and conversation list, live delivery and read receipts
 over a real websocket, idempotent sends, and the GraphQL face."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ import orjson
 import redis.asyncio as aioredis
 import websockets
 
-from models import circles
+from models.social import circles
 from models.engagement import FollowChange
-from models.events import new_id
+from models.core.events import new_id
 from tests.conftest import register, wait_for
 
 

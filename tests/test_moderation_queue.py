@@ -1,4 +1,4 @@
-"""The moderators' queue: NSFW cases opened the way the agent opens them (models/media.apply_verdict
+"""The moderators' queue: NSFW cases opened the way the agent opens them (models/media/videos.apply_verdict
 with made-up scores), worked over REST and GraphQL against the real API; decisions reach the
 owner's websocket, post visibility, the audit log and the broker; upheld reports hide videos."""
 from __future__ import annotations
@@ -14,11 +14,11 @@ import websockets
 from sqlalchemy import insert, select
 
 from ml.nsfw import judge
-from models import media
-from models.audit import AuditLog
-from models.base import utcnow
-from models.events import new_id
-from streams.topics import MODERATION_CASES
+from models.media import videos
+from models.core.audit import AuditLog
+from models.core.base import utcnow
+from models.core.events import new_id
+from models.core.topics import MODERATION_CASES
 from tests.conftest import register
 from tests.test_outbox import _collect
 from tests.test_reports import report, staff
@@ -45,7 +45,7 @@ async def posted_video(client, svc, env: dict, owner: dict, verdict: str) -> dic
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(thumb)
     async with svc.sessions() as s, s.begin():
-        await s.execute(insert(media.Video).values(
+        await s.execute(insert(videos.Video).values(
             id=video_id, owner_id=UUID(owner["user"]["id"]), status="processing", progress=95, size=1,
             received=1, upload_metadata={}, renditions=["240p"], playlist_key=f"videos/{video_id}/x/master.m3u8",
             thumbnail_key=thumb_key, created_at=utcnow(), updated_at=utcnow()))
@@ -53,7 +53,7 @@ async def posted_video(client, svc, env: dict, owner: dict, verdict: str) -> dic
     assert r.status_code == 201, r.text
     v = judge(SCORES[verdict], review_at=0.5, reject_at=0.85)
     assert v.decision == verdict
-    await media.apply_verdict(svc, video_id, v)
+    await videos.apply_verdict(svc, video_id, v)
     return {"video_id": str(video_id), "post_id": r.json()["id"], "thumb": thumb, "score": v.score}
 
 
@@ -81,7 +81,7 @@ async def owner_socket(api: str, svc, owner: dict):
     assert orjson.loads(await ws.recv())["type"] == "authenticated"
     probe = orjson.dumps({"type": "probe"})
     while True:
-        await svc.redis.publish(media.user_channel(UUID(owner["user"]["id"])), probe)
+        await svc.redis.publish(videos.user_channel(UUID(owner["user"]["id"])), probe)
         try:
             if orjson.loads(await asyncio.wait_for(ws.recv(), 0.2))["type"] == "probe":
                 return ws
@@ -92,7 +92,7 @@ async def owner_socket(api: str, svc, owner: dict):
 async def pushed_status(ws, video_id: str) -> dict:
     while True:
         msg = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
-        if msg.get("type") == "media.status" and msg["video_id"] == video_id:
+        if msg.get("type") == "videos.status" and msg["video_id"] == video_id:
             return msg
 
 
@@ -270,7 +270,7 @@ async def test_an_upheld_report_hides_the_posts_video(client, svc, stack_env):
     # a post in review is invisible to reporters, so the hide is made by the domain function itself)
     held = await posted_video(client, svc, stack_env, owner, "review")
     async with svc.sessions() as s, s.begin():
-        hidden = await media.hide_post_video(s, UUID(held["post_id"]), "report_upheld")
+        hidden = await videos.hide_post_video(s, UUID(held["post_id"]), "report_upheld")
     assert hidden is not None and hidden.status == "rejected"
     case = case_of(await open_cases(client, mod), held["video_id"])
     r = await client.post(f"/admin/moderation/cases/{case['id']}/decide", json={"decision": "approve"},

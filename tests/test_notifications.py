@@ -10,10 +10,14 @@ from uuid import UUID
 import orjson
 import websockets
 
-from models import blocks, circles, media, mutes, notifications  # noqa: F401  (circles, media: tables posts refer to)
-from models.base import utcnow
-from models.events import Event, new_id
-from models.posts import Post
+from models.social import blocks, circles, mutes
+
+from models.media import videos
+
+from models.messaging import notifications  # noqa: F401  (circles, media: tables posts refer to)
+from models.core.base import utcnow
+from models.core.events import Event, new_id
+from models.content.posts import Post
 from streams.agents.notifications import (notifications_comments, notifications_follows, notifications_messages,
                                           notifications_reactions)
 from tests.conftest import create_post, register, wait_for

@@ -7,7 +7,7 @@ from uuid import uuid4
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.topics import POSTS, USERS
+from models.core.topics import POSTS, USERS
 from tests.conftest import create_post, register
 
 

@@ -1,4 +1,4 @@
-"""Presence (models/presence.py) through the real API and real websockets: online while a socket
+"""Presence (models/messaging/presence.py) through the real API and real websockets: online while a socket
 is connected, across several sockets, offline with last_seen_at after the last closes, a dead
 socket's entry expiring, who may see it (follows, conversations, the hide setting, blocks), the
 presence push to conversation partners and the `presence:<id>` websocket topic, and GraphQL."""
@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 import websockets
 
 from models.engagement import FollowChange
-from models.events import new_id
+from models.core.events import new_id
 from tests.conftest import register, wait_for
 
 

@@ -5,7 +5,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from models import blocks
+from models.social import blocks
 from tests.conftest import register
 
 # The seed's example query, verbatim.

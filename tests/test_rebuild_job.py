@@ -16,8 +16,8 @@ from sqlalchemy import select
 from infra.services import Services
 from infra.settings import get_settings
 from jobs.rebuild_recommendations import CHECKPOINT
-from models.posts import Post
-from models.recommendations import FINISHED, read_candidates
+from models.content.posts import Post
+from models.discovery.recommendations import FINISHED, read_candidates
 from streams.agents.embeddings import post_text
 from tests.conftest import REPO, create_post, likes, register, wait_for
 

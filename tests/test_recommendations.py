@@ -17,14 +17,18 @@ from infra import vectors
 from infra.services import Services
 from infra.settings import get_settings
 from ml import embeddings
-from models import blocks, circles, feedback, media, mutes, posts, profiles, recommendations as recs, trending, users
+from models.social import blocks, circles, mutes
+from models.content import feedback, posts
+from models.media import videos
+from models.accounts import profiles, users
+from models.discovery import recommendations as recs, trending
 from models.engagement import FollowChange
-from models.errors import DomainError, Forbidden, Unavailable
-from models.events import Event, new_id
-from models.recommendations import Signal, read_candidates, store_candidates
+from models.core.errors import DomainError, Forbidden, Unavailable
+from models.core.events import Event, new_id
+from models.discovery.recommendations import Signal, read_candidates, store_candidates
 from streams.agents.embeddings import recs_embeddings
-from streams.topics import RECS_USERS
-from models.recommendations import WEIGHTS
+from models.core.topics import RECS_USERS
+from models.discovery.recommendations import WEIGHTS
 from streams.agents.interests import apply_signals, interest_vector, pick_candidates, record_signals
 from tests.conftest import create_post, register, wait_for
 
@@ -235,7 +239,7 @@ async def test_filters(svc):
     await mutes.mute(svc, muter_id=viewer, target_id=muted)
     circle = await circles.create_circle(svc, viewer_id=circle_owner, owner_id=circle_owner, name="close")
     private = await new_post(svc, circle_owner, "circle only", visibility="circle", circle_id=UUID(circle["id"]))
-    video = media.Video(owner_id=a, status="processing", size=1)
+    video = videos.Video(owner_id=a, status="processing", size=1)
     async with svc.sessions() as s, s.begin():
         s.add(video)
     processing = await new_post(svc, a, "my clip", video_id=video.id)
@@ -251,7 +255,7 @@ async def test_filters(svc):
     assert {i["reason"] for i in page["items"]} == {"interests"} and page["cold_start"] is False
     # once the video is ready, its post passes
     async with svc.sessions() as s, s.begin():
-        (await s.get(media.Video, video.id)).status = "ready"
+        (await s.get(videos.Video, video.id)).status = "ready"
     await svc.redis.delete(recs.served_key(viewer))
     page = await recs.recommended(svc, viewer_id=viewer, user_id=viewer)
     assert str(processing) in [i["id"] for i in page["items"]]

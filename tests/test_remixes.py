@@ -9,11 +9,13 @@ from uuid import UUID
 
 import orjson
 
-from models import blocks, circles, notifications  # noqa: F401  (circles: a table posts refer to)
-from models.events import Event, new_id
-from models.media import Video
+from models.social import blocks, circles
+
+from models.messaging import notifications  # noqa: F401  (circles: a table posts refer to)
+from models.core.events import Event, new_id
+from models.media.videos import Video
 from streams.agents.notifications import notifications_posts
-from streams.topics import validate_payload
+from models.core.topics import validate_payload
 from tests.conftest import register
 
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from uuid import uuid4
 
-from streams.topics import REPORTS
+from models.core.topics import REPORTS
 from tests.conftest import REPO, create_post, register
 from tests.test_outbox import _collect
 

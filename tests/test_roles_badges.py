@@ -7,8 +7,8 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import select, update
 
-from models.audit import AuditLog
-from models.users import User
+from models.core.audit import AuditLog
+from models.accounts.users import User
 from tests.conftest import REPO, register
 
 

@@ -112,9 +112,9 @@ async def test_s3_playback_through_the_api_needs_no_authorization(stack_env, s3_
     from api.app import create_app
     from infra.settings import Settings
     from infra.storage import storage_for
-    from models.base import utcnow
-    from models.events import new_id
-    from models.media import Video
+    from models.core.base import utcnow
+    from models.core.events import new_id
+    from models.media.videos import Video
     from tests.conftest import register
 
     settings = Settings(s3_endpoint=s3_endpoint, s3_bucket=BUCKET, s3_access_key="test", s3_secret_key="test")

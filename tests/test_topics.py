@@ -9,7 +9,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "topics.md"
 
 
 def test_docs_topics_md_is_generated_from_the_catalog():
-    assert DOC.read_text() == topics.markdown(), "run: python -m streams.topics > docs/topics.md"
+    assert DOC.read_text() == topics.markdown(), "run: python -m models.core.topics > docs/topics.md"
 
 
 def test_every_event_type_belongs_to_one_topic_with_its_key_in_the_payload():

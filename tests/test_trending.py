@@ -22,8 +22,8 @@ from faust.windows import HoppingWindow
 
 from infra.services import Services
 from infra.settings import get_settings
-from models import trending
-from models.events import Event, new_id
+from models.discovery import trending
+from models.core.events import Event, new_id
 from streams.agents.trending import SOURCES, partition_of
 from streams.compat import fetch_high_watermarks
 from tests.conftest import Proc, create_post, register, start_api, wait_for

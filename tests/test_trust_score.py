@@ -10,11 +10,15 @@ from uuid import UUID
 import orjson
 from sqlalchemy import select, update
 
-from models import badges, blocks, reports, trust
-from models.base import utcnow
-from models.events import Event
-from models.trust import TrustScore
-from models.users import User
+from models.accounts import badges
+
+from models.social import blocks
+
+from models.moderation import reports, trust
+from models.core.base import utcnow
+from models.core.events import Event
+from models.moderation.trust import TrustScore
+from models.accounts.users import User
 from streams.agents.counters import counters
 from streams.agents.trust_score import USER_INPUTS, trust_score, trust_score_reports, users_named
 from tests.conftest import REPO, create_post, register, wait_for

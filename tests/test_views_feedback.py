@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from models import feedback
-from models.events import Event, new_id
+from models.content import feedback
+from models.core.events import Event, new_id
 from streams.agents.engagement import comment_counters, engagement_counters
 from tests.conftest import create_post, register, wait_for
 

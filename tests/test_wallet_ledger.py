@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from infra.services import Services
 from infra.settings import get_settings
-from models.events import new_id
+from models.core.events import new_id
 from models.wallet import ledger
 from tests.conftest import register
 from tests.wallet_support import fund, tip, wallet

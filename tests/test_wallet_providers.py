@@ -21,7 +21,7 @@ from aiohttp import web
 from infra.payments import ProviderNotConfigured
 from infra.services import Services
 from infra.settings import get_settings
-from models.errors import Forbidden
+from models.core.errors import Forbidden
 from models.wallet import cashout, ledger
 from tests.conftest import register, start_api
 from tests.wallet_support import fund, key, verify_phone, wallet

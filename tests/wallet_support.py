@@ -20,7 +20,7 @@ async def fund(svc, user_id: str | UUID, amount: int) -> None:
 async def make_admin(svc, user_id: str) -> None:
     async with svc.sessions() as s, s.begin():
         await s.execute(text("UPDATE users SET role = 'admin' WHERE id = :id"), {"id": UUID(user_id)})
-    await svc.redis.delete(f"users:role:{user_id}")  # models/roles.py cache
+    await svc.redis.delete(f"users:role:{user_id}")  # models/accounts/roles.py cache
 
 
 async def verify_phone(svc, user_id: str) -> None:

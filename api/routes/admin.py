@@ -9,7 +9,8 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import client, parse_id, role_required, svc
 from api.inputs import Strict
-from models import badges, reports, roles
+from models.accounts import badges, roles
+from models.moderation import reports
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 tag_admin = tag(["admin"])

@@ -6,7 +6,8 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.inputs import PageIn, Strict
 from api.auth import auth_required, client, limit_login, limit_register, parse_id, svc
-from models import ratelimit, sessions, users
+from models.core import ratelimit
+from models.accounts import sessions, users
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 tag_auth = tag(["auth"])

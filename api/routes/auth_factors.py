@@ -14,8 +14,8 @@ from quart_schema import tag, validate_request
 from api.auth import auth_required, bearer_token, client, parse_id, principal, svc
 from api.inputs import Strict
 from api.routes.auth import PhoneField, limit
-from models import passkeys, phone_verification, sessions, users
-from models.phone_verification import Channel
+from models.accounts import passkeys, phone_verification, sessions, users
+from models.accounts.phone_verification import Channel
 
 bp = Blueprint("auth_factors", __name__, url_prefix="/auth")
 tag_factors = tag(["auth"])

@@ -1,4 +1,4 @@
-"""Comments (models/comments.py): full paths, because they live under /interactions and /posts."""
+"""Comments (models/content/comments.py): full paths, because they live under /interactions and /posts."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -9,7 +9,7 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import ShortPageIn, Strict
-from models import comments
+from models.content import comments
 
 bp = Blueprint("comments", __name__)
 tag_comments = tag(["interactions"])

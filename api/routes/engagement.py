@@ -1,4 +1,4 @@
-"""Views, shares and feedback on posts (models/views.py, models/feedback.py)."""
+"""Views, shares and feedback on posts (models/content/views.py, models/content/feedback.py)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -10,7 +10,7 @@ from quart_schema import tag, validate_request
 
 from api.auth import auth_required, svc
 from api.inputs import Strict
-from models import feedback, views
+from models.content import feedback, views
 
 bp = Blueprint("engagement", __name__, url_prefix="/interactions")
 tag_interactions = tag(["interactions"])

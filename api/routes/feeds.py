@@ -1,4 +1,4 @@
-"""Feeds (models/feeds.py, docs/feeds.md): /feeds/home and /feeds/circle/{id}. /feeds/trending
+"""Feeds (models/discovery/feeds.py, docs/feeds.md): /feeds/home and /feeds/circle/{id}. /feeds/trending
 is api/routes/trending.py."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from quart_schema import tag, validate_querystring
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import Strict
-from models import feeds
+from models.discovery import feeds
 
 bp = Blueprint("feeds", __name__)
 tag_feeds = tag(["feeds"])

@@ -10,7 +10,7 @@ from api.auth import bearer_token, limit_api, principal, svc
 from api.errors import error_response
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
-from models.errors import DomainError
+from models.core.errors import DomainError
 
 bp = Blueprint("graphql", __name__)
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from quart_schema import tag, validate_request
 
 from api.auth import auth_required, svc
 from api.inputs import Strict
-from models import reactions
-from streams.topics import ReactionType
+from models.content import reactions
+from models.core.topics import ReactionType
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
 

@@ -18,8 +18,8 @@ from quart_schema import hide, tag
 
 from api.auth import auth_required, parse_id, svc
 from infra.storage import check_key, content_type, storage_for
-from models import media
-from models.media import Video, VideoNotFound
+from models.media import videos
+from models.media.videos import Video, VideoNotFound
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
@@ -34,7 +34,7 @@ _cache: dict[UUID, tuple[float, Video | None, bool]] = {}
 async def status(video_id: str):
     """{"status", "progress", "reason", "playback_url", "thumbnail_url", "duration", "width", "height"}:
     every state for the owner; others see a ready video on a post they may see, else 404."""
-    return await media.video_status(svc(), parse_id(video_id, "video_id"), g.user_id, base_url=request.host_url)
+    return await videos.video_status(svc(), parse_id(video_id, "video_id"), g.user_id, base_url=request.host_url)
 
 
 async def _playable(video_id: UUID, token: str | None, statuses: tuple[str, ...]) -> tuple[Video, bool]:
@@ -43,8 +43,8 @@ async def _playable(video_id: UUID, token: str | None, statuses: tuple[str, ...]
     if hit is not None and hit[0] >= now and _allowed(hit[1], hit[2], token, statuses):
         return hit[1], hit[2]
     # a refusal is never taken from the cache: a video may just have become public
-    video = await media.get_video(svc(), video_id)
-    public = video is not None and await media.is_public(svc(), video)
+    video = await videos.get_video(svc(), video_id)
+    public = video is not None and await videos.is_public(svc(), video)
     if len(_cache) > 10_000:
         _cache.clear()
     _cache[video_id] = (now + _CACHE_TTL, video, public)
@@ -56,7 +56,7 @@ async def _playable(video_id: UUID, token: str | None, statuses: tuple[str, ...]
 def _allowed(video: Video | None, public: bool, token: str | None, statuses: tuple[str, ...]) -> bool:
     if video is None or video.status not in statuses or not video.playlist_key:
         return False
-    return (public and video.status == "ready") or media.verify(svc().settings, video.id, token)
+    return (public and video.status == "ready") or videos.verify(svc().settings, video.id, token)
 
 
 def _ttl() -> int:
@@ -72,12 +72,12 @@ async def hls(video_id: str, path: str):
     except ValueError:
         raise VideoNotFound("no such file") from None
     video, public = await _playable(vid, token, ("ready",))
-    key = f"{media.hls_root(video)}/{path}"
+    key = f"{videos.hls_root(video)}/{path}"
     store = storage_for(svc().settings)
     cache = "public, max-age=31536000, immutable" if public else "private, max-age=3600"
     if path.endswith(".m3u8"):
         text = (await store.get_bytes(key)).decode()
-        body = await _rewrite(text, root=media.hls_root(video), here=posixpath.dirname(path),
+        body = await _rewrite(text, root=videos.hls_root(video), here=posixpath.dirname(path),
                               token=token, public=public)
         return Response(body, content_type="application/vnd.apple.mpegurl",
                         headers={"Cache-Control": "public, max-age=60" if public and not token else "private, no-store"})

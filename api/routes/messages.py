@@ -1,4 +1,4 @@
-"""Direct messages (models/messages.py, docs/messages.md): full paths under /interactions, which
+"""Direct messages (models/messaging/messages.py, docs/messages.md): full paths under /interactions, which
 the "interactions" blueprint shares."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import ShortPageIn, Strict
-from models import messages
+from models.messaging import messages
 
 bp = Blueprint("messages", __name__)
 tag_messages = tag(["messages"])

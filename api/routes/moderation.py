@@ -10,7 +10,8 @@ from quart_schema import hide, tag, validate_querystring, validate_request
 from api.auth import client, parse_id, role_required, svc
 from api.inputs import Strict
 from infra.storage import content_type, storage_for
-from models import moderation, roles
+from models.moderation import cases
+from models.accounts import roles
 
 bp = Blueprint("moderation", __name__, url_prefix="/admin/moderation")
 tag_moderation = tag(["moderation"])
@@ -34,7 +35,7 @@ class DecideIn(Strict):
 async def list_cases(query_args: CasesQuery):
     """Open cases oldest first (closed ones: latest decision first); cursor-paginated. Each has
     the video, its owner and post, the classifier's score and decision, and a signed thumbnail URL."""
-    return await moderation.list_cases(svc(), status=query_args.status, cursor=query_args.cursor,
+    return await cases.list_cases(svc(), status=query_args.status, cursor=query_args.cursor,
                                        limit=query_args.limit, base_url=request.host_url)
 
 
@@ -45,7 +46,7 @@ async def list_cases(query_args: CasesQuery):
 async def decide(case_id: str, data: DecideIn):
     """approve: the video becomes ready; reject: rejected (`moderator_rejected`). A decided case
     is 409 `case_closed`."""
-    return await moderation.decide(svc(), case_id=parse_id(case_id, "case_id"), decision=data.decision,
+    return await cases.decide(svc(), case_id=parse_id(case_id, "case_id"), decision=data.decision,
                                    note=data.note, actor=g.user_id, client=client(), base_url=request.host_url)
 
 
@@ -53,13 +54,13 @@ async def decide(case_id: str, data: DecideIn):
 @hide
 async def thumbnail(case_id: str):
     """No Authorization header (an <img> fetches it): the signed `t` token is the permission."""
-    key = await moderation.thumbnail_key(svc(), parse_id(case_id, "case_id"), request.args.get("t"))
+    key = await cases.thumbnail_key(svc(), parse_id(case_id, "case_id"), request.args.get("t"))
     store = storage_for(svc().settings)
     local = store.local_path(key)
     if local is None:
         return redirect(await store.url(key, expires=int(svc().settings.media_url_ttl.total_seconds())), 302)
     if not local.is_file():
-        raise moderation.CaseNotFound("no such file")
+        raise cases.CaseNotFound("no such file")
     response = await send_file(local, mimetype=content_type(key), conditional=True)
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -1,4 +1,4 @@
-"""Notifications (models/notifications.py)."""
+"""Notifications (models/messaging/notifications.py)."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -9,7 +9,7 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, svc
 from api.inputs import ShortPageIn, Strict
-from models import notifications
+from models.messaging import notifications
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 tag_notifications = tag(["notifications"])

@@ -7,7 +7,7 @@ from quart import Blueprint, request
 from quart_schema import tag
 
 from api.auth import svc
-from models.errors import DomainError
+from models.core.errors import DomainError
 from models.wallet import callbacks
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")

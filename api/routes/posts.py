@@ -10,7 +10,7 @@ from quart_schema import tag, validate_request
 from api.auth import auth_required, parse_id, svc
 from api.inputs import Strict
 from api.routes.remixes import RemixIn
-from models import posts, reactions, remixes, visibility
+from models.content import posts, reactions, remixes, visibility
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
 

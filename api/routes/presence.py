@@ -1,4 +1,4 @@
-"""Presence (models/presence.py, docs/messages.md): is a user online, and who may know."""
+"""Presence (models/messaging/presence.py, docs/messages.md): is a user online, and who may know."""
 from __future__ import annotations
 
 from quart import Blueprint, g
@@ -6,7 +6,7 @@ from quart_schema import tag, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import Strict
-from models import presence
+from models.messaging import presence
 
 bp = Blueprint("presence", __name__)
 tag_presence = tag(["presence"])

@@ -1,4 +1,4 @@
-"""Recommendations for the signed-in user (models/recommendations.py). The trending list under
+"""Recommendations for the signed-in user (models/discovery/recommendations.py). The trending list under
 /recommendations/trending is the trending blueprint's."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import Strict
-from models import recommendations
+from models.discovery import recommendations
 
 bp = Blueprint("recommendations", __name__, url_prefix="/recommendations")
 

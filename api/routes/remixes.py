@@ -1,4 +1,4 @@
-"""Duets and stitches (models/remixes.py): the source's switches and its list of remixes. Making
+"""Duets and stitches (models/content/remixes.py): the source's switches and its list of remixes. Making
 one is `POST /posts` with "remix" (api/routes/posts.py)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import ShortPageIn, Strict
-from models import remixes
+from models.content import remixes
 
 bp = Blueprint("remixes", __name__)
 

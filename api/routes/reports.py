@@ -10,7 +10,7 @@ from quart_schema import tag, validate_request
 
 from api.auth import auth_required, client, svc
 from api.inputs import Strict
-from models import reports
+from models.moderation import reports
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 

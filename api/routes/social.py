@@ -13,8 +13,8 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import PageIn, Strict
-from models import blocks, circles, follows, mutes
-from models.blocks import require_user
+from models.social import blocks, circles, follows, mutes
+from models.social.blocks import require_user
 
 bp = Blueprint("social", __name__, url_prefix="/users")
 tag_social = tag(["social"])

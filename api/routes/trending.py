@@ -1,4 +1,4 @@
-"""Trending lists (models/trending.py): full paths, no prefix, because the "feeds" and
+"""Trending lists (models/discovery/trending.py): full paths, no prefix, because the "feeds" and
 "recommendations" blueprints own the rest of those trees."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from quart_schema import tag, validate_querystring
 
 from api.auth import auth_required, svc
 from api.inputs import ShortPageIn, Strict
-from models import trending
+from models.discovery import trending
 
 bp = Blueprint("trending", __name__)
 

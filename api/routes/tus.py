@@ -1,7 +1,7 @@
 """Tus 1.0 resumable uploads at /media/upload: core, creation, creation-with-upload,
 termination, expiration and checksum (sha1). The upload URL's last segment is the video id.
 
-The protocol's HTTP side only; the bookkeeping is models/uploads.py. docs/media.md.
+The protocol's HTTP side only; the bookkeeping is models/media/uploads.py. docs/media.md.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from quart_schema import hide
 
 from api.auth import auth_required, parse_id, svc
 from jobs.expire_uploads import UploadSweeper
-from models import uploads
-from models.errors import DomainError
+from models.media import uploads
+from models.core.errors import DomainError
 
 bp = Blueprint("tus", __name__, url_prefix="/media/upload")
 

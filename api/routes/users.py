@@ -13,7 +13,8 @@ from quart_schema import tag, validate_request
 
 from api.auth import auth_required, client, parse_id, svc
 from api.inputs import Strict
-from models import profiles, trust
+from models.accounts import profiles
+from models.moderation import trust
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 tag_users = tag(["users"])

@@ -9,7 +9,7 @@ import orjson
 from quart import Blueprint, current_app, websocket
 
 from api.auth import user_from_token
-from models.errors import DomainError
+from models.core.errors import DomainError
 
 bp = Blueprint("ws", __name__)
 
@@ -33,7 +33,7 @@ async def _authenticate():
 
 
 async def _typing(user_id, conversation_id) -> None:
-    from models import messages
+    from models.messaging import messages
     try:
         await messages.typing(current_app.config["SERVICES"], user_id, UUID(str(conversation_id)))
     except ValueError:
@@ -44,7 +44,7 @@ async def _typing(user_id, conversation_id) -> None:
 
 async def _presence_denied(user_id, topic: str) -> dict | None:
     """`presence:<id>` is for those who may see that presence (checked when subscribing)."""
-    from models import presence
+    from models.messaging import presence
     if not topic.startswith("presence:"):
         return None
     try:
@@ -69,7 +69,7 @@ async def ws():
     await _send({"type": "authenticated", "user_id": str(user_id)})
     hub = current_app.config["HUB"]
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
-    # every socket hears its owner's own channel (e.g. media.status pushes, models/media.py)
+    # every socket hears its owner's own channel (e.g. media.status pushes, models/media/videos.py)
     own = f"user:{user_id}"
     topics: set[str] = {own}
 
@@ -77,7 +77,7 @@ async def ws():
         while True:
             await websocket.send(await queue.get())
 
-    from models import presence
+    from models.messaging import presence
     svc = current_app.config["SERVICES"]
     conn = await presence.connected(svc, user_id)
     await hub.subscribe(own, queue)  # once it hears its own channel, the socket counts as online
@@ -108,7 +108,7 @@ async def ws():
                     await _send({"type": "unsubscribed", "topic": topic})
             elif kind == "ping":
                 await _send({"type": "pong"})
-            elif kind == "typing":  # {"type": "typing", "conversation_id"}: pushed to the peer (models/messages.py)
+            elif kind == "typing":  # {"type": "typing", "conversation_id"}: pushed to the peer (models/messaging/messages.py)
                 await _typing(user_id, msg.get("conversation_id"))
             elif kind != "auth":
                 await _send({"type": "error", "code": "bad_request", "message": f"unknown message type {kind!r}"})

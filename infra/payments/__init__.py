@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
-from models.errors import DomainError, Unauthorized, Unavailable
+from models.core.errors import DomainError, Unauthorized, Unavailable
 
 
 class ProviderNotConfigured(Unavailable):

@@ -23,7 +23,7 @@ import httpx
 
 from infra.payments import (InvalidSignature, Notification, ProviderNotConfigured, ProviderRejected,
                             ProviderUnavailable, same, sha256_hex, to_minor, two_decimals)
-from models.errors import DomainError
+from models.core.errors import DomainError
 
 CHARGE_PATH = "/ECommerceWeb/Fawry/payments/charge"
 STATUS_PATH = "/ECommerceWeb/Fawry/payments/status/v2"

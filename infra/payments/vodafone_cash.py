@@ -22,8 +22,8 @@ import httpx
 
 from infra.payments import (InvalidSignature, Notification, ProviderNotConfigured, ProviderRejected,
                             ProviderUnavailable, same, to_minor, two_decimals)
-from models.base import utcnow
-from models.errors import DomainError
+from models.core.base import utcnow
+from models.core.errors import DomainError
 
 DISBURSE_PATH = "/api/v1/disbursements"
 OUTCOMES = {"SUCCESS": "done", "FAILED": "failed"}

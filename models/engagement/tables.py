@@ -7,7 +7,7 @@ from uuid import UUID
 from sqlalchemy import BigInteger, Boolean, DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from models.core.base import Base, utcnow
 
 
 class ReactionEdge(Base):

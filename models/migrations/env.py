@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models.registry  # noqa: F401  (registers every table on Base.metadata)
-from models.base import Base
+from models.core.base import Base
 
 config = context.config
 target_metadata = Base.metadata

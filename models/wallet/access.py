@@ -1,13 +1,13 @@
 """Who may see or move a wallet: its owner, and admins where a flow allows them.
 
-Roles come from models.roles (users.role through a short Redis cache), never from the JWT claim.
+Roles come from models.accounts.roles (users.role through a short Redis cache), never from the JWT claim.
 Someone else's wallet does not exist for you (404, no existence oracle)."""
 from __future__ import annotations
 
 from uuid import UUID
 
-from models import roles
-from models.errors import Forbidden, NotFound
+from models.accounts import roles
+from models.core.errors import Forbidden, NotFound
 
 
 async def is_admin(svc, user_id: UUID) -> bool:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from infra.payments.fawry import Fawry
 from infra.payments.vodafone_cash import VodafoneCash
-from models.errors import NotFound
+from models.core.errors import NotFound
 from models.wallet import cashout, topups
 
 

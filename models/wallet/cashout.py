@@ -18,10 +18,11 @@ from uuid import UUID
 from sqlalchemy import func, select, update
 
 from infra.payments import Notification, ProviderRejected, ProviderUnavailable, cashout_provider
-from models import trust, users
-from models.base import utcnow
-from models.errors import DomainError, Forbidden, NotFound
-from models.events import new_id
+from models.moderation import trust
+from models.accounts import users
+from models.core.base import utcnow
+from models.core.errors import DomainError, Forbidden, NotFound
+from models.core.events import new_id
 from models.wallet import access, ledger
 from models.wallet.ledger import CASHOUT_PENDING, CLEARING, Leg
 from models.wallet.tables import Cashout

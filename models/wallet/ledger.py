@@ -26,11 +26,11 @@ from sqlalchemy import case, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import outbox
-from models.base import utcnow
-from models.errors import Conflict, DomainError, NotFound
-from models.events import Event, new_id
-from models.idempotency import IdempotencyKeyReused, body_hash
+from models.core import outbox
+from models.core.base import utcnow
+from models.core.errors import Conflict, DomainError, NotFound
+from models.core.events import Event, new_id
+from models.core.idempotency import IdempotencyKeyReused, body_hash
 from models.wallet.tables import Account, Entry, Transaction
 
 USER = "user"

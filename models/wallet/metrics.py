@@ -11,7 +11,7 @@ from uuid import UUID
 
 from sqlalchemy import select, text
 
-from models.base import utcnow
+from models.core.base import utcnow
 from models.wallet import access, ledger
 from models.wallet.subscriptions import active_subscribers
 from models.wallet.tables import CreatorMetricsDaily

@@ -17,10 +17,12 @@ from uuid import UUID
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from models import blocks, users
-from models.base import utcnow
-from models.errors import Conflict, DomainError, Forbidden, NotFound
-from models.events import new_id
+from models.social import blocks
+
+from models.accounts import users
+from models.core.base import utcnow
+from models.core.errors import Conflict, DomainError, Forbidden, NotFound
+from models.core.events import new_id
 from models.wallet import access, ledger
 from models.wallet.ledger import InsufficientFunds, Posted
 from models.wallet.tables import Plan, Subscription, Transaction
@@ -53,7 +55,7 @@ def has_access(sub: Subscription, now: datetime) -> bool:
 
 
 async def subscriber_rule(svc, viewer_id: UUID | None, post) -> bool:
-    """Visibility rule of "subscribers" posts (models/visibility.py): active subscribers of the
+    """Visibility rule of "subscribers" posts (models/content/visibility.py): active subscribers of the
     author (the author is let through by can_see itself)."""
     if viewer_id is None:
         return False

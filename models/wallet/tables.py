@@ -9,8 +9,8 @@ from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Identity
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, CreatedAt, utcnow
-from models.events import new_id
+from models.core.base import Base, CreatedAt, utcnow
+from models.core.events import new_id
 
 
 class Account(CreatedAt, Base):

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from models import blocks, users, visibility
-from models.errors import DomainError, NotFound
+from models.social import blocks
+
+from models.accounts import users
+
+from models.content import visibility
+from models.core.errors import DomainError, NotFound
 from models.wallet import ledger
 from models.wallet.ledger import PLATFORM_FEE, Leg, Posted
 

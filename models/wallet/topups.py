@@ -16,11 +16,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from infra.payments import Notification
 from infra.payments.fawry import Fawry
-from models import users
-from models.base import utcnow
-from models.errors import DomainError, NotFound
-from models.events import new_id
-from models.idempotency import IdempotencyKeyReused
+from models.accounts import users
+from models.core.base import utcnow
+from models.core.errors import DomainError, NotFound
+from models.core.events import new_id
+from models.core.idempotency import IdempotencyKeyReused
 from models.wallet import access, ledger
 from models.wallet.ledger import CLEARING, Leg
 from models.wallet.tables import Topup

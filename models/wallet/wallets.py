@@ -5,8 +5,8 @@ from uuid import UUID
 
 from sqlalchemy import func, select
 
-from models import users
-from models.errors import DomainError, NotFound
+from models.accounts import users
+from models.core.errors import DomainError, NotFound
 from models.wallet import access, ledger
 from models.wallet.ledger import ADJUSTMENTS, Leg, Posted
 from models.wallet.tables import Cashout

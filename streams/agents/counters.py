@@ -2,9 +2,9 @@
 each changed post's counters -> Redis pub/sub (`post:<id>`) for the websockets."""
 from __future__ import annotations
 
-from models.reactions import apply_changes, change_from_event
+from models.content.reactions import apply_changes, change_from_event
 from streams.batch import batch_agent
-from streams.topics import REACTIONS
+from models.core.topics import REACTIONS
 
 
 @batch_agent(REACTIONS, name="counters", max_records=8000, live=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from models.wallet import metrics
 from streams.batch import batch_agent
-from streams.topics import WALLET_MOVEMENTS
+from models.core.topics import WALLET_MOVEMENTS
 
 
 @batch_agent(WALLET_MOVEMENTS, name="creator_metrics", max_records=2000)

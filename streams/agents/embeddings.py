@@ -15,13 +15,13 @@ from sqlalchemy import select
 from infra import vectors
 from infra.vectors import USERS, VIDEOS
 from ml import embeddings
-from models.media import Video
-from models.trending import hashtags
-from models.recommendations import (AWAITING, BUILDING, FINISHED, Signal, awaiting_key, guess_language,
+from models.media.videos import Video
+from models.discovery.trending import hashtags
+from models.discovery.recommendations import (AWAITING, BUILDING, FINISHED, Signal, awaiting_key, guess_language,
                                     video_posts_key)
 from streams.agents.interests import record_signals, refresh_users
 from streams.batch import batch_agent
-from streams.topics import MEDIA, POSTS, RECS_REBUILD
+from models.core.topics import MEDIA, POSTS, RECS_REBUILD
 
 BUILD_TTL = 24 * 3600  # an abandoned rebuild stops the double writes after this
 

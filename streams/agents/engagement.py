@@ -5,10 +5,10 @@ deleted -> inactive, newest event wins). A redelivered event finds its edge alre
 and moves nothing. Changed counters are pushed to `post:<id>` like the reaction counters."""
 from __future__ import annotations
 
-from models import comments, views
-from models.reactions import apply_changes, counters_of_kinds
+from models.content import comments, views
+from models.content.reactions import apply_changes, counters_of_kinds
 from streams.batch import batch_agent
-from streams.topics import COMMENTS, ENGAGEMENT
+from models.core.topics import COMMENTS, ENGAGEMENT
 
 
 @batch_agent(ENGAGEMENT, name="engagement_counters", max_records=4000)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from models.blocks import blocked_among
+from models.social.blocks import blocked_among
 from models.engagement import latest_per_edge
-from models.follows import change_from_event
+from models.social.follows import change_from_event
 from streams.batch import batch_agent
-from streams.topics import FOLLOWS
+from models.core.topics import FOLLOWS
 
 
 @batch_agent(FOLLOWS, name="follows", max_records=4000)

@@ -1,6 +1,6 @@
 """Interests agents: engagement signals -> each user's signal history (Redis) -> the user's interest
 vector (Qdrant `users`) -> the user's candidate list (Redis `recs:cand:<user>`), which the API
-serves (models/recommendations.py).
+serves (models/discovery/recommendations.py).
 
 Update rule. A user's interest vector is
 
@@ -27,10 +27,10 @@ import numpy as np
 from infra import vectors
 from infra.vectors import USERS, VIDEOS
 from ml import embeddings
-from models.recommendations import (AWAITING, BUILDING, TOPICS, WEIGHTS, Signal, awaiting_key, candidates_key,
+from models.discovery.recommendations import (AWAITING, BUILDING, TOPICS, WEIGHTS, Signal, awaiting_key, candidates_key,
                                     history_key, parse_signal, served_key, store_candidates, topics_text)
 from streams.batch import batch_agent
-from streams.topics import ENGAGEMENT, FEEDBACK, REACTIONS, RECS_USERS, REPORTS
+from models.core.topics import ENGAGEMENT, FEEDBACK, REACTIONS, RECS_USERS, REPORTS
 
 RECOMMENDABLE = ("public",)  # restricted posts reach their audience through the following source
 CANDIDATE_FIELDS = ("author", "nsfw", "ready", "visibility")

@@ -1,12 +1,12 @@
 """Notifications agent: reactions, comments (replies, mentions), follows and direct messages ->
-aggregated notifications in PostgreSQL (models/notifications.py), pushed live to `user:<id>`.
+aggregated notifications in PostgreSQL (models/messaging/notifications.py), pushed live to `user:<id>`.
 Idempotent by (event id, recipient), so a redelivered batch changes nothing. Duets and stitches come
 from post.created (content.posts). One batch agent per topic, one handler."""
 from __future__ import annotations
 
-from models import notifications
+from models.messaging import notifications
 from streams.batch import batch_agent
-from streams.topics import COMMENTS, FOLLOWS, MESSAGES, POSTS, REACTIONS
+from models.core.topics import COMMENTS, FOLLOWS, MESSAGES, POSTS, REACTIONS
 
 
 async def notify(events: list[dict], svc) -> None:

@@ -1,8 +1,8 @@
-"""NSFW agent: media.transcoded -> frames sampled at NSFW_SAMPLE_FPS + the thumbnail -> open_nsfw
+"""NSFW agent: videos.transcoded -> frames sampled at NSFW_SAMPLE_FPS + the thumbnail -> open_nsfw
 (ml/nsfw.py, in a thread) -> ready | in_review (case opened) | rejected (hidden, case opened).
 
 Idempotent: the verdict is applied by one conditional update on a transcoded video still
-`processing` (models/media.apply_verdict), so a redelivery finds it decided and does nothing.
+`processing` (models/media/videos.apply_verdict), so a redelivery finds it decided and does nothing.
 """
 from __future__ import annotations
 
@@ -14,34 +14,34 @@ from uuid import UUID
 from infra import ffmpeg
 from infra.storage import ObjectMissing, storage_for
 from ml import nsfw as classifier
-from models import media
+from models.media import videos
 from streams.agents.transcode import video_ids
 from streams.batch import batch_agent
-from streams.topics import MEDIA
+from models.core.topics import MEDIA
 
 
 @batch_agent(MEDIA, name="nsfw", max_records=4, warmup=classifier.warm)
 async def nsfw(events: list[dict], svc) -> None:
-    for video_id in video_ids(events, "media.transcoded"):
+    for video_id in video_ids(events, "videos.transcoded"):
         await moderate_video(svc, video_id)
 
 
 async def moderate_video(svc, video_id: UUID) -> None:
-    video = await media.get_video(svc, video_id)
+    video = await videos.get_video(svc, video_id)
     if video is None or video.status != "processing" or not video.playlist_key:
         return  # not transcoded yet, already decided, or failed
     s, store = svc.settings, storage_for(svc.settings)
-    work = media.work_dir(s) / f"{video_id}.nsfw.{secrets.token_hex(4)}"
+    work = videos.work_dir(s) / f"{video_id}.nsfw.{secrets.token_hex(4)}"
     try:
         async with store.local_copy(video.original_key, work) as src:
             frames = await ffmpeg.sample_frames(src, fps=s.nsfw_sample_fps, max_frames=s.nsfw_max_frames,
                                                 timeout=s.media_transcode_timeout)
         thumb = await store.get_bytes(video.thumbnail_key)
     except ffmpeg.VideoError as exc:
-        await media.fail(svc, video_id, exc.reason, exc.message)
+        await videos.fail(svc, video_id, exc.reason, exc.message)
         return
     except ObjectMissing as exc:
-        await media.fail(svc, video_id, "original_missing", f"{exc.args[0]} is no longer in storage")
+        await videos.fail(svc, video_id, "original_missing", f"{exc.args[0]} is no longer in storage")
         return
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -49,4 +49,4 @@ async def moderate_video(svc, video_id: UUID) -> None:
     model = await asyncio.to_thread(classifier.load_classifier, s.nsfw_model)
     scores = await asyncio.to_thread(model.scores, [thumb, *frames])
     verdict = classifier.judge(scores, review_at=s.nsfw_review_at, reject_at=s.nsfw_reject_at)
-    await media.apply_verdict(svc, video_id, verdict)
+    await videos.apply_verdict(svc, video_id, verdict)

@@ -1,5 +1,5 @@
-"""Transcode agent: media.uploaded -> probe -> HLS 240p/480p/720p + thumbnail (infra/ffmpeg.py)
--> object storage -> media.transcoded (picked up by the NSFW agent).
+"""Transcode agent: videos.uploaded -> probe -> HLS 240p/480p/720p + thumbnail (infra/ffmpeg.py)
+-> object storage -> videos.transcoded (picked up by the NSFW agent).
 
 At-least-once and crash-safe: a redelivered event for a video already transcoded (or failed) is a
 no-op; an attempt killed midway is redone from the start. Each attempt writes its files under a
@@ -25,10 +25,10 @@ from uuid import UUID
 
 from infra import ffmpeg
 from infra.storage import ObjectMissing, Storage, storage_for
-from models import media
-from models.media import Video
+from models.media import videos
+from models.media.videos import Video
 from streams.batch import batch_agent
-from streams.topics import MEDIA
+from models.core.topics import MEDIA
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def video_ids(events: list[dict], etype: str) -> list[UUID]:
 # Up to 40 min between polls: two transcodes of at most MEDIA_TRANSCODE_TIMEOUT (15 min) each.
 @batch_agent(MEDIA, name="transcode", max_records=2, max_poll_interval_ms=40 * 60_000)
 async def transcode(events: list[dict], svc) -> None:
-    results = await asyncio.gather(*(transcode_video(svc, vid) for vid in video_ids(events, "media.uploaded")),
+    results = await asyncio.gather(*(transcode_video(svc, vid) for vid in video_ids(events, "videos.uploaded")),
                                    return_exceptions=True)
     for r in results:  # every transcode has finished; a failed one makes the batch retry
         if isinstance(r, BaseException):
@@ -59,12 +59,12 @@ async def transcode(events: list[dict], svc) -> None:
 
 
 async def transcode_video(svc, video_id: UUID) -> None:
-    video = await media.get_video(svc, video_id)
+    video = await videos.get_video(svc, video_id)
     if video is None or video.status != "processing" or video.playlist_key:
         return  # gone, failed, or already transcoded: a redelivery
     s = svc.settings
     async with _semaphore(s.media_transcode_concurrency):
-        root = media.work_dir(s)
+        root = videos.work_dir(s)
         remove_stale(root, older_than=s.media_transcode_timeout + 600)
         work = root / f"{video_id}.{secrets.token_hex(4)}"
         work.mkdir(parents=True)
@@ -73,16 +73,16 @@ async def transcode_video(svc, video_id: UUID) -> None:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     if refused:  # recorded only once nothing of the attempt is left on disk
-        await media.fail(svc, video.id, *refused)
+        await videos.fail(svc, video.id, *refused)
 
 
 async def _transcode(svc, video: Video, work: Path) -> tuple[str, str] | None:
     """Transcodes and publishes the set; a refused file gives (reason, message) instead."""
     s, store = svc.settings, storage_for(svc.settings)
-    await media.set_progress(svc, video, 0)
+    await videos.set_progress(svc, video, 0)
 
     async def progress(pct: float) -> None:
-        await media.set_progress(svc, video, int(pct * TRANSCODE_SHARE))
+        await videos.set_progress(svc, video, int(pct * TRANSCODE_SHARE))
 
     try:
         async with store.local_copy(video.original_key, work) as src:
@@ -97,17 +97,17 @@ async def _transcode(svc, video: Video, work: Path) -> tuple[str, str] | None:
     except ObjectMissing:
         return "original_missing", "the uploaded file is no longer in storage"
     set_name = secrets.token_urlsafe(12)
-    prefix = f"{media.video_prefix(video.id)}{set_name}"
+    prefix = f"{videos.video_prefix(video.id)}{set_name}"
     await _store_files(store, work / "hls", hls.files, prefix)
     await store.put_bytes(f"{prefix}/thumbnail.jpg", thumb)
-    stored = await media.store_transcode(
+    stored = await videos.store_transcode(
         svc, video.id, playlist_key=f"{prefix}/{hls.master.relative_to(work / 'hls').as_posix()}",
         thumbnail_key=f"{prefix}/thumbnail.jpg", renditions=hls.renditions, info=info)
     if stored is None:  # another attempt recorded its set first (or the video left processing)
         await store.delete_prefix(prefix + "/")
         return None
     await _remove_other_sets(store, video.id, keep=set_name)
-    await media.set_progress(svc, stored, 95)
+    await videos.set_progress(svc, stored, 95)
     return None
 
 
@@ -122,7 +122,7 @@ async def _store_files(store: Storage, base: Path, files: list[Path], prefix: st
 
 
 async def _remove_other_sets(store: Storage, video_id: UUID, *, keep: str) -> None:
-    root = media.video_prefix(video_id)
+    root = videos.video_prefix(video_id)
     sets = {k[len(root):].split("/", 1)[0] for k in await store.list(root)} - {keep}
     for name in sets:
         await store.delete_prefix(f"{root}{name}/")

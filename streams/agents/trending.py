@@ -1,5 +1,5 @@
 """Trending agent: a Faust agent with a hopping-window table of engagement per post, and a timer
-that ranks the posts and publishes the rankings to Redis (models/trending.py, docs/trending.md).
+that ranks the posts and publishes the rankings to Redis (models/discovery/trending.py, docs/trending.md).
 
 Per event (throughput is not the point here; the counters are exact elsewhere):
 - reactions, comments, views and shares -> one edge per contribution in every window the event
@@ -24,8 +24,8 @@ import redis.asyncio as aioredis
 from aiokafka.partitioner import murmur2
 
 from infra.settings import Settings
-from models import trending
-from streams.topics import COMMENTS, ENGAGEMENT, POSTS, REACTIONS
+from models.discovery import trending
+from models.core.topics import COMMENTS, ENGAGEMENT, POSTS, REACTIONS
 
 log = logging.getLogger(__name__)
 SOURCES = (REACTIONS, POSTS, COMMENTS, ENGAGEMENT)

@@ -1,7 +1,7 @@
 """Trust-score agents: recompute a user's stored trust score when one of its inputs changes.
 
 Two consumers, one per topic, the same effect: every user an input event names is recomputed
-from the current state (models/trust.py). That is idempotent, so redelivered, repeated or
+from the current state (models/moderation/trust.py). That is idempotent, so redelivered, repeated or
 reordered events are harmless, and a batch recomputes each user once however many events name
 them. Account age and reciprocity change without events: reads refresh a score older than
 TRUST_SCORE_MAX_AGE.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from models import trust
+from models.moderation import trust
 from streams.batch import batch_agent
-from streams.topics import REPORTS, USERS
+from models.core.topics import REPORTS, USERS
 
 USER_INPUTS = {"user.registered", "user.phone_verified", "user.badge_granted", "user.badge_revoked"}
 REPORT_INPUTS = {"report.created", "report.resolved"}

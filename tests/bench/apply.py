@@ -13,7 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata
 
-from models.reactions import ADDED
+from models.content.reactions import ADDED
 
 
 class _Timer:

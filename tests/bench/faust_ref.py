@@ -28,7 +28,7 @@ def main() -> None:
     uvloop.install()
     import faust
 
-    from streams.topics import REACTIONS
+    from models.core.topics import REACTIONS
 
     app = faust.App(app_id, broker=f"kafka://{settings.kafka_bootstrap}", web_enabled=False,
                     value_serializer="raw", store="memory://", datadir=tempfile.mkdtemp(prefix="faust-"),

@@ -34,7 +34,7 @@ from tests.bench.api_load import pct
 
 async def _tokens(settings, user_ids) -> list[str]:
     from infra.services import Services
-    from models import sessions, users
+    from models.accounts import sessions, users
     svc = await Services.start(settings, relay=False)
     try:
         out = []

@@ -105,9 +105,10 @@ async def _agent_runs_async(clip: Path, work: Path, runs: int) -> dict:
     from infra.services import Services
     from infra.settings import get_settings
     from infra.storage import storage_for
-    from models import media, users
-    from models.base import utcnow
-    from models.events import new_id
+    from models.media import videos
+    from models.accounts import users
+    from models.core.base import utcnow
+    from models.core.events import new_id
     from streams.agents.transcode import transcode_video
 
     svc = await Services.start(get_settings(), relay=False)
@@ -131,12 +132,12 @@ async def _agent_runs_async(clip: Path, work: Path, runs: int) -> dict:
             key = f"originals/{vid}"
             await storage_for(svc.settings).put_file(key, clip)
             async with svc.sessions() as s, s.begin():
-                s.add(media.Video(id=vid, owner_id=owner.id, status="processing", size=clip.stat().st_size,
+                s.add(videos.Video(id=vid, owner_id=owner.id, status="processing", size=clip.stat().st_size,
                                   received=clip.stat().st_size, original_key=key, uploaded_at=utcnow()))
             t = time.perf_counter()
             await transcode_video(svc, vid)
             agent.append(time.perf_counter() - t)
-            done = await media.get_video(svc, vid)
+            done = await videos.get_video(svc, vid)
             if done is None or not done.playlist_key:
                 raise RuntimeError(f"the agent did not publish the video: {done and done.status}")
         return {"agent": agent, "direct": direct,

@@ -16,8 +16,8 @@ from infra.services import Services
 from infra.settings import Settings
 from jobs.eval_recommender import FILLER, TOPICS
 from ml import embeddings
-from models.events import Event
-from models.recommendations import served_key, store_candidates
+from models.core.events import Event
+from models.discovery.recommendations import served_key, store_candidates
 from streams.agents.embeddings import post_text, recs_embeddings
 from tests.bench import api_load
 

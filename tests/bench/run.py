@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             from streams import compat
             compat.apply()
         from infra.kafka import ensure_topics
-        from streams.topics import REACTIONS
+        from models.core.topics import REACTIONS
 
         # ---- 2 and 3: the same N events, read by the agent, the baseline and Faust
         say(f"generating {args.events} reaction events")

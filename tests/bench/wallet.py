@@ -29,7 +29,7 @@ from uuid import UUID, uuid4
 import uvloop
 
 from infra.services import Services
-from models import users
+from models.accounts import users
 from models.wallet import ledger, tips
 from models.wallet.ledger import InsufficientFunds
 from tests.bench.api_load import pct

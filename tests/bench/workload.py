@@ -10,8 +10,8 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 
-from models.events import Event, new_id
-from models.reactions import ADDED, REMOVED
+from models.core.events import Event, new_id
+from models.content.reactions import ADDED, REMOVED
 
 TYPES = ("like", "love", "laugh", "wow", "sad", "angry")
 TYPE_WEIGHTS = (70, 12, 8, 4, 3, 3)

@@ -1,6 +1,6 @@
 """Resolvers for WhatsApp OTP, flash call and passkeys: the REST helpers of
-api/routes/auth_factors.py, which call the domain functions (models/phone_verification.py,
-models/passkeys.py)."""
+api/routes/auth_factors.py, which call the domain functions (models/accounts/phone_verification.py,
+models/accounts/passkeys.py)."""
 from __future__ import annotations
 
 import json
@@ -12,8 +12,8 @@ from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user as _user, validate as _validate
 from api.routes.auth_factors import (PasskeyLoginOptionsIn, PhoneCodeIn, PhoneIn, check_code, passkey_login,
                                      passkey_login_options, send_code)
-from models import passkeys, users
-from models.errors import DomainError
+from models.accounts import passkeys, users
+from models.core.errors import DomainError
 
 query, mutation = QueryType(), MutationType()
 user_type = ObjectType("User")

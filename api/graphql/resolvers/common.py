@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from api.errors import pydantic_details
 from api.inputs import PageIn
-from models.errors import DomainError, Unauthorized
+from models.core.errors import DomainError, Unauthorized
 
 
 def current_user(info) -> UUID:

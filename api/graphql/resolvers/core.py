@@ -9,7 +9,8 @@ from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user as _user, validate as _validate
 from api.routes.auth import LoginIn, RefreshIn, RegisterIn, do_login, do_register
 from api.routes.posts import PostIn
-from models import posts, profiles, reactions, sessions, users, visibility
+from models.content import posts, reactions, visibility
+from models.accounts import profiles, sessions, users
 
 query, mutation = QueryType(), MutationType()
 user_type, post_type = ObjectType("User"), ObjectType("Post")

@@ -7,7 +7,8 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user, validate as _validate
 from api.routes.feeds import FeedIn
 from api.routes.posts import PostIn
-from models import feeds, posts
+from models.discovery import feeds
+from models.content import posts
 
 query, mutation = QueryType(), MutationType()
 

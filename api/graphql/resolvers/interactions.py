@@ -8,7 +8,8 @@ from api.graphql.resolvers.common import current_user as _user, validate as _val
 from api.routes.comments import CommentEditIn, CommentIn
 from api.routes.engagement import ShareIn, ViewIn
 from api.routes.trending import TrendingIn
-from models import comments, feedback, trending, views
+from models.content import comments, feedback, views
+from models.discovery import trending
 
 query, mutation = QueryType(), MutationType()
 feedback_kind = EnumType("FeedbackKind", {k.upper(): k for k in feedback.KINDS})

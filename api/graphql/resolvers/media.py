@@ -9,17 +9,18 @@ from quart import request
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user, validate
 from api.routes.posts import PostIn
-from models import media, posts
-from models.errors import DomainError, NotFound
+from models.media import videos
+from models.content import posts
+from models.core.errors import DomainError, NotFound
 
 query, mutation = QueryType(), MutationType()
 video_type, post_type = ObjectType("Video"), ObjectType("Post")
-video_status = EnumType("VideoStatus", {s.upper(): s for s in media.STATUSES})
+video_status = EnumType("VideoStatus", {s.upper(): s for s in videos.STATUSES})
 
 
 @query.field("video")
 async def resolve_video(_, info, id):
-    return await media.video_status(info.context["svc"], parse_id(id, "id"), current_user(info),
+    return await videos.video_status(info.context["svc"], parse_id(id, "id"), current_user(info),
                                     base_url=request.host_url)
 
 
@@ -44,7 +45,7 @@ async def resolve_post_video(post, info):
     if not post.get("video_id"):
         return None
     try:
-        return await media.video_status(info.context["svc"], UUID(post["video_id"]), current_user(info),
+        return await videos.video_status(info.context["svc"], UUID(post["video_id"]), current_user(info),
                                         base_url=request.host_url)
     except NotFound:  # not ready yet, for anyone but its owner
         return None

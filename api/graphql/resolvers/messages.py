@@ -7,7 +7,7 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user, validate as _validate, page as _page
 from api.routes.messages import MessageIn, ReadIn, SettingsIn
 from api.routes.notifications import ReadIn as NotificationsReadIn
-from models import messages, notifications
+from models.messaging import messages, notifications
 
 query, mutation = QueryType(), MutationType()
 

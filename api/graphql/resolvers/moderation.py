@@ -7,12 +7,13 @@ from quart import request
 from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user, validate
 from api.routes.moderation import CasesQuery, DecideIn
-from models import moderation, roles
+from models.moderation import cases
+from models.accounts import roles
 
 query, mutation = QueryType(), MutationType()
-enums = [EnumType("ModerationCaseStatus", {s.upper(): s for s in moderation.STATUSES}),
-         EnumType("ModerationDecision", {d.upper(): d for d in moderation.DECISIONS}),
-         EnumType("AutomaticDecision", {d.upper(): d for d in set(moderation.AUTOMATIC.values())})]
+enums = [EnumType("ModerationCaseStatus", {s.upper(): s for s in cases.STATUSES}),
+         EnumType("ModerationDecision", {d.upper(): d for d in cases.DECISIONS}),
+         EnumType("AutomaticDecision", {d.upper(): d for d in set(cases.AUTOMATIC.values())})]
 
 
 async def _staff(info):
@@ -25,7 +26,7 @@ async def _staff(info):
 async def resolve_moderation_cases(_, info, **args):
     svc, _me = await _staff(info)
     q = validate(CasesQuery, args)
-    return await moderation.list_cases(svc, status=q.status, cursor=q.cursor, limit=q.limit,
+    return await cases.list_cases(svc, status=q.status, cursor=q.cursor, limit=q.limit,
                                        base_url=request.host_url)
 
 
@@ -33,7 +34,7 @@ async def resolve_moderation_cases(_, info, **args):
 async def resolve_decide_moderation_case(_, info, id, decision, note=None):
     svc, me = await _staff(info)
     data = validate(DecideIn, {"decision": decision, "note": note})
-    return await moderation.decide(svc, case_id=parse_id(id, "id"), decision=data.decision, note=data.note,
+    return await cases.decide(svc, case_id=parse_id(id, "id"), decision=data.decision, note=data.note,
                                    actor=me, client=client(), base_url=request.host_url)
 
 

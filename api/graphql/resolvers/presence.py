@@ -5,7 +5,7 @@ from ariadne import MutationType, QueryType
 
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
-from models import presence
+from models.messaging import presence
 
 query, mutation = QueryType(), MutationType()
 

@@ -7,7 +7,7 @@ from quart import request
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user, validate as _validate
 from api.routes.recommendations import InterestsIn, RecommendedIn
-from models import recommendations
+from models.discovery import recommendations
 
 query, mutation = QueryType(), MutationType()
 

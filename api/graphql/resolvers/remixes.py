@@ -8,7 +8,7 @@ from ariadne import EnumType, MutationType, ObjectType
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user, validate as _validate
 from api.routes.remixes import RemixPageIn, RemixSettingsIn
-from models import remixes
+from models.content import remixes
 
 mutation, post_type = MutationType(), ObjectType("Post")
 remix_type = EnumType("RemixType", {t.upper(): t for t in remixes.TYPES})

@@ -8,8 +8,8 @@ from ariadne import MutationType, ObjectType, QueryType
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user, validate as _validate, page as _page
 from api.routes.social import CircleIn
-from models import blocks, circles, follows, mutes
-from models.blocks import require_user
+from models.social import blocks, circles, follows, mutes
+from models.social.blocks import require_user
 
 query, mutation = QueryType(), MutationType()
 user_type = ObjectType("User")

@@ -8,7 +8,8 @@ from api.graphql.resolvers.common import current_user as _user, validate as _val
 from api.routes.admin import ReportsQuery
 from api.routes.reports import ReportIn
 from api.routes.users import ProfilePatchIn
-from models import badges, profiles, reports, roles, trust, users
+from models.accounts import badges, profiles, roles, users
+from models.moderation import reports, trust
 
 query, mutation = QueryType(), MutationType()
 trust_type = ObjectType("TrustScore")

@@ -68,7 +68,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_trust_scores_user_id'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_trust_scores'))
     )
-    # Engagement reciprocity reads a user's reactions by user (models/trust.py). Neither column
+    # Engagement reciprocity reads a user's reactions by user (models/moderation/trust.py). Neither column
     # ever changes on an edge, so the counters agent's updates stay HOT; inserts pay one entry.
     op.create_index('ix_reaction_edges_user_id_post_id', 'reaction_edges', ['user_id', 'post_id'])
 

@@ -14,11 +14,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Stories: a post of kind "story" expires 24 h after it is made (models/posts.py).
+    # Stories: a post of kind "story" expires 24 h after it is made (models/content/posts.py).
     op.add_column('posts', sa.Column('kind', sa.String(length=10), server_default='post', nullable=False))
     op.add_column('posts', sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True))
     op.create_check_constraint(op.f('ck_posts_kind'), 'posts', "kind IN ('post', 'story')")
-    # Feed layers are keysets on (created_at, id) per author and per circle (models/feeds.py).
+    # Feed layers are keysets on (created_at, id) per author and per circle (models/discovery/feeds.py).
     op.create_index('ix_posts_author_created', 'posts',
                     ['author_id', sa.text('created_at DESC'), sa.text('id DESC')])
     op.create_index('ix_posts_circle_created', 'posts',

@@ -13,7 +13,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Who closed a case and how (models/moderation.py); the note is the moderator's, never audited.
+    # Who closed a case and how (models/moderation/cases.py); the note is the moderator's, never audited.
     op.add_column('moderation_cases', sa.Column('decision', sa.String(length=10), nullable=True))
     op.add_column('moderation_cases', sa.Column('decided_by', sa.Uuid(), nullable=True))
     op.add_column('moderation_cases', sa.Column('note', sa.String(length=500), nullable=True))

@@ -13,7 +13,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # One row per remix post (models/remixes.py); a source lists its remixes newest first by the
+    # One row per remix post (models/content/remixes.py); a source lists its remixes newest first by the
     # remix post's UUIDv7, all of them or one type.
     op.create_table(
         'remixes',

@@ -1,0 +1,1 @@
+"""Accounts: users, sessions, passkeys, phone verification, roles, badges and profiles."""

@@ -1,0 +1,1 @@
+"""What people are shown: home and circle feeds, trending, recommendations."""

@@ -1,0 +1,1 @@
+"""Videos (states, transitions, playback links) and their resumable uploads."""

@@ -1,0 +1,1 @@
+"""Direct messages, notifications and presence."""

@@ -1,0 +1,294 @@
+"""Notifications: likes (any reaction), comments, replies, mentions, follows, messages, duets and
+stitches, written by the notifications agent (streams/agents/notifications.py) and read here
+(docs/messages.md).
+
+Aggregation: events about one target for one recipient fold into ONE notification per
+NOTIFICATION_WINDOW (tumbling window on event time, default 24 h): "alice and 12 others reacted
+to your post". A notification keeps the number of distinct actors, the number of events and the
+three latest actors; a new actor on a read notification makes it unread again and moves it up.
+
+Idempotent: every event is recorded once per recipient (notification_events, primary key
+(event id, recipient)); a redelivered event finds its row and changes nothing, and an actor
+counts once however many events they cause (like, unlike, like again). Never about yourself, never
+from a user blocked either way or muted by the recipient (checked when the event is applied).
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import orjson
+from sqlalchemy import (BigInteger, DateTime, ForeignKey, Integer, String, Uuid, bindparam, func, select, text,
+                        tuple_, update)
+from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.core import cursors
+from models.core.base import Base, utcnow
+from models.social.blocks import blocked_among, people
+from models.core.errors import DomainError
+from models.core.events import new_id
+from models.social.mutes import Mute
+from models.content.posts import Post
+
+log = logging.getLogger(__name__)
+
+VERBS = {"reaction": "reacted to your post", "comment": "commented on your post",
+         "reply": "replied to your comment", "mention": "mentioned you in a comment",
+         "follow": "started following you", "message": "sent you a message",
+         "duet": "made a duet with your post", "stitch": "stitched your post"}
+KINDS = tuple(VERBS)
+LATEST_ACTORS = 3
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    recipient_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    target_id: Mapped[UUID] = mapped_column()          # post, comment, conversation, or the recipient (follows)
+    post_id: Mapped[UUID | None] = mapped_column(default=None)
+    bucket: Mapped[int] = mapped_column(BigInteger)    # event time // NOTIFICATION_WINDOW
+    actor_count: Mapped[int] = mapped_column(Integer, default=0)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    actors: Mapped[list[UUID]] = mapped_column(ARRAY(Uuid), default=list)  # latest first
+    sort_id: Mapped[UUID] = mapped_column()            # newest event id: the list's order
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class NotificationEvent(Base):
+    __tablename__ = "notification_events"
+    event_id: Mapped[UUID] = mapped_column(primary_key=True)
+    recipient_id: Mapped[UUID] = mapped_column(primary_key=True)
+    notification_id: Mapped[UUID] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
+    actor_id: Mapped[UUID] = mapped_column()
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One recipient's share of one event."""
+    event_id: UUID
+    recipient: UUID
+    actor: UUID
+    kind: str
+    target_id: UUID
+    post_id: UUID | None
+    at: float  # event time, Unix seconds
+
+
+# ------------------------------------------------------------------ events -> notices
+
+def _at(event: dict) -> float:
+    try:
+        return datetime.fromisoformat(event["ts"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return (UUID(event["id"]).int >> 80) / 1000  # the UUIDv7's own time
+
+
+def notices(event: dict, post_authors: dict[UUID, UUID]) -> list[Notice]:
+    """The notices one event makes (at most one per recipient: reply > comment > mention), before
+    the self / block / mute filter. `post_authors`: post id -> author, for reactions."""
+    etype, p = event.get("type"), event.get("payload") or {}
+    eid, at = UUID(event["id"]), _at(event)
+    out: list[tuple[str, str, str, str | None]] = []  # (recipient, kind, target, post)
+    if etype == "reaction.added":
+        author = post_authors.get(UUID(p["post_id"]))
+        if author:
+            out.append((str(author), "reaction", p["post_id"], p["post_id"]))
+        actor = p["user_id"]
+    elif etype in ("comment.created", "comment.edited"):
+        actor = p["author_id"]
+        if etype == "comment.created":
+            if p.get("parent_author_id"):
+                out.append((p["parent_author_id"], "reply", p["parent_id"], p["post_id"]))
+            out.append((p["post_author_id"], "comment", p["post_id"], p["post_id"]))
+        out += [(m, "mention", p["post_id"], p["post_id"]) for m in p.get("new_mentions") or ()]
+    elif etype == "follow.added":
+        actor = p["follower_id"]
+        out.append((p["followee_id"], "follow", p["followee_id"], None))
+    elif etype == "message.sent":
+        actor = p["sender_id"]
+        out.append((p["recipient_id"], "message", p["conversation_id"], None))
+    elif etype == "post.created" and p.get("remix_type"):  # a duet or stitch of the recipient's post
+        actor = p["author_id"]
+        out.append((p["remix_source_author_id"], p["remix_type"], p["remix_source_post_id"],
+                    p["remix_source_post_id"]))
+    else:
+        return []
+    seen: set[str] = set()
+    result = []
+    for recipient, kind, target, post in out:
+        if recipient in seen:
+            continue
+        seen.add(recipient)
+        result.append(Notice(eid, UUID(recipient), UUID(actor), kind, UUID(target),
+                             UUID(post) if post else None, at))
+    return result
+
+
+async def post_authors(svc, events: list[dict]) -> dict[UUID, UUID]:
+    ids = {UUID(e["payload"]["post_id"]) for e in events if e.get("type") == "reaction.added"}
+    if not ids:
+        return {}
+    async with svc.sessions() as s:
+        return {r.id: r.author_id for r in await s.execute(select(Post.id, Post.author_id).where(Post.id.in_(ids)))}
+
+
+# ------------------------------------------------------------------ applying
+
+async def _allowed(svc, found: list[Notice]) -> list[Notice]:
+    """Without notices to yourself, between users blocked either way, or from someone muted."""
+    found = [n for n in found if n.recipient != n.actor]
+    pairs = list({(n.recipient, n.actor) for n in found})
+    if not pairs:
+        return []
+    blocked = await blocked_among(svc, pairs)
+    async with svc.sessions() as s:
+        muted = {(r.muter_id, r.muted_id) for r in await s.execute(select(Mute.muter_id, Mute.muted_id).where(
+            tuple_(Mute.muter_id, Mute.muted_id).in_(pairs)))}
+    return [n for n in found if frozenset((n.recipient, n.actor)) not in blocked and (n.recipient, n.actor) not in muted]
+
+
+_UPSERT = text("""
+INSERT INTO notifications AS n (id, recipient_id, kind, target_id, post_id, bucket, actor_count, event_count,
+                                actors, sort_id, created_at, updated_at)
+VALUES (:id, :recipient, :kind, :target, :post, :bucket, 0, 0, '{}', :sort_id, now(), now())
+ON CONFLICT (recipient_id, kind, target_id, bucket) DO UPDATE SET kind = EXCLUDED.kind
+RETURNING n.id, n.actors
+""")
+_SEEN_ACTORS = text("""
+SELECT DISTINCT actor_id FROM notification_events
+WHERE notification_id = :n AND actor_id = ANY(:actors) AND NOT (event_id = ANY(:events))
+""").bindparams(bindparam("actors", type_=ARRAY(Uuid)), bindparam("events", type_=ARRAY(Uuid)))
+
+
+async def apply(svc, found: list[Notice]) -> list[UUID]:
+    """Fold notices into notifications, idempotently; returns the ids of those that changed."""
+    found = await _allowed(svc, found)
+    if not found:
+        return []
+    window = svc.settings.notification_window.total_seconds()
+    groups: dict[tuple, list[Notice]] = defaultdict(list)
+    for n in found:
+        groups[(n.recipient, n.kind, n.target_id, int(n.at // window))].append(n)
+    changed: list[UUID] = []
+    async with svc.sessions() as s, s.begin():
+        for (recipient, kind, target, bucket), group in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            group.sort(key=lambda n: n.event_id)
+            nid, old_actors = (await s.execute(_UPSERT, {
+                "id": new_id(), "recipient": recipient, "kind": kind, "target": target,
+                "post": group[0].post_id, "bucket": bucket, "sort_id": group[-1].event_id})).one()
+            new = (await s.execute(pg_insert(NotificationEvent).values(
+                [{"event_id": n.event_id, "recipient_id": recipient, "notification_id": nid, "actor_id": n.actor}
+                 for n in group]).on_conflict_do_nothing()
+                .returning(NotificationEvent.event_id, NotificationEvent.actor_id))).all()
+            if not new:
+                continue  # all redelivered
+            new_ids = {e for e, _ in new}
+            seen = set((await s.execute(_SEEN_ACTORS, {"n": nid, "actors": list({a for _, a in new}),
+                                                       "events": list(new_ids)})).scalars())
+            fresh = [n for n in group if n.event_id in new_ids]
+            latest = list(dict.fromkeys([n.actor for n in reversed(fresh)] + list(old_actors)))[:LATEST_ACTORS]
+            await s.execute(update(Notification).where(Notification.id == nid).values(
+                actor_count=Notification.actor_count + len({n.actor for n in fresh} - seen),
+                event_count=Notification.event_count + len(fresh), actors=latest,
+                sort_id=func.greatest(Notification.sort_id, fresh[-1].event_id),
+                updated_at=utcnow(), read_at=None))
+            changed.append(nid)
+    return changed
+
+
+async def push_changed(svc, ids: list[UUID]) -> None:
+    """Live delivery of changed notifications (best effort: the list is the truth)."""
+    if not ids:
+        return
+    async with svc.sessions() as s:
+        rows = list((await s.execute(select(Notification).where(Notification.id.in_(ids)))).scalars())
+    rendered = await _render(svc, rows)
+    for n, out in zip(rows, rendered):
+        try:
+            await svc.redis.publish(f"user:{n.recipient_id}", orjson.dumps({"type": "notification",
+                                                                            "notification": out}))
+        except Exception as exc:
+            log.warning("notification push failed", extra={"error": repr(exc)})
+
+
+# ------------------------------------------------------------------ reading
+
+def text_of(kind: str, names: list[str], actor_count: int, event_count: int) -> str:
+    first = names[0] if names else "someone"
+    if actor_count <= 1:
+        who = first
+    elif actor_count == 2 and len(names) >= 2:
+        who = f"{first} and {names[1]}"
+    else:
+        who = f"{first} and {actor_count - 1} others"
+    verb = VERBS[kind]
+    if kind == "message" and event_count > 1:
+        verb = f"sent you {event_count} messages"
+    return f"{who} {verb}"
+
+
+async def _render(svc, rows: list[Notification]) -> list[dict]:
+    found = await people(svc, list({a for n in rows for a in n.actors}))
+    out = []
+    for n in rows:
+        actors = [found[a] for a in n.actors if a in found]
+        out.append({"id": str(n.id), "kind": n.kind, "target_id": str(n.target_id),
+                    "post_id": str(n.post_id) if n.post_id else None, "actors": actors,
+                    "actor_count": n.actor_count, "event_count": n.event_count,
+                    "text": text_of(n.kind, [a["username"] for a in actors], n.actor_count, n.event_count),
+                    "read": n.read_at is not None, "created_at": n.created_at.isoformat(),
+                    "updated_at": n.updated_at.isoformat()})
+    return out
+
+
+async def unread_count(svc, user_id: UUID) -> int:
+    async with svc.sessions() as s:
+        return await s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.recipient_id == user_id, Notification.read_at.is_(None)))
+
+
+async def list_for(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
+    """Newest activity first: {"items", "next_cursor", "unread_count"}. A notification that takes
+    a new event moves to the top (and is pushed live), so paging never shows it twice."""
+    q = (select(Notification).where(Notification.recipient_id == user_id)
+         .order_by(Notification.sort_id.desc(), Notification.id.desc()).limit(limit + 1))
+    if cursor:
+        q = q.where(tuple_(Notification.sort_id, Notification.id) < tuple_(*cursors.decode_ids(cursor, 2)))
+    async with svc.sessions() as s:
+        rows = list((await s.execute(q)).scalars())
+    more, rows = len(rows) > limit, rows[:limit]
+    return {"items": await _render(svc, rows),
+            "next_cursor": cursors.encode_ids(rows[-1].sort_id, rows[-1].id) if more else None,
+            "unread_count": await unread_count(svc, user_id)}
+
+
+async def mark_read(svc, user_id: UUID, *, ids: list[UUID] | None = None, everything: bool = False) -> dict:
+    """Mark some of your notifications (ids; others' are ignored) or all of them read."""
+    if not everything and not ids:
+        raise DomainError('give "ids" or "all": true', code="validation_error")
+    q = update(Notification).where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
+    if not everything:
+        q = q.where(Notification.id.in_(ids))
+    async with svc.sessions() as s, s.begin():
+        n = (await s.execute(q.values(read_at=utcnow()))).rowcount
+    unread = await unread_count(svc, user_id)
+    try:
+        await svc.redis.publish(f"user:{user_id}", orjson.dumps({"type": "notifications.read", "unread_count": unread}))
+    except Exception as exc:
+        log.warning("notification push failed", extra={"error": repr(exc)})
+    return {"updated": n, "unread_count": unread}
+
+
+async def mark_target_read(svc, user_id: UUID, kind: str, target_id: UUID) -> None:
+    """E.g. reading a conversation reads its "sent you messages" notifications."""
+    async with svc.sessions() as s, s.begin():
+        await s.execute(update(Notification).where(
+            Notification.recipient_id == user_id, Notification.kind == kind, Notification.target_id == target_id,
+            Notification.read_at.is_(None)).values(read_at=utcnow()))

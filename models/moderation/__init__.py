@@ -1,0 +1,1 @@
+"""Trust and safety: NSFW moderation cases, reports, trust scores."""
