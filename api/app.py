@@ -1,18 +1,21 @@
 """Quart application factory: blueprints, error handlers, OpenAPI docs, lifecycle."""
+
 from __future__ import annotations
 
 import orjson
 from quart import Quart, Request
-from werkzeug.exceptions import BadRequest
 from quart.json.provider import DefaultJSONProvider
 from quart_schema import QuartSchema
+from werkzeug.exceptions import BadRequest
 
-from api import auth as guard, errors, metrics
+from api import auth as guard
+from api import errors, metrics
 from api.realtime import Hub
 from api.routes import blueprints
 from infra import logs
 from infra.services import Services
 from infra.settings import Settings, get_settings
+from models.media.uploads import UploadSweeper
 
 
 class JsonRequest(Request):
@@ -44,10 +47,16 @@ def create_app(settings: Settings | None = None) -> Quart:
     app = Quart("daira")
     app.request_class = JsonRequest
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, SETTINGS=settings)
-    QuartSchema(app, info={"title": "D-A-I-R-A API", "version": "0.1.0"},
-                security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
-                security=[{"bearer": []}], openapi_path="/openapi.json", swagger_ui_path="/docs",
-                redoc_ui_path=None, scalar_ui_path=None)
+    QuartSchema(
+        app,
+        info={"title": "D-A-I-R-A API", "version": "0.1.0"},
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
+        security=[{"bearer": []}],
+        openapi_path="/openapi.json",
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
     app.json = OrjsonProvider(app)
     errors.register(app)
     guard.register(app)  # X-RateLimit-* headers
@@ -60,10 +69,13 @@ def create_app(settings: Settings | None = None) -> Quart:
         svc = await Services.start(settings)
         hub = Hub(svc.redis)
         hub.start()
-        app.config.update(SERVICES=svc, HUB=hub)
+        sweeper = UploadSweeper(svc)  # abandoned Tus uploads
+        sweeper.start()
+        app.config.update(SERVICES=svc, HUB=hub, UPLOAD_SWEEPER=sweeper)
 
     @app.after_serving
     async def _shutdown():
+        await app.config["UPLOAD_SWEEPER"].stop()
         await app.config["HUB"].stop()
         await app.config["SERVICES"].stop()
 

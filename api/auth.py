@@ -4,6 +4,7 @@ The client IP is `request.remote_addr`, the ASGI peer address. The app never rea
 X-Forwarded-For itself: behind a proxy, uvicorn rewrites the peer from it only for the proxies
 listed in FORWARDED_ALLOW_IPS (default 127.0.0.1), so that trust is explicit (docs/auth.md).
 """
+
 from __future__ import annotations
 
 from functools import wraps
@@ -11,12 +12,11 @@ from uuid import UUID
 
 from quart import Quart, current_app, g, request
 
-from models.core import audit, ratelimit
-
 from models.accounts import roles, sessions
+from models.accounts.sessions import Principal
+from models.core import audit, ratelimit
 from models.core.audit import Client
 from models.core.errors import DomainError
-from models.accounts.sessions import Principal
 
 
 def svc():
@@ -52,8 +52,11 @@ async def limit_api(who: Principal) -> None:
 
 
 async def limit_login(email: str) -> None:
-    await _limit("login", svc().settings.rate_limit_login,
-                 [f"ip:{request.remote_addr}", f"email:{audit.email_digest(svc(), email)}"])
+    await _limit(
+        "login",
+        svc().settings.rate_limit_login,
+        [f"ip:{request.remote_addr}", f"email:{audit.email_digest(svc(), email)}"],
+    )
 
 
 async def limit_register() -> None:
@@ -63,12 +66,14 @@ async def limit_register() -> None:
 def auth_required(func):
     """Authenticates the bearer token, counts the request against RATE_LIMIT_API, and sets
     g.user_id, g.session_id."""
+
     @wraps(func)
     async def wrapper(*args, **kwargs):
         who = await principal(bearer_token())
         g.user_id, g.session_id = who.user_id, who.session_id
         await limit_api(who)
         return await func(*args, **kwargs)
+
     return wrapper
 
 
@@ -76,13 +81,16 @@ def role_required(*allowed: str):
     """auth_required, then 403 `forbidden_role` unless the caller's current role is one of
     `allowed`. The role is read through a short cache (models/accounts/roles.py), never from the JWT, so a
     demoted admin loses admin power within ROLE_CACHE_TTL. Sets g.role."""
+
     def decorator(func):
         @auth_required
         @wraps(func)
         async def wrapper(*args, **kwargs):
             g.role = await roles.require(svc(), g.user_id, allowed)
             return await func(*args, **kwargs)
+
         return wrapper
+
     return decorator
 
 

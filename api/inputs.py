@@ -1,4 +1,5 @@
 """Request models every REST face shares: strict bodies and query strings, and paging."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -6,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class Strict(BaseModel):
     """Unknown fields are a 400, not silently ignored; strings arrive stripped."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -16,4 +18,5 @@ class PageIn(Strict):
 
 class ShortPageIn(PageIn):
     """Pages of rich items (comments, messages, feeds): 20 by default."""
+
     limit: int = Field(20, ge=1, le=100)

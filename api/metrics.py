@@ -1,5 +1,6 @@
 """Prometheus exposition: this API process's metrics plus the stream workers' figures, which
 arrive through their Redis heartbeat."""
+
 from __future__ import annotations
 
 import time
@@ -32,12 +33,17 @@ class _WorkerFigures:
         self.workers = workers
 
     def collect(self):
-        consumed = CounterMetricFamily("events_consumed", "Events applied by stream agents",
-                                       labels=["worker", "agent", "topic"])
-        lag = GaugeMetricFamily("agent_lag_events", "Log end offset minus committed position",
-                                labels=["worker", "agent", "topic", "partition"])
-        up = GaugeMetricFamily("worker_agent_joined", "1 if the agent's consumer joined its group",
-                               labels=["worker", "agent"])
+        consumed = CounterMetricFamily(
+            "events_consumed", "Events applied by stream agents", labels=["worker", "agent", "topic"]
+        )
+        lag = GaugeMetricFamily(
+            "agent_lag_events",
+            "Log end offset minus committed position",
+            labels=["worker", "agent", "topic", "partition"],
+        )
+        up = GaugeMetricFamily(
+            "worker_agent_joined", "1 if the agent's consumer joined its group", labels=["worker", "agent"]
+        )
         for wid, st in self.workers.items():
             for name, agent in st.get("agents", {}).items():
                 up.add_metric([wid, name], 1.0 if agent.get("joined") else 0.0)

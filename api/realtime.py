@@ -4,6 +4,7 @@ One Redis connection per API process, owned by one task (redis-py's PubSub is no
 from several tasks), subscribed to exactly the channels some local socket wants. Any API replica
 can serve any socket: workers publish to Redis, every replica relays what its clients asked for.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,7 +37,7 @@ class Hub(BackgroundLoop):
         if done is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(done), timeout)
-            except asyncio.TimeoutError:  # Redis is away: the hub subscribes once it is back
+            except TimeoutError:  # Redis is away: the hub subscribes once it is back
                 pass
 
     def unsubscribe(self, channel: str, queue: asyncio.Queue) -> None:

@@ -1,4 +1,5 @@
 """A coroutine loop owned by an object: started once, cancelled and awaited on stop."""
+
 from __future__ import annotations
 
 import asyncio

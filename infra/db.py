@@ -1,4 +1,5 @@
 """PostgreSQL connections: one async engine per process, sessions per unit of work."""
+
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -15,11 +16,14 @@ def init_engine(settings: Settings) -> AsyncEngine:
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set (make run / the tests set it)")
         _engine = create_async_engine(
-            settings.sqlalchemy_url, pool_size=settings.db_pool_size, max_overflow=10,
-            pool_pre_ping=True, pool_timeout=5,
+            settings.sqlalchemy_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=10,
+            pool_pre_ping=True,
+            pool_timeout=5,
             # A dead server must fail a request fast (503), not hang it.
-            connect_args={"timeout": 5, "command_timeout": 30,
-                          "server_settings": {"application_name": "daira"}})
+            connect_args={"timeout": 5, "command_timeout": 30, "server_settings": {"application_name": "daira"}},
+        )
         _sessionmaker = async_sessionmaker(_engine, expire_on_commit=False)
     return _engine
 

@@ -8,6 +8,7 @@ Tansu broker, which keeps its topics in memory.
 DEV_API_CMD / DEV_WORKER_CMD / DEV_MIGRATE_CMD replace the child commands (shlex syntax;
 an empty DEV_MIGRATE_CMD skips migrations).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,16 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from infra.embedded import (EmbeddedPostgres, EmbeddedRedis, EmbeddedTansu, ServiceError,
-                            can_bind, free_port, pdeathsig_preexec, tcp_open)
+from infra.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    EmbeddedTansu,
+    ServiceError,
+    can_bind,
+    free_port,
+    pdeathsig_preexec,
+    tcp_open,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE = 8.0  # seconds the API and worker get after SIGTERM
@@ -36,8 +45,12 @@ def _unset(env: Mapping[str, str], *names: str) -> bool:
     return not any(env.get(n) for n in names)
 
 
-def start_stack(var_dir: Path, env: Mapping[str, str], *, preferred_ports: bool = True,
-                ) -> tuple[dict[str, str], Callable[[], None]]:
+def start_stack(
+    var_dir: Path,
+    env: Mapping[str, str],
+    *,
+    preferred_ports: bool = True,
+) -> tuple[dict[str, str], Callable[[], None]]:
     """Start the embedded services that `env` does not configure, with their state in var_dir.
 
     Returns the variables to add to the environment and an idempotent function that stops
@@ -90,6 +103,7 @@ def start_stack(var_dir: Path, env: Mapping[str, str], *, preferred_ports: bool 
 
 # ---------------------------------------------------------------- supervisor
 
+
 class _Stop(Exception):
     pass
 
@@ -109,8 +123,10 @@ def _lock(var_dir: Path) -> int:
     except BlockingIOError:
         holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
-        sys.exit(f"daira: another `make run` (pid {holder}) is using {var_dir}; stop it first, "
-                 "or set VAR_DIR to use another directory")
+        sys.exit(
+            f"daira: another `make run` (pid {holder}) is using {var_dir}; stop it first, "
+            "or set VAR_DIR to use another directory"
+        )
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())  # informative only: the flock is what counts
     return fd
@@ -133,8 +149,14 @@ def _command(env: Mapping[str, str], var: str, default: list[str]) -> list[str]:
 
 def _spawn(cmd: list[str], env: Mapping[str, str]) -> subprocess.Popen:
     # Own session: terminal Ctrl-C goes to the supervisor only, which stops children in order.
-    return subprocess.Popen(cmd, env=dict(env), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, preexec_fn=pdeathsig_preexec(signal.SIGTERM))
+    return subprocess.Popen(
+        cmd,
+        env=dict(env),
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=pdeathsig_preexec(signal.SIGTERM),
+    )
 
 
 def _terminate(procs: dict[str, subprocess.Popen], grace: float) -> None:
@@ -153,8 +175,6 @@ def _terminate(procs: dict[str, subprocess.Popen], grace: float) -> None:
         except (ProcessLookupError, PermissionError):
             pass
         p.wait()
-
-
 
 
 def _summary(env: Mapping[str, str], add: Mapping[str, str], var_dir: Path, port: int) -> str:
@@ -195,7 +215,10 @@ def run() -> int:
     env["PORT"] = str(port)
 
     children: dict[str, subprocess.Popen] = {}
-    stop_stack: Callable[[], None] = lambda: None
+
+    def stop_stack() -> None:
+        pass
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_stop)
     try:
@@ -219,19 +242,40 @@ def run() -> int:
                 print(f"daira: migrations failed (exit code {rc}); stopping", file=sys.stderr)
                 return 1
 
-        children["api"] = _spawn(_command(env, "DEV_API_CMD", [
-            sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "0.0.0.0",
-            "--port", str(port), "--loop", "uvloop", "--ws", "websockets", "--no-access-log"]), env)
-        children["worker"] = _spawn(_command(env, "DEV_WORKER_CMD",
-                                             [sys.executable, "-m", "streams", "worker"]), env)
+        children["api"] = _spawn(
+            _command(
+                env,
+                "DEV_API_CMD",
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "api.asgi:app",
+                    "--host",
+                    "0.0.0.0",
+                    "--port",
+                    str(port),
+                    "--loop",
+                    "uvloop",
+                    "--ws",
+                    "websockets",
+                    "--no-access-log",
+                ],
+            ),
+            env,
+        )
+        children["worker"] = _spawn(_command(env, "DEV_WORKER_CMD", [sys.executable, "-m", "streams", "worker"]), env)
         print(_summary(env, add, var_dir, port), flush=True)
 
         api_up = False
         while True:
             for name, p in children.items():
                 if p.poll() is not None:
-                    print(f"daira: the {name} exited unexpectedly (exit code {p.returncode}); "
-                          "stopping everything", file=sys.stderr, flush=True)
+                    print(
+                        f"daira: the {name} exited unexpectedly (exit code {p.returncode}); stopping everything",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     return 1
             if not api_up and tcp_open(port):
                 api_up = True

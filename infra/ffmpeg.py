@@ -5,6 +5,7 @@ the event loop never blocks. Every child is killed when its call times out or is
 and dies with the thread that started it (PDEATHSIG), so a crashed worker leaves no ffmpeg
 behind. There is no ffprobe: metadata comes from the stderr of `ffmpeg -i`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,11 +58,11 @@ class VideoError(Exception):
 @dataclass(frozen=True)
 class VideoInfo:
     duration: float
-    width: int          # as displayed: swapped when the stream carries a 90/270° rotation
+    width: int  # as displayed: swapped when the stream carries a 90/270° rotation
     height: int
     video_codec: str
     audio_codec: str | None
-    container: str      # mp4, mov, webm, mkv — or ffmpeg's demuxer name for other files
+    container: str  # mp4, mov, webm, mkv — or ffmpeg's demuxer name for other files
     fps: float | None
     rotation: int = 0
 
@@ -69,7 +70,7 @@ class VideoInfo:
 @dataclass(frozen=True)
 class Rendition:
     name: str
-    height: int         # of the short side: "720p" of a portrait clip is 720 wide
+    height: int  # of the short side: "720p" of a portrait clip is 720 wide
     video_kbps: int
     audio_kbps: int
 
@@ -78,7 +79,7 @@ class Rendition:
 class HlsResult:
     master: Path
     renditions: list[str]
-    files: list[Path]   # every file of the set, relative to out_dir
+    files: list[Path]  # every file of the set, relative to out_dir
 
 
 LADDER: tuple[Rendition, ...] = (
@@ -103,10 +104,15 @@ def ladder_for(height: int, width: int | None = None) -> list[Rendition]:
 
 # ---------------------------------------------------------------- container sniffing
 
-_NOT_VIDEO_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-                    (b"GIF8", "a GIF image"), (b"%PDF", "a PDF document"),
-                    (b"PK\x03\x04", "a ZIP archive"), (b"ID3", "an MP3 file"),
-                    (b"#EXTM3U", "an HLS playlist"))
+_NOT_VIDEO_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"ID3", "an MP3 file"),
+    (b"#EXTM3U", "an HLS playlist"),
+)
 
 
 def sniff_container(head: bytes) -> str | None:
@@ -156,6 +162,7 @@ def _input(path: Path, container: str | None, **kwargs):
 
 # ---------------------------------------------------------------- subprocesses
 
+
 def _argv(stream, loglevel: str = "error") -> list[str]:
     """ffmpeg-python's argv with our global options right after the binary."""
     compiled = stream.compile(cmd=ffmpeg_exe())
@@ -165,8 +172,12 @@ def _argv(stream, loglevel: str = "error") -> list[str]:
 @contextlib.asynccontextmanager
 async def _spawn(argv: list[str]) -> AsyncIterator[asyncio.subprocess.Process]:
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, preexec_fn=pdeathsig_preexec(signal.SIGKILL))
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=pdeathsig_preexec(signal.SIGKILL),
+    )
     try:
         yield proc
     finally:
@@ -201,14 +212,18 @@ _SIZE = re.compile(r"(?<![\w])(\d{2,5})x(\d{2,5})(?![\w])")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
 _TBR = re.compile(r"(\d+(?:\.\d+)?) tbr")
 _ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.I)
-_TRUNCATED = ("partial file", "File ended prematurely", "moov atom not found",
-              "Truncating packet")
+_TRUNCATED = ("partial file", "File ended prematurely", "moov atom not found", "Truncating packet")
 _IMAGE_DEMUXERS = ("image2", "gif", "apng", "ico", "tiff", "webp")
 
 
-async def probe(path: Path, *, timeout: float = 30, max_duration: float | None = None,
-                containers: Collection[str] | None = VIDEO_CONTAINERS,
-                scan: bool = True) -> VideoInfo:
+async def probe(
+    path: Path,
+    *,
+    timeout: float = 30,
+    max_duration: float | None = None,
+    containers: Collection[str] | None = VIDEO_CONTAINERS,
+    scan: bool = True,
+) -> VideoInfo:
     """Metadata of a video file, or VideoError with a precise reason.
 
     The container is judged from the file's bytes, never its name; with `containers=None`
@@ -224,12 +239,16 @@ async def probe(path: Path, *, timeout: float = 30, max_duration: float | None =
         raise VideoError(reason, f"{what}; accepted: {', '.join(sorted(containers))}")
     # the input summary is printed at log level info
     if scan:
-        argv = _argv(_input(path, container).output(
-            "-", map="0:v:0?", c="copy", f="null", progress="pipe:1"), "info")
+        argv = _argv(_input(path, container).output("-", map="0:v:0?", c="copy", f="null", progress="pipe:1"), "info")
     else:  # `-i` alone: ffmpeg prints the summary, then exits 1 for want of an output
-        argv = [ffmpeg_exe(), *_GLOBAL, "info",
-                *(["-f", _DEMUXER[container]] if container in _DEMUXER else []),
-                "-i", f"file:{path.resolve()}"]
+        argv = [
+            ffmpeg_exe(),
+            *_GLOBAL,
+            "info",
+            *(["-f", _DEMUXER[container]] if container in _DEMUXER else []),
+            "-i",
+            f"file:{path.resolve()}",
+        ]
     rc, out, err = await _run(argv, timeout, "probing")
     info = _parse_probe(err, head, container)
     read_to = _last_out_time(out) if scan else None
@@ -250,12 +269,11 @@ def _parse_probe(err: str, head: bytes, container: str | None) -> VideoInfo:
     m = _INPUT.search(err)
     if m is None:
         if container is not None and any(s in err for s in _TRUNCATED + ("Invalid data",)):
-            raise VideoError("truncated", f"the {container} file cannot be opened "
-                                          f"(cut short?): {_tail(err, 2)}")
+            raise VideoError("truncated", f"the {container} file cannot be opened (cut short?): {_tail(err, 2)}")
         raise VideoError("not_a_video", f"{_describe(head)}: {_tail(err, 2)}")
     # only the input's summary: the output's stream lines look alike
-    end = re.search(r"^(Stream mapping:|Output #0)", err[m.end():], re.M)
-    err = err[m.start(): m.end() + end.start()] if end else err[m.start():]
+    end = re.search(r"^(Stream mapping:|Output #0)", err[m.end() :], re.M)
+    err = err[m.start() : m.end() + end.start()] if end else err[m.start() :]
     demuxer = m.group(1)
     if demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS:
         raise VideoError("not_a_video", f"an image ({demuxer}), not a video")
@@ -273,7 +291,7 @@ def _parse_probe(err: str, head: bytes, container: str | None) -> VideoInfo:
         raise VideoError("not_a_video", f"the {codec} stream has no frame size")
     width, height = int(size.group(1)), int(size.group(2))
     # side data follows the stream line; look only until the next stream
-    after = err[video.end():]
+    after = err[video.end() :]
     nxt = re.search(r"^\s*Stream #", after, re.M)
     rot = _ROTATION.search(after[: nxt.start()] if nxt else after)
     rotation = round(float(rot.group(1))) % 360 if rot else 0
@@ -282,9 +300,16 @@ def _parse_probe(err: str, head: bytes, container: str | None) -> VideoInfo:
     fps_m = _FPS.search(rest) or _TBR.search(rest)
     d = _DURATION.search(err)
     duration = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else 0.0
-    return VideoInfo(duration=duration, width=width, height=height, video_codec=codec,
-                     audio_codec=audio, container=container or demuxer,
-                     fps=float(fps_m.group(1)) if fps_m else None, rotation=rotation)
+    return VideoInfo(
+        duration=duration,
+        width=width,
+        height=height,
+        video_codec=codec,
+        audio_codec=audio,
+        container=container or demuxer,
+        fps=float(fps_m.group(1)) if fps_m else None,
+        rotation=rotation,
+    )
 
 
 def _last_out_time(progress: bytes) -> float | None:
@@ -294,8 +319,10 @@ def _last_out_time(progress: bytes) -> float | None:
 
 # ---------------------------------------------------------------- HLS
 
-def build_hls_command(src: Path, out_dir: Path, info: VideoInfo, *, segment_seconds: int = 4,
-                      preset: str = "veryfast") -> list[str]:
+
+def build_hls_command(
+    src: Path, out_dir: Path, info: VideoInfo, *, segment_seconds: int = 4, preset: str = "veryfast"
+) -> list[str]:
     """The single ffmpeg argv writing the whole ladder straight into `out_dir`:
     out_dir/master.m3u8 and out_dir/<rendition>/index.m3u8 + seg_00000.ts… with progress on
     stdout (`-progress pipe:1`)."""
@@ -315,8 +342,11 @@ def build_hls_command(src: Path, out_dir: Path, info: VideoInfo, *, segment_seco
         v = videos.stream(i) if videos is not None else video_in
         w, h = (r.height, -2) if portrait else (-2, r.height)
         streams.append(v.filter("scale", w, h).filter("format", "yuv420p"))
-        opts |= {f"b:v:{i}": f"{r.video_kbps}k", f"maxrate:v:{i}": f"{r.video_kbps * 107 // 100}k",
-                 f"bufsize:v:{i}": f"{r.video_kbps * 3 // 2}k"}
+        opts |= {
+            f"b:v:{i}": f"{r.video_kbps}k",
+            f"maxrate:v:{i}": f"{r.video_kbps * 107 // 100}k",
+            f"bufsize:v:{i}": f"{r.video_kbps * 3 // 2}k",
+        }
         if has_audio:
             streams.append(audios.stream(i) if audios is not None else audio_in)
             opts[f"b:a:{i}"] = f"{r.audio_kbps}k"
@@ -327,21 +357,41 @@ def build_hls_command(src: Path, out_dir: Path, info: VideoInfo, *, segment_seco
     if has_audio:
         opts |= {"c:a": "aac", "ac": 2}
     out = ffmpeg_python.output(
-        *streams, str(out_dir / "%v" / "index.m3u8"),
-        f="hls", progress="pipe:1", **{"c:v": "libx264"}, preset=preset, g=gop, keyint_min=gop,
-        sc_threshold=0, force_key_frames=f"expr:gte(t,n_forced*{segment_seconds})",
-        hls_time=segment_seconds, hls_playlist_type="vod", hls_flags="independent_segments",
-        hls_segment_type="mpegts", hls_segment_filename=str(out_dir / "%v" / "seg_%05d.ts"),
-        master_pl_name="master.m3u8", var_stream_map=" ".join(stream_map), **opts)
+        *streams,
+        str(out_dir / "%v" / "index.m3u8"),
+        f="hls",
+        progress="pipe:1",
+        **{"c:v": "libx264"},
+        preset=preset,
+        g=gop,
+        keyint_min=gop,
+        sc_threshold=0,
+        force_key_frames=f"expr:gte(t,n_forced*{segment_seconds})",
+        hls_time=segment_seconds,
+        hls_playlist_type="vod",
+        hls_flags="independent_segments",
+        hls_segment_type="mpegts",
+        hls_segment_filename=str(out_dir / "%v" / "seg_%05d.ts"),
+        master_pl_name="master.m3u8",
+        var_stream_map=" ".join(stream_map),
+        **opts,
+    )
     return _argv(out)
 
 
 ProgressCallback = Callable[[float], Awaitable[None] | None]
 
 
-async def transcode_hls(src: Path, out_dir: Path, info: VideoInfo, *,
-                        on_progress: ProgressCallback | None = None, timeout: float = 900,
-                        segment_seconds: int = 4, preset: str = "veryfast") -> HlsResult:
+async def transcode_hls(
+    src: Path,
+    out_dir: Path,
+    info: VideoInfo,
+    *,
+    on_progress: ProgressCallback | None = None,
+    timeout: float = 900,
+    segment_seconds: int = 4,
+    preset: str = "veryfast",
+) -> HlsResult:
     """Transcode `src` to the HLS ladder in one ffmpeg run and publish it at `out_dir`.
 
     ffmpeg writes into a sibling `.<name>.partial-<id>` directory that is renamed to `out_dir`
@@ -444,14 +494,15 @@ def _remove_stale_partials(out_dir: Path, older_than: float) -> None:
 
 # ---------------------------------------------------------------- images
 
+
 def _jpeg_output(stream, **kwargs):
     # mjpeg wants full-range YUV; limited-range video is converted rather than refused
-    return stream.filter("format", "yuvj420p").output(
-        "pipe:1", f="image2pipe", vcodec="mjpeg", **{"q:v": 3}, **kwargs)
+    return stream.filter("format", "yuvj420p").output("pipe:1", f="image2pipe", vcodec="mjpeg", **{"q:v": 3}, **kwargs)
 
 
-async def thumbnail(src: Path, *, at: float = 1.0, timeout: float = 30,
-                    duration: float | None = None, width: int | None = None) -> bytes:
+async def thumbnail(
+    src: Path, *, at: float = 1.0, timeout: float = 30, duration: float | None = None, width: int | None = None
+) -> bytes:
     """One JPEG frame at `at` seconds, clamped to the video's duration (probed when not
     given); `width` scales it down keeping the aspect ratio."""
     src = Path(src)
@@ -471,8 +522,9 @@ async def thumbnail(src: Path, *, at: float = 1.0, timeout: float = 30,
     raise VideoError("ffmpeg_failed", "no frame could be decoded for a thumbnail")
 
 
-async def sample_frames(src: Path, *, fps: float = 1.0, max_frames: int = 600, width: int = 224,
-                        timeout: float = 120) -> list[bytes]:
+async def sample_frames(
+    src: Path, *, fps: float = 1.0, max_frames: int = 600, width: int = 224, timeout: float = 120
+) -> list[bytes]:
     """JPEG frames `width` pixels wide, `fps` per second of video, at most `max_frames`."""
     src = Path(src)
     _, container = _open_source(src)
@@ -487,7 +539,7 @@ def split_jpegs(data: bytes) -> list[bytes]:
     """Split concatenated JPEGs by walking their markers (0xFFD9 may occur inside tables;
     inside entropy-coded data 0xFF is always stuffed, so there it ends the image)."""
     frames, i, n = [], 0, len(data)
-    while i + 4 <= n and data[i:i + 2] == b"\xff\xd8":
+    while i + 4 <= n and data[i : i + 2] == b"\xff\xd8":
         j = i + 2
         while j + 2 <= n:
             if data[j] != 0xFF:
@@ -502,7 +554,7 @@ def split_jpegs(data: bytes) -> list[bytes]:
             if 0xD0 <= marker <= 0xD7 or marker == 0x01:
                 j += 2
                 continue
-            j += 2 + int.from_bytes(data[j + 2:j + 4], "big")
+            j += 2 + int.from_bytes(data[j + 2 : j + 4], "big")
             if marker == 0xDA:  # start of scan: skip entropy-coded data to the next marker
                 while j + 1 < n and not (data[j] == 0xFF and data[j + 1] not in (0x00, *range(0xD0, 0xD8))):
                     j += 1

@@ -1,5 +1,6 @@
 """Worker liveness through Redis: each stream worker writes its status every second; the API's
 readiness check and /metrics read it. Works the same with one worker or fifty."""
+
 from __future__ import annotations
 
 import time

@@ -3,6 +3,7 @@
 The producer starts in the background and keeps retrying, so the API serves (and answers 503
 for writes) while the broker is down, and recovers by itself when it returns.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +16,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from infra.metrics import EVENTS_PRODUCE_FAILED, EVENTS_PRODUCED
 from infra.settings import Settings
+from models.core import topics as catalog
 from models.core.errors import Unavailable
 from models.core.events import Event
 
@@ -23,15 +25,15 @@ log = logging.getLogger(__name__)
 
 async def ensure_topics(settings: Settings, timeout: float = 10.0) -> None:
     """Create every topic of models.core.topics that the broker does not have (idempotent)."""
-    from streams import topics as catalog
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout * 1000))
     await asyncio.wait_for(admin.start(), timeout)
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t.name, catalog.partitions(t), settings.kafka_replication)
-                   for t in catalog.ALL if t.name not in existing]
+        missing = [
+            NewTopic(t.name, catalog.partitions(t, settings.kafka_partitions), settings.kafka_replication)
+            for t in catalog.ALL
+            if t.name not in existing
+        ]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -59,17 +61,22 @@ class EventProducer:
         s = self.settings
         while self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=s.kafka_linger_ms,
+                bootstrap_servers=s.kafka_bootstrap,
+                acks="all",
+                linger_ms=s.kafka_linger_ms,
                 # Batches the broker has not taken within the send timeout expire rather than
                 # linger: a 503 answer must not be followed by a late write much later.
-                request_timeout_ms=int(s.kafka_send_timeout * 1000), retry_backoff_ms=100,
-                metadata_max_age_ms=30000, enable_idempotence=False)
+                request_timeout_ms=int(s.kafka_send_timeout * 1000),
+                retry_backoff_ms=100,
+                metadata_max_age_ms=30000,
+                enable_idempotence=False,
+            )
             try:
                 await asyncio.wait_for(producer.start(), s.kafka_send_timeout)
                 await ensure_topics(s)
                 self._producer = producer
                 log.info("kafka producer connected", extra={"bootstrap": s.kafka_bootstrap})
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("kafka not reachable, retrying", extra={"error": repr(exc)})
                 await producer.stop()
                 await asyncio.sleep(1)
@@ -101,12 +108,14 @@ class EventProducer:
         try:
             await asyncio.wait_for(
                 self._producer.send_and_wait(topic, event.to_bytes(), key=key.encode()),
-                self.settings.kafka_send_timeout)
-        except (KafkaError, asyncio.TimeoutError) as exc:
+                self.settings.kafka_send_timeout,
+            )
+        except (TimeoutError, KafkaError) as exc:
             EVENTS_PRODUCE_FAILED.labels(topic).inc()
             log.warning("produce failed", extra={"topic": topic, "error": repr(exc)})
-            raise Unavailable("the event broker did not acknowledge the write; retry with the "
-                              "same Idempotency-Key", retry_after=2) from exc
+            raise Unavailable(
+                "the event broker did not acknowledge the write; retry with the same Idempotency-Key", retry_after=2
+            ) from exc
         EVENTS_PRODUCED.labels(topic).inc()
 
     async def send_many(self, items: list[tuple[str, str, bytes]]) -> None:
@@ -116,7 +125,7 @@ class EventProducer:
         try:
             futs = [await self._producer.send(t, v, key=k.encode()) for t, k, v in items]
             await asyncio.wait_for(asyncio.gather(*futs), self.settings.kafka_send_timeout)
-        except (KafkaError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, KafkaError) as exc:
             raise Unavailable("the event broker did not acknowledge", retry_after=2) from exc
         for t, _, _ in items:
             EVENTS_PRODUCED.labels(t).inc()

@@ -1,4 +1,5 @@
 """Apply the Alembic migrations to DATABASE_URL: `python -m infra.migrate [revision]`."""
+
 from __future__ import annotations
 
 import sys

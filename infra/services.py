@@ -1,4 +1,6 @@
-"""The process's connections, built once and handed to domain functions as `svc`."""
+"""The process's connections, built once and handed to domain functions as `svc`; and the one
+place where domains are wired together (the layer rule's named exception, docs/architecture.md)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,9 +9,16 @@ import redis.asyncio as aioredis
 
 from infra import db
 from infra.kafka import EventProducer
+from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
+from models.content import visibility
 from models.engagement import EngagementStore, make_store
-from models.core.outbox import OutboxRelay
+from models.wallet import subscriptions
+
+
+def wire_domains() -> None:
+    """Hooks by which a higher domain extends a lower one, installed before anything is served."""
+    visibility.register("subscribers", subscriptions.subscriber_rule)
 
 
 @dataclass
@@ -25,20 +34,27 @@ class Services:
         return db.sessions()
 
     @classmethod
-    async def start(cls, settings: Settings, *, relay: bool = True) -> "Services":
+    async def start(cls, settings: Settings, *, relay: bool = True) -> Services:
+        wire_domains()
         engine = db.init_engine(settings)
         # Blocking pool: a burst beyond the pool waits up to 5 s for a connection instead of
         # failing at once (redis-py's default pool raises past its 100th connection).
         pool = aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=settings.redis_max_connections, timeout=5,
-            socket_timeout=5, socket_connect_timeout=3, health_check_interval=30)
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=3,
+            health_check_interval=30,
+        )
         r = aioredis.Redis(connection_pool=pool)
         producer = EventProducer(settings)
         producer.start()
         store = make_store(settings, engine)
         await store.start()
-        svc = cls(settings=settings, redis=r, producer=producer, store=store,
-                  relay=OutboxRelay(db.sessions(), producer))
+        svc = cls(
+            settings=settings, redis=r, producer=producer, store=store, relay=OutboxRelay(db.sessions(), producer)
+        )
         if relay:
             svc.relay.start()
         return svc

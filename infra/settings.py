@@ -3,15 +3,18 @@
 A component whose variable is unset is the embedded one that `make run` / the tests start;
 `infra.dev` fills the variables in for the processes it launches.
 """
+
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 from functools import lru_cache
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.core.ratelimit import Rate
 
 DEFAULT_JWT_SECRET = "your-secret-key-change-in-production"  # the seed's placeholder
 
@@ -29,12 +32,6 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if not m:
         raise ValueError(f"not a duration: {value!r} (use e.g. 900, 15m, 7d)")
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
-
-
-class Rate(NamedTuple):
-    """A rate limit: at most `limit` requests per fixed `window`."""
-    limit: int
-    window: timedelta
 
 
 def parse_rate(value: str | Rate) -> Rate:
@@ -59,7 +56,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
     env: Literal["development", "test", "production"] = Field(
-        "development", validation_alias=AliasChoices("APP_ENV", "NODE_ENV"))
+        "development", validation_alias=AliasChoices("APP_ENV", "NODE_ENV")
+    )
     port: int = Field(3000, validation_alias="PORT")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     var_dir: str = Field("var", validation_alias="VAR_DIR")
@@ -104,7 +102,8 @@ class Settings(BaseSettings):
     rate_limit_register: RateSetting = Field(Rate(5, timedelta(minutes=30)), validation_alias="RATE_LIMIT_REGISTER")
     rate_limit_api: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_API")
 
-    # --- auth factors: WhatsApp OTP, flash call, passkeys (models/accounts/phone_verification.py, models/accounts/passkeys.py) ---
+    # --- auth factors: WhatsApp OTP, flash call, passkeys (models/accounts/phone_verification.py,
+    # models/accounts/passkeys.py) ---
     # Phones without a "+country" prefix are read as numbers of this region (ISO 3166 alpha-2).
     phone_default_region: str = Field("EG", validation_alias="PHONE_DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
     # One-time codes (WhatsApp OTP) and flash calls share these (models/accounts/phone_verification.py).
@@ -114,8 +113,9 @@ class Settings(BaseSettings):
     otp_resend_cooldown: timedelta = Field(timedelta(seconds=60), validation_alias="OTP_RESEND_COOLDOWN")
     rate_limit_otp_phone: RateSetting = Field(Rate(5, timedelta(hours=1)), validation_alias="RATE_LIMIT_OTP_PHONE")
     rate_limit_otp_ip: RateSetting = Field(Rate(20, timedelta(hours=1)), validation_alias="RATE_LIMIT_OTP_IP")
-    rate_limit_otp_verify_ip: RateSetting = Field(Rate(30, timedelta(minutes=5)),
-                                                 validation_alias="RATE_LIMIT_OTP_VERIFY_IP")
+    rate_limit_otp_verify_ip: RateSetting = Field(
+        Rate(30, timedelta(minutes=5)), validation_alias="RATE_LIMIT_OTP_VERIFY_IP"
+    )
     # WhatsApp Cloud API (infra/providers/whatsapp.py); unset token or number id: the logging dev provider.
     whatsapp_api_base: str = Field("https://graph.facebook.com", validation_alias="WHATSAPP_API_BASE")
     whatsapp_api_version: str = Field("v21.0", validation_alias="WHATSAPP_API_VERSION")
@@ -124,8 +124,9 @@ class Settings(BaseSettings):
     whatsapp_template: str = Field("daira_otp", validation_alias="WHATSAPP_TEMPLATE")
     whatsapp_template_language: str = Field("en_US", validation_alias="WHATSAPP_TEMPLATE_LANGUAGE")
     # Sinch Verification API, flash calls (infra/providers/sinch.py); unset key or secret: the dev provider.
-    sinch_verification_base: str = Field("https://verification.api.sinch.com",
-                                         validation_alias="SINCH_VERIFICATION_BASE")
+    sinch_verification_base: str = Field(
+        "https://verification.api.sinch.com", validation_alias="SINCH_VERIFICATION_BASE"
+    )
     sinch_application_key: str = Field("", validation_alias="SINCH_APPLICATION_KEY")
     sinch_application_secret: str = Field("", validation_alias="SINCH_APPLICATION_SECRET")
     sinch_auth: Literal["signed", "basic"] = Field("signed", validation_alias="SINCH_AUTH")
@@ -135,7 +136,8 @@ class Settings(BaseSettings):
     webauthn_rp_id: str = Field("localhost", validation_alias="WEBAUTHN_RP_ID")
     webauthn_rp_name: str = Field("D-A-I-R-A", validation_alias="WEBAUTHN_RP_NAME")
     webauthn_origins: Annotated[list[str], NoDecode] = Field(
-        ["http://localhost:3000"], validation_alias="WEBAUTHN_ORIGINS")
+        ["http://localhost:3000"], validation_alias="WEBAUTHN_ORIGINS"
+    )
     webauthn_challenge_ttl: timedelta = Field(timedelta(minutes=2), validation_alias="WEBAUTHN_CHALLENGE_TTL")
 
     @field_validator("otp_ttl", "otp_lockout", "otp_resend_cooldown", "webauthn_challenge_ttl", mode="before")
@@ -171,8 +173,8 @@ class Settings(BaseSettings):
 
     # --- media: uploads, storage, transcodes, NSFW ---
     # Tus uploads (api/routes/tus.py). Sizes in bytes; the quota counts videos that did not fail.
-    media_max_upload_bytes: int = Field(512 * 1024 ** 2, ge=1, validation_alias="MEDIA_MAX_UPLOAD_BYTES")
-    media_quota_bytes: int = Field(2 * 1024 ** 3, ge=1, validation_alias="MEDIA_QUOTA_BYTES")
+    media_max_upload_bytes: int = Field(512 * 1024**2, ge=1, validation_alias="MEDIA_MAX_UPLOAD_BYTES")
+    media_quota_bytes: int = Field(2 * 1024**3, ge=1, validation_alias="MEDIA_QUOTA_BYTES")
     media_quota_uploads_per_day: int = Field(30, ge=1, validation_alias="MEDIA_QUOTA_UPLOADS_PER_DAY")
     media_upload_expiry: timedelta = Field(timedelta(hours=24), validation_alias="MEDIA_UPLOAD_EXPIRY")
     media_upload_sweep_interval: float = Field(60.0, gt=0, validation_alias="MEDIA_UPLOAD_SWEEP_INTERVAL")
@@ -196,7 +198,7 @@ class Settings(BaseSettings):
     s3_access_key: str = Field("", validation_alias=AliasChoices("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"))
     s3_secret_key: str = Field("", validation_alias=AliasChoices("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"))
     s3_region: str = Field("us-east-1", validation_alias=AliasChoices("S3_REGION", "AWS_REGION"))
-    s3_multipart_bytes: int = Field(16 * 1024 ** 2, ge=5 * 1024 ** 2, validation_alias="S3_MULTIPART_BYTES")
+    s3_multipart_bytes: int = Field(16 * 1024**2, ge=5 * 1024**2, validation_alias="S3_MULTIPART_BYTES")
     # Public base of the bucket behind a CDN (e.g. https://cdn.example.com): objects of public
     # videos are linked there instead of by presigned URLs.
     media_cdn_url: str = Field("", validation_alias="MEDIA_CDN_URL")
@@ -257,8 +259,14 @@ class Settings(BaseSettings):
     trending_max_posts: int = Field(500, ge=1, validation_alias="TRENDING_MAX_POSTS")
     trending_snapshot_ttl: timedelta = Field(timedelta(minutes=15), validation_alias="TRENDING_SNAPSHOT_TTL")
 
-    @field_validator("view_dedupe_window", "trending_window", "trending_step", "trending_half_life",
-                     "trending_snapshot_ttl", mode="before")
+    @field_validator(
+        "view_dedupe_window",
+        "trending_window",
+        "trending_step",
+        "trending_half_life",
+        "trending_snapshot_ttl",
+        mode="before",
+    )
     @classmethod
     def _interactions_duration(cls, v):
         return parse_duration(v)
@@ -315,8 +323,7 @@ class Settings(BaseSettings):
     # A visit finding a candidate list older than this asks the worker to recompute it.
     recs_refresh_after: timedelta = Field(timedelta(minutes=10), validation_alias="RECS_REFRESH_AFTER")
 
-    @field_validator("recs_half_life", "recs_snapshot_ttl", "recs_seen_ttl", "recs_refresh_after",
-                     mode="before")
+    @field_validator("recs_half_life", "recs_snapshot_ttl", "recs_seen_ttl", "recs_refresh_after", mode="before")
     @classmethod
     def _recs_duration(cls, v):
         return parse_duration(v)
@@ -337,10 +344,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_guard(self):
-        if self.env == "production" and (
-                self.jwt_secret == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32):
-            raise ValueError("JWT_SECRET must be set to a random value of 32+ characters "
-                             "in production; refusing to start with the default")
+        if self.env == "production" and (self.jwt_secret == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32):
+            raise ValueError(
+                "JWT_SECRET must be set to a random value of 32+ characters "
+                "in production; refusing to start with the default"
+            )
         return self
 
     @property
@@ -352,7 +360,7 @@ class Settings(BaseSettings):
         url = self.database_url
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return "postgresql+asyncpg://" + url[len(prefix):]
+                return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
 
 

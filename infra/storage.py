@@ -5,6 +5,7 @@ The local folder is served by the API (api/routes/media.py); S3 objects are link
 GET URLs, or under MEDIA_CDN_URL for public videos. boto3 is blocking: every call runs in a
 thread. Large files go up in parts (TransferConfig, S3_MULTIPART_BYTES per part).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,14 @@ from typing import Protocol
 from infra.settings import Settings
 
 _KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
-CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".m4s": "video/iso.segment",
-                 ".mp4": "video/mp4", ".jpg": "image/jpeg", ".json": "application/json"}
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".json": "application/json",
+}
 
 
 class ObjectMissing(KeyError):
@@ -146,30 +153,55 @@ class LocalStorage:
 class S3Storage:
     kind = "s3"
 
-    def __init__(self, *, endpoint: str, bucket: str, access_key: str = "", secret_key: str = "",
-                 region: str = "us-east-1", cdn_url: str = "", multipart_bytes: int = 16 * 1024 ** 2):
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        bucket: str,
+        access_key: str = "",
+        secret_key: str = "",
+        region: str = "us-east-1",
+        cdn_url: str = "",
+        multipart_bytes: int = 16 * 1024**2,
+    ):
         import boto3
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket, self.cdn_url = bucket, cdn_url.rstrip("/")
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint or None, region_name=region,
-            aws_access_key_id=access_key or None, aws_secret_access_key=secret_key or None,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                          retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=16))
-        self.transfer = TransferConfig(multipart_threshold=multipart_bytes, multipart_chunksize=multipart_bytes,
-                                       max_concurrency=4)
+            "s3",
+            endpoint_url=endpoint or None,
+            region_name=region,
+            aws_access_key_id=access_key or None,
+            aws_secret_access_key=secret_key or None,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 5, "mode": "standard"},
+                max_pool_connections=16,
+            ),
+        )
+        self.transfer = TransferConfig(
+            multipart_threshold=multipart_bytes, multipart_chunksize=multipart_bytes, max_concurrency=4
+        )
 
     async def put_file(self, key: str, path: Path, *, move: bool = False) -> None:
-        await asyncio.to_thread(self.client.upload_file, str(path), self.bucket, check_key(key),
-                                ExtraArgs={"ContentType": content_type(key)}, Config=self.transfer)
+        await asyncio.to_thread(
+            self.client.upload_file,
+            str(path),
+            self.bucket,
+            check_key(key),
+            ExtraArgs={"ContentType": content_type(key)},
+            Config=self.transfer,
+        )
         if move:
             Path(path).unlink(missing_ok=True)
 
     async def put_bytes(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=check_key(key), Body=data,
-                                ContentType=content_type(key))
+        await asyncio.to_thread(
+            self.client.put_object, Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type(key)
+        )
 
     async def get_bytes(self, key: str) -> bytes:
         def get() -> bytes:
@@ -177,6 +209,7 @@ class S3Storage:
                 return self.client.get_object(Bucket=self.bucket, Key=check_key(key))["Body"].read()
             except self.client.exceptions.NoSuchKey:
                 raise ObjectMissing(key) from None
+
         return await asyncio.to_thread(get)
 
     async def exists(self, key: str) -> bool:
@@ -196,14 +229,18 @@ class S3Storage:
     async def delete_prefix(self, prefix: str) -> int:
         keys = await self.list(prefix)
         for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-            await asyncio.to_thread(self.client.delete_objects, Bucket=self.bucket,
-                                    Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
+            await asyncio.to_thread(
+                self.client.delete_objects,
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True},
+            )
         return len(keys)
 
     async def list(self, prefix: str) -> list[str]:
         def keys() -> list[str]:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
             return sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
+
         return await asyncio.to_thread(keys)
 
     @contextlib.asynccontextmanager
@@ -216,8 +253,9 @@ class S3Storage:
         path = Path(name)
         try:
             try:
-                await asyncio.to_thread(self.client.download_file, self.bucket, check_key(key), name,
-                                        Config=self.transfer)
+                await asyncio.to_thread(
+                    self.client.download_file, self.bucket, check_key(key), name, Config=self.transfer
+                )
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                     raise ObjectMissing(key) from None
@@ -232,17 +270,25 @@ class S3Storage:
     async def url(self, key: str, *, expires: int, public: bool = False) -> str | None:
         if public and self.cdn_url:
             return f"{self.cdn_url}/{check_key(key)}"
-        return await asyncio.to_thread(self.client.generate_presigned_url, "get_object",
-                                       Params={"Bucket": self.bucket, "Key": check_key(key)},
-                                       ExpiresIn=expires)
+        return await asyncio.to_thread(
+            self.client.generate_presigned_url,
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": check_key(key)},
+            ExpiresIn=expires,
+        )
 
 
 def make_storage(settings: Settings) -> Storage:
     if settings.s3_endpoint:
-        return S3Storage(endpoint=settings.s3_endpoint, bucket=settings.s3_bucket,
-                         access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
-                         region=settings.s3_region, cdn_url=settings.media_cdn_url,
-                         multipart_bytes=settings.s3_multipart_bytes)
+        return S3Storage(
+            endpoint=settings.s3_endpoint,
+            bucket=settings.s3_bucket,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            region=settings.s3_region,
+            cdn_url=settings.media_cdn_url,
+            multipart_bytes=settings.s3_multipart_bytes,
+        )
     return LocalStorage(settings.media_dir)
 
 

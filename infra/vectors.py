@@ -9,22 +9,30 @@ only the stream worker opens it (`shared()`), and every call runs on one dedicat
 worker's event loop never waits on a brute-force search. The API never opens Qdrant; it reads
 what the worker writes to Redis (models/discovery/recommendations.py).
 """
+
 from __future__ import annotations
 
 import asyncio
 import atexit
+import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
-from qdrant_client import QdrantClient, models as qm
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
 
 from infra.settings import Settings
 from ml.embeddings import DIM
-from models.discovery.recommendations import new_version
 
 VIDEOS, USERS = "videos", "users"
+
+
+def new_version() -> str:
+    """A rebuild's version, which names its collections (`videos_<version>`): UTC time, sortable."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + f"{time.time_ns() // 1000 % 1000000:06d}"
 
 
 class Vectors:
@@ -76,8 +84,9 @@ class Vectors:
         if target is None:
             target = f"{alias}_{new_version()}"
             self._create(target)
-            self.client.update_collection_aliases([qm.CreateAliasOperation(
-                create_alias=qm.CreateAlias(collection_name=target, alias_name=alias))])
+            self.client.update_collection_aliases(
+                [qm.CreateAliasOperation(create_alias=qm.CreateAlias(collection_name=target, alias_name=alias))]
+            )
         return target
 
     async def ensure(self, *aliases: str) -> None:
@@ -113,8 +122,7 @@ class Vectors:
 
     # --- points ---
 
-    async def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray,
-                     payloads: Sequence[dict]) -> None:
+    async def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict]) -> None:
         if not ids:
             return
         batch = qm.Batch(ids=list(ids), vectors=vectors.tolist(), payloads=list(payloads))
@@ -136,8 +144,9 @@ class Vectors:
         if ids:
             await self.run(self.client.delete, collection, qm.PointIdsList(points=list(ids)), wait=True)
 
-    async def search_many(self, collection: str, queries: Sequence[np.ndarray], limit: int,
-                          fields: Sequence[str]) -> list[list[qm.ScoredPoint]]:
+    async def search_many(
+        self, collection: str, queries: Sequence[np.ndarray], limit: int, fields: Sequence[str]
+    ) -> list[list[qm.ScoredPoint]]:
         """Top `limit` points per query vector, with the payload `fields`. No server-side filter:
         local mode evaluates filters point by point in Python (ARCHITECTURE.md §4: 38 ms -> 250 ms
         on 20k points), so callers filter the payload themselves, which also works on a server."""

@@ -5,6 +5,7 @@
 reconcile`, `make seed`) reads them; with no `make run` up, a job that needs only PostgreSQL
 starts the embedded one of VAR_DIR for its own run.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,9 +13,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 from infra import logs
 from infra.embedded import EmbeddedPostgres, ServiceError, free_port

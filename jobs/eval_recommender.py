@@ -8,6 +8,7 @@ must be predicted from the rest. Prints recall@20 and nDCG@20 of the recommender
 code: post_text -> all-MiniLM-L6-v2 -> a local Qdrant, the interest-vector update rule, the
 candidate search and filter), a popularity baseline and a random baseline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,9 @@ import numpy as np
 from infra.settings import Settings
 from infra.vectors import VIDEOS, Vectors
 from ml import embeddings
+from models.discovery.indexing import PostDoc, payload_of, post_text
+from models.discovery.interests import CANDIDATE_FIELDS, POOL, interest_vector, pick_candidates
 from models.discovery.recommendations import WEIGHTS, Signal
-from streams.agents.embeddings import PostDoc, payload_of, post_text
-from streams.agents.interests import CANDIDATE_FIELDS, POOL, interest_vector, pick_candidates
 
 K = 20
 HOLDOUT = 0.2
@@ -50,7 +51,7 @@ FILLER = "today wow amazing check this out new best love my first look finally w
 class Dataset:
     captions: list[str]
     topic_of: list[int]
-    train: dict[int, list[int]]      # user -> items, oldest first
+    train: dict[int, list[int]]  # user -> items, oldest first
     test: dict[int, set[int]]
 
 
@@ -125,16 +126,19 @@ async def recommender(data: Dataset, settings: Settings) -> dict[int, list[int]]
         docs = [PostDoc(ids[i], f"creator-{i % 97}", "public", c, 0.0) for i, c in enumerate(data.captions)]
         emb = await embeddings.aencode([post_text(d.caption) for d in docs])
         for s in range(0, len(docs), 256):
-            await vecs.upsert(VIDEOS, ids[s:s + 256], emb[s:s + 256], [payload_of(d, None) for d in docs[s:s + 256]])
+            await vecs.upsert(
+                VIDEOS, ids[s : s + 256], emb[s : s + 256], [payload_of(d, None) for d in docs[s : s + 256]]
+            )
         vec_of = dict(zip(ids, emb))
-        now = 10 ** 12
+        now = 10**12
         users, queries = [], []
         for u, items in data.train.items():
             # one like per training interaction, a minute apart, the latest most recent
-            sigs = [Signal(ids[i], "like", f"{now - (len(items) - n) * 60_000:012x}70008000000000000000",
-                           WEIGHTS["like"]) for n, i in enumerate(items)]
-            v = interest_vector(sigs, lambda s: vec_of.get(s.key), now,
-                                settings.recs_half_life.total_seconds() * 1000)
+            sigs = [
+                Signal(ids[i], "like", f"{now - (len(items) - n) * 60_000:012x}70008000000000000000", WEIGHTS["like"])
+                for n, i in enumerate(items)
+            ]
+            v = interest_vector(sigs, lambda s: vec_of.get(s.key), now, settings.recs_half_life.total_seconds() * 1000)
             if v is not None:
                 users.append(u)
                 queries.append(v)
@@ -145,9 +149,15 @@ async def recommender(data: Dataset, settings: Settings) -> dict[int, list[int]]
         vecs.close()
     index = {pid: i for i, pid in enumerate(ids)}
     engagement = dict(zip(ids, train_counts(data)))
-    return {u: [index[pid] for pid, _ in pick_candidates(pts, f"user-{u}", {ids[i] for i in data.train[u]}, n,
-                                                         engagement, settings.recs_popularity)][:K]
-            for u, pts in zip(users, hits)}
+    return {
+        u: [
+            index[pid]
+            for pid, _ in pick_candidates(
+                pts, f"user-{u}", {ids[i] for i in data.train[u]}, n, engagement, settings.recs_popularity
+            )
+        ][:K]
+        for u, pts in zip(users, hits)
+    }
 
 
 def popularity(data: Dataset) -> dict[int, list[int]]:
@@ -174,11 +184,17 @@ def evaluate(n_users: int = 500, n_items: int = 1500, seed: int = 7, settings: S
     t0 = time.monotonic()
     recs = asyncio.run(recommender(data, settings))
     seconds = time.monotonic() - t0
-    return {"users": n_users, "items": n_items, "seed": seed,
-            "interactions": sum(len(t) for t in data.train.values()) + sum(len(t) for t in data.test.values()),
-            "held_out": sum(len(t) for t in data.test.values()), "recommender_s": seconds,
-            "recommender": recall_ndcg(recs, data.test), "popularity": recall_ndcg(popularity(data), data.test),
-            "random": recall_ndcg(random_baseline(data, seed), data.test)}
+    return {
+        "users": n_users,
+        "items": n_items,
+        "seed": seed,
+        "interactions": sum(len(t) for t in data.train.values()) + sum(len(t) for t in data.test.values()),
+        "held_out": sum(len(t) for t in data.test.values()),
+        "recommender_s": seconds,
+        "recommender": recall_ndcg(recs, data.test),
+        "popularity": recall_ndcg(popularity(data), data.test),
+        "random": recall_ndcg(random_baseline(data, seed), data.test),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
     r = evaluate(args.users, args.items, args.seed)
-    print(f"dataset: {r['users']} users, {r['items']} posts, {r['interactions']} interactions, "
-          f"{r['held_out']} held out (each user's latest 20%), seed {r['seed']}")
+    print(
+        f"dataset: {r['users']} users, {r['items']} posts, {r['interactions']} interactions, "
+        f"{r['held_out']} held out (each user's latest 20%), seed {r['seed']}"
+    )
     print(f"{'method':<14}{'recall@20':>11}{'nDCG@20':>10}")
     for name in ("recommender", "popularity", "random"):
         rec, ndcg = r[name]

@@ -11,6 +11,7 @@ the running one of `make run`, or started for the job if `make run` is not runni
 REDIS_URL set the user's cached role is dropped at once; without it the API notices the
 promotion within ROLE_CACHE_TTL (30 s by default).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,6 +37,7 @@ class _PolledRelay:
 @dataclass
 class JobServices:
     """What models.accounts.roles.set_role uses of infra.services.Services, without a Kafka producer."""
+
     settings: Settings
     redis: aioredis.Redis | None
     relay: _PolledRelay
@@ -46,16 +48,20 @@ class JobServices:
 
 
 async def grant_admin(settings: Settings, email: str) -> int:
-    svc = JobServices(settings, aioredis.from_url(settings.redis_url) if settings.redis_url else None,
-                      _PolledRelay())
+    svc = JobServices(settings, aioredis.from_url(settings.redis_url) if settings.redis_url else None, _PolledRelay())
     db.init_engine(settings)
     try:
         user_id = await roles.user_id_by_email(svc, email)
         if user_id is None:
             print(f"make admin: no account has the email {email!r}; register it first", file=sys.stderr)
             return 1
-        done = await roles.set_role(svc, user_id=user_id, role="admin", actor=None,
-                                    client=Client(user_agent=f"jobs.make_admin (os user {getpass.getuser()})"))
+        done = await roles.set_role(
+            svc,
+            user_id=user_id,
+            role="admin",
+            actor=None,
+            client=Client(user_agent=f"jobs.make_admin (os user {getpass.getuser()})"),
+        )
     finally:
         if svc.redis is not None:
             await svc.redis.aclose()

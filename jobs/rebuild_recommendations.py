@@ -13,6 +13,7 @@ Signals rebuilt: reactions (engagement edges), "not interested"/hide feedback, r
 onboarding interests. Views and shares are stored as counters, not per user: the worker merges
 the rebuilt signals into each user's history instead of replacing it, so those survive.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,17 +30,18 @@ from tqdm import tqdm
 from infra import logs
 from infra.services import Services
 from infra.settings import get_settings
-from models.engagement.tables import ReactionEdge
-from models.core.events import Event
+from infra.vectors import new_version
 from models.content.feedback import PostFeedback
 from models.content.posts import Post
-from models.discovery.recommendations import BUILDING, FINISHED, TOPICS, WEIGHTS, Interests, new_version, topics_text
-from models.moderation.reports import Report
+from models.core.events import Event
 from models.core.topics import RECS_REBUILD, validate_payload
+from models.discovery.recommendations import BUILDING, FINISHED, TOPICS, WEIGHTS, Interests, topics_text
+from models.engagement.tables import ReactionEdge
+from models.moderation.reports import Report
 
 CHECKPOINT = "recs:rebuild:checkpoint"
-POST_BATCH = 128          # ~300 KB per message at most (captions are at most 2,200 characters)
-USER_BATCH = 200          # users read per query
+POST_BATCH = 128  # ~300 KB per message at most (captions are at most 2,200 characters)
+USER_BATCH = 200  # users read per query
 SIGNALS_PER_MESSAGE = 4000
 
 
@@ -88,10 +90,12 @@ class Rebuild:
             await self.save()
         done = await self.wait_for(self._finished, "the worker to finish (it embeds every post)")
         await self.redis.delete(CHECKPOINT)
-        print(f"rebuild: done: version {self.state['version']} in {time.monotonic() - self.t0:.1f}s, "
-              f"{self.state['posts']} posts and "
-              f"{self.state['users']} users sent; worker: {done['videos']} has {done['videos_points']} "
-              f"points, {done['users']} {done['users_points']}; replaced: {done['replaced'] or 'nothing'}")
+        print(
+            f"rebuild: done: version {self.state['version']} in {time.monotonic() - self.t0:.1f}s, "
+            f"{self.state['posts']} posts and "
+            f"{self.state['users']} users sent; worker: {done['videos']} has {done['videos_points']} "
+            f"points, {done['users']} {done['users_points']}; replaced: {done['replaced'] or 'nothing'}"
+        )
         return 0
 
     async def _building(self) -> bool:
@@ -100,8 +104,9 @@ class Rebuild:
     async def _finished(self) -> dict | None:
         if not await self.redis.sismember(FINISHED, self.state["version"]):
             return None
-        return {k.decode(): v.decode() for k, v in
-                (await self.redis.hgetall(f"{FINISHED}:{self.state['version']}")).items()}
+        return {
+            k.decode(): v.decode() for k, v in (await self.redis.hgetall(f"{FINISHED}:{self.state['version']}")).items()
+        }
 
     async def wait_for(self, check, what: str):
         deadline = time.monotonic() + self.args.timeout
@@ -110,8 +115,10 @@ class Rebuild:
             if got:
                 return got
             await asyncio.sleep(0.2)
-        print(f"rebuild: timed out after {self.args.timeout:.0f}s waiting for {what}; run again to resume",
-              file=sys.stderr)
+        print(
+            f"rebuild: timed out after {self.args.timeout:.0f}s waiting for {what}; run again to resume",
+            file=sys.stderr,
+        )
         raise SystemExit(1)
 
     async def posts(self) -> bool:
@@ -129,9 +136,22 @@ class Rebuild:
                     st.update(phase="users", cursor=None)
                     await self.save()
                     return True
-                await self.send("recs.rebuild_posts", {"posts": [
-                    {"post_id": p.id, "author_id": p.author_id, "visibility": p.visibility, "caption": p.caption,
-                     "created_at": p.created_at, "video_id": p.video_id} for p in rows]})
+                await self.send(
+                    "recs.rebuild_posts",
+                    {
+                        "posts": [
+                            {
+                                "post_id": p.id,
+                                "author_id": p.author_id,
+                                "visibility": p.visibility,
+                                "caption": p.caption,
+                                "created_at": p.created_at,
+                                "video_id": p.video_id,
+                            }
+                            for p in rows
+                        ]
+                    },
+                )
                 st.update(cursor=str(rows[-1].id), posts=st["posts"] + len(rows))
                 await self.save()
                 self.batches += 1
@@ -140,9 +160,12 @@ class Rebuild:
 
     async def users(self) -> bool:
         st = self.state
-        ids = union(select(ReactionEdge.user_id), select(PostFeedback.user_id),
-                    select(Report.reporter_id).where(Report.target_type == "post"),
-                    select(Interests.user_id)).subquery()
+        ids = union(
+            select(ReactionEdge.user_id),
+            select(PostFeedback.user_id),
+            select(Report.reporter_id).where(Report.target_type == "post"),
+            select(Interests.user_id),
+        ).subquery()
         async with self.svc.sessions() as s:
             total = (await s.execute(select(func.count()).select_from(ids))).scalar_one()
         with tqdm(total=total, initial=min(st["users"], total), unit="user", desc="users") as bar:
@@ -179,20 +202,40 @@ class Rebuild:
             for r in await s.execute(select(ReactionEdge).where(ReactionEdge.user_id.in_(user_ids))):
                 e = r[0]
                 if e.type in WEIGHTS:
-                    by_user[e.user_id].append({"key": str(e.post_id), "kind": e.type, "event_id": e.last_event_id,
-                                               "weight": WEIGHTS[e.type] if e.active else 0.0})
+                    by_user[e.user_id].append(
+                        {
+                            "key": str(e.post_id),
+                            "kind": e.type,
+                            "event_id": e.last_event_id,
+                            "weight": WEIGHTS[e.type] if e.active else 0.0,
+                        }
+                    )
             for (f,) in await s.execute(select(PostFeedback).where(PostFeedback.user_id.in_(user_ids))):
                 if f.kind in WEIGHTS:
-                    by_user[f.user_id].append({"key": str(f.post_id), "kind": f.kind,
-                                               "event_id": uuid7_at(f.created_at), "weight": WEIGHTS[f.kind]})
-            for (r,) in await s.execute(select(Report).where(Report.reporter_id.in_(user_ids),
-                                                             Report.target_type == "post")):
-                by_user[r.reporter_id].append({"key": str(r.target_id), "kind": "report", "event_id": r.id,
-                                               "weight": WEIGHTS["report"]})
+                    by_user[f.user_id].append(
+                        {
+                            "key": str(f.post_id),
+                            "kind": f.kind,
+                            "event_id": uuid7_at(f.created_at),
+                            "weight": WEIGHTS[f.kind],
+                        }
+                    )
+            for (r,) in await s.execute(
+                select(Report).where(Report.reporter_id.in_(user_ids), Report.target_type == "post")
+            ):
+                by_user[r.reporter_id].append(
+                    {"key": str(r.target_id), "kind": "report", "event_id": r.id, "weight": WEIGHTS["report"]}
+                )
             for (i,) in await s.execute(select(Interests).where(Interests.user_id.in_(user_ids))):
-                by_user[i.user_id].append({"key": TOPICS, "kind": "topics", "event_id": i.event_id,
-                                           "weight": WEIGHTS["topics"] if i.topics else 0.0,
-                                           "text": topics_text(i.topics) if i.topics else ""})
+                by_user[i.user_id].append(
+                    {
+                        "key": TOPICS,
+                        "kind": "topics",
+                        "event_id": i.event_id,
+                        "weight": WEIGHTS["topics"] if i.topics else 0.0,
+                        "text": topics_text(i.topics) if i.topics else "",
+                    }
+                )
         cap = self.svc.settings.recs_history
         out = []
         for u, sigs in by_user.items():
@@ -204,8 +247,10 @@ class Rebuild:
 async def main_async(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.scylla_hosts:
-        print("rebuild: reaction edges are read from PostgreSQL; the CQL engagement store has no "
-              "scan for them yet", file=sys.stderr)
+        print(
+            "rebuild: reaction edges are read from PostgreSQL; the CQL engagement store has no scan for them yet",
+            file=sys.stderr,
+        )
         return 2
     svc = await Services.start(settings, relay=False)
     try:

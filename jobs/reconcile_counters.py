@@ -3,6 +3,7 @@
 The agents keep counters exact by moving them only on real edge transitions; this repairs what
 no event can (a CQL counter write lost between the edge write and the increment, or a hand-edit).
 """
+
 from __future__ import annotations
 
 import sys

@@ -5,6 +5,7 @@ Each due subscription is charged once per period (the charge's ledger reference 
 subscription and period start), moved to grace when the wallet cannot pay, lapsed when the grace
 ends, ended when it was cancelled. Running it twice, or two at once, charges nothing twice.
 """
+
 from __future__ import annotations
 
 import logging

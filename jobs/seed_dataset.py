@@ -13,6 +13,7 @@ cannot log in (no password); benchmarks mint tokens with models.accounts.session
 Database: DATABASE_URL, else the development stack's embedded PostgreSQL in VAR_DIR (as `make
 admin`). The trending ranking needs REDIS_URL (skipped without it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -29,9 +30,10 @@ import redis.asyncio as aioredis
 
 from infra import db
 from infra.settings import Settings
+from jobs.environment import run_job
+from models.core.events import new_id
 from models.discovery import trending
 from models.engagement import FollowChange, ReactionChange, make_store
-from models.core.events import new_id
 
 REACTION_TYPES = ("like", "like", "like", "like", "love", "laugh", "wow", "sad", "angry")  # likes dominate
 BATCH = 20_000
@@ -66,7 +68,7 @@ def uuid7_at(ts: float, rnd: random.Random) -> UUID:
 def _zipf_cum(n: int, s: float) -> list[float]:
     acc, out = 0.0, []
     for k in range(1, n + 1):
-        acc += 1.0 / k ** s
+        acc += 1.0 / k**s
         out.append(acc)
     return out
 
@@ -82,11 +84,15 @@ async def seed(settings: Settings, sizes: Sizes, say=print) -> Seeded:
         # ---- users
         tag = f"{sizes.seed:x}{int(now) % 100000:x}"
         out.users = [uuid7_at(now - 90 * 86400 + i, rnd) for i in range(sizes.users)]
-        created = datetime.now(timezone.utc) - timedelta(days=90)
-        await conn.copy_records_to_table("users", columns=["id", "email", "username", "password_hash", "role",
-                                                             "created_at"], records=(
-            (u, f"seed{tag}.{i}@example.com", f"s{tag}_{i}"[:30], "!seeded", "user", created)
-            for i, u in enumerate(out.users)))
+        created = datetime.now(UTC) - timedelta(days=90)
+        await conn.copy_records_to_table(
+            "users",
+            columns=["id", "email", "username", "password_hash", "role", "created_at"],
+            records=(
+                (u, f"seed{tag}.{i}@example.com", f"s{tag}_{i}"[:30], "!seeded", "user", created)
+                for i, u in enumerate(out.users)
+            ),
+        )
         out.seconds["users"] = time.monotonic() - t
         say(f"seed: {sizes.users:,} users in {out.seconds['users']:.1f}s")
 
@@ -100,8 +106,9 @@ async def seed(settings: Settings, sizes: Sizes, say=print) -> Seeded:
             for m in set(rnd.sample(range(sizes.users), min(sizes.users - 1, rnd.randint(5, 40)))) - {o}:
                 members.append((cid, out.users[m], uuid7_at(now - 50 * 86400, rnd), created))
         await conn.copy_records_to_table("circles", columns=["id", "owner_id", "name", "created_at"], records=circles)
-        await conn.copy_records_to_table("circle_members", columns=["circle_id", "user_id", "id", "created_at"],
-                                         records=members)
+        await conn.copy_records_to_table(
+            "circle_members", columns=["circle_id", "user_id", "id", "created_at"], records=members
+        )
         out.circles, out.members = len(circles), len(members)
         circle_of = {out.users[o]: c[0] for o, c in zip(owners, circles)}
 
@@ -109,8 +116,7 @@ async def seed(settings: Settings, sizes: Sizes, say=print) -> Seeded:
         activity = list(range(sizes.users))
         rnd.shuffle(activity)
         cum = _zipf_cum(sizes.users, 0.8)
-        authors = [out.users[activity[i]] for i in
-                   (rnd.choices(range(sizes.users), cum_weights=cum, k=sizes.posts))]
+        authors = [out.users[activity[i]] for i in (rnd.choices(range(sizes.users), cum_weights=cum, k=sizes.posts))]
         posts = []
         for i, author in enumerate(authors):
             story = rnd.random() < 0.02
@@ -119,17 +125,32 @@ async def seed(settings: Settings, sizes: Sizes, say=print) -> Seeded:
             cid = circle_of.get(author) if vis == "circle" else None
             if vis == "circle" and cid is None:
                 vis = "public"
-            ts = datetime.fromtimestamp(at, timezone.utc)
-            posts.append((uuid7_at(at, rnd), author, f"seeded post {i} #tag{i % 50}", vis, ts, cid,
-                          "story" if story else "post", ts + timedelta(hours=24) if story else None))
+            ts = datetime.fromtimestamp(at, UTC)
+            posts.append(
+                (
+                    uuid7_at(at, rnd),
+                    author,
+                    f"seeded post {i} #tag{i % 50}",
+                    vis,
+                    ts,
+                    cid,
+                    "story" if story else "post",
+                    ts + timedelta(hours=24) if story else None,
+                )
+            )
             out.stories += story
-        await conn.copy_records_to_table("posts", columns=["id", "author_id", "caption", "visibility", "created_at",
-                                                             "circle_id", "kind", "expires_at"], records=posts)
+        await conn.copy_records_to_table(
+            "posts",
+            columns=["id", "author_id", "caption", "visibility", "created_at", "circle_id", "kind", "expires_at"],
+            records=posts,
+        )
         await conn.execute("ANALYZE users; ANALYZE posts; ANALYZE circles; ANALYZE circle_members")
         out.posts = len(posts)
         out.seconds["posts"] = time.monotonic() - t
-        say(f"seed: {out.posts:,} posts ({out.stories:,} stories), {out.circles:,} circles with "
-            f"{out.members:,} members in {out.seconds['posts']:.1f}s")
+        say(
+            f"seed: {out.posts:,} posts ({out.stories:,} stories), {out.circles:,} circles with "
+            f"{out.members:,} members in {out.seconds['posts']:.1f}s"
+        )
     finally:
         await conn.close()
 
@@ -150,11 +171,13 @@ async def seed(settings: Settings, sizes: Sizes, say=print) -> Seeded:
                 changes.append(FollowChange(out.users[f], out.users[e], True, new_id()))
                 in_degree[e] += 1
         for i in range(0, len(changes), BATCH):
-            await store.apply_follows(sorted(changes[i:i + BATCH], key=lambda c: c.edge))
+            await store.apply_follows(sorted(changes[i : i + BATCH], key=lambda c: c.edge))
         out.follows, out.max_in_degree = len(changes), max(in_degree.values())
         out.seconds["follows"] = time.monotonic() - t
-        say(f"seed: {out.follows:,} follows (max in-degree {out.max_in_degree:,}, median "
-            f"{sorted(in_degree.values())[len(in_degree) // 2]}) in {out.seconds['follows']:.1f}s")
+        say(
+            f"seed: {out.follows:,} follows (max in-degree {out.max_in_degree:,}, median "
+            f"{sorted(in_degree.values())[len(in_degree) // 2]}) in {out.seconds['follows']:.1f}s"
+        )
 
         # ---- reactions: posts by Zipf(1.0) popularity, users uniform, one per (post, user, type)
         t = time.monotonic()
@@ -189,8 +212,10 @@ async def seed(settings: Settings, sizes: Sizes, say=print) -> Seeded:
         r = aioredis.from_url(settings.redis_url)
         try:
             cfg = trending.Config.from_settings(settings)
-            snap = {str(posts[p][0]): [float(n), trending.hashtags(posts[p][2])]
-                    for p, n in per_post.most_common(cfg.max_posts)}
+            snap = {
+                str(posts[p][0]): [float(n), trending.hashtags(posts[p][2])]
+                for p, n in per_post.most_common(cfg.max_posts)
+            }
             await trending.publish(r, cfg, {0: snap}, 1, time.time())
         finally:
             await r.aclose()
@@ -207,7 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.users, args.posts) < 2 or args.reactions < 0 or args.reactions > args.posts * args.users:
         print("seed: need >= 2 users and posts, and at most users x posts reactions", file=sys.stderr)
         return 2
-    from jobs.environment import run_job
     sizes = Sizes(args.users, args.posts, args.reactions, args.seed)
     return run_job("seed", lambda settings: seed(settings, sizes), lambda _: "done")
 

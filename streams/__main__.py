@@ -1,4 +1,5 @@
 """`python -m streams worker`: start the stream worker (Faust handles SIGINT/SIGTERM)."""
+
 import sys
 
 import uvloop
@@ -10,9 +11,12 @@ def main() -> None:
     settings = get_settings()
     if settings.kafka_flavor == "tansu":
         from streams import compat
+
         compat.apply()
     uvloop.install()
-    from streams.app import app
+    from streams.app import create_app
+
+    app = create_app(settings)
     argv = sys.argv[1:] or ["worker"]
     if argv[0] == "worker" and "--without-web" not in argv:
         argv.append("--without-web")  # health and metrics are served by the API

@@ -1,7 +1,9 @@
 """The stream worker: a Faust app hosting Faust agents and batch agents (streams/batch.py).
 
-Every module in streams/agents/ is imported at start, so an agent is one file there.
+Every module in streams/agents/ is imported when the app is created (`create_app`, called by
+`python -m streams worker`), so an agent is one file there. Nothing is created at import time.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +20,7 @@ from mode import Service
 
 from infra import heartbeat, logs
 from infra.services import Services
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
 from streams import agents as agents_pkg
 from streams.batch import REGISTRY, BatchRunner
 
@@ -35,13 +37,20 @@ def selected(name: str, spec: str) -> bool:
     return chosen
 
 
+def import_agents() -> list:
+    """Import every module of streams/agents/: batch agents register themselves (REGISTRY)."""
+    return [
+        importlib.import_module(f"{agents_pkg.__name__}.{mod.name}")
+        for mod in pkgutil.iter_modules(agents_pkg.__path__)
+    ]
+
+
 def discover(app: faust.App, settings: Settings) -> None:
-    """Import every agent module. Batch agents register themselves on import; a module with
-    Faust agents, tables or timers defines `setup(app, settings)` to add them to the app (selected
-    by its module name)."""
-    for mod in pkgutil.iter_modules(agents_pkg.__path__):
-        module = importlib.import_module(f"{agents_pkg.__name__}.{mod.name}")
-        if callable(setup := getattr(module, "setup", None)) and selected(mod.name, settings.worker_agents):
+    """Import every agent module; a module with Faust agents, tables or timers defines
+    `setup(app, settings)` to add them to the app (selected by its module name)."""
+    for module in import_agents():
+        name = module.__name__.rsplit(".", 1)[-1]
+        if callable(setup := getattr(module, "setup", None)) and selected(name, settings.worker_agents):
             setup(app, settings)
 
 
@@ -83,8 +92,11 @@ def create_app(settings: Settings) -> faust.App:
 
         async def on_start(self) -> None:
             self.svc = await Services.start(settings)
-            self.runners = [BatchRunner(a, self.svc, settings) for a in REGISTRY.values()
-                            if selected(a.name, settings.worker_agents)]
+            self.runners = [
+                BatchRunner(a, self.svc, settings)
+                for a in REGISTRY.values()
+                if selected(a.name, settings.worker_agents)
+            ]
             await warm_up([r.agent for r in self.runners], settings)
             # Each group join takes a few seconds on the broker; twenty-odd agents join at once.
             await asyncio.gather(*(r.start() for r in self.runners))
@@ -94,8 +106,9 @@ def create_app(settings: Settings) -> faust.App:
         async def _heartbeat(self) -> None:
             while not self.should_stop:
                 try:
-                    await heartbeat.publish(self.svc.redis, self.worker_id, {
-                        "agents": {r.agent.name: r.snapshot() for r in self.runners}})
+                    await heartbeat.publish(
+                        self.svc.redis, self.worker_id, {"agents": {r.agent.name: r.snapshot() for r in self.runners}}
+                    )
                 except Exception as exc:
                     log.warning("heartbeat failed", extra={"error": repr(exc)})
                 await self.sleep(1.0)
@@ -111,6 +124,3 @@ def create_app(settings: Settings) -> faust.App:
 
     discover(app, settings)
     return app
-
-
-app = create_app(get_settings())

@@ -13,13 +13,15 @@ Adding one: a file in streams/agents/ with
 
 and a test that awaits `my_agent(events, svc)` directly (no broker needed).
 """
+
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from uuid import UUID
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -75,15 +77,27 @@ class BatchAgent:
 REGISTRY: dict[str, BatchAgent] = {}
 
 
-def batch_agent(topic: Topic, *, name: str | None = None, max_records: int = 2000,
-                max_poll_interval_ms: int = 300_000, live: bool = False,
-                warmup: Callable[[Settings], object] | None = None):
+def ids_of(events: list[dict], etype: str, field: str) -> list[UUID]:
+    """The distinct ids in `payload[field]` of the events of type `etype`, first seen first."""
+    return list(dict.fromkeys(UUID(e["payload"][field]) for e in events if e.get("type") == etype))
+
+
+def batch_agent(
+    topic: Topic,
+    *,
+    name: str | None = None,
+    max_records: int = 2000,
+    max_poll_interval_ms: int = 300_000,
+    live: bool = False,
+    warmup: Callable[[Settings], object] | None = None,
+):
     def register(fn: Handler) -> BatchAgent:
         agent = BatchAgent(name or fn.__name__, topic, fn, max_records, max_poll_interval_ms, live, warmup)
         if agent.name in REGISTRY:
             raise ValueError(f"batch agent {agent.name!r} is defined twice")
         REGISTRY[agent.name] = agent
         return agent
+
     return register
 
 
@@ -126,12 +140,17 @@ class BatchRunner:
         s = self.settings
         tune_gc()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap, group_id=self.status.group,
-            client_id=f"{self.status.group}", enable_auto_commit=False,
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=self.status.group,
+            client_id=f"{self.status.group}",
+            enable_auto_commit=False,
             auto_offset_reset="earliest",  # a new group starts from the beginning of the log
-            session_timeout_ms=s.kafka_session_timeout_ms, heartbeat_interval_ms=s.kafka_heartbeat_ms,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_ms,
             max_poll_interval_ms=self.agent.max_poll_interval_ms,
-            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=self._fetch_max_wait_ms())
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_wait_ms=self._fetch_max_wait_ms(),
+        )
         self._consumer.subscribe([self.agent.topic.name], listener=_Listener(self.status))
         await self._consumer.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"agent:{self.agent.name}")
@@ -151,7 +170,7 @@ class BatchRunner:
         if self._task:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer:
@@ -167,9 +186,16 @@ class BatchRunner:
                 events.append(ev)
             except ValueError as exc:
                 self.status.malformed += 1
-                log.error("malformed event skipped", extra={"agent": self.agent.name, "topic": r.topic,
-                                                           "partition": r.partition, "offset": r.offset,
-                                                           "error": str(exc)})
+                log.error(
+                    "malformed event skipped",
+                    extra={
+                        "agent": self.agent.name,
+                        "topic": r.topic,
+                        "partition": r.partition,
+                        "offset": r.offset,
+                        "error": str(exc),
+                    },
+                )
         return events
 
     async def _handle(self, events: list[dict]) -> bool:
@@ -179,13 +205,12 @@ class BatchRunner:
                 await self.agent.handler(events, self.svc)
                 return True
             except Exception:
-                log.exception("agent batch failed; retrying", extra={"agent": self.agent.name,
-                                                                     "events": len(events)})
+                log.exception("agent batch failed; retrying", extra={"agent": self.agent.name, "events": len(events)})
                 if self._stopping.is_set():
                     return False  # uncommitted: the next owner of the partitions redoes it
                 try:
                     await asyncio.wait_for(self._stopping.wait(), delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 delay = min(delay * 2, 5.0)
 
@@ -197,8 +222,7 @@ class BatchRunner:
         limit, batches, events, taken, timeout_ms = self.agent.max_records, {}, [], 0, 200
         while taken < limit:
             try:
-                got = await self._consumer.getmany(timeout_ms=timeout_ms,
-                                                   max_records=min(FETCH_SLICE, limit - taken))
+                got = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=min(FETCH_SLICE, limit - taken))
             except KafkaError as exc:
                 log.warning("fetch failed", extra={"agent": self.agent.name, "error": repr(exc)})
                 if batches:
@@ -267,6 +291,11 @@ class BatchRunner:
 
     def snapshot(self) -> dict:
         st = self.status
-        return {"group": st.group, "joined": st.joined, "partitions": st.partitions,
-                "consumed": {self.agent.topic.name: st.consumed}, "malformed": st.malformed,
-                "lag": st.lag}
+        return {
+            "group": st.group,
+            "joined": st.joined,
+            "partitions": st.partitions,
+            "consumed": {self.agent.topic.name: st.consumed},
+            "malformed": st.malformed,
+            "lag": st.lag,
+        }

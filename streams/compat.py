@@ -10,6 +10,7 @@ never against Apache Kafka, where both behaviours are correct as the clients exp
    Faust's changelog recovery stops early (tables lose their tail) and lag is misread.
    Fix: take the high watermark from a Fetch response, which Tansu reports correctly.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,8 +45,9 @@ async def fetch_high_watermarks(bootstrap: str, listed: dict) -> dict:
     need = [tp for tp, off in listed.items() if off > 0]
     if not need:
         return dict(listed)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                fetch_max_wait_ms=10, max_partition_fetch_bytes=1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10, max_partition_fetch_bytes=1024
+    )
     await consumer.start()
     try:
         consumer.assign(need)

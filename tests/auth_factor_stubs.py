@@ -1,6 +1,7 @@
 """Local HTTP servers speaking the WhatsApp Cloud API and Sinch Verification API shapes (as Meta and
 Sinch document them), for tests/test_auth_otp.py and tests/test_auth_flashcall.py; plus phone
 numbers and a loopback-address pool so each test's per-IP counters stay its own."""
+
 from __future__ import annotations
 
 import base64
@@ -37,8 +38,13 @@ class Stub:
         class Handler(BaseHTTPRequestHandler):
             def _serve(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                req = {"method": self.command, "path": self.path, "headers": dict(self.headers), "raw": raw,
-                       "json": json.loads(raw) if raw else None}
+                req = {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "raw": raw,
+                    "json": json.loads(raw) if raw else None,
+                }
                 stub.requests.append(req)
                 status, body = stub.handle(req)
                 data = json.dumps(body).encode()
@@ -70,6 +76,7 @@ class Stub:
 
 class WhatsAppStub(Stub):
     """POST /{version}/{phone_number_id}/messages with a Bearer token; records each OTP."""
+
     version, number_id, token = "v21.0", "1098765432", "wa-test-token"
 
     def __init__(self):
@@ -77,29 +84,61 @@ class WhatsAppStub(Stub):
         self.codes: dict[str, list[str]] = {}
 
     def env(self) -> dict:
-        return {"WHATSAPP_API_BASE": self.base, "WHATSAPP_API_VERSION": self.version,
-                "WHATSAPP_PHONE_NUMBER_ID": self.number_id, "WHATSAPP_ACCESS_TOKEN": self.token,
-                "WHATSAPP_TEMPLATE": "daira_otp", "WHATSAPP_TEMPLATE_LANGUAGE": "ar"}
+        return {
+            "WHATSAPP_API_BASE": self.base,
+            "WHATSAPP_API_VERSION": self.version,
+            "WHATSAPP_PHONE_NUMBER_ID": self.number_id,
+            "WHATSAPP_ACCESS_TOKEN": self.token,
+            "WHATSAPP_TEMPLATE": "daira_otp",
+            "WHATSAPP_TEMPLATE_LANGUAGE": "ar",
+        }
 
     def handle(self, req):
         if req["path"] != f"/{self.version}/{self.number_id}/messages" or req["method"] != "POST":
-            return 404, {"error": {"message": "Unknown path", "type": "GraphMethodException", "code": 100,
-                                   "fbtrace_id": "Afake404"}}
+            return 404, {
+                "error": {
+                    "message": "Unknown path",
+                    "type": "GraphMethodException",
+                    "code": 100,
+                    "fbtrace_id": "Afake404",
+                }
+            }
         if req["headers"].get("Authorization") != f"Bearer {self.token}":
-            return 401, {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190,
-                                   "fbtrace_id": "Afake401"}}
+            return 401, {
+                "error": {
+                    "message": "Invalid OAuth access token.",
+                    "type": "OAuthException",
+                    "code": 190,
+                    "fbtrace_id": "Afake401",
+                }
+            }
         if self.mode == "down":
-            return 503, {"error": {"message": "Service temporarily unavailable", "type": "OAuthException",
-                                   "code": 2, "fbtrace_id": "Afake503"}}
+            return 503, {
+                "error": {
+                    "message": "Service temporarily unavailable",
+                    "type": "OAuthException",
+                    "code": 2,
+                    "fbtrace_id": "Afake503",
+                }
+            }
         body = req["json"]
         if self.mode == "reject":
-            return 400, {"error": {"message": "Message undeliverable", "type": "OAuthException", "code": 131026,
-                                   "error_data": {"details": "recipient cannot receive"}, "fbtrace_id": "Afake400"}}
+            return 400, {
+                "error": {
+                    "message": "Message undeliverable",
+                    "type": "OAuthException",
+                    "code": 131026,
+                    "error_data": {"details": "recipient cannot receive"},
+                    "fbtrace_id": "Afake400",
+                }
+            }
         code = body["template"]["components"][0]["parameters"][0]["text"]
         self.codes.setdefault(body["to"], []).append(code)
-        return 200, {"messaging_product": "whatsapp",
-                     "contacts": [{"input": body["to"], "wa_id": body["to"].lstrip("+")}],
-                     "messages": [{"id": f"wamid.{secrets.token_hex(12)}"}]}
+        return 200, {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": body["to"], "wa_id": body["to"].lstrip("+")}],
+            "messages": [{"id": f"wamid.{secrets.token_hex(12)}"}],
+        }
 
     def last_code(self, phone: str) -> str:
         return self.codes[phone][-1]
@@ -107,17 +146,22 @@ class WhatsAppStub(Stub):
 
 class SinchStub(Stub):
     """Sinch Verification API, flash calls; checks the application signed request."""
+
     key = "7f3a2b1c-0000-4000-8000-00000000abcd"
     secret = base64.b64encode(b"sinch-test-application-secret!!").decode()
 
     def __init__(self):
         super().__init__()
-        self.calls: dict[str, str] = {}   # phone -> the CLI it was called from
+        self.calls: dict[str, str] = {}  # phone -> the CLI it was called from
         self.bad_auth = 0
 
     def env(self) -> dict:
-        return {"SINCH_VERIFICATION_BASE": self.base, "SINCH_APPLICATION_KEY": self.key,
-                "SINCH_APPLICATION_SECRET": self.secret, "SINCH_AUTH": "signed"}
+        return {
+            "SINCH_VERIFICATION_BASE": self.base,
+            "SINCH_APPLICATION_KEY": self.key,
+            "SINCH_APPLICATION_SECRET": self.secret,
+            "SINCH_AUTH": "signed",
+        }
 
     def _signed_ok(self, req) -> bool:
         h = req["headers"]
@@ -136,13 +180,15 @@ class SinchStub(Stub):
                 return 400, {"errorCode": 40001, "message": "Invalid method", "reference": "ref-400"}
             phone = body["identity"]["endpoint"]
             self.calls[phone] = "+4670" + "".join(secrets.choice("0123456789") for _ in range(7))
-            return 200, {"id": secrets.token_hex(8), "method": "flashCall",
-                         "flashCall": {"cliFilter": "(.*)", "interceptionTimeout": 45, "reportTimeout": 75,
-                                       "denyCallAfter": 0},
-                         "_links": [{"rel": "status", "href": "...", "method": "GET"}]}
+            return 200, {
+                "id": secrets.token_hex(8),
+                "method": "flashCall",
+                "flashCall": {"cliFilter": "(.*)", "interceptionTimeout": 45, "reportTimeout": 75, "denyCallAfter": 0},
+                "_links": [{"rel": "status", "href": "...", "method": "GET"}],
+            }
         prefix = "/verification/v1/verifications/number/"
         if req["method"] == "PUT" and req["path"].startswith(prefix):
-            phone = unquote(req["path"][len(prefix):])
+            phone = unquote(req["path"][len(prefix) :])
             if phone not in self.calls:
                 return 404, {"errorCode": 40400, "message": "Verification not found", "reference": "ref-404"}
             if body != {"method": "flashCall", "flashCall": {"cli": body.get("flashCall", {}).get("cli")}}:
@@ -150,6 +196,10 @@ class SinchStub(Stub):
             ok = body["flashCall"]["cli"] == self.calls[phone]
             if ok:
                 del self.calls[phone]
-            return 200, {"id": "x", "method": "flashcall", "status": "SUCCESSFUL" if ok else "FAIL",
-                         **({} if ok else {"reason": "Invalid CLI"})}
+            return 200, {
+                "id": "x",
+                "method": "flashcall",
+                "status": "SUCCESSFUL" if ok else "FAIL",
+                **({} if ok else {"reason": "Invalid CLI"}),
+            }
         return 404, {"errorCode": 40400, "message": "Not found", "reference": "ref-404"}

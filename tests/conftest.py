@@ -1,6 +1,7 @@
 """Real components for the suite: the embedded PostgreSQL, Redis and Tansu broker (or the ones
 DATABASE_URL / REDIS_URL / KAFKA_BOOTSTRAP point at), the API under uvicorn and the stream worker,
 each a real process reached over real connections."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,10 +34,16 @@ class Proc:
         self.log = log_dir / f"{name}-{uuid4().hex[:6]}.log"
         self.p: subprocess.Popen | None = None
 
-    def start(self) -> "Proc":
-        self.p = subprocess.Popen([sys.executable, *self.args], env=self.env, cwd=REPO,
-                                  stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-                                  preexec_fn=pdeathsig_preexec(signal.SIGTERM), start_new_session=True)
+    def start(self) -> Proc:
+        self.p = subprocess.Popen(
+            [sys.executable, *self.args],
+            env=self.env,
+            cwd=REPO,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=pdeathsig_preexec(signal.SIGTERM),
+            start_new_session=True,
+        )
         return self
 
     @property
@@ -88,24 +95,29 @@ def stack_env() -> dict:
     # permissions, and the embedded PostgreSQL (its own OS user when we are root) then dies.
     var = Path(tempfile.mkdtemp(prefix="daira-test-var-"))
     add, stop = start_stack(var, os.environ, preferred_ports=False)
-    env = {**os.environ, **add,
-           "APP_ENV": "test", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-           "JWT_SECRET": secrets.token_urlsafe(40),
-           # isolates this run's consumer groups from any other user of the same broker
-           "CONSUMER_GROUP_PREFIX": f"test{uuid4().hex[:8]}",
-           "KAFKA_SESSION_TIMEOUT_MS": os.environ.get("KAFKA_SESSION_TIMEOUT_MS", "6000"),
-           "KAFKA_HEARTBEAT_MS": os.environ.get("KAFKA_HEARTBEAT_MS", "1000"),
-           "VAR_DIR": str(var),
-           # the suite registers and logs in many users from one IP; tests of the limits start
-           # their own API with small ones (tests/test_auth_ratelimit.py)
-           "RATE_LIMIT_REGISTER": "100000/1m", "RATE_LIMIT_LOGIN": "100000/1m",
-           "RATE_LIMIT_API": "100000/1m"}
-    subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        **add,
+        "APP_ENV": "test",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        "JWT_SECRET": secrets.token_urlsafe(40),
+        # isolates this run's consumer groups from any other user of the same broker
+        "CONSUMER_GROUP_PREFIX": f"test{uuid4().hex[:8]}",
+        "KAFKA_SESSION_TIMEOUT_MS": os.environ.get("KAFKA_SESSION_TIMEOUT_MS", "6000"),
+        "KAFKA_HEARTBEAT_MS": os.environ.get("KAFKA_HEARTBEAT_MS", "1000"),
+        "VAR_DIR": str(var),
+        # the suite registers and logs in many users from one IP; tests of the limits start
+        # their own API with small ones (tests/test_auth_ratelimit.py)
+        "RATE_LIMIT_REGISTER": "100000/1m",
+        "RATE_LIMIT_LOGIN": "100000/1m",
+        "RATE_LIMIT_API": "100000/1m",
+    }
+    subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     # In-process tests (agents fed without a broker, stores) read the same settings.
     saved = dict(os.environ)
     os.environ.update(env)
     from infra.settings import get_settings
+
     get_settings.cache_clear()
     yield env
     os.environ.clear()
@@ -121,6 +133,7 @@ async def svc(stack_env):
     call domain functions or feed agents directly; the outbox relay is left to the API."""
     from infra.services import Services
     from infra.settings import get_settings
+
     s = await Services.start(get_settings(), relay=False)
     yield s
     await s.stop()
@@ -133,9 +146,25 @@ def log_dir(tmp_path_factory) -> Path:
 
 def start_api(env: dict, log_dir: Path, **extra) -> tuple[Proc, str]:
     port = free_port()
-    proc = Proc("api", ["-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-                        "--loop", "uvloop", "--ws", "websockets", "--no-access-log"],
-                {**env, **extra, "PORT": str(port)}, log_dir).start()
+    proc = Proc(
+        "api",
+        [
+            "-m",
+            "uvicorn",
+            "api.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--ws",
+            "websockets",
+            "--no-access-log",
+        ],
+        {**env, **extra, "PORT": str(port)},
+        log_dir,
+    ).start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """Small test videos generated with the same ffmpeg the app uses (lavfi `testsrc` + `sine`)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -9,17 +10,34 @@ import imageio_ffmpeg
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def make_video(path: Path | str, seconds: float = 2.0, width: int = 320, height: int = 240,
-               audio: bool = True, *, fps: int = 25, bitrate_kbps: int | None = None,
-               noise: int = 0) -> Path:
+def make_video(
+    path: Path | str,
+    seconds: float = 2.0,
+    width: int = 320,
+    height: int = 240,
+    audio: bool = True,
+    *,
+    fps: int = 25,
+    bitrate_kbps: int | None = None,
+    noise: int = 0,
+) -> Path:
     """Write an H.264 (+ AAC when `audio`) clip of a moving test pattern; the container follows
     the suffix (.mp4, .mov, .mkv, .webm gets VP8/Opus). `noise` (0-100) adds temporal noise so
     that the clip is as hard to compress as camera footage. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     webm = path.suffix.lower() == ".webm"
-    argv = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}"]
+    argv = [
+        FFMPEG,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}",
+    ]
     if audio:
         argv += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
     if noise:
@@ -29,8 +47,7 @@ def make_video(path: Path | str, seconds: float = 2.0, width: int = 320, height:
     else:
         argv += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     if bitrate_kbps:
-        argv += ["-b:v", f"{bitrate_kbps}k", "-maxrate", f"{bitrate_kbps}k",
-                 "-bufsize", f"{2 * bitrate_kbps}k"]
+        argv += ["-b:v", f"{bitrate_kbps}k", "-maxrate", f"{bitrate_kbps}k", "-bufsize", f"{2 * bitrate_kbps}k"]
     if audio:
         argv += ["-c:a", "libopus" if webm else "aac", "-b:a", "64k"]
     if path.suffix.lower() in (".mp4", ".mov"):

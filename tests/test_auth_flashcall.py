@@ -2,6 +2,7 @@
 request and the documented bodies), verified by Sinch's report endpoint; the limits and lockout
 shared with OTP; Sinch down; and the logging development provider that `make run` uses.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,9 @@ async def http(sinch_api):
     clients: list[httpx.AsyncClient] = []
 
     def make() -> httpx.AsyncClient:
-        c = httpx.AsyncClient(base_url=sinch_api, timeout=15,
-                              transport=httpx.AsyncHTTPTransport(local_address=next(ips)))
+        c = httpx.AsyncClient(
+            base_url=sinch_api, timeout=15, transport=httpx.AsyncHTTPTransport(local_address=next(ips))
+        )
         clients.append(c)
         return c
 
@@ -82,8 +84,13 @@ async def test_sinch_flash_call_verifies_the_callers_phone_then_logs_in(http, si
     user = await signup(c, email=f"s{uuid4().hex[:8]}@example.com")
     r = await start(c, phone, user["headers"])
     assert r.status_code == 202, r.text
-    assert r.json() == {"channel": "flash_call", "expires_in": 300, "resend_after": 86400,
-                        "cli_filter": "(.*)", "interception_timeout": 45}
+    assert r.json() == {
+        "channel": "flash_call",
+        "expires_in": 300,
+        "resend_after": 86400,
+        "cli_filter": "(.*)",
+        "interception_timeout": 45,
+    }
     [req] = sinch.to(phone)
     assert req["method"] == "POST" and req["path"] == "/verification/v1/verifications"
     assert req["json"] == {"identity": {"type": "number", "endpoint": phone}, "method": "flashCall"}
@@ -140,8 +147,12 @@ async def test_sinch_down(http, sinch):
     try:
         r = await start(c, phone)
         assert code_of(r, 503) == "provider_unavailable"
-        assert r.json()["error"]["details"] == {"provider": "sinch", "http_status": 503, "error_code": 50300,
-                                                "reference": "ref-503"}
+        assert r.json()["error"]["details"] == {
+            "provider": "sinch",
+            "http_status": 503,
+            "error_code": 50300,
+            "reference": "ref-503",
+        }
         sinch.mode = "ok"
         assert (await start(c, phone)).status_code == 202  # the cool-down was released
         cli = sinch.calls[phone]
@@ -191,15 +202,18 @@ async def test_graphql_faces(http, sinch):
     user = await signup(c, phone=phone)
 
     async def gql(query: str, **variables):
-        return (await c.post("/graphql", json={"query": query, "variables": variables},
-                             headers=user["headers"])).json()
+        return (await c.post("/graphql", json={"query": query, "variables": variables}, headers=user["headers"])).json()
 
-    sent = await gql("mutation($p: String!) { requestFlashCall(phone: $p) { channel cliFilter interceptionTimeout } }",
-                     p=phone)
+    sent = await gql(
+        "mutation($p: String!) { requestFlashCall(phone: $p) { channel cliFilter interceptionTimeout } }", p=phone
+    )
     assert sent["data"]["requestFlashCall"] == {"channel": "flash_call", "cliFilter": "(.*)", "interceptionTimeout": 45}
-    done = await gql("mutation($p: String!, $c: String!) { verifyFlashCall(phone: $p, code: $c) "
-                     "{ verified phone phoneVerifiedAt auth { accessToken } user { id phone phoneVerified } } }",
-                     p=phone, c=sinch.calls[phone])
+    done = await gql(
+        "mutation($p: String!, $c: String!) { verifyFlashCall(phone: $p, code: $c) "
+        "{ verified phone phoneVerifiedAt auth { accessToken } user { id phone phoneVerified } } }",
+        p=phone,
+        c=sinch.calls[phone],
+    )
     out = done["data"]["verifyFlashCall"]
     assert out["verified"] is True and out["phone"] == phone and out["auth"] is None
     assert out["user"] == {"id": user["user"]["id"], "phone": phone, "phoneVerified": True}

@@ -6,6 +6,7 @@ An API of its own, pointed at the stub, with a day-long resend cool-down and sma
 (so no test straddles a window); each test talks from fresh loopback addresses. Time passing is
 simulated in Redis (a pending code's expiry, a spent cool-down), never slept through.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,15 @@ def wa():
 
 @pytest.fixture(scope="module")
 def otp_api(stack_env, log_dir, wa):
-    proc, base = start_api(stack_env, log_dir, OTP_RESEND_COOLDOWN="1d", RATE_LIMIT_OTP_PHONE="3/1d",
-                           RATE_LIMIT_OTP_IP="6/1d", RATE_LIMIT_OTP_VERIFY_IP="50/1d", **wa.env())
+    proc, base = start_api(
+        stack_env,
+        log_dir,
+        OTP_RESEND_COOLDOWN="1d",
+        RATE_LIMIT_OTP_PHONE="3/1d",
+        RATE_LIMIT_OTP_IP="6/1d",
+        RATE_LIMIT_OTP_VERIFY_IP="50/1d",
+        **wa.env(),
+    )
     yield base
     proc.stop()
 
@@ -44,8 +52,7 @@ async def http(otp_api):
     clients: list[httpx.AsyncClient] = []
 
     def make() -> httpx.AsyncClient:
-        c = httpx.AsyncClient(base_url=otp_api, timeout=15,
-                              transport=httpx.AsyncHTTPTransport(local_address=next(ips)))
+        c = httpx.AsyncClient(base_url=otp_api, timeout=15, transport=httpx.AsyncHTTPTransport(local_address=next(ips)))
         clients.append(c)
         return c
 
@@ -110,10 +117,19 @@ async def test_cloud_api_request_verify_own_phone_then_log_in_with_it(http, wa, 
     assert sent["headers"]["Authorization"] == "Bearer wa-test-token"
     assert sent["headers"]["Content-Type"].startswith("application/json")
     assert sent["json"] == {
-        "messaging_product": "whatsapp", "recipient_type": "individual", "to": phone, "type": "template",
-        "template": {"name": "daira_otp", "language": {"code": "ar"}, "components": [
-            {"type": "body", "parameters": [{"type": "text", "text": code}]},
-            {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": code}]}]}}
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": phone,
+        "type": "template",
+        "template": {
+            "name": "daira_otp",
+            "language": {"code": "ar"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": code}]},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": code}]},
+            ],
+        },
+    }
     # with the bearer token: verifies the caller's phone
     r = await verify_otp(c, phone, code, user["headers"])
     assert r.status_code == 200, r.text
@@ -126,10 +142,16 @@ async def test_cloud_api_request_verify_own_phone_then_log_in_with_it(http, wa, 
     assert code_of(await verify_otp(c, phone, code, user["headers"]), 401) == "code_expired"
 
     # the event the trust score consumes, after commit
-    events = await _collect(stack_env["KAFKA_BOOTSTRAP"], USERS.name,
-                            lambda evs: any(e["type"] == "user.phone_verified"
-                                            and e["payload"]["user_id"] == user["user"]["id"] for e in evs))
-    [event] = [e for e in events if e["type"] == "user.phone_verified" and e["payload"]["user_id"] == user["user"]["id"]]
+    events = await _collect(
+        stack_env["KAFKA_BOOTSTRAP"],
+        USERS.name,
+        lambda evs: any(
+            e["type"] == "user.phone_verified" and e["payload"]["user_id"] == user["user"]["id"] for e in evs
+        ),
+    )
+    [event] = [
+        e for e in events if e["type"] == "user.phone_verified" and e["payload"]["user_id"] == user["user"]["id"]
+    ]
     assert event["payload"]["method"] == "otp" and phone not in str(event)
 
     # without a token: logs into the account with that verified phone
@@ -159,17 +181,24 @@ async def test_register_and_log_in_with_a_phone(http, wa, db):
     assert r.status_code == 200 and r.json()["user"]["id"] == user["user"]["id"]
     r = await c.post("/auth/login", json={"phone": national, "password": "wrong horse 1"})
     assert code_of(r, 401) == "invalid_credentials"
-    assert code_of(await c.post("/auth/login", json={"phone": new_phone(), "password": "x" * 9}), 401) \
+    assert (
+        code_of(await c.post("/auth/login", json={"phone": new_phone(), "password": "x" * 9}), 401)
         == "invalid_credentials"
+    )
     assert code_of(await c.post("/auth/login", json={"password": "x" * 9}), 422) == "validation_error"
-    assert code_of(await c.post("/auth/login", json={"phone": phone, "email": "a@b.io", "password": "x" * 9}),
-                   422) == "validation_error"
+    assert (
+        code_of(await c.post("/auth/login", json={"phone": phone, "email": "a@b.io", "password": "x" * 9}), 422)
+        == "validation_error"
+    )
     # the phone is taken now
-    dup = await c.post("/auth/register", json={"phone": phone, "password": "password123",
-                                               "username": f"d{uuid4().hex[:8]}"})
+    dup = await c.post(
+        "/auth/register", json={"phone": phone, "password": "password123", "username": f"d{uuid4().hex[:8]}"}
+    )
     assert code_of(dup, 409) == "phone_taken"
-    assert code_of(await c.post("/auth/register", json={"password": "password123", "username": "nobodyx"}),
-                   422) == "validation_error"
+    assert (
+        code_of(await c.post("/auth/register", json={"password": "password123", "username": "nobodyx"}), 422)
+        == "validation_error"
+    )
 
     # a phone-only account logs in by OTP (its phone is its identity) and the phone becomes verified
     c2 = http()
@@ -180,15 +209,24 @@ async def test_register_and_log_in_with_a_phone(http, wa, db):
 
     # GraphQL: register and log in with a phone
     other = new_phone()
-    gql = await c.post("/graphql", json={"query": "mutation($p: String!, $u: String!) { register(input: "
-                                                  "{phone: $p, password: \"password123\", username: $u}) "
-                                                  "{ user { id email phoneVerified } } }",
-                                         "variables": {"p": other, "u": f"g{uuid4().hex[:8]}"}})
+    gql = await c.post(
+        "/graphql",
+        json={
+            "query": "mutation($p: String!, $u: String!) { register(input: "
+            '{phone: $p, password: "password123", username: $u}) '
+            "{ user { id email phoneVerified } } }",
+            "variables": {"p": other, "u": f"g{uuid4().hex[:8]}"},
+        },
+    )
     assert gql.json()["data"]["register"]["user"]["email"] is None
     assert gql.json()["data"]["register"]["user"]["phoneVerified"] is False
-    logged = await c.post("/graphql", json={"query": "mutation($p: String!) { login(input: {phone: $p, "
-                                                     "password: \"password123\"}) { accessToken } }",
-                                            "variables": {"p": other}})
+    logged = await c.post(
+        "/graphql",
+        json={
+            "query": 'mutation($p: String!) { login(input: {phone: $p, password: "password123"}) { accessToken } }',
+            "variables": {"p": other},
+        },
+    )
     assert logged.json()["data"]["login"]["accessToken"]
 
 
@@ -221,8 +259,10 @@ async def test_brute_force_hits_the_lockout(http, wa, redis, db):
     assert code_of(await request_otp(http(), phone), 429) == "phone_locked"
     assert code_of(await http().post("/auth/flash-call", json={"phone": phone}), 429) == "phone_locked"
     assert not await redis.exists(f"phonever:otp:{phone}")  # the pending code is gone
-    rows = await db.fetch("SELECT action, details FROM audit_log WHERE subject = $1 AND action LIKE 'auth.phone%' "
-                          "ORDER BY id", f"user:{user['user']['id']}")
+    rows = await db.fetch(
+        "SELECT action, details FROM audit_log WHERE subject = $1 AND action LIKE 'auth.phone%' ORDER BY id",
+        f"user:{user['user']['id']}",
+    )
     actions = [r["action"] for r in rows]
     assert actions.count("auth.phone_verify_failed") == 5 and actions.count("auth.phone_locked") == 1
     assert actions[0] == "auth.phone_code_sent"
@@ -269,8 +309,7 @@ async def test_resend_cooldown_and_a_resend_buys_no_extra_guesses(http, wa, redi
     if second != first:
         assert code_of(await verify_otp(c, phone, first), 401) == "invalid_code"  # replaced
     else:
-        assert code_of(await verify_otp(c, phone, "000000" if first != "000000" else "111111"), 401) \
-            == "invalid_code"
+        assert code_of(await verify_otp(c, phone, "000000" if first != "000000" else "111111"), 401) == "invalid_code"
     r = await verify_otp(c, phone, "999999" if second != "999999" else "888888")
     assert r.json()["error"]["details"]["attempts_left"] == 1  # 4 wrong so far, across both codes
     assert (await verify_otp(c, phone, second)).status_code == 200
@@ -296,10 +335,19 @@ async def test_bad_phones(http, phone):
     c = http()
     assert code_of(await request_otp(c, phone), 400) == "invalid_phone"
     assert code_of(await verify_otp(c, phone, "123456"), 400) == "invalid_phone"
-    assert code_of(await c.post("/auth/register", json={"phone": phone, "password": "password123",
-                                                        "username": f"b{uuid4().hex[:8]}"}), 400) == "invalid_phone"
-    g = await c.post("/graphql", json={"query": "mutation($p: String!) { requestOtp(phone: $p) { channel } }",
-                                       "variables": {"p": phone}})
+    assert (
+        code_of(
+            await c.post(
+                "/auth/register", json={"phone": phone, "password": "password123", "username": f"b{uuid4().hex[:8]}"}
+            ),
+            400,
+        )
+        == "invalid_phone"
+    )
+    g = await c.post(
+        "/graphql",
+        json={"query": "mutation($p: String!) { requestOtp(phone: $p) { channel } }", "variables": {"p": phone}},
+    )
     assert g.json()["errors"][0]["extensions"]["code"] == "invalid_phone"
 
 
@@ -308,8 +356,10 @@ async def test_malformed_requests(http):
     assert code_of(await c.post("/auth/otp/request", json={}), 422) == "validation_error"
     assert code_of(await c.post("/auth/otp/request", json={"phone": new_phone(), "x": 1}), 422) == "validation_error"
     assert code_of(await verify_otp(c, new_phone(), "12ab56"), 422) == "validation_error"
-    assert code_of(await c.post("/auth/otp/request", content=b"[]", headers={"Content-Type": "application/json"}),
-                   400) == "bad_request"
+    assert (
+        code_of(await c.post("/auth/otp/request", content=b"[]", headers={"Content-Type": "application/json"}), 400)
+        == "bad_request"
+    )
     # a bad bearer token is refused, not treated as anonymous
     r = await request_otp(c, new_phone(), {"Authorization": "Bearer nope"})
     assert code_of(r, 401) == "invalid_token"
@@ -336,8 +386,10 @@ async def test_provider_down_or_refusing(http, wa, redis, db):
     # the earlier code was not consumed by the failed resends
     r = await verify_otp(c, phone, first)
     assert r.status_code == 200 and r.json()["user"]["id"] == user["user"]["id"]
-    failed = await db.fetch("SELECT details FROM audit_log WHERE action = 'auth.phone_code_failed' AND subject = $1",
-                            f"user:{user['user']['id']}")
+    failed = await db.fetch(
+        "SELECT details FROM audit_log WHERE action = 'auth.phone_code_failed' AND subject = $1",
+        f"user:{user['user']['id']}",
+    )
     assert len(failed) == 2
 
 
@@ -358,13 +410,16 @@ async def test_graphql_faces(http, wa):
 
     sent = await gql("mutation($p: String!) { requestOtp(phone: $p) { channel expiresIn resendAfter } }", p=phone)
     assert sent["data"]["requestOtp"] == {"channel": "otp", "expiresIn": 300, "resendAfter": 86400}
-    wrong = await gql("mutation($p: String!) { verifyOtp(phone: $p, code: \"000000\") { verified } }", p=phone)
+    wrong = await gql('mutation($p: String!) { verifyOtp(phone: $p, code: "000000") { verified } }', p=phone)
     if wa.last_code(phone) != "000000":
         assert wrong["errors"][0]["extensions"]["code"] == "invalid_code"
         assert wrong["errors"][0]["extensions"]["details"]["attempts_left"] == 4
-    done = await gql("mutation($p: String!, $c: String!) { verifyOtp(phone: $p, code: $c) "
-                     "{ verified phone auth { accessToken user { id phone phoneVerified } } user { id } } }",
-                     p=phone, c=wa.last_code(phone))
+    done = await gql(
+        "mutation($p: String!, $c: String!) { verifyOtp(phone: $p, code: $c) "
+        "{ verified phone auth { accessToken user { id phone phoneVerified } } user { id } } }",
+        p=phone,
+        c=wa.last_code(phone),
+    )
     out = done["data"]["verifyOtp"]
     assert out["verified"] is False and out["phone"] is None and out["user"]["id"] == user["user"]["id"]
     assert out["auth"]["user"] == {"id": user["user"]["id"], "phone": None, "phoneVerified": True}
@@ -378,9 +433,12 @@ async def test_audit_log_records_no_code(http, wa, db):
     assert (await request_otp(c, phone)).status_code == 202
     await verify_otp(c, phone, "000000" if wa.last_code(phone) != "000000" else "111111")
     assert (await verify_otp(c, phone, wa.last_code(phone))).status_code == 200
-    rows = await db.fetch("SELECT action, subject, details::text AS details FROM audit_log "
-                          "WHERE subject = $1 OR actor_user_id = $2 ORDER BY id",
-                          f"user:{user['user']['id']}", user["user"]["id"])
+    rows = await db.fetch(
+        "SELECT action, subject, details::text AS details FROM audit_log "
+        "WHERE subject = $1 OR actor_user_id = $2 ORDER BY id",
+        f"user:{user['user']['id']}",
+        user["user"]["id"],
+    )
     actions = [r["action"] for r in rows]
     assert actions[:2] == ["auth.register", "auth.login"]
     assert {"auth.phone_code_sent", "auth.phone_verify_failed", "auth.phone_verified"} <= set(actions)

@@ -5,6 +5,7 @@ An API of its own with small limits (the suite's API has generous ones). Daily w
 test never straddles a window boundary. Each test talks from its own loopback address
 (127.0.0.0/8 all reaches the API), so the per-IP counters of tests do not mix.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -22,8 +23,9 @@ _ips = (f"127.0.{i}.{j}" for i, j in itertools.product(range(10, 250), range(2, 
 
 @pytest.fixture(scope="module")
 def limited_api(stack_env, log_dir):
-    proc, base = start_api(stack_env, log_dir, RATE_LIMIT_LOGIN="3/1d", RATE_LIMIT_REGISTER="2/1d",
-                           RATE_LIMIT_API="5/1d")
+    proc, base = start_api(
+        stack_env, log_dir, RATE_LIMIT_LOGIN="3/1d", RATE_LIMIT_REGISTER="2/1d", RATE_LIMIT_API="5/1d"
+    )
     yield base
     proc.stop()
 
@@ -35,8 +37,7 @@ async def from_ip(limited_api):
 
     def make(ip: str | None = None) -> httpx.AsyncClient:
         ip = ip or next(_ips)
-        c = httpx.AsyncClient(base_url=limited_api, timeout=15,
-                              transport=httpx.AsyncHTTPTransport(local_address=ip))
+        c = httpx.AsyncClient(base_url=limited_api, timeout=15, transport=httpx.AsyncHTTPTransport(local_address=ip))
         c.ip = ip
         clients.append(c)
         return c
@@ -65,8 +66,9 @@ async def test_login_limit_per_ip(from_ip, client):
     good = {"email": user["user"]["email"], "password": user["password"]}
     assert_limited(await c.post("/auth/login", json=good), 3)  # even the right password
     # a forwarded-for header from an untrusted peer changes nothing
-    spoofed = await c.post("/auth/login", json=good, headers={"X-Forwarded-For": "203.0.113.9",
-                                                              "Remote-Addr": "203.0.113.9"})
+    spoofed = await c.post(
+        "/auth/login", json=good, headers={"X-Forwarded-For": "203.0.113.9", "Remote-Addr": "203.0.113.9"}
+    )
     assert_limited(spoofed, 3)
     # another address is not affected
     assert (await from_ip().post("/auth/login", json=good)).status_code == 200
@@ -83,16 +85,18 @@ async def test_login_limit_per_account(from_ip, client):
     # the address limit and the account limit are separate: this address can log into another
     other = await register(client)
     c = from_ip()
-    assert (await c.post("/auth/login", json={"email": other["user"]["email"],
-                                              "password": other["password"]})).status_code == 200
+    assert (
+        await c.post("/auth/login", json={"email": other["user"]["email"], "password": other["password"]})
+    ).status_code == 200
 
 
 async def test_graphql_login_is_limited_too(from_ip):
     c = from_ip()
     q = 'mutation { login(input: {email: "gql-nobody@example.com", password: "whatever1"}) { accessToken } }'
     for _ in range(3):
-        assert (await c.post("/graphql", json={"query": q})).json()["errors"][0]["extensions"]["code"] \
-            == "invalid_credentials"
+        assert (await c.post("/graphql", json={"query": q})).json()["errors"][0]["extensions"][
+            "code"
+        ] == "invalid_credentials"
     err = (await c.post("/graphql", json={"query": q})).json()["errors"][0]
     assert err["extensions"]["code"] == "rate_limited" and err["extensions"]["status"] == 429
 

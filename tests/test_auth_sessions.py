@@ -1,12 +1,13 @@
 """Sessions: refresh-token rotation and reuse detection, logout, listing and revoking sessions,
 JWT hardening, the GraphQL faces, and the audit log they write."""
+
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import asyncpg
@@ -24,8 +25,9 @@ async def db(stack_env):
 
 
 async def login(client, user: dict, **headers) -> dict:
-    r = await client.post("/auth/login", json={"email": user["user"]["email"], "password": user["password"]},
-                          headers=headers)
+    r = await client.post(
+        "/auth/login", json={"email": user["user"]["email"], "password": user["password"]}, headers=headers
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
@@ -58,8 +60,9 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client, db):
     # only SHA-256 hashes are stored
     rows = await db.fetch("SELECT token_hash, used_at FROM refresh_tokens WHERE session_id = $1 ORDER BY id", sid)
     assert [row["token_hash"] for row in rows] == [
-        hashlib.sha256(t.encode()).hexdigest() for t in (user["refresh_token"], second["refresh_token"],
-                                                         third["refresh_token"])]
+        hashlib.sha256(t.encode()).hexdigest()
+        for t in (user["refresh_token"], second["refresh_token"], third["refresh_token"])
+    ]
     assert [row["used_at"] is not None for row in rows] == [True, True, False]
 
     # the first token again: reuse -> the whole family is revoked
@@ -67,8 +70,9 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client, db):
     assert error(await refresh(client, third["refresh_token"]), 401) == "refresh_token_revoked"
     assert error(await client.get("/auth/sessions", headers=headers), 401) == "session_revoked"
     assert error(await client.get("/auth/sessions", headers=user["headers"]), 401) == "session_revoked"
-    assert await db.fetchval("SELECT count(*) FROM refresh_tokens WHERE session_id = $1 AND revoked_at IS NULL",
-                             sid) == 0
+    assert (
+        await db.fetchval("SELECT count(*) FROM refresh_tokens WHERE session_id = $1 AND revoked_at IS NULL", sid) == 0
+    )
     assert await db.fetchval("SELECT revoked_at IS NOT NULL FROM auth_sessions WHERE id = $1", sid)
     # another login of the same user is unaffected
     fresh = await login(client, user)
@@ -91,8 +95,10 @@ async def test_unknown_expired_and_malformed_refresh_tokens(client, db):
     assert error(await client.post("/auth/refresh", json={"refresh_token": ""}), 422) == "validation_error"
     assert error(await client.post("/auth/refresh", json={"refresh_token": "x" * 600}), 422) == "validation_error"
     user = await register(client)
-    await db.execute("UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
-                     hashlib.sha256(user["refresh_token"].encode()).hexdigest())
+    await db.execute(
+        "UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
+        hashlib.sha256(user["refresh_token"].encode()).hexdigest(),
+    )
     assert error(await refresh(client, user["refresh_token"]), 401) == "refresh_token_expired"
 
 
@@ -128,8 +134,7 @@ async def test_list_and_revoke_own_sessions(client):
     # pagination
     first = (await client.get("/auth/sessions?limit=2", headers=phone["headers"])).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
-    rest = (await client.get(f"/auth/sessions?limit=2&cursor={first['next_cursor']}",
-                             headers=phone["headers"])).json()
+    rest = (await client.get(f"/auth/sessions?limit=2&cursor={first['next_cursor']}", headers=phone["headers"])).json()
     assert [s["id"] for s in first["items"] + rest["items"]] == [s["id"] for s in page["items"]]
     assert rest["next_cursor"] is None
     assert error(await client.get("/auth/sessions?cursor=%%%", headers=phone["headers"]), 400) == "invalid_cursor"
@@ -138,8 +143,10 @@ async def test_list_and_revoke_own_sessions(client):
     # someone else's session is not found; a bad id is a 400
     stranger = await register(client)
     laptop_sid = by_ua["Mozilla/5.0 laptop"]["id"]
-    assert error(await client.delete(f"/auth/sessions/{laptop_sid}", headers=stranger["headers"]),
-                 404) == "session_not_found"
+    assert (
+        error(await client.delete(f"/auth/sessions/{laptop_sid}", headers=stranger["headers"]), 404)
+        == "session_not_found"
+    )
     assert error(await client.delete("/auth/sessions/nope", headers=phone["headers"]), 400) == "invalid_id"
     assert (await client.get("/auth/sessions", headers=laptop["headers"])).status_code == 200
 
@@ -160,11 +167,11 @@ def _b64(obj) -> str:
 def _bad_tokens(user: dict, secret: str) -> list[tuple[str, str, str]]:
     good = user["access_token"]
     claims = jwt.decode(good, options={"verify_signature": False})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     soon = now + timedelta(minutes=5)
     header, payload, sig = good.split(".")
     mid = len(sig) // 2
-    flipped = sig[:mid] + ("A" if sig[mid] != "A" else "B") + sig[mid + 1:]
+    flipped = sig[:mid] + ("A" if sig[mid] != "A" else "B") + sig[mid + 1 :]
     other_payload = _b64({**claims, "sub": str(uuid4())})
 
     def signed(**over):
@@ -177,8 +184,11 @@ def _bad_tokens(user: dict, secret: str) -> list[tuple[str, str, str]]:
         ("tampered payload", f"{header}.{other_payload}.{sig}", "invalid_token"),
         ("alg none", f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.", "invalid_token"),
         ("alg None", f"{_b64({'alg': 'None', 'typ': 'JWT'})}.{payload}.", "invalid_token"),
-        ("HS512 with the right secret", jwt.encode({**claims, "exp": soon}, secret, algorithm="HS512"),
-         "invalid_token"),
+        (
+            "HS512 with the right secret",
+            jwt.encode({**claims, "exp": soon}, secret, algorithm="HS512"),
+            "invalid_token",
+        ),
         ("another secret", jwt.encode({**claims, "exp": soon}, "x" * 40, algorithm="HS256"), "invalid_token"),
         ("missing type", signed(type=None), "invalid_token"),
         ("missing sid", signed(sid=None), "invalid_token"),
@@ -194,8 +204,7 @@ async def test_jwt_hardening(client, stack_env):
     for name, token, code in _bad_tokens(user, stack_env["JWT_SECRET"]):
         r = await client.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401 and r.json()["error"]["code"] == code, (name, r.text)
-        g = await client.post("/graphql", json={"query": "{ me { id } }"},
-                              headers={"Authorization": f"Bearer {token}"})
+        g = await client.post("/graphql", json={"query": "{ me { id } }"}, headers={"Authorization": f"Bearer {token}"})
         assert g.json()["errors"][0]["extensions"]["code"] == code, (name, g.text)
     assert (await client.get("/auth/sessions", headers=user["headers"])).status_code == 200
 
@@ -208,16 +217,22 @@ async def test_graphql_faces(client):
         r = await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
         return r.json()
 
-    logged = await gql("mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) "
-                       "{ accessToken refreshToken } }", e=user["user"]["email"], p=user["password"])
+    logged = await gql(
+        "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken refreshToken } }",
+        e=user["user"]["email"],
+        p=user["password"],
+    )
     access = logged["data"]["login"]["accessToken"]
-    refreshed = await gql("mutation($t: String!) { refresh(refreshToken: $t) "
-                          "{ accessToken refreshToken tokenType expiresIn user { id } } }",
-                          t=logged["data"]["login"]["refreshToken"])
+    refreshed = await gql(
+        "mutation($t: String!) { refresh(refreshToken: $t) "
+        "{ accessToken refreshToken tokenType expiresIn user { id } } }",
+        t=logged["data"]["login"]["refreshToken"],
+    )
     out = refreshed["data"]["refresh"]
     assert out["user"]["id"] == user["user"]["id"] and out["tokenType"] == "bearer"
-    reused = await gql("mutation($t: String!) { refresh(refreshToken: $t) { accessToken } }",
-                       t=logged["data"]["login"]["refreshToken"])
+    reused = await gql(
+        "mutation($t: String!) { refresh(refreshToken: $t) { accessToken } }", t=logged["data"]["login"]["refreshToken"]
+    )
     assert reused["errors"][0]["extensions"]["code"] == "refresh_token_reused"
     assert (await gql("{ me { id } }", access))["errors"][0]["extensions"]["code"] == "session_revoked"
 
@@ -234,8 +249,9 @@ async def test_graphql_faces(client):
     assert revoked["data"]["revokeSession"] is True
     assert (await gql("{ me { id } }", user["access_token"]))["errors"][0]["extensions"]["code"] == "session_revoked"
     assert (await gql("mutation { logout }", second["access_token"]))["data"]["logout"] is True
-    assert (await gql("{ sessions { id } }", second["access_token"]))["errors"][0]["extensions"]["code"] \
-        == "session_revoked"
+    assert (await gql("{ sessions { id } }", second["access_token"]))["errors"][0]["extensions"][
+        "code"
+    ] == "session_revoked"
     anon = await gql("mutation { logout }")
     assert anon["errors"][0]["extensions"]["code"] == "unauthorized"
 
@@ -244,8 +260,9 @@ async def test_audit_log_records_every_auth_event_and_no_secret(client, db):
     user = await register(client, password="Sup3r secret pass")
     uid = user["user"]["id"]
     headers = {"User-Agent": "audit-test/1.0"}
-    wrong = await client.post("/auth/login", json={"email": user["user"]["email"], "password": "not the one 1"},
-                              headers=headers)
+    wrong = await client.post(
+        "/auth/login", json={"email": user["user"]["email"], "password": "not the one 1"}, headers=headers
+    )
     assert wrong.status_code == 401
     ghost = f"ghost{uuid4().hex[:8]}@example.com"
     assert (await client.post("/auth/login", json={"email": ghost, "password": "Gh0st password"})).status_code == 401
@@ -259,14 +276,24 @@ async def test_audit_log_records_every_auth_event_and_no_secret(client, db):
     assert (await client.delete(f"/auth/sessions/{sid4}", headers=third["headers"])).status_code == 204
     assert (await client.post("/auth/logout", headers=third["headers"])).status_code == 204
 
-    sids = [jwt.decode(t["access_token"], options={"verify_signature": False})["sid"]
-            for t in (user, second, third, fourth)]
+    sids = [
+        jwt.decode(t["access_token"], options={"verify_signature": False})["sid"] for t in (user, second, third, fourth)
+    ]
     subjects = [f"user:{uid}"] + [f"session:{s}" for s in sids]
-    rows = await db.fetch("SELECT * FROM audit_log WHERE actor_user_id = $1 OR subject = ANY($2::text[]) "
-                          "ORDER BY id", uid, subjects)
+    rows = await db.fetch(
+        "SELECT * FROM audit_log WHERE actor_user_id = $1 OR subject = ANY($2::text[]) ORDER BY id", uid, subjects
+    )
     actions = [r["action"] for r in rows]
-    assert set(actions) == {"auth.register", "auth.login", "auth.login_failed", "auth.refresh",
-                            "auth.refresh_reused", "auth.refresh_failed", "auth.session_revoked", "auth.logout"}
+    assert set(actions) == {
+        "auth.register",
+        "auth.login",
+        "auth.login_failed",
+        "auth.refresh",
+        "auth.refresh_reused",
+        "auth.refresh_failed",
+        "auth.session_revoked",
+        "auth.logout",
+    }
     assert actions[:2] == ["auth.register", "auth.login"] and actions.count("auth.login") == 4
     failed = next(r for r in rows if r["action"] == "auth.login_failed")
     assert failed["subject"] == f"user:{uid}" and failed["actor_user_id"] is None
@@ -277,8 +304,10 @@ async def test_audit_log_records_every_auth_event_and_no_secret(client, db):
     assert logout["actor_user_id"] is not None and str(logout["actor_user_id"]) == uid
     assert logout["subject"] == f"session:{sids[2]}"
     # the unknown address is recorded as a keyed hash, never in the clear
-    ghost_rows = await db.fetch("SELECT subject FROM audit_log WHERE action = 'auth.login_failed' "
-                                "AND subject LIKE 'email:%' ORDER BY id DESC LIMIT 5")
+    ghost_rows = await db.fetch(
+        "SELECT subject FROM audit_log WHERE action = 'auth.login_failed' "
+        "AND subject LIKE 'email:%' ORDER BY id DESC LIMIT 5"
+    )
     assert ghost_rows and all(len(r["subject"]) == len("email:") + 64 for r in ghost_rows)
 
     everything = "\n".join(str(dict(r)) for r in await db.fetch("SELECT * FROM audit_log"))

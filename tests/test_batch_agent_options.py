@@ -1,26 +1,33 @@
 """Per-agent options of streams/batch.py: how often an idle agent polls, and its warm-up."""
+
 from __future__ import annotations
 
 import logging
 
 import pytest
 
-import streams.app  # noqa: F401  (imports every agent module, filling REGISTRY)
 from infra.settings import Settings
 from ml import embeddings, nsfw
-from streams.app import warm_up
-from streams.batch import (REGISTRY, TANSU_BACKGROUND_WAIT_MS, TANSU_LIVE_WAIT_MS, BatchAgent,
-                           BatchRunner)
 from models.core.topics import REACTIONS
+from streams.app import import_agents, warm_up
+from streams.batch import REGISTRY, TANSU_BACKGROUND_WAIT_MS, TANSU_LIVE_WAIT_MS, BatchAgent, BatchRunner
+
+import_agents()  # every agent module registers its batch agents
 
 
 async def _noop(events, svc) -> None:
     pass
 
 
-@pytest.mark.parametrize("flavor,live,wait", [
-    ("tansu", True, TANSU_LIVE_WAIT_MS), ("tansu", False, TANSU_BACKGROUND_WAIT_MS),
-    ("kafka", True, 100), ("kafka", False, 100)])
+@pytest.mark.parametrize(
+    "flavor,live,wait",
+    [
+        ("tansu", True, TANSU_LIVE_WAIT_MS),
+        ("tansu", False, TANSU_BACKGROUND_WAIT_MS),
+        ("kafka", True, 100),
+        ("kafka", False, 100),
+    ],
+)
 def test_only_live_agents_poll_the_embedded_broker_fast(flavor, live, wait):
     runner = BatchRunner(BatchAgent("x", REACTIONS, _noop, live=live), None, Settings(KAFKA_FLAVOR=flavor))
     assert runner._fetch_max_wait_ms() == wait
@@ -41,8 +48,9 @@ async def test_warm_up_runs_each_loader_once_and_a_failure_does_not_stop_the_wor
         raise RuntimeError("no weights here")
 
     settings = Settings()
-    agents = [BatchAgent(n, REACTIONS, _noop, warmup=w)
-              for n, w in (("a", load), ("b", load), ("c", broken), ("d", None))]
+    agents = [
+        BatchAgent(n, REACTIONS, _noop, warmup=w) for n, w in (("a", load), ("b", load), ("c", broken), ("d", None))
+    ]
     with caplog.at_level(logging.WARNING, logger="streams.app"):
         await warm_up(agents, settings)
     assert calls == [settings]
@@ -54,5 +62,12 @@ def test_model_agents_load_their_model_at_start():
     model_agents = {name: a.warmup for name, a in REGISTRY.items() if a.warmup}
     assert model_agents["nsfw"] is nsfw.warm
     assert {n for n, w in model_agents.items() if w is embeddings.warm} == {
-        "recs_embeddings", "recs_media", "recs_rebuild", "recs_reactions", "recs_engagement",
-        "recs_feedback", "recs_reports", "recs_users"}
+        "recs_embeddings",
+        "recs_media",
+        "recs_rebuild",
+        "recs_reactions",
+        "recs_engagement",
+        "recs_feedback",
+        "recs_reports",
+        "recs_users",
+    }

@@ -1,9 +1,9 @@
 """Blocks and mutes: what a block refuses (follow, see, react, lists), that it holds the moment the
 API answers, that it ends follows both ways through the stream, and the Redis cache protocol."""
+
 from __future__ import annotations
 
 from uuid import UUID, uuid4
-
 
 from models.social import blocks, mutes
 from tests.conftest import create_post, register, wait_for
@@ -25,9 +25,12 @@ async def test_blocked_user_cannot_follow_see_or_react(client):
     r = await client.post(f"/users/{uid(other)}/block", headers=author["headers"])
     assert r.status_code == 204
     # holds at once (no waiting): the same request right after the 204
-    for method, path, body in (("GET", f"/posts/{post}", None), ("GET", f"/posts/{post}/counters", None),
-                               ("POST", "/interactions/reactions", {"post_id": post}),
-                               ("DELETE", "/interactions/reactions", {"post_id": post})):
+    for method, path, body in (
+        ("GET", f"/posts/{post}", None),
+        ("GET", f"/posts/{post}/counters", None),
+        ("POST", "/interactions/reactions", {"post_id": post}),
+        ("DELETE", "/interactions/reactions", {"post_id": post}),
+    ):
         r = await client.request(method, path, json=body, headers=other["headers"])
         assert r.status_code == 404 and r.json()["error"]["code"] == "post_not_found", (method, path, r.text)
     res = await gql(client, other, f'{{ post(id: "{post}") {{ id }} }}')
@@ -50,8 +53,9 @@ async def test_blocked_user_cannot_follow_see_or_react(client):
     # unblocking restores access at once
     assert (await client.delete(f"/users/{uid(other)}/block", headers=author["headers"])).status_code == 204
     assert (await client.get(f"/posts/{post}", headers=other["headers"])).status_code == 200
-    assert (await client.post("/interactions/reactions", json={"post_id": post},
-                              headers=other["headers"])).status_code == 202
+    assert (
+        await client.post("/interactions/reactions", json={"post_id": post}, headers=other["headers"])
+    ).status_code == 202
 
 
 async def test_block_ends_follows_both_ways(client, worker):
@@ -61,6 +65,7 @@ async def test_block_ends_follows_both_ways(client, worker):
 
     async def counts(user):
         return (await client.get(f"/users/{uid(user)}/follow-counts", headers=a["headers"])).json()
+
     await wait_for(lambda: _eq(counts(a), {"followers": 1, "following": 1}), what="mutual follow")
     res = await gql(client, a, f'mutation {{ block(userId: "{uid(b)}") }}')
     assert res["data"]["block"] is True
@@ -127,7 +132,7 @@ async def test_blocked_either_cache_never_serves_a_stale_allow(client, svc):
     a, b = await register(client), await register(client)
     ida, idb = uid(a), uid(b)
     a_id, b_id = UUID(ida), UUID(idb)
-    assert not await blocks.blocked_either(svc, a_id, b_id)      # caches "0"
+    assert not await blocks.blocked_either(svc, a_id, b_id)  # caches "0"
     assert await svc.redis.get(blocks._cache_key(a_id, b_id)) == b"0"
     # the block overwrites the cached "0" as part of answering
     assert (await client.post(f"/users/{idb}/block", headers=a["headers"])).status_code == 204

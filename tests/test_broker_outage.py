@@ -1,5 +1,6 @@
 """Broker down -> 503 with Retry-After within 5 s, nothing half-written; broker back -> accepted again.
 Uses its own broker and API so the rest of the suite keeps its broker."""
+
 from __future__ import annotations
 
 import time
@@ -23,8 +24,9 @@ def own_broker_api(stack_env, log_dir):
 
 def _register(c: httpx.Client) -> dict:
     tag = str(time.monotonic_ns())
-    r = c.post("/auth/register", json={"email": f"o{tag}@example.com", "password": "password-123",
-                                       "username": f"o{tag}"})
+    r = c.post(
+        "/auth/register", json={"email": f"o{tag}@example.com", "password": "password-123", "username": f"o{tag}"}
+    )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 

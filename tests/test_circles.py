@@ -1,5 +1,6 @@
 """Circles (owner-only changes) and the restricted post visibilities, enforced in every read path:
 GET /posts/{id}, its counters, GraphQL post, and reacting."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,8 +10,8 @@ import pytest_asyncio
 
 from infra.services import Services
 from infra.settings import get_settings
-from models.social import circles
 from models.core.errors import Conflict
+from models.social import circles
 from tests.conftest import register, wait_for
 
 
@@ -19,8 +20,9 @@ def uid(user) -> str:
 
 
 async def gql(client, user, query: str, variables: dict | None = None) -> dict:
-    return (await client.post("/graphql", json={"query": query, "variables": variables or {}},
-                              headers=user["headers"])).json()
+    return (
+        await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=user["headers"])
+    ).json()
 
 
 async def new_circle(client, owner, name: str = "close friends") -> str:
@@ -30,8 +32,9 @@ async def new_circle(client, owner, name: str = "close friends") -> str:
 
 
 async def add(client, owner, circle: str, member) -> int:
-    r = await client.post(f"/users/{uid(owner)}/circles/{circle}/members", json={"user_id": uid(member)},
-                          headers=owner["headers"])
+    r = await client.post(
+        f"/users/{uid(owner)}/circles/{circle}/members", json={"user_id": uid(member)}, headers=owner["headers"]
+    )
     return r.status_code
 
 
@@ -43,10 +46,13 @@ async def post_as(client, user, **body) -> str:
 
 async def reads(client, user, post: str) -> dict:
     """Every read path of one post, as `user`: status (or GraphQL error code) per path."""
-    out = {"rest": (await client.get(f"/posts/{post}", headers=user["headers"])).status_code,
-           "counters": (await client.get(f"/posts/{post}/counters", headers=user["headers"])).status_code,
-           "react": (await client.post("/interactions/reactions", json={"post_id": post},
-                                       headers=user["headers"])).status_code}
+    out = {
+        "rest": (await client.get(f"/posts/{post}", headers=user["headers"])).status_code,
+        "counters": (await client.get(f"/posts/{post}/counters", headers=user["headers"])).status_code,
+        "react": (
+            await client.post("/interactions/reactions", json={"post_id": post}, headers=user["headers"])
+        ).status_code,
+    }
     res = await gql(client, user, "query($id: ID!) { post(id: $id) { id counters { likes } } }", {"id": post})
     out["graphql"] = 200 if res.get("data", {}).get("post") else res["errors"][0]["extensions"]["code"]
     return out
@@ -63,13 +69,16 @@ async def test_circle_owner_only_changes(client):
     r = await client.get(base, headers=owner["headers"])
     assert [(c["id"], c["name"], c["member_count"]) for c in r.json()["items"]] == [(circle, "close friends", 0)]
     assert await add(client, owner, circle, member) == 201
-    assert await add(client, owner, circle, member) == 200          # already in
+    assert await add(client, owner, circle, member) == 200  # already in
     # someone else: 403 not_owner on every circle path, whatever the circle id
-    for method, path, body in (("GET", base, None), ("POST", base, {"name": "mine now"}),
-                               ("GET", f"{base}/{circle}/members", None),
-                               ("POST", f"{base}/{circle}/members", {"user_id": uid(other)}),
-                               ("POST", f"{base}/{uuid4()}/members", {"user_id": uid(other)}),
-                               ("DELETE", f"{base}/{circle}/members/{uid(member)}", None)):
+    for method, path, body in (
+        ("GET", base, None),
+        ("POST", base, {"name": "mine now"}),
+        ("GET", f"{base}/{circle}/members", None),
+        ("POST", f"{base}/{circle}/members", {"user_id": uid(other)}),
+        ("POST", f"{base}/{uuid4()}/members", {"user_id": uid(other)}),
+        ("DELETE", f"{base}/{circle}/members/{uid(member)}", None),
+    ):
         r = await client.request(method, path, json=body, headers=other["headers"])
         assert r.status_code == 403 and r.json()["error"]["code"] == "not_owner", (method, path, r.text)
     # unknown owner / unknown circle / unknown member: 404
@@ -123,8 +132,12 @@ async def test_posting_to_a_circle_needs_your_own_circle(client):
     circle = await new_circle(client, owner)
     r = await client.post("/posts", json={"visibility": "circle", "circle_id": circle}, headers=other["headers"])
     assert r.status_code == 404 and r.json()["error"]["code"] == "circle_not_found"
-    for body in ({"visibility": "circle"}, {"visibility": "public", "circle_id": circle},
-                 {"visibility": "followers", "circle_id": circle}, {"visibility": "circle", "circle_id": "x"}):
+    for body in (
+        {"visibility": "circle"},
+        {"visibility": "public", "circle_id": circle},
+        {"visibility": "followers", "circle_id": circle},
+        {"visibility": "circle", "circle_id": "x"},
+    ):
         r = await client.post("/posts", json=body, headers=owner["headers"])
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", body
 
@@ -133,17 +146,23 @@ async def test_graphql_circles_and_circle_posts(client):
     owner, member, outsider = await register(client), await register(client), await register(client)
     res = await gql(client, owner, 'mutation { createCircle(name: "gql circle") { id name memberCount } }')
     circle = res["data"]["createCircle"]["id"]
-    res = await gql(client, owner, "mutation($c: ID!, $u: ID!) { addCircleMember(circleId: $c, userId: $u) }",
-                    {"c": circle, "u": uid(member)})
+    res = await gql(
+        client,
+        owner,
+        "mutation($c: ID!, $u: ID!) { addCircleMember(circleId: $c, userId: $u) }",
+        {"c": circle, "u": uid(member)},
+    )
     assert res["data"]["addCircleMember"] is True
     res = await gql(client, owner, "{ circles { id memberCount } }")
     assert res["data"]["circles"] == [{"id": circle, "memberCount": 1}]
-    res = await gql(client, owner, "query($c: ID!) { circleMembers(circleId: $c) { items { user { id } } } }",
-                    {"c": circle})
+    res = await gql(
+        client, owner, "query($c: ID!) { circleMembers(circleId: $c) { items { user { id } } } }", {"c": circle}
+    )
     assert [i["user"]["id"] for i in res["data"]["circleMembers"]["items"]] == [uid(member)]
-    res = await gql(client, outsider, "query($c: ID!) { circleMembers(circleId: $c) { items { user { id } } } }",
-                    {"c": circle})
-    assert res["errors"][0]["extensions"]["code"] == "circle_not_found"   # not among *your* circles
+    res = await gql(
+        client, outsider, "query($c: ID!) { circleMembers(circleId: $c) { items { user { id } } } }", {"c": circle}
+    )
+    assert res["errors"][0]["extensions"]["code"] == "circle_not_found"  # not among *your* circles
     create = "mutation($i: CreatePostInput!) { createPost(input: $i) { id visibility circleId } }"
     res = await gql(client, owner, create, {"i": {"caption": "gql", "visibility": "circle", "circleId": circle}})
     post = res["data"]["createPost"]
@@ -184,13 +203,19 @@ async def test_circle_limits_hold_under_concurrency(client, small_svc):
     owner = await register(client)
     others = [await register(client) for _ in range(6)]
     me = UUID(uid(owner))
-    made = await asyncio.gather(*(circles.create_circle(small_svc, viewer_id=me, owner_id=me, name=f"c{i}")
-                                  for i in range(5)), return_exceptions=True)
+    made = await asyncio.gather(
+        *(circles.create_circle(small_svc, viewer_id=me, owner_id=me, name=f"c{i}") for i in range(5)),
+        return_exceptions=True,
+    )
     assert sum(isinstance(m, dict) for m in made) == 2
     assert all(m.code == "circle_limit_reached" for m in made if isinstance(m, Conflict))
     circle = UUID(next(m for m in made if isinstance(m, dict))["id"])
-    added = await asyncio.gather(*(circles.add_member(small_svc, viewer_id=me, owner_id=me, circle_id=circle,
-                                                      member_id=UUID(uid(o))) for o in others),
-                                 return_exceptions=True)
+    added = await asyncio.gather(
+        *(
+            circles.add_member(small_svc, viewer_id=me, owner_id=me, circle_id=circle, member_id=UUID(uid(o)))
+            for o in others
+        ),
+        return_exceptions=True,
+    )
     assert added.count(True) == 3
     assert all(isinstance(a, Conflict) and a.code == "circle_member_limit_reached" for a in added if a is not True)

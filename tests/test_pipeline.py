@@ -1,4 +1,5 @@
 """The first pipeline end to end: API -> broker -> counters agent -> store -> REST and websocket."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,9 @@ async def test_like_visible_over_rest_and_pushed_over_websocket(client, worker, 
         assert orjson.loads(await ws.recv())["type"] == "authenticated"
         await ws.send(orjson.dumps({"type": "subscribe", "topic": f"post:{post_id}"}).decode())
         assert orjson.loads(await ws.recv()) == {"type": "subscribed", "topic": f"post:{post_id}"}
-        r = await client.post("/interactions/reactions", json={"post_id": post_id, "type": "like"},
-                              headers=fan["headers"])
+        r = await client.post(
+            "/interactions/reactions", json={"post_id": post_id, "type": "like"}, headers=fan["headers"]
+        )
         assert r.status_code == 202 and r.json()["event_id"]
         # How fast is `make bench`'s business (row 5, p50 ~10 ms); here only that it arrives.
         push = orjson.loads(await asyncio.wait_for(ws.recv(), 30.0))
@@ -92,8 +94,11 @@ async def test_graphql_face_uses_the_same_pipeline(client, worker):
         return r.json()
 
     me = await gql("{ me { id email profile { displayName avatar } } }")
-    assert me["data"]["me"] == {"id": fan["user"]["id"], "email": fan["user"]["email"],
-                                "profile": {"displayName": fan["user"]["username"], "avatar": None}}
+    assert me["data"]["me"] == {
+        "id": fan["user"]["id"],
+        "email": fan["user"]["email"],
+        "profile": {"displayName": fan["user"]["username"], "avatar": None},
+    }
     res = await gql(f'mutation {{ react(postId: "{post_id}", type: LOVE) {{ eventId }} }}')
     assert res["data"]["react"]["eventId"]
     q = f'{{ post(id: "{post_id}") {{ caption counters {{ likes loves }} }} }}'

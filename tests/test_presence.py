@@ -2,6 +2,7 @@
 is connected, across several sockets, offline with last_seen_at after the last closes, a dead
 socket's entry expiring, who may see it (follows, conversations, the hide setting, blocks), the
 presence push to conversation partners and the `presence:<id>` websocket topic, and GraphQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,8 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 import websockets
 
-from models.engagement import FollowChange
 from models.core.events import new_id
+from models.engagement import FollowChange
 from tests.conftest import register, wait_for
 
 
@@ -33,8 +34,9 @@ async def user(client) -> dict:
 
 
 async def talk(client, a: dict, b: dict) -> None:
-    r = await client.post("/interactions/messages", json={"to_user_id": str(b["id"]), "body": "hi"},
-                          headers=a["headers"])
+    r = await client.post(
+        "/interactions/messages", json={"to_user_id": str(b["id"]), "body": "hi"}, headers=a["headers"]
+    )
     assert r.status_code == 201, r.text
 
 
@@ -68,7 +70,7 @@ async def _online(client, viewer, target, want: bool):
 
 async def test_online_across_sockets_offline_after_the_last_and_dead_entries_expire(client, api, redis):
     a, b = await user(client), await user(client)
-    await talk(client, a, b)                                             # b may see a: they talk
+    await talk(client, a, b)  # b may see a: they talk
     r = await seen_by(client, b, a)
     assert r.status_code == 200 and r.json() == {"user_id": str(a["id"]), "online": False, "last_seen_at": None}
 
@@ -78,16 +80,16 @@ async def test_online_across_sockets_offline_after_the_last_and_dead_entries_exp
         async with socket(api, a, redis):
             assert await redis.zcard(key) == 2
         await wait_for(lambda: _eq(redis.zcard(key), 1), what="the second socket's entry gone")
-        assert (await seen_by(client, b, a)).json()["online"] is True   # one device left
+        assert (await seen_by(client, b, a)).json()["online"] is True  # one device left
     gone = await wait_for(lambda: _online(client, b, a, False), what="a offline")
     assert gone["last_seen_at"] is not None
-    assert (await seen_by(client, a, a)).json()["online"] is False       # self sees the same
+    assert (await seen_by(client, a, a)).json()["online"] is False  # self sees the same
 
     # a socket whose replica died stops refreshing: once its entry's time passes, it no longer counts
     async with socket(api, a, redis):
         await wait_for(lambda: _online(client, b, a, True), what="a online again")
         (conn,) = await redis.zrange(key, 0, -1)
-        await redis.zadd(key, {conn: time.time() - 1})                  # as if not refreshed for PRESENCE_TTL
+        await redis.zadd(key, {conn: time.time() - 1})  # as if not refreshed for PRESENCE_TTL
         assert (await seen_by(client, b, a)).json()["online"] is False
 
 
@@ -98,13 +100,17 @@ async def _eq(aw, want):
 async def test_who_may_see_presence(client, svc):
     a, follower_of_a, followed_by_a, partner, stranger = [await user(client) for _ in range(5)]
     await talk(client, partner, a)
-    await svc.store.apply_follows([FollowChange(a["id"], followed_by_a["id"], True, new_id()),
-                                   FollowChange(follower_of_a["id"], a["id"], True, new_id())])
+    await svc.store.apply_follows(
+        [
+            FollowChange(a["id"], followed_by_a["id"], True, new_id()),
+            FollowChange(follower_of_a["id"], a["id"], True, new_id()),
+        ]
+    )
     assert (await seen_by(client, a, a)).status_code == 200
     assert (await client.get("/users/me/presence", headers=a["headers"])).json()["user_id"] == str(a["id"])
     assert (await seen_by(client, followed_by_a, a)).status_code == 200
     assert (await seen_by(client, partner, a)).status_code == 200
-    for viewer in (follower_of_a, stranger):                             # following a is not enough
+    for viewer in (follower_of_a, stranger):  # following a is not enough
         r = await seen_by(client, viewer, a)
         assert (r.status_code, r.json()["error"]["code"]) == (404, "presence_not_visible")
 

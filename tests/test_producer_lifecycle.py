@@ -1,5 +1,6 @@
 """A producer stopped at any moment of its connecting leaves no open client behind
 (short jobs stop it a few milliseconds after starting it)."""
+
 from __future__ import annotations
 
 import asyncio

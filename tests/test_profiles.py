@@ -1,11 +1,12 @@
 """Profiles over REST and GraphQL: read, own-only edit, validation, blocks hide them."""
+
 from __future__ import annotations
 
 from uuid import UUID, uuid4
 
 import pytest
 
-from models.social import blocks
+from models.social import blocking
 from tests.conftest import register
 
 # The seed's example query, verbatim.
@@ -22,8 +23,9 @@ SEED_ME_QUERY = """query {
 
 
 async def gql(client, user, query: str, variables: dict | None = None) -> dict:
-    r = await client.post("/graphql", json={"query": query, "variables": variables or {}},
-                          headers=user["headers"] if user else {})
+    r = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=user["headers"] if user else {}
+    )
     assert r.status_code in (200, 400), r.text
     return r.json()
 
@@ -41,17 +43,30 @@ async def test_new_profile_defaults_to_the_username(client):
 async def test_edit_own_profile_partially_and_clear_a_field(client):
     me, other = await register(client), await register(client)
     url, media = f"/users/{me['user']['id']}/profile", str(uuid4())
-    r = await client.patch(url, headers=me["headers"], json={
-        "display_name": "  Nour  ", "bio": "line one\nline two", "avatar_media_id": media,
-        "language": "AR-eg", "region": "eg"})
+    r = await client.patch(
+        url,
+        headers=me["headers"],
+        json={
+            "display_name": "  Nour  ",
+            "bio": "line one\nline two",
+            "avatar_media_id": media,
+            "language": "AR-eg",
+            "region": "eg",
+        },
+    )
     assert r.status_code == 200, r.text
     p = r.json()
     assert (p["display_name"], p["bio"], p["language"], p["region"]) == ("Nour", "line one\nline two", "ar-EG", "EG")
     assert p["avatar_media_id"] == p["avatar"] == media
     # another user sees the same profile
     seen = (await client.get(url, headers=other["headers"])).json()
-    assert {k: seen[k] for k in ("display_name", "bio", "avatar", "language", "region")} == \
-        {"display_name": "Nour", "bio": "line one\nline two", "avatar": media, "language": "ar-EG", "region": "EG"}
+    assert {k: seen[k] for k in ("display_name", "bio", "avatar", "language", "region")} == {
+        "display_name": "Nour",
+        "bio": "line one\nline two",
+        "avatar": media,
+        "language": "ar-EG",
+        "region": "EG",
+    }
     # a field left out is kept, a null clears (the display name falls back to the username)
     r = await client.patch(url, headers=me["headers"], json={"display_name": None, "language": "zh-hant-tw"})
     p = r.json()
@@ -67,22 +82,25 @@ async def test_editing_another_users_profile_is_forbidden(client):
     assert (await client.get(url, headers=me["headers"])).json()["display_name"] == victim["user"]["username"]
 
 
-@pytest.mark.parametrize("body", [
-    {"display_name": ""},
-    {"display_name": "x" * 51},
-    {"display_name": "tab\there"},
-    {"bio": "b" * 301},
-    {"bio": "bell\x07"},
-    {"language": "english"},
-    {"language": "e"},
-    {"language": "ar_EG"},
-    {"language": "ar-EGYPT"},
-    {"region": "XX"},
-    {"region": "EGY"},
-    {"region": 12},
-    {"avatar_media_id": "not-a-uuid"},
-    {"display_name": "ok", "role": "admin"},  # unknown fields are refused, not ignored
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"display_name": ""},
+        {"display_name": "x" * 51},
+        {"display_name": "tab\there"},
+        {"bio": "b" * 301},
+        {"bio": "bell\x07"},
+        {"language": "english"},
+        {"language": "e"},
+        {"language": "ar_EG"},
+        {"language": "ar-EGYPT"},
+        {"region": "XX"},
+        {"region": "EGY"},
+        {"region": 12},
+        {"avatar_media_id": "not-a-uuid"},
+        {"display_name": "ok", "role": "admin"},  # unknown fields are refused, not ignored
+    ],
+)
 async def test_bad_profile_input_is_422(client, body):
     me = await register(client)
     r = await client.patch(f"/users/{me['user']['id']}/profile", headers=me["headers"], json=body)
@@ -107,7 +125,7 @@ async def test_a_block_either_way_hides_the_profile(client, svc):
     owner, viewer, bystander = await register(client), await register(client), await register(client)
     url = f"/users/{owner['user']['id']}/profile"
     assert (await client.get(url, headers=viewer["headers"])).status_code == 200
-    await blocks.block(svc, blocker_id=UUID(owner["user"]["id"]), target_id=UUID(viewer["user"]["id"]))
+    await blocking.block(svc, blocker_id=UUID(owner["user"]["id"]), target_id=UUID(viewer["user"]["id"]))
     r = await client.get(url, headers=viewer["headers"])
     assert r.status_code == 404 and r.json()["error"]["code"] == "user_not_found"
     r = await client.get(f"/users/{viewer['user']['id']}/profile", headers=owner["headers"])
@@ -120,28 +138,56 @@ async def test_a_block_either_way_hides_the_profile(client, svc):
 async def test_graphql_me_profile_exactly_as_the_seed_shows(client):
     me = await register(client)
     r = await gql(client, me, SEED_ME_QUERY)
-    assert r == {"data": {"me": {"id": me["user"]["id"], "email": me["user"]["email"],
-                                 "profile": {"displayName": me["user"]["username"], "avatar": None}}}}
+    assert r == {
+        "data": {
+            "me": {
+                "id": me["user"]["id"],
+                "email": me["user"]["email"],
+                "profile": {"displayName": me["user"]["username"], "avatar": None},
+            }
+        }
+    }
     media = str(uuid4())
-    await client.patch(f"/users/{me['user']['id']}/profile", headers=me["headers"],
-                       json={"display_name": "Salma", "avatar_media_id": media})
+    await client.patch(
+        f"/users/{me['user']['id']}/profile",
+        headers=me["headers"],
+        json={"display_name": "Salma", "avatar_media_id": media},
+    )
     r = await gql(client, me, SEED_ME_QUERY)
     assert r["data"]["me"]["profile"] == {"displayName": "Salma", "avatar": media}
 
 
 async def test_graphql_update_profile_and_user_query(client):
     me, other = await register(client), await register(client)
-    r = await gql(client, me, """mutation($in: UpdateProfileInput!) { updateProfile(input: $in) {
+    r = await gql(
+        client,
+        me,
+        """mutation($in: UpdateProfileInput!) { updateProfile(input: $in) {
         displayName bio language region badges { name } username } }""",
-                  {"in": {"displayName": "Karim", "bio": "hi", "language": "fr-CA", "region": "ca"}})
-    assert r["data"]["updateProfile"] == {"displayName": "Karim", "bio": "hi", "language": "fr-CA",
-                                          "region": "CA", "badges": [], "username": me["user"]["username"]}
+        {"in": {"displayName": "Karim", "bio": "hi", "language": "fr-CA", "region": "ca"}},
+    )
+    assert r["data"]["updateProfile"] == {
+        "displayName": "Karim",
+        "bio": "hi",
+        "language": "fr-CA",
+        "region": "CA",
+        "badges": [],
+        "username": me["user"]["username"],
+    }
     r = await gql(client, me, """mutation { updateProfile(input: {language: "klingon!"}) { language } }""")
     assert r["errors"][0]["extensions"]["code"] == "validation_error"
     # another user's view: the profile, never the email
-    r = await gql(client, other, "query($id: ID!) { user(id: $id) { id email username profile { displayName bio } } }",
-                  {"id": me["user"]["id"]})
-    assert r["data"]["user"] == {"id": me["user"]["id"], "email": None, "username": me["user"]["username"],
-                                 "profile": {"displayName": "Karim", "bio": "hi"}}
+    r = await gql(
+        client,
+        other,
+        "query($id: ID!) { user(id: $id) { id email username profile { displayName bio } } }",
+        {"id": me["user"]["id"]},
+    )
+    assert r["data"]["user"] == {
+        "id": me["user"]["id"],
+        "email": None,
+        "username": me["user"]["username"],
+        "profile": {"displayName": "Karim", "bio": "hi"},
+    }
     r = await gql(client, None, "query($id: ID!) { user(id: $id) { id } }", {"id": me["user"]["id"]})
     assert r["errors"][0]["extensions"]["code"] == "unauthorized"

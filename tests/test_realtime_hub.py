@@ -1,4 +1,5 @@
 """The websocket hub: "subscribed" means Redis already routes the channel here."""
+
 from __future__ import annotations
 
 import asyncio

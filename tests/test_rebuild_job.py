@@ -1,6 +1,7 @@
 """jobs/rebuild_recommendations.py through the real path: the job reads the stores and sends its
 work through Kafka; the worker (the only owner of the local Qdrant) builds new collections and
 swaps the aliases. Interrupted and resumed, run again, and checked in Qdrant itself."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,14 +18,20 @@ from infra.services import Services
 from infra.settings import get_settings
 from jobs.rebuild_recommendations import CHECKPOINT
 from models.content.posts import Post
+from models.discovery.indexing import post_text
 from models.discovery.recommendations import FINISHED, read_candidates
-from streams.agents.embeddings import post_text
 from tests.conftest import REPO, create_post, likes, register, wait_for
 
 
 def run_job(env: dict, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "jobs.rebuild_recommendations", "--timeout", "120", *args],
-                         env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [sys.executable, "-m", "jobs.rebuild_recommendations", "--timeout", "120", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
@@ -72,12 +79,17 @@ async def test_rebuild_resumes_is_idempotent_and_swaps_the_aliases(client, worke
     assert {posts[1], posts[2]} <= {pid for pid, _ in cand["items"]}
 
     # again, while the API serves recommendations: same content, new collections, old ones dropped
-    job = subprocess.Popen([sys.executable, "-m", "jobs.rebuild_recommendations", "--restart", "--timeout", "120"],
-                           env=stack_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "jobs.rebuild_recommendations", "--restart", "--timeout", "120"],
+        env=stack_env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     statuses, watcher = [], await register(client)  # not `me`: what it is served is not recommended again
     while job.poll() is None:
-        r = await client.get(f"/recommendations/users/{watcher['user']['id']}/recommended",
-                             headers=watcher["headers"])
+        r = await client.get(f"/recommendations/users/{watcher['user']['id']}/recommended", headers=watcher["headers"])
         statuses.append(r.status_code)
         await asyncio.sleep(0.2)
     out, err = job.communicate()

@@ -2,6 +2,7 @@
 dir), the served list's filters, cold start, the per-author cap and pagination (domain functions
 on the real PostgreSQL/Redis), the REST/GraphQL faces, and one end-to-end run through the real
 worker: post -> embedding -> like -> the recommended list via the API."""
+
 from __future__ import annotations
 
 import time
@@ -17,19 +18,20 @@ from infra import vectors
 from infra.services import Services
 from infra.settings import get_settings
 from ml import embeddings
-from models.social import blocks, circles, mutes
-from models.content import feedback, posts
-from models.media import videos
 from models.accounts import profiles, users
-from models.discovery import recommendations as recs, trending
-from models.engagement import FollowChange
+from models.content import feedback, publishing
 from models.core.errors import DomainError, Forbidden, Unavailable
 from models.core.events import Event, new_id
-from models.discovery.recommendations import Signal, read_candidates, store_candidates
-from streams.agents.embeddings import recs_embeddings
 from models.core.topics import RECS_USERS
-from models.discovery.recommendations import WEIGHTS
-from streams.agents.interests import apply_signals, interest_vector, pick_candidates, record_signals
+from models.discovery import recommendations as recs
+from models.discovery import trending
+from models.discovery.interests import interest_vector, pick_candidates, record_signals
+from models.discovery.recommendations import WEIGHTS, Signal, read_candidates, store_candidates
+from models.engagement import FollowChange
+from models.media import videos
+from models.social import blocking, circles, mutes
+from streams.agents.embeddings import recs_embeddings
+from streams.agents.interests import apply_signals
 from tests.conftest import create_post, register, wait_for
 
 DAY_MS = 86_400_000
@@ -49,8 +51,10 @@ REDIS_DB = 10
 @pytest_asyncio.fixture
 async def svc(stack_env, tmp_path):
     base, _, _ = stack_env["REDIS_URL"].rpartition("/")
-    s = await Services.start(get_settings().model_copy(update={
-        "qdrant_path": str(tmp_path / "qdrant"), "redis_url": f"{base}/{REDIS_DB}"}), relay=False)
+    s = await Services.start(
+        get_settings().model_copy(update={"qdrant_path": str(tmp_path / "qdrant"), "redis_url": f"{base}/{REDIS_DB}"}),
+        relay=False,
+    )
     await s.redis.flushdb()
     yield s
     await s.stop()
@@ -63,19 +67,22 @@ def envelope(etype: str, payload: dict, eid: UUID | None = None) -> dict:
 
 async def new_user(svc) -> UUID:
     tag = uuid4().hex[:10]
-    return (await users.register(svc, email=f"r{tag}@example.com", password="correct horse 1",
-                                 username=f"r{tag}")).id
+    return (await users.register(svc, email=f"r{tag}@example.com", password="correct horse 1", username=f"r{tag}")).id
 
 
 async def new_post(svc, author: UUID, caption: str = "a post", **kw) -> UUID:
-    return (await posts.create_post(svc, author_id=author, caption=caption, visibility=kw.pop("visibility", "public"),
-                                    **kw)).id
+    return (
+        await publishing.create_post(
+            svc, author_id=author, caption=caption, visibility=kw.pop("visibility", "public"), **kw
+        )
+    ).id
 
 
 async def given_candidates(svc, user: UUID, ids: list[UUID]) -> None:
     """As the worker leaves them after a refresh (so this visit asks for none)."""
-    await store_candidates(svc.redis, user, [(str(i), 1.0 - n / 1000) for n, i in enumerate(ids)],
-                           int(time.time() * 1000))
+    await store_candidates(
+        svc.redis, user, [(str(i), 1.0 - n / 1000) for n, i in enumerate(ids)], int(time.time() * 1000)
+    )
     await svc.redis.set(f"recs:refresh:{user}", b"1", ex=60)
 
 
@@ -90,6 +97,7 @@ async def all_pages(svc, viewer: UUID, limit: int) -> list[list[dict]]:
 
 
 # --- the update rule and candidate picking (pure) ---------------------------------------------
+
 
 def sig(key: str, weight: float, ms: int, kind: str = "like") -> Signal:
     return Signal(key, kind, f"{ms:012x}70008000000000000000", weight)
@@ -113,18 +121,29 @@ def test_interest_vector_decays_and_pushes_away():
 
 class Hit:
     def __init__(self, id, score, **payload):
-        self.id, self.score, self.payload = id, score, {"ready": True, "nsfw": False, "visibility": "public",
-                                                        "author": "x", **payload}
+        self.id, self.score, self.payload = (
+            id,
+            score,
+            {"ready": True, "nsfw": False, "visibility": "public", "author": "x", **payload},
+        )
 
 
 def test_pick_candidates_filters_the_search():
-    hits = [Hit("own", .9, author="me"), Hit("seen", .8), Hit("nsfw", .7, nsfw=True), Hit("wait", .6, ready=False),
-            Hit("circle", .5, visibility="circle"), Hit("ok1", .4), Hit("ok2", .3), Hit("ok3", .2)]
-    assert pick_candidates(hits, "me", {"seen"}, 2) == [("ok1", .4), ("ok2", .3)]
+    hits = [
+        Hit("own", 0.9, author="me"),
+        Hit("seen", 0.8),
+        Hit("nsfw", 0.7, nsfw=True),
+        Hit("wait", 0.6, ready=False),
+        Hit("circle", 0.5, visibility="circle"),
+        Hit("ok1", 0.4),
+        Hit("ok2", 0.3),
+        Hit("ok3", 0.2),
+    ]
+    assert pick_candidates(hits, "me", {"seen"}, 2) == [("ok1", 0.4), ("ok2", 0.3)]
     # the popularity prior: among close posts, the one others engage with comes first
     ranked = pick_candidates(hits, "me", {"seen"}, 3, {"ok3": 20.0, "ok1": 1.0}, popularity=0.2)
     assert [pid for pid, _ in ranked] == ["ok3", "ok1", "ok2"]
-    assert ranked[0][1] == pytest.approx(.2 + .2 * np.log1p(20.0), abs=1e-5)
+    assert ranked[0][1] == pytest.approx(0.2 + 0.2 * np.log1p(20.0), abs=1e-5)
 
 
 def test_blend_gives_each_source_its_share_and_dedupes():
@@ -151,12 +170,13 @@ def test_accept_language():
 
 # --- the interests agents (real model, local Qdrant in a temp dir) ------------------------------
 
+
 async def test_signals_are_idempotent_and_stale_events_ignored(svc):
     user, post = str(uuid4()), str(uuid4())
     like = envelope("reaction.added", {"post_id": post, "user_id": user, "type": "like"})
     unlike = envelope("reaction.removed", {"post_id": post, "user_id": user, "type": "like"})
     await record_signals(svc.redis, {user: [Signal(post, "like", UUID(unlike["id"]).hex, 0.0)]}, 200)
-    await apply_signals([like, like], svc)          # older than the unlike, and duplicated
+    await apply_signals([like, like], svc)  # older than the unlike, and duplicated
     hist = await svc.redis.hgetall(recs.history_key(user))
     assert {k.decode(): v.decode() for k, v in hist.items()} == {f"{post}|like": f"{UUID(unlike['id']).hex}|0"}
 
@@ -173,20 +193,35 @@ async def test_history_is_capped_keeping_the_newest_and_the_topics(svc):
 
 async def test_likes_give_candidates_by_meaning(svc, model):
     user, other = str(uuid4()), str(uuid4())
-    captions = {"liked": "homemade pasta carbonara recipe #cooking",
-                "pasta": "easy lasagna recipe for a family dinner #cooking",
-                "cake": "chocolate cake baking tips #dessert",
-                "football": "last minute goal wins the derby #football",
-                "cars": "electric car review and range test #cars"}
+    captions = {
+        "liked": "homemade pasta carbonara recipe #cooking",
+        "pasta": "easy lasagna recipe for a family dinner #cooking",
+        "cake": "chocolate cake baking tips #dessert",
+        "football": "last minute goal wins the derby #football",
+        "cars": "electric car review and range test #cars",
+    }
     ids, own = {k: str(new_id()) for k in captions}, str(new_id())
-    await recs_embeddings([envelope("post.created", {"post_id": ids[k], "author_id": other, "visibility": "public",
-                                                     "caption": c}, UUID(ids[k])) for k, c in captions.items()]
-                          + [envelope("post.created", {"post_id": own, "author_id": user,
-                                                       "visibility": "public", "caption": "my own pasta"}, UUID(own))],
-                          svc)
+    await recs_embeddings(
+        [
+            envelope(
+                "post.created",
+                {"post_id": ids[k], "author_id": other, "visibility": "public", "caption": c},
+                UUID(ids[k]),
+            )
+            for k, c in captions.items()
+        ]
+        + [
+            envelope(
+                "post.created",
+                {"post_id": own, "author_id": user, "visibility": "public", "caption": "my own pasta"},
+                UUID(own),
+            )
+        ],
+        svc,
+    )
     await apply_signals([envelope("reaction.added", {"post_id": ids["liked"], "user_id": user, "type": "like"})], svc)
     got = [pid for pid, _ in (await read_candidates(svc.redis, user))["items"]]
-    assert ids["liked"] not in got and own not in got     # already engaged with; their own
+    assert ids["liked"] not in got and own not in got  # already engaged with; their own
     assert got[0] == ids["pasta"] and got.index(ids["cake"]) < got.index(ids["cars"])
     # the user's vector is stored under the `users` alias
     vecs = vectors.shared(svc.settings)
@@ -206,25 +241,39 @@ async def test_a_like_before_the_post_is_indexed_is_applied_once_it_is(svc, mode
     await apply_signals([envelope("reaction.added", {"post_id": str(post), "user_id": user, "type": "love"})], svc)
     assert await read_candidates(svc.redis, user) is None
     other = new_id()
-    await recs_embeddings([envelope("post.created", {"post_id": str(p), "author_id": str(uuid4()),
-                                                     "visibility": "public", "caption": c}, p)
-                           for p, c in ((post, "sunset over the red sea #travel"),
-                                        (other, "hiking trip to the mountains #travel"))], svc)
+    await recs_embeddings(
+        [
+            envelope(
+                "post.created", {"post_id": str(p), "author_id": str(uuid4()), "visibility": "public", "caption": c}, p
+            )
+            for p, c in ((post, "sunset over the red sea #travel"), (other, "hiking trip to the mountains #travel"))
+        ],
+        svc,
+    )
     got = await read_candidates(svc.redis, user)
     assert got is not None and [pid for pid, _ in got["items"]] == [str(other)]
 
 
 async def test_refresh_skips_served_posts(svc, model):
     user, liked, served, fresh = str(uuid4()), new_id(), new_id(), new_id()
-    await recs_embeddings([envelope("post.created", {"post_id": str(p), "author_id": str(uuid4()),
-                                                     "visibility": "public", "caption": "jazz piano concert"}, p)
-                           for p in (liked, served, fresh)], svc)
+    await recs_embeddings(
+        [
+            envelope(
+                "post.created",
+                {"post_id": str(p), "author_id": str(uuid4()), "visibility": "public", "caption": "jazz piano concert"},
+                p,
+            )
+            for p in (liked, served, fresh)
+        ],
+        svc,
+    )
     await svc.redis.zadd(recs.served_key(user), {str(served): time.time()})
     await apply_signals([envelope("reaction.added", {"post_id": str(liked), "user_id": user, "type": "like"})], svc)
     assert [pid for pid, _ in (await read_candidates(svc.redis, user))["items"]] == [str(fresh)]
 
 
 # --- the served list: filters, cap, pagination, cold start --------------------------------------
+
 
 async def test_filters(svc):
     viewer = await new_user(svc)
@@ -234,8 +283,8 @@ async def test_filters(svc):
     dull = await new_post(svc, a, "not interesting")
     reported = await new_post(svc, a, "reported")
     own = await new_post(svc, viewer, "mine")
-    await blocks.block(svc, blocker_id=viewer, target_id=blocked)
-    await blocks.block(svc, blocker_id=blocker, target_id=viewer)
+    await blocking.block(svc, blocker_id=viewer, target_id=blocked)
+    await blocking.block(svc, blocker_id=blocker, target_id=viewer)
     await mutes.mute(svc, muter_id=viewer, target_id=muted)
     circle = await circles.create_circle(svc, viewer_id=circle_owner, owner_id=circle_owner, name="close")
     private = await new_post(svc, circle_owner, "circle only", visibility="circle", circle_id=UUID(circle["id"]))
@@ -245,11 +294,25 @@ async def test_filters(svc):
     processing = await new_post(svc, a, "my clip", video_id=video.id)
     await feedback.give(svc, user_id=viewer, post_id=hidden, kind="hide")
     await feedback.give(svc, user_id=viewer, post_id=dull, kind="not_interested")
-    await record_signals(svc.redis, {str(viewer): [Signal(str(reported), "report", new_id().hex, WEIGHTS["report"])]},
-                         200)
-    await given_candidates(svc, viewer, [hidden, dull, reported, own, await new_post(svc, blocked, "x"),
-                                         await new_post(svc, blocker, "y"), await new_post(svc, muted, "z"),
-                                         private, processing, *good])
+    await record_signals(
+        svc.redis, {str(viewer): [Signal(str(reported), "report", new_id().hex, WEIGHTS["report"])]}, 200
+    )
+    await given_candidates(
+        svc,
+        viewer,
+        [
+            hidden,
+            dull,
+            reported,
+            own,
+            await new_post(svc, blocked, "x"),
+            await new_post(svc, blocker, "y"),
+            await new_post(svc, muted, "z"),
+            private,
+            processing,
+            *good,
+        ],
+    )
     page = await recs.recommended(svc, viewer_id=viewer, user_id=viewer)
     assert [i["id"] for i in page["items"]] == [str(g) for g in good]
     assert {i["reason"] for i in page["items"]} == {"interests"} and page["cold_start"] is False
@@ -264,8 +327,11 @@ async def test_filters(svc):
 async def test_author_cap_pagination_and_seen(svc):
     viewer = await new_user(svc)
     a, b, c = [await new_user(svc) for _ in range(3)]
-    ranked = ([await new_post(svc, a, f"a{n}") for n in range(6)] + [await new_post(svc, b, f"b{n}") for n in range(3)]
-              + [await new_post(svc, c, "c0")])
+    ranked = (
+        [await new_post(svc, a, f"a{n}") for n in range(6)]
+        + [await new_post(svc, b, f"b{n}") for n in range(3)]
+        + [await new_post(svc, c, "c0")]
+    )
     await given_candidates(svc, viewer, ranked)
     pages = await all_pages(svc, viewer, limit=4)
     for page in pages:
@@ -275,8 +341,8 @@ async def test_author_cap_pagination_and_seen(svc):
             per_author[item["author_id"]] = per_author.get(item["author_id"], 0) + 1
         assert max(per_author.values()) <= svc.settings.recs_max_per_author
     served = [i["id"] for p in pages for i in p]
-    assert sorted(served) == sorted(map(str, ranked))        # every one once, nothing twice
-    assert served[:2] == [str(ranked[0]), str(ranked[1])]     # the ranking leads
+    assert sorted(served) == sorted(map(str, ranked))  # every one once, nothing twice
+    assert served[:2] == [str(ranked[0]), str(ranked[1])]  # the ranking leads
     # served posts are not recommended again
     again = await recs.recommended(svc, viewer_id=viewer, user_id=viewer)
     assert again["items"] == [] and again["next_cursor"] is None and again["cold_start"] is True
@@ -342,8 +408,9 @@ async def test_interests_are_stored_and_announced(svc):
     with pytest.raises(Forbidden):
         await recs.set_interests(svc, viewer_id=uuid4(), user_id=user, topics=["x"])
     # after commit, through the outbox (this process's relay or an API's), on recs.users
-    consumer = AIOKafkaConsumer(RECS_USERS.name, bootstrap_servers=svc.settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        RECS_USERS.name, bootstrap_servers=svc.settings.kafka_bootstrap, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     seen = []
 
@@ -354,9 +421,12 @@ async def test_interests_are_stored_and_announced(svc):
             pass
         for records in (await consumer.getmany(timeout_ms=300)).values():
             seen.extend(orjson.loads(r.value) for r in records)
-        return any(e["type"] == "recs.interests_set" and e["payload"] == {"user_id": str(user),
-                                                                          "topics": ["Cooking", "football"]}
-                   for e in seen)
+        return any(
+            e["type"] == "recs.interests_set"
+            and e["payload"] == {"user_id": str(user), "topics": ["Cooking", "football"]}
+            for e in seen
+        )
+
     try:
         await wait_for(announced, timeout=20, what="recs.interests_set on recs.users")
     finally:
@@ -364,6 +434,7 @@ async def test_interests_are_stored_and_announced(svc):
 
 
 # --- the API faces ------------------------------------------------------------------------------
+
 
 async def test_rest_and_graphql_faces(client):
     me, other = await register(client), await register(client)
@@ -380,13 +451,18 @@ async def test_rest_and_graphql_faces(client):
     assert r.status_code == 200 and r.json()["topics"] == ["chess", "tea"]
     r = await client.get(f"{mine}/recommended", headers={**me["headers"], "Accept-Language": "ar-EG"})
     assert r.status_code == 200 and set(r.json()) == {"items", "next_cursor", "cold_start"}
-    q = {"query": "query($u: ID!) { recommended(userId: $u, limit: 5) { items { post { id } reason } nextCursor "
-                  "coldStart } recommendationInterests(userId: $u) { topics } }", "variables": {"u": me["user"]["id"]}}
+    q = {
+        "query": "query($u: ID!) { recommended(userId: $u, limit: 5) { items { post { id } reason } nextCursor "
+        "coldStart } recommendationInterests(userId: $u) { topics } }",
+        "variables": {"u": me["user"]["id"]},
+    }
     r = await client.post("/graphql", json=q, headers=me["headers"])
     data = r.json()["data"]
     assert data["recommendationInterests"]["topics"] == ["chess", "tea"] and "coldStart" in data["recommended"]
-    q = {"query": "mutation { setRecommendationInterests(userId: \"%s\", topics: [\"go\"]) { topics } }"
-                  % other["user"]["id"]}
+    q = {
+        "query": f'mutation {{ setRecommendationInterests(userId: "{other["user"]["id"]}", topics: ["go"]) '
+        "{ topics } }"
+    }
     r = await client.post("/graphql", json=q, headers=me["headers"])
     assert r.json()["errors"][0]["extensions"]["code"] == "not_owner"
 

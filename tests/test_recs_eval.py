@@ -1,5 +1,6 @@
 """The offline evaluation on a small generated set: the recommender (the agents' own code path)
 beats the popularity and the random baselines on recall@20 and nDCG@20."""
+
 from __future__ import annotations
 
 from jobs import eval_recommender
@@ -8,8 +9,11 @@ from jobs import eval_recommender
 def test_the_recommender_beats_both_baselines(capsys):
     assert eval_recommender.main(["--users", "150", "--items", "400", "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    rows = {line.split()[0]: tuple(map(float, line.split()[1:3])) for line in out.splitlines()
-            if line.split() and line.split()[0] in ("recommender", "popularity", "random")}
+    rows = {
+        line.split()[0]: tuple(map(float, line.split()[1:3]))
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in ("recommender", "popularity", "random")
+    }
     assert set(rows) == {"recommender", "popularity", "random"}
     rec, pop, rnd = rows["recommender"], rows["popularity"], rows["random"]
     assert rec[0] > pop[0] > rnd[0] and rec[1] > pop[1] > rnd[1]

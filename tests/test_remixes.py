@@ -2,20 +2,20 @@
 source's switches, visibility, blocks), listing them on the source (type filter, keyset pages,
 visibility), GraphQL, and the notifications agent fed post.created events directly (no broker).
 Videos are inserted ready (the pipeline itself is tests/test_media_pipeline.py)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import orjson
 
-from models.social import blocks, circles
-
-from models.messaging import notifications  # noqa: F401  (circles: a table posts refer to)
 from models.core.events import Event, new_id
-from models.media.videos import Video
-from streams.agents.notifications import notifications_posts
 from models.core.topics import validate_payload
+from models.media.videos import Video
+from models.messaging import notifications
+from models.social import blocking
+from streams.agents.notifications import notifications_posts
 from tests.conftest import register
 
 
@@ -33,16 +33,25 @@ async def ready_video(svc, owner: dict, duration: float = 30.0) -> str:
 
 
 async def video_post(client, svc, owner: dict, visibility: str = "public", duration: float = 30.0) -> str:
-    r = await client.post("/posts", json={"visibility": visibility, "video_id": await ready_video(svc, owner, duration)},
-                          headers=owner["headers"])
+    r = await client.post(
+        "/posts",
+        json={"visibility": visibility, "video_id": await ready_video(svc, owner, duration)},
+        headers=owner["headers"],
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
 
 async def remix(client, svc, u: dict, source: str, type: str, start: int, end: int, visibility: str = "public"):
-    return await client.post("/posts", headers=u["headers"], json={
-        "visibility": visibility, "video_id": await ready_video(svc, u),
-        "remix": {"type": type, "source_post_id": source, "start_ms": start, "end_ms": end}})
+    return await client.post(
+        "/posts",
+        headers=u["headers"],
+        json={
+            "visibility": visibility,
+            "video_id": await ready_video(svc, u),
+            "remix": {"type": type, "source_post_id": source, "start_ms": start, "end_ms": end},
+        },
+    )
 
 
 async def listed(client, viewer: dict, source: str, **params) -> dict:
@@ -70,8 +79,7 @@ async def test_duet_and_stitch_are_made_and_listed_on_the_source(client, svc):
 
     page = await listed(client, viewer, source)
     assert [p["id"] for p in page["items"]] == [stitch, duet] and page["next_cursor"] is None
-    assert page["items"][0]["remix"] == {"type": "stitch", "source_post_id": source, "start_ms": 2_000,
-                                         "end_ms": 7_000}
+    assert page["items"][0]["remix"] == {"type": "stitch", "source_post_id": source, "start_ms": 2_000, "end_ms": 7_000}
     assert [p["id"] for p in (await listed(client, private, source))["items"]] == [hidden, stitch, duet]
     assert [p["id"] for p in (await listed(client, viewer, source, type="duet"))["items"]] == [duet]
     # keyset pages: one a page, a remix made between pages lands before the cursor
@@ -88,16 +96,24 @@ async def test_duet_and_stitch_are_made_and_listed_on_the_source(client, svc):
     q = """query($id: ID!) { post(id: $id) { remixes(type: STITCH) { items { id remix { type sourcePostId
            startMs endMs } } nextCursor } } }"""
     r = await client.post("/graphql", json={"query": q, "variables": {"id": source}}, headers=viewer["headers"])
-    assert r.json()["data"]["post"]["remixes"] == {"items": [{"id": stitch, "remix": {
-        "type": "STITCH", "sourcePostId": source, "startMs": 2_000, "endMs": 7_000}}], "nextCursor": None}, r.text
+    assert r.json()["data"]["post"]["remixes"] == {
+        "items": [
+            {"id": stitch, "remix": {"type": "STITCH", "sourcePostId": source, "startMs": 2_000, "endMs": 7_000}}
+        ],
+        "nextCursor": None,
+    }, r.text
 
 
 async def test_graphql_create_post_makes_a_stitch(client, svc):
     owner, stitcher = await user(client), await user(client)
     source = await video_post(client, svc, owner)
     m = """mutation($in: CreatePostInput!) { createPost(input: $in) { id remix { type startMs endMs } } }"""
-    var = {"in": {"videoId": await ready_video(svc, stitcher),
-                  "remix": {"type": "STITCH", "sourcePostId": source, "startMs": 0, "endMs": 6_000}}}
+    var = {
+        "in": {
+            "videoId": await ready_video(svc, stitcher),
+            "remix": {"type": "STITCH", "sourcePostId": source, "startMs": 0, "endMs": 6_000},
+        }
+    }
     r = await client.post("/graphql", json={"query": m, "variables": var}, headers=stitcher["headers"])
     assert r.json()["errors"][0]["extensions"]["code"] == "remix_range_too_long", r.text
     var["in"]["remix"]["endMs"] = 4_000
@@ -114,8 +130,11 @@ async def test_range_rules(client, svc):
     assert code(await remix(client, svc, u, source, "duet", 0, 12_001)) == (400, "remix_range_out_of_bounds")
     assert code(await remix(client, svc, u, source, "stitch", 10_000, 12_500)) == (400, "remix_range_out_of_bounds")
     assert code(await remix(client, svc, u, source, "duet", 5_000, 5_000)) == (422, "validation_error")
-    no_video = await client.post("/posts", headers=u["headers"], json={
-        "remix": {"type": "duet", "source_post_id": source, "start_ms": 0, "end_ms": 1_000}})
+    no_video = await client.post(
+        "/posts",
+        headers=u["headers"],
+        json={"remix": {"type": "duet", "source_post_id": source, "start_ms": 0, "end_ms": 1_000}},
+    )
     assert code(no_video) == (400, "remix_needs_video")
     text_only = (await client.post("/posts", json={"caption": "words"}, headers=owner["headers"])).json()["id"]
     assert code(await remix(client, svc, u, text_only, "duet", 0, 1_000)) == (400, "remix_source_has_no_video")
@@ -146,26 +165,38 @@ async def test_invisible_source_is_404_and_blocked_is_403(client, svc):
     followers_only = await video_post(client, svc, owner, visibility="followers")
     assert code(await remix(client, svc, stranger, followers_only, "duet", 0, 1_000)) == (404, "post_not_found")
     assert (await client.get(f"/posts/{followers_only}/remixes", headers=stranger["headers"])).status_code == 404
-    r = await client.patch(f"/posts/{followers_only}/remix-settings", json={"allow_duets": False},
-                           headers=stranger["headers"])
+    r = await client.patch(
+        f"/posts/{followers_only}/remix-settings", json={"allow_duets": False}, headers=stranger["headers"]
+    )
     assert code(r) == (404, "post_not_found")
     assert code(await remix(client, svc, stranger, str(new_id()), "duet", 0, 1_000)) == (404, "post_not_found")
     public = await video_post(client, svc, owner)
-    await blocks.block(svc, blocker_id=owner["id"], target_id=blocked["id"])
+    await blocking.block(svc, blocker_id=owner["id"], target_id=blocked["id"])
     assert code(await remix(client, svc, blocked, public, "stitch", 0, 1_000)) == (403, "blocked")
     # and the other way round: you cannot remix someone you blocked
-    await blocks.block(svc, blocker_id=stranger["id"], target_id=owner["id"])
+    await blocking.block(svc, blocker_id=stranger["id"], target_id=owner["id"])
     assert code(await remix(client, svc, stranger, public, "stitch", 0, 1_000)) == (403, "blocked")
 
 
 def created(remixer: dict, post_id: str, source: str, source_author: dict, type: str) -> dict:
     """The post.created event create_post stages for a remix (validated against its schema)."""
-    payload = {"post_id": post_id, "author_id": str(remixer["id"]), "visibility": "public", "caption": "",
-               "video_id": str(new_id()), "circle_id": None, "kind": "post", "expires_at": None,
-               "remix_type": type, "remix_source_post_id": source,
-               "remix_source_author_id": str(source_author["id"]), "remix_start_ms": 0, "remix_end_ms": 1_000}
+    payload = {
+        "post_id": post_id,
+        "author_id": str(remixer["id"]),
+        "visibility": "public",
+        "caption": "",
+        "video_id": str(new_id()),
+        "circle_id": None,
+        "kind": "post",
+        "expires_at": None,
+        "remix_type": type,
+        "remix_source_post_id": source,
+        "remix_source_author_id": str(source_author["id"]),
+        "remix_start_ms": 0,
+        "remix_end_ms": 1_000,
+    }
     validate_payload("post.created", payload)
-    return orjson.loads(Event("post.created", payload, ts=datetime.now(timezone.utc), id=UUID(post_id)).to_bytes())
+    return orjson.loads(Event("post.created", payload, ts=datetime.now(UTC), id=UUID(post_id)).to_bytes())
 
 
 async def test_the_source_owner_is_notified_once_per_event(client, svc):
@@ -173,13 +204,19 @@ async def test_the_source_owner_is_notified_once_per_event(client, svc):
     source = await video_post(client, svc, owner)
     duets = [(await remix(client, svc, u, source, "duet", 0, 1_000)).json()["id"] for u in (a, b)]
     stitch = (await remix(client, svc, a, source, "stitch", 0, 1_000)).json()["id"]
-    batch = [created(a, duets[0], source, owner, "duet"), created(b, duets[1], source, owner, "duet"),
-             created(a, stitch, source, owner, "stitch"),
-             created(owner, str(new_id()), source, owner, "duet")]        # your own duet: no notice
-    plain = orjson.loads(Event("post.created", {"post_id": str(new_id()), "author_id": str(a["id"]),
-                                                "visibility": "public", "caption": ""}).to_bytes())
+    batch = [
+        created(a, duets[0], source, owner, "duet"),
+        created(b, duets[1], source, owner, "duet"),
+        created(a, stitch, source, owner, "stitch"),
+        created(owner, str(new_id()), source, owner, "duet"),
+    ]  # your own duet: no notice
+    plain = orjson.loads(
+        Event(
+            "post.created", {"post_id": str(new_id()), "author_id": str(a["id"]), "visibility": "public", "caption": ""}
+        ).to_bytes()
+    )
     await notifications_posts(batch + [plain], svc)
-    await notifications_posts(batch, svc)                                   # redelivered
+    await notifications_posts(batch, svc)  # redelivered
     items = (await notifications.list_for(svc, owner["id"]))["items"]
     by_kind = {n["kind"]: n for n in items}
     assert sorted(by_kind) == ["duet", "stitch"] and len(items) == 2

@@ -1,4 +1,5 @@
 """Reports: filing (and its abuse cases), the staff queue, resolution, events through the outbox."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,15 +14,22 @@ from tests.test_outbox import _collect
 async def staff(client, env: dict) -> dict:
     """A fresh admin (the role that may also work the queue)."""
     user = await register(client)
-    done = subprocess.run([sys.executable, "-m", "jobs.make_admin", user["user"]["email"]], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.make_admin", user["user"]["email"]],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return user
 
 
 async def report(client, user, target_type: str, target_id: str, reason: str = "spam"):
-    return await client.post("/reports", headers=user["headers"],
-                             json={"target_type": target_type, "target_id": target_id, "reason": reason})
+    return await client.post(
+        "/reports", headers=user["headers"], json={"target_type": target_type, "target_id": target_id, "reason": reason}
+    )
 
 
 async def test_report_a_user_and_a_post(client):
@@ -31,8 +39,13 @@ async def test_report_a_user_and_a_post(client):
     assert r.status_code == 201, r.text
     body = r.json()
     assert {k: body[k] for k in ("reporter_id", "target_type", "target_id", "target_user_id", "reason", "status")} == {
-        "reporter_id": me["user"]["id"], "target_type": "user", "target_id": bad["user"]["id"],
-        "target_user_id": bad["user"]["id"], "reason": "impersonation", "status": "open"}
+        "reporter_id": me["user"]["id"],
+        "target_type": "user",
+        "target_id": bad["user"]["id"],
+        "target_user_id": bad["user"]["id"],
+        "reason": "impersonation",
+        "status": "open",
+    }
     r = await report(client, me, "post", post_id)
     assert r.status_code == 201 and r.json()["target_user_id"] == bad["user"]["id"]  # the post's author
 
@@ -51,8 +64,11 @@ async def test_abuse_cases(client):
         (report(client, me, "user", "not-a-uuid"), 422, "validation_error"),
         (report(client, me, "user", other["user"]["id"], ""), 422, "validation_error"),
         (report(client, me, "user", other["user"]["id"], "x" * 501), 422, "validation_error"),
-        (client.post("/reports", json={"target_type": "user", "target_id": other["user"]["id"], "reason": "x"}),
-         401, "unauthorized"),
+        (
+            client.post("/reports", json={"target_type": "user", "target_id": other["user"]["id"], "reason": "x"}),
+            401,
+            "unauthorized",
+        ),
     ]
     for call, status, code in cases:
         r = await call
@@ -63,8 +79,9 @@ async def test_queue_order_pagination_and_resolution(client, stack_env):
     mod = await staff(client, stack_env)
     target = await register(client)
     reporters = [await register(client) for _ in range(4)]
-    ids = [(await report(client, u, "user", target["user"]["id"], f"r{i}")).json()["id"]
-           for i, u in enumerate(reporters)]
+    ids = [
+        (await report(client, u, "user", target["user"]["id"], f"r{i}")).json()["id"] for i, u in enumerate(reporters)
+    ]
     # resolve the first two: the queue is then r2, r3 (open, oldest first), r1, r0 (resolved, newest first)
     for rid, outcome in ((ids[0], "upheld"), (ids[1], "dismissed")):
         r = await client.post(f"/admin/reports/{rid}/resolve", json={"outcome": outcome}, headers=mod["headers"])
@@ -80,8 +97,9 @@ async def test_queue_order_pagination_and_resolution(client, stack_env):
             break
     assert seen == [ids[2], ids[3], ids[1], ids[0]]
 
-    opened = (await client.get("/admin/reports", params={"status": "open", "limit": 100},
-                               headers=mod["headers"])).json()["items"]
+    opened = (
+        await client.get("/admin/reports", params={"status": "open", "limit": 100}, headers=mod["headers"])
+    ).json()["items"]
     assert {r["status"] for r in opened} == {"open"} and {ids[2], ids[3]} <= {r["id"] for r in opened}
 
     # resolution errors
@@ -104,22 +122,32 @@ async def test_reports_over_graphql(client, stack_env):
     mod, me, bad = await staff(client, stack_env), await register(client), await register(client)
 
     async def gql(user, query, **variables):
-        return (await client.post("/graphql", headers=user["headers"],
-                                  json={"query": query, "variables": variables})).json()
+        return (
+            await client.post("/graphql", headers=user["headers"], json={"query": query, "variables": variables})
+        ).json()
 
-    r = await gql(me, """mutation($t: ID!) { createReport(input: {targetType: USER, targetId: $t, reason: "bot"})
-                         { id status targetType targetUserId } }""", t=bad["user"]["id"])
+    r = await gql(
+        me,
+        """mutation($t: ID!) { createReport(input: {targetType: USER, targetId: $t, reason: "bot"})
+                         { id status targetType targetUserId } }""",
+        t=bad["user"]["id"],
+    )
     created = r["data"]["createReport"]
     assert (created["status"], created["targetType"], created["targetUserId"]) == ("OPEN", "USER", bad["user"]["id"])
-    r = await gql(me, """mutation($t: ID!) { createReport(input: {targetType: USER, targetId: $t, reason: "bot"})
-                         { id } }""", t=bad["user"]["id"])
+    r = await gql(
+        me,
+        """mutation($t: ID!) { createReport(input: {targetType: USER, targetId: $t, reason: "bot"})
+                         { id } }""",
+        t=bad["user"]["id"],
+    )
     assert r["errors"][0]["extensions"]["code"] == "report_exists"
     r = await gql(me, "{ reports { items { id } } }")
     assert r["errors"][0]["extensions"]["code"] == "forbidden_role"
     r = await gql(mod, "{ reports(status: OPEN, limit: 100) { items { id status } nextCursor } }")
     assert {"id": created["id"], "status": "OPEN"} in r["data"]["reports"]["items"]
-    r = await gql(mod, "mutation($id: ID!) { resolveReport(id: $id, outcome: UPHELD) { status resolvedBy } }",
-                  id=created["id"])
+    r = await gql(
+        mod, "mutation($id: ID!) { resolveReport(id: $id, outcome: UPHELD) { status resolvedBy } }", id=created["id"]
+    )
     assert r["data"]["resolveReport"] == {"status": "UPHELD", "resolvedBy": mod["user"]["id"]}
 
 
@@ -127,9 +155,12 @@ async def test_events_leave_through_the_outbox(client, stack_env):
     mod, me, bad = await staff(client, stack_env), await register(client), await register(client)
     rid = (await report(client, me, "user", bad["user"]["id"])).json()["id"]
     await client.post(f"/admin/reports/{rid}/resolve", json={"outcome": "upheld"}, headers=mod["headers"])
-    events = await _collect(stack_env["KAFKA_BOOTSTRAP"], REPORTS.name,
-                            lambda evs: sum(e["payload"]["report_id"] == rid for e in evs) >= 2)
+    events = await _collect(
+        stack_env["KAFKA_BOOTSTRAP"], REPORTS.name, lambda evs: sum(e["payload"]["report_id"] == rid for e in evs) >= 2
+    )
     mine = [e for e in events if e["payload"]["report_id"] == rid]
     assert [(e["type"], e["payload"]["status"], e["actor"]) for e in mine] == [
-        ("report.created", "open", me["user"]["id"]), ("report.resolved", "upheld", mod["user"]["id"])]
+        ("report.created", "open", me["user"]["id"]),
+        ("report.resolved", "upheld", mod["user"]["id"]),
+    ]
     assert mine[0]["payload"]["target_user_id"] == bad["user"]["id"]

@@ -1,4 +1,5 @@
 """Roles (make_admin job, the admin role endpoint, demotion taking effect) and badges."""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,14 +8,15 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import select, update
 
-from models.core.audit import AuditLog
 from models.accounts.users import User
+from models.core.audit import AuditLog
 from tests.conftest import REPO, register
 
 
 def make_admin(env: dict, email: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.make_admin", email], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.make_admin", email], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
 
 
 async def admin_user(client, env: dict) -> dict:
@@ -25,8 +27,13 @@ async def admin_user(client, env: dict) -> dict:
 
 async def audit_rows(svc, user_id: str, action: str) -> list[AuditLog]:
     async with svc.sessions() as s:
-        return list((await s.execute(select(AuditLog).where(AuditLog.subject == f"user:{user_id}",
-                                                             AuditLog.action == action))).scalars())
+        return list(
+            (
+                await s.execute(
+                    select(AuditLog).where(AuditLog.subject == f"user:{user_id}", AuditLog.action == action)
+                )
+            ).scalars()
+        )
 
 
 async def test_make_admin_job(client, stack_env, svc):
@@ -54,17 +61,22 @@ async def test_make_admin_job(client, stack_env, svc):
 async def test_non_admins_are_refused(client):
     user, other = await register(client), await register(client)
     target = other["user"]["id"]
-    calls = [client.put(f"/admin/users/{target}/role", json={"role": "admin"}, headers=user["headers"]),
-             client.post(f"/admin/users/{target}/badges/verified", headers=user["headers"]),
-             client.delete(f"/admin/users/{target}/badges/verified", headers=user["headers"]),
-             client.get("/admin/reports", headers=user["headers"])]
+    calls = [
+        client.put(f"/admin/users/{target}/role", json={"role": "admin"}, headers=user["headers"]),
+        client.post(f"/admin/users/{target}/badges/verified", headers=user["headers"]),
+        client.delete(f"/admin/users/{target}/badges/verified", headers=user["headers"]),
+        client.get("/admin/reports", headers=user["headers"]),
+    ]
     for call in calls:
         r = await call
         assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_role", r.text
     r = await client.put(f"/admin/users/{target}/role", json={"role": "admin"})
     assert r.status_code == 401
-    r = await client.post("/graphql", headers=user["headers"], json={
-        "query": "mutation($u: ID!) { setRole(userId: $u, role: ADMIN) { role } }", "variables": {"u": target}})
+    r = await client.post(
+        "/graphql",
+        headers=user["headers"],
+        json={"query": "mutation($u: ID!) { setRole(userId: $u, role: ADMIN) { role } }", "variables": {"u": target}},
+    )
     assert r.json()["errors"][0]["extensions"]["code"] == "forbidden_role"
     assert (await client.get(f"/users/{target}/profile", headers=user["headers"])).json()["badges"] == []
 
@@ -75,8 +87,7 @@ async def test_role_change_takes_effect_at_once_both_ways(client, stack_env):
     assert (await client.get("/admin/reports", headers=member["headers"])).status_code == 403
 
     r = await client.put(url, json={"role": "moderator"}, headers=admin["headers"])
-    assert r.status_code == 200 and r.json() == {"user_id": member["user"]["id"], "role": "moderator",
-                                                 "changed": True}
+    assert r.status_code == 200 and r.json() == {"user_id": member["user"]["id"], "role": "moderator", "changed": True}
     assert (await client.get("/admin/reports", headers=member["headers"])).status_code == 200
     # a moderator works the report queue but grants nothing
     r = await client.put(url, json={"role": "admin"}, headers=member["headers"])
@@ -84,8 +95,9 @@ async def test_role_change_takes_effect_at_once_both_ways(client, stack_env):
 
     r = await client.put(url, json={"role": "admin"}, headers=admin["headers"])
     assert r.json()["role"] == "admin"
-    assert (await client.post(f"/admin/users/{admin['user']['id']}/badges/creator",
-                              headers=member["headers"])).status_code == 201
+    assert (
+        await client.post(f"/admin/users/{admin['user']['id']}/badges/creator", headers=member["headers"])
+    ).status_code == 201
     # demoted: admin power gone on the very next request, though the JWT still says otherwise
     r = await client.put(url, json={"role": "user"}, headers=admin["headers"])
     assert r.json() == {"user_id": member["user"]["id"], "role": "user", "changed": True}
@@ -95,8 +107,7 @@ async def test_role_change_takes_effect_at_once_both_ways(client, stack_env):
 
 async def test_role_input_errors_and_the_last_admin(client, stack_env, svc):
     admin = await admin_user(client, stack_env)
-    r = await client.put(f"/admin/users/{admin['user']['id']}/role", json={"role": "owner"},
-                         headers=admin["headers"])
+    r = await client.put(f"/admin/users/{admin['user']['id']}/role", json={"role": "owner"}, headers=admin["headers"])
     assert r.status_code == 422
     r = await client.put(f"/admin/users/{uuid4()}/role", json={"role": "moderator"}, headers=admin["headers"])
     assert r.status_code == 404 and r.json()["error"]["code"] == "user_not_found"
@@ -105,8 +116,9 @@ async def test_role_input_errors_and_the_last_admin(client, stack_env, svc):
 
     # make this the only admin, then it cannot demote itself
     async with svc.sessions() as s, s.begin():
-        await s.execute(update(User).where(User.role == "admin", User.id != UUID(admin["user"]["id"]))
-                        .values(role="user"))
+        await s.execute(
+            update(User).where(User.role == "admin", User.id != UUID(admin["user"]["id"])).values(role="user")
+        )
     r = await client.put(f"/admin/users/{admin['user']['id']}/role", json={"role": "user"}, headers=admin["headers"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "last_admin"
     assert (await client.get("/admin/reports", headers=admin["headers"])).status_code == 200
@@ -147,14 +159,15 @@ async def test_graphql_admin_mutations(client, stack_env):
     uid = member["user"]["id"]
 
     async def gql(query, **variables):
-        return (await client.post("/graphql", headers=admin["headers"],
-                                  json={"query": query, "variables": variables})).json()
+        return (
+            await client.post("/graphql", headers=admin["headers"], json={"query": query, "variables": variables})
+        ).json()
 
-    r = await gql("mutation($u: ID!) { grantBadge(userId: $u, badge: \"official\") { name } }", u=uid)
+    r = await gql('mutation($u: ID!) { grantBadge(userId: $u, badge: "official") { name } }', u=uid)
     assert r["data"]["grantBadge"] == {"name": "official"}
     r = await gql("mutation($u: ID!) { setRole(userId: $u, role: MODERATOR) { userId role changed } }", u=uid)
     assert r["data"]["setRole"] == {"userId": uid, "role": "MODERATOR", "changed": True}
-    r = await gql("mutation($u: ID!) { revokeBadge(userId: $u, badge: \"official\") }", u=uid)
+    r = await gql('mutation($u: ID!) { revokeBadge(userId: $u, badge: "official") }', u=uid)
     assert r["data"]["revokeBadge"] is True
-    r = await gql("mutation($u: ID!) { revokeBadge(userId: $u, badge: \"official\") }", u=uid)
+    r = await gql('mutation($u: ID!) { revokeBadge(userId: $u, badge: "official") }', u=uid)
     assert r["errors"][0]["extensions"]["code"] == "badge_not_found"

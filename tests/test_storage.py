@@ -1,4 +1,5 @@
 """Object storage: the local folder and the S3 path (boto3) against moto's S3 server."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,9 @@ def s3_endpoint():
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_bucket(Bucket=BUCKET)
+    boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    ).create_bucket(Bucket=BUCKET)
     yield endpoint
     server.stop()
 
@@ -31,8 +33,9 @@ def s3_endpoint():
 def store(request, tmp_path):
     if request.param == "local":
         return LocalStorage(tmp_path / "media")
-    return S3Storage(endpoint=request.getfixturevalue("s3_endpoint"), bucket=BUCKET, **KEYS,
-                     multipart_bytes=5 * 1024 * 1024)
+    return S3Storage(
+        endpoint=request.getfixturevalue("s3_endpoint"), bucket=BUCKET, **KEYS, multipart_bytes=5 * 1024 * 1024
+    )
 
 
 async def test_put_get_list_delete(store, tmp_path):
@@ -100,8 +103,10 @@ async def test_s3_presigned_and_cdn_urls(s3_endpoint):
         r = await c.get(url)
     assert r.status_code == 200 and r.content == b"\x47segment"
     assert r.headers["content-type"] == "video/mp2t"
-    assert await store.url("videos/v/s/240p/seg_00000.ts", expires=120, public=True) == \
-        "https://cdn.example.com/videos/v/s/240p/seg_00000.ts"
+    assert (
+        await store.url("videos/v/s/240p/seg_00000.ts", expires=120, public=True)
+        == "https://cdn.example.com/videos/v/s/240p/seg_00000.ts"
+    )
 
 
 async def test_s3_playback_through_the_api_needs_no_authorization(stack_env, s3_endpoint):
@@ -125,15 +130,28 @@ async def test_s3_playback_through_the_api_needs_no_authorization(stack_env, s3_
         video_id, store = new_id(), storage_for(settings)
         root = f"videos/{video_id}/set1"
         await store.put_bytes(f"{root}/master.m3u8", b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000\n240p/index.m3u8\n")
-        await store.put_bytes(f"{root}/240p/index.m3u8",
-                              b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg_00000.ts\n#EXT-X-ENDLIST\n")
+        await store.put_bytes(
+            f"{root}/240p/index.m3u8", b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg_00000.ts\n#EXT-X-ENDLIST\n"
+        )
         await store.put_bytes(f"{root}/240p/seg_00000.ts", b"\x47segment")
         await store.put_bytes(f"{root}/thumbnail.jpg", b"\xff\xd8thumb")
         async with app.config["SERVICES"].sessions() as s, s.begin():
-            await s.execute(insert(Video).values(
-                id=video_id, owner_id=user["user"]["id"], status="ready", progress=100, size=1, received=1,
-                upload_metadata={}, renditions=["240p"], playlist_key=f"{root}/master.m3u8",
-                thumbnail_key=f"{root}/thumbnail.jpg", created_at=utcnow(), updated_at=utcnow()))
+            await s.execute(
+                insert(Video).values(
+                    id=video_id,
+                    owner_id=user["user"]["id"],
+                    status="ready",
+                    progress=100,
+                    size=1,
+                    received=1,
+                    upload_metadata={},
+                    renditions=["240p"],
+                    playlist_key=f"{root}/master.m3u8",
+                    thumbnail_key=f"{root}/thumbnail.jpg",
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
         st = (await api.get(f"/media/{video_id}/status", headers=user["headers"])).json()
         master_url = st["playback_url"]
         assert urlparse(master_url).path.endswith("/master.m3u8") and "t=" in urlparse(master_url).query

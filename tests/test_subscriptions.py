@@ -1,5 +1,6 @@
 """Creator subscriptions: plans, subscribe / cancel, subscriber-only posts in every read path
 (REST and GraphQL), the renewal job with its grace period and lapse."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,26 +32,36 @@ async def svc(stack_env):
 async def creator_with_plan(client) -> tuple[dict, str]:
     """A creator with a plan and one subscriber-only post."""
     creator = await register(client)
-    r = await client.put(f"/creators/{creator['user']['id']}/subscription-plan",
-                         json={"price": PRICE, "period_days": DAYS}, headers=creator["headers"])
+    r = await client.put(
+        f"/creators/{creator['user']['id']}/subscription-plan",
+        json={"price": PRICE, "period_days": DAYS},
+        headers=creator["headers"],
+    )
     assert r.status_code == 200, r.text
-    r = await client.post("/posts", json={"caption": "for subscribers", "visibility": "subscribers"},
-                          headers=creator["headers"])
+    r = await client.post(
+        "/posts", json={"caption": "for subscribers", "visibility": "subscribers"}, headers=creator["headers"]
+    )
     assert r.status_code == 201, r.text
     return creator, r.json()["id"]
 
 
 async def subscribe(client, fan, creator, headers: dict | None = None):
-    return await client.post(f"/creators/{creator['user']['id']}/subscriptions",
-                             headers={**fan["headers"], **(headers or key())})
+    return await client.post(
+        f"/creators/{creator['user']['id']}/subscriptions", headers={**fan["headers"], **(headers or key())}
+    )
 
 
 async def sees(client, user, post_id: str) -> bool:
     """Whether `user` can read the post through REST and GraphQL (both must agree)."""
     rest = await client.get(f"/posts/{post_id}", headers=user["headers"])
     assert rest.status_code in (200, 404), rest.text
-    gql = (await client.post("/graphql", json={"query": "query($id: ID!) { post(id: $id) { id visibility } }",
-                                               "variables": {"id": post_id}}, headers=user["headers"])).json()
+    gql = (
+        await client.post(
+            "/graphql",
+            json={"query": "query($id: ID!) { post(id: $id) { id visibility } }", "variables": {"id": post_id}},
+            headers=user["headers"],
+        )
+    ).json()
     via_gql = bool(gql.get("data") and gql["data"]["post"])
     if not via_gql:
         assert gql["errors"][0]["extensions"]["code"] == "post_not_found"
@@ -84,30 +95,40 @@ async def test_subscribe_opens_subscriber_posts_to_subscribers_only(client, svc)
     assert (await wallet(client, creator))["balance"] == 1_800
     listed = (await client.get(f"/wallets/{fan['user']['id']}/subscriptions", headers=fan["headers"])).json()
     assert [s["creator_id"] for s in listed["items"]] == [creator["user"]["id"]]
-    gql = (await client.post("/graphql", json={"query": "{ mySubscriptions { creatorId status hasAccess price } }"},
-                             headers=fan["headers"])).json()
-    assert gql["data"]["mySubscriptions"] == [{"creatorId": creator["user"]["id"], "status": "active",
-                                               "hasAccess": True, "price": PRICE}]
+    gql = (
+        await client.post(
+            "/graphql",
+            json={"query": "{ mySubscriptions { creatorId status hasAccess price } }"},
+            headers=fan["headers"],
+        )
+    ).json()
+    assert gql["data"]["mySubscriptions"] == [
+        {"creatorId": creator["user"]["id"], "status": "active", "hasAccess": True, "price": PRICE}
+    ]
 
 
 async def test_subscription_rules(client, svc):
     creator, _ = await creator_with_plan(client)
     no_plan, fan = await register(client), await register(client)
-    assert (await client.post(f"/creators/{creator['user']['id']}/subscriptions",
-                              headers=fan["headers"])).json()["error"]["code"] == "idempotency_key_required"
+    assert (await client.post(f"/creators/{creator['user']['id']}/subscriptions", headers=fan["headers"])).json()[
+        "error"
+    ]["code"] == "idempotency_key_required"
     r = await subscribe(client, creator, creator)
     assert r.status_code == 400 and r.json()["error"]["code"] == "cannot_subscribe_self"
     r = await subscribe(client, fan, no_plan)
     assert r.status_code == 404 and r.json()["error"]["code"] == "plan_not_found"
     r = await subscribe(client, fan, creator)
     assert r.status_code == 409 and r.json()["error"]["code"] == "insufficient_funds"
-    r = await client.put(f"/creators/{creator['user']['id']}/subscription-plan", json={"price": 1},
-                         headers=fan["headers"])
+    r = await client.put(
+        f"/creators/{creator['user']['id']}/subscription-plan", json={"price": 1}, headers=fan["headers"]
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_owner"
-    assert (await client.get(f"/creators/{no_plan['user']['id']}/subscription-plan",
-                             headers=fan["headers"])).status_code == 404
-    assert (await client.delete(f"/creators/{creator['user']['id']}/subscriptions",
-                                headers=fan["headers"])).status_code == 404
+    assert (
+        await client.get(f"/creators/{no_plan['user']['id']}/subscription-plan", headers=fan["headers"])
+    ).status_code == 404
+    assert (
+        await client.delete(f"/creators/{creator['user']['id']}/subscriptions", headers=fan["headers"])
+    ).status_code == 404
 
 
 async def test_renewal_charges_each_period_once(client, svc):
@@ -118,8 +139,9 @@ async def test_renewal_charges_each_period_once(client, svc):
     end = (await sub_row(svc, sub["id"])).current_period_end
     assert await subscriptions.renew_one(svc, UUID(sub["id"]), end - timedelta(seconds=1)) == "skipped"
     # two job runs at once, then a later run at the same instant: one charge for the period
-    results = await asyncio.gather(*(subscriptions.renew_one(svc, UUID(sub["id"]), end + timedelta(minutes=1))
-                                     for _ in range(2)))
+    results = await asyncio.gather(
+        *(subscriptions.renew_one(svc, UUID(sub["id"]), end + timedelta(minutes=1)) for _ in range(2))
+    )
     assert sorted(results) == ["renewed", "skipped"]
     assert await subscriptions.renew_one(svc, UUID(sub["id"]), end + timedelta(minutes=1)) == "skipped"
     row = await sub_row(svc, sub["id"])
@@ -187,14 +209,28 @@ async def test_the_renewal_job_command(client, svc, stack_env):
     await fund(svc, fan["user"]["id"], 2 * PRICE)
     sub = (await subscribe(client, fan, creator)).json()
     async with svc.sessions() as s, s.begin():  # the period ended an hour ago
-        await s.execute(text("UPDATE subscriptions SET current_period_end = now() - interval '1 hour' "
-                             "WHERE id = :id"), {"id": UUID(sub["id"])})
-    out = subprocess.run([sys.executable, "-m", "jobs.renew_subscriptions"], env=stack_env, cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+        await s.execute(
+            text("UPDATE subscriptions SET current_period_end = now() - interval '1 hour' WHERE id = :id"),
+            {"id": UUID(sub["id"])},
+        )
+    out = subprocess.run(
+        [sys.executable, "-m", "jobs.renew_subscriptions"],
+        env=stack_env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "'renewed': 1," in out.stdout, out.stdout
     assert (await sub_row(svc, sub["id"])).status == "active"
     assert (await wallet(client, fan))["balance"] == 0
-    again = subprocess.run([sys.executable, "-m", "jobs.renew_subscriptions"], env=stack_env, cwd=REPO,
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "jobs.renew_subscriptions"],
+        env=stack_env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0 and (await wallet(client, fan))["balance"] == 0

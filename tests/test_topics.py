@@ -22,8 +22,11 @@ def test_every_event_type_belongs_to_one_topic_with_its_key_in_the_payload():
 
 
 def test_payloads_are_validated():
-    good = {"post_id": "01a20fdd-cc03-7247-8fee-5f0abb296a8d",
-            "user_id": "01a20fdd-cb88-70b1-a05a-a5e6c5b6960c", "type": "like"}
+    good = {
+        "post_id": "01a20fdd-cc03-7247-8fee-5f0abb296a8d",
+        "user_id": "01a20fdd-cb88-70b1-a05a-a5e6c5b6960c",
+        "type": "like",
+    }
     assert topics.validate_payload("reaction.added", good)["type"] == "like"
     with pytest.raises(ValidationError):
         topics.validate_payload("reaction.added", {**good, "type": "hug"})

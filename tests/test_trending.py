@@ -6,11 +6,12 @@ worker on the embedded broker: rankings over REST/GraphQL, and window state surv
 The broker tests run their own API and workers on their own Redis database and consumer groups,
 with TRENDING_REFRESH=1, so no other worker of the session publishes into what they read.
 """
+
 from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import orjson
@@ -22,8 +23,8 @@ from faust.windows import HoppingWindow
 
 from infra.services import Services
 from infra.settings import get_settings
-from models.discovery import trending
 from models.core.events import Event, new_id
+from models.discovery import trending
 from streams.agents.trending import SOURCES, partition_of
 from streams.compat import fetch_high_watermarks
 from tests.conftest import Proc, create_post, register, start_api, wait_for
@@ -37,13 +38,16 @@ def uuid7_at(ts: float) -> UUID:
 
 
 def ev(etype: str, payload: dict, at: float, eid: UUID | None = None) -> dict:
-    e = Event(etype, payload, id=eid or uuid7_at(at), ts=datetime.fromtimestamp(at, timezone.utc))
+    e = Event(etype, payload, id=eid or uuid7_at(at), ts=datetime.fromtimestamp(at, UTC))
     return orjson.loads(e.to_bytes())
 
 
 def like(post, user, at, added=True, rtype="like"):
-    return ev("reaction.added" if added else "reaction.removed",
-              {"post_id": str(post), "user_id": str(user), "type": rtype}, at)
+    return ev(
+        "reaction.added" if added else "reaction.removed",
+        {"post_id": str(post), "user_id": str(user), "type": rtype},
+        at,
+    )
 
 
 class Windows:
@@ -70,13 +74,14 @@ class Windows:
 
 # ------------------------------------------------------------------ logic, no broker
 
+
 def test_synthetic_burst_ranks_first():
     now = time.time()
     a, b, c = (uuid7_at(now - 1800) for _ in range(3))
     w = Windows()
-    w.feed([like(b, uuid4(), now - 3000 + i) for i in range(5)])      # steady, earlier
-    w.feed([like(a, uuid4(), now - 120 + i) for i in range(12)])      # the burst
-    w.feed([like(c, uuid4(), now - 60)] * 2)                          # below the threshold
+    w.feed([like(b, uuid4(), now - 3000 + i) for i in range(5)])  # steady, earlier
+    w.feed([like(a, uuid4(), now - 120 + i) for i in range(12)])  # the burst
+    w.feed([like(c, uuid4(), now - 60)] * 2)  # below the threshold
     snap = w.snapshot(now)
     assert snap[str(a)][0] == 12 and snap[str(b)][0] == 5 and snap[str(c)][0] == 1
     ranked, _ = trending.rank(snap, CFG, now)
@@ -98,7 +103,7 @@ def test_decay_halves_per_half_life_and_old_windows_drop_out():
     stale = uuid7_at(now - 3 * 3600)
     w.feed([like(stale, uuid4(), now - 2 * 3600 + i) for i in range(50)])  # a burst 2 h ago
     assert str(stale) not in w.snapshot(now)
-    assert w.snapshot(now - 2 * 3600 + 100)[str(stale)][0] == 50      # it was in its own window
+    assert w.snapshot(now - 2 * 3600 + 100)[str(stale)][0] == 50  # it was in its own window
 
 
 def test_weights_of_each_kind_and_comment_deletion():
@@ -106,10 +111,14 @@ def test_weights_of_each_kind_and_comment_deletion():
     post, user = uuid7_at(now - 100), uuid4()
     comment_id = new_id()
     w = Windows()
-    w.feed([like(post, user, now - 50),
+    w.feed(
+        [
+            like(post, user, now - 50),
             ev("comment.created", {"comment_id": str(comment_id), "post_id": str(post)}, now - 40),
             ev("view.counted", {"post_id": str(post), "user_id": str(user), "watched_ms": 12000}, now - 30),
-            ev("share.created", {"post_id": str(post), "user_id": str(user), "channel": "link"}, now - 20)])
+            ev("share.created", {"post_id": str(post), "user_id": str(user), "channel": "link"}, now - 20),
+        ]
+    )
     assert w.snapshot(now)[str(post)][0] == 1 + 2 + 0.5 + 3
     w.feed([ev("comment.deleted", {"comment_id": str(comment_id), "post_id": str(post)}, now - 10)])
     assert w.snapshot(now)[str(post)][0] == 1 + 0.5 + 3
@@ -121,7 +130,7 @@ def test_redelivered_and_reordered_events_never_double_count():
     users = [uuid4() for _ in range(8)]
     events = [like(post, u, now - 200 + i) for i, u in enumerate(users)]
     events += [like(post, users[0], now - 100, added=False), like(post, users[0], now - 90)]  # unlike, like again
-    events += [like(post, users[1], now - 80, added=False)]                                    # unlike
+    events += [like(post, users[1], now - 80, added=False)]  # unlike
     events += [ev("view.counted", {"post_id": str(post), "user_id": str(users[2]), "watched_ms": 20000}, now - 70)]
     once = Windows()
     once.feed(events)
@@ -130,23 +139,35 @@ def test_redelivered_and_reordered_events_never_double_count():
 
     redelivered = Windows()
     redelivered.feed(events)
-    redelivered.feed(events[3:])                                  # a crash replays a tail
+    redelivered.feed(events[3:])  # a crash replays a tail
     shuffled = events * 3
-    random.Random(5).shuffle(shuffled)                            # and anything out of order
+    random.Random(5).shuffle(shuffled)  # and anything out of order
     redelivered.feed(shuffled)
     assert redelivered.snapshot(now)[str(post)][0] == expected
     assert redelivered.data == once.data
 
 
 def test_hashtags_are_parsed_and_listed_per_tag():
-    assert trending.hashtags("Sunset in #Cairo #food #cairo, café#no #قهوة #x_1 ##y") == ["cairo", "food", "قهوة", "x_1"]
+    assert trending.hashtags("Sunset in #Cairo #food #cairo, café#no #قهوة #x_1 ##y") == [
+        "cairo",
+        "food",
+        "قهوة",
+        "x_1",
+    ]
     assert trending.hashtags("no tags") == [] and trending.hashtags("") == []
     now = time.time()
     food, coffee, both = (uuid7_at(now - 300) for _ in range(3))
     w = Windows()
     for post, caption, n in ((food, "#food", 9), (coffee, "#قهوة time", 5), (both, "#food and #قهوة", 7)):
-        w.feed([ev("post.created", {"post_id": str(post), "author_id": str(uuid4()), "visibility": "public",
-                                    "caption": caption}, now - 290)])
+        w.feed(
+            [
+                ev(
+                    "post.created",
+                    {"post_id": str(post), "author_id": str(uuid4()), "visibility": "public", "caption": caption},
+                    now - 290,
+                )
+            ]
+        )
         w.feed([like(post, uuid4(), now - 100 + i) for i in range(n)])
     ranked, by_tag = trending.rank(w.snapshot(now), CFG, now)
     assert [p for p, _ in ranked] == [str(food), str(both), str(coffee)]
@@ -159,12 +180,14 @@ def test_hashtags_are_parsed_and_listed_per_tag():
 
 def test_partition_of_matches_the_producers_partitioner():
     from aiokafka.partitioner import DefaultPartitioner
+
     for _ in range(50):
         key = str(uuid4())
         assert partition_of(key, 4) == DefaultPartitioner()(key.encode(), [0, 1, 2, 3], [0, 1, 2, 3])
 
 
 # ------------------------------------------------------------------ publishing and paging, no broker
+
 
 def redis_db(env: dict, db: int) -> str:
     base, _, _ = env["REDIS_URL"].rpartition("/")
@@ -183,8 +206,9 @@ async def svc3(stack_env):
 async def test_publish_then_page_with_cursors_visibility_and_feedback(client, svc3):
     viewer, author = await register(client), await register(client)
     ids = [await create_post(client, author, caption=f"p{i} #Paging") for i in range(5)]
-    r = await client.post("/posts", json={"caption": "secret #paging", "visibility": "followers"},
-                          headers=author["headers"])
+    r = await client.post(
+        "/posts", json={"caption": "secret #paging", "visibility": "followers"}, headers=author["headers"]
+    )
     hidden_by_rule = r.json()["id"]
     own = await create_post(client, viewer, caption="mine")
     now = time.time()
@@ -206,8 +230,9 @@ async def test_publish_then_page_with_cursors_visibility_and_feedback(client, sv
     # per hashtag, hidden posts and recommendations (no own posts, no "not interested")
     r = await client.post("/interactions/feedback", json={"post_id": ids[1], "kind": "hide"}, headers=viewer["headers"])
     assert r.status_code == 201
-    r = await client.post("/interactions/feedback", json={"post_id": ids[2], "kind": "not_interested"},
-                          headers=viewer["headers"])
+    r = await client.post(
+        "/interactions/feedback", json={"post_id": ids[2], "kind": "not_interested"}, headers=viewer["headers"]
+    )
     assert r.status_code == 201
     old = trending._encode_cursor(gen1, 0)
     tagged = await trending.page(svc3, viewer_id, hashtag="#PAGING", cursor=old, limit=10)
@@ -215,7 +240,7 @@ async def test_publish_then_page_with_cursors_visibility_and_feedback(client, sv
     recs = await trending.page(svc3, viewer_id, cursor=old, limit=10, recommend=True)
     assert [i["post"]["id"] for i in recs["items"]] == [ids[0], ids[3], ids[4]]
 
-    await svc3.redis.delete(f"trending:{gen1}:meta")   # the generation expired
+    await svc3.redis.delete(f"trending:{gen1}:meta")  # the generation expired
     with pytest.raises(trending.CursorExpired):
         await trending.page(svc3, viewer_id, cursor=first["next_cursor"])
     with pytest.raises(trending.DomainError) as bad:
@@ -236,12 +261,18 @@ async def test_partition_snapshots_merge_and_replace(svc3):
 
 # ------------------------------------------------------------------ the real agent on the broker
 
+
 class Stack:
     """An API and a worker of their own: Redis db `db`, consumer groups and changelogs `prefix`."""
 
     def __init__(self, stack_env, log_dir, db: int, **extra):
-        self.env = {**stack_env, "REDIS_URL": redis_db(stack_env, db), "TRENDING_REFRESH": "1",
-                    "CONSUMER_GROUP_PREFIX": f"trend{uuid4().hex[:8]}", **extra}
+        self.env = {
+            **stack_env,
+            "REDIS_URL": redis_db(stack_env, db),
+            "TRENDING_REFRESH": "1",
+            "CONSUMER_GROUP_PREFIX": f"trend{uuid4().hex[:8]}",
+            **extra,
+        }
         self.log_dir = log_dir
         self.worker: Proc | None = None
 
@@ -269,8 +300,7 @@ async def published(redis_url: str, post_ids: list[str]) -> dict[str, float]:
 
 async def committed_and_end(env: dict, group: str) -> list[tuple[int, int]]:
     """(committed offset, log end) of the group on every partition of the agent's source topics."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=env["KAFKA_BOOTSTRAP"], group_id=group,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=env["KAFKA_BOOTSTRAP"], group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         tps = [TopicPartition(t.name, p) for t in SOURCES for p in range(int(env.get("KAFKA_PARTITIONS", 4)))]
@@ -311,6 +341,7 @@ def own_stack(stack_env, log_dir):
 @pytest_asyncio.fixture
 async def own_client(own_stack):
     import httpx
+
     async with httpx.AsyncClient(base_url=own_stack.base, timeout=15) as c:
         yield c
 
@@ -330,6 +361,7 @@ async def test_agent_ranks_posts_and_the_api_serves_them(own_client, own_stack):
     async def ranked():
         got = await published(own_stack.env["REDIS_URL"], [top, second, quiet])
         return got if got.get(top) == 6.0 and got.get(second) == 4.5 else None
+
     got = await wait_for(ranked, timeout=90, interval=0.5, what=f"engagement {expect}")
     assert quiet not in got  # 1 < TRENDING_THRESHOLD
 
@@ -364,10 +396,18 @@ async def test_window_state_is_recovered_from_the_changelog_after_sigkill(own_cl
     second = await create_post(client, author, caption="#recover #solo")
     await react_many(client, top, 6)
     await react_many(client, second, 4)
-    await wait_for(lambda: _equals(published(own_stack.env["REDIS_URL"], [top, second]), {top: 6.0, second: 4.0}),
-                   timeout=90, interval=0.5, what="likes ranked before the kill")
-    await wait_for(lambda: all_committed(own_stack.env, own_stack.group), timeout=60, interval=0.5,
-                   what="the trending agent's offsets committed")
+    await wait_for(
+        lambda: _equals(published(own_stack.env["REDIS_URL"], [top, second]), {top: 6.0, second: 4.0}),
+        timeout=90,
+        interval=0.5,
+        what="likes ranked before the kill",
+    )
+    await wait_for(
+        lambda: all_committed(own_stack.env, own_stack.group),
+        timeout=60,
+        interval=0.5,
+        what="the trending agent's offsets committed",
+    )
     own_stack.worker.kill()
     own_stack.start_worker()
     await view(client, top)
@@ -376,6 +416,7 @@ async def test_window_state_is_recovered_from_the_changelog_after_sigkill(own_cl
     async def after_restart():
         got = await published(own_stack.env["REDIS_URL"], [top, second])
         return got if got.get(top, 0) % 1 and got.get(second, 0) % 1 else None
+
     got = await wait_for(after_restart, timeout=120, interval=0.5, what="the views after the restart ranked")
     assert got == {top: 6.5, second: 4.5}  # not 0.5 (lost), not 12.5 / 8.5 (doubled)
     r = await client.get("/feeds/trending", params={"hashtag": "solo"}, headers=(await register(client))["headers"])
@@ -391,14 +432,22 @@ async def test_events_replayed_after_a_crash_do_not_double_count(client, stack_e
     await react_many(client, post, 5)
     stack.start_worker()
     try:
-        await wait_for(lambda: _equals(published(stack.env["REDIS_URL"], [post]), {post: 5.0}), timeout=120,
-                       interval=0.5, what="5 likes ranked")
+        await wait_for(
+            lambda: _equals(published(stack.env["REDIS_URL"], [post]), {post: 5.0}),
+            timeout=120,
+            interval=0.5,
+            what="5 likes ranked",
+        )
         assert all(c == 0 for c, _ in await committed_and_end(stack.env, stack.group))  # never committed
         stack.worker.kill()
         stack.start_worker()
         await view(client, post)  # behind the replayed likes on the post's partition
-        got = await wait_for(lambda: _fraction(published(stack.env["REDIS_URL"], [post]), post), timeout=120,
-                             interval=0.5, what="the view after the restart ranked")
+        got = await wait_for(
+            lambda: _fraction(published(stack.env["REDIS_URL"], [post]), post),
+            timeout=120,
+            interval=0.5,
+            what="the view after the restart ranked",
+        )
         assert got == 5.5
     finally:
         stack.worker.stop()

@@ -1,4 +1,5 @@
 """Tus 1.0 uploads at /media/upload against the real API, with the tuspy client and raw HTTP."""
+
 from __future__ import annotations
 
 import asyncio
@@ -78,24 +79,36 @@ async def test_options_advertises_version_extensions_and_limits(client):
     assert r.status_code == 204
     assert r.headers["Tus-Version"] == "1.0.0" and r.headers["Tus-Resumable"] == "1.0.0"
     assert set(r.headers["Tus-Extension"].split(",")) == {
-        "creation", "creation-with-upload", "termination", "expiration", "checksum"}
+        "creation",
+        "creation-with-upload",
+        "termination",
+        "expiration",
+        "checksum",
+    }
     assert r.headers["Tus-Checksum-Algorithm"] == "sha1"
-    assert int(r.headers["Tus-Max-Size"]) == 512 * 1024 ** 2
+    assert int(r.headers["Tus-Max-Size"]) == 512 * 1024**2
 
 
-async def test_tuspy_upload_resumes_with_a_new_client_and_stores_the_original(client, api, stack_env, tmp_path,
-                                                                             clip):
+async def test_tuspy_upload_resumes_with_a_new_client_and_stores_the_original(client, api, stack_env, tmp_path, clip):
     user = await register(client)
     src = tmp_path / "clip.mp4"
     src.write_bytes(clip)
-    first = await asyncio.to_thread(tus_upload, api, user, src, chunk_size=16 * 1024, stop_at=64 * 1024,
-                                    metadata={"filename": "clip.mp4", "filetype": "video/mp4"})
+    first = await asyncio.to_thread(
+        tus_upload,
+        api,
+        user,
+        src,
+        chunk_size=16 * 1024,
+        stop_at=64 * 1024,
+        metadata={"filename": "clip.mp4", "filetype": "video/mp4"},
+    )
     video_id = vid(first.url)
     assert (await status(client, user, video_id))["status"] == "uploading"
     assert await head_offset(client, user, first.url) == 64 * 1024
     # a fresh client that only knows the URL asks the server where to continue
-    second = await asyncio.to_thread(tus_upload, api, user, src, url=first.url, chunk_size=32 * 1024,
-                                     upload_checksum=True)
+    second = await asyncio.to_thread(
+        tus_upload, api, user, src, url=first.url, chunk_size=32 * 1024, upload_checksum=True
+    )
     assert second.offset == len(clip)
     assert (await status(client, user, video_id))["status"] in ("processing", "ready")
     assert hashlib.sha256(original(stack_env, video_id)).digest() == hashlib.sha256(clip).digest()
@@ -126,8 +139,9 @@ async def test_dropped_checksummed_chunk_is_discarded(client, api):
     data = mp4_like(1024 * 1024)
     location = await create(client, user, len(data))
     digest = base64.b64encode(hashlib.sha1(data).digest()).decode()
-    sock = await _send_partial_patch(api, user, location, data, len(data) // 2,
-                                     extra={"Upload-Checksum": f"sha1 {digest}"})
+    sock = await _send_partial_patch(
+        api, user, location, data, len(data) // 2, extra={"Upload-Checksum": f"sha1 {digest}"}
+    )
     await wait_for(lambda: _offset_is(client, user, location, len(data) // 2), what="bytes written")
     sock.close()
     # unverifiable without the rest of the chunk: rolled back
@@ -144,12 +158,19 @@ async def _lock_free(client, user, location, at: int) -> bool:
     return r.status_code == 204
 
 
-async def _send_partial_patch(api: str, user: dict, location: str, data: bytes, n: int,
-                              extra: dict | None = None) -> socket.socket:
+async def _send_partial_patch(
+    api: str, user: dict, location: str, data: bytes, n: int, extra: dict | None = None
+) -> socket.socket:
     """A PATCH announcing the whole body whose connection then sends only `n` bytes."""
     host, port = urlparse(api).hostname, urlparse(api).port
-    headers = {"Host": f"{host}:{port}", **user["headers"], **CHUNK, "Upload-Offset": "0",
-               "Content-Length": str(len(data)), **(extra or {})}
+    headers = {
+        "Host": f"{host}:{port}",
+        **user["headers"],
+        **CHUNK,
+        "Upload-Offset": "0",
+        "Content-Length": str(len(data)),
+        **(extra or {}),
+    }
     head = f"PATCH {location} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     sock = socket.create_connection((host, port))
     sock.sendall(head.encode() + data[:n])
@@ -159,16 +180,24 @@ async def _send_partial_patch(api: str, user: dict, location: str, data: bytes, 
 async def test_creation_with_upload_then_patch_completes(client, stack_env, clip):
     user = await register(client)
     data, cut = clip, len(clip) // 3
-    r = await client.post("/media/upload", content=data[:cut], headers={
-        **user["headers"], **CHUNK, "Upload-Length": str(len(data)),
-        "Upload-Metadata": f"filename {base64.b64encode(b'a.mp4').decode()},is_confidential"})
+    r = await client.post(
+        "/media/upload",
+        content=data[:cut],
+        headers={
+            **user["headers"],
+            **CHUNK,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": f"filename {base64.b64encode(b'a.mp4').decode()},is_confidential",
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.headers["Upload-Offset"] == str(cut) and r.headers["Tus-Resumable"] == "1.0.0"
     assert "GMT" in r.headers["Upload-Expires"]
     location = r.headers["Location"]
     assert location.startswith("/media/upload/")
-    r = await client.patch(location, content=data[cut:],
-                           headers={**user["headers"], **CHUNK, "Upload-Offset": str(cut)})
+    r = await client.patch(
+        location, content=data[cut:], headers={**user["headers"], **CHUNK, "Upload-Offset": str(cut)}
+    )
     assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
     assert "Upload-Expires" not in r.headers  # complete: nothing left to expire
     assert (await status(client, user, vid(location)))["status"] in ("processing", "ready")
@@ -181,16 +210,25 @@ async def test_checksum_mismatch_is_460_and_discards_the_chunk(client):
     data = mp4_like(50_000)
     location = await create(client, user, len(data))
     wrong = base64.b64encode(hashlib.sha1(b"other").digest()).decode()
-    r = await client.patch(location, content=data, headers={
-        **user["headers"], **CHUNK, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {wrong}"})
+    r = await client.patch(
+        location,
+        content=data,
+        headers={**user["headers"], **CHUNK, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {wrong}"},
+    )
     assert r.status_code == 460 and r.json()["error"]["code"] == "checksum_mismatch"
     assert await head_offset(client, user, location) == 0
-    r = await client.patch(location, content=data, headers={
-        **user["headers"], **CHUNK, "Upload-Offset": "0", "Upload-Checksum": "md5 AAAA"})
+    r = await client.patch(
+        location,
+        content=data,
+        headers={**user["headers"], **CHUNK, "Upload-Offset": "0", "Upload-Checksum": "md5 AAAA"},
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "checksum_algorithm_unsupported"
     right = base64.b64encode(hashlib.sha1(data).digest()).decode()
-    r = await client.patch(location, content=data, headers={
-        **user["headers"], **CHUNK, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {right}"})
+    r = await client.patch(
+        location,
+        content=data,
+        headers={**user["headers"], **CHUNK, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {right}"},
+    )
     assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
 
 
@@ -200,14 +238,16 @@ async def test_offset_mismatch_is_409(client):
     location = await create(client, user, len(data))
     r = await client.patch(location, content=data[:10_000], headers={**user["headers"], **CHUNK, "Upload-Offset": "0"})
     assert r.status_code == 204
-    r = await client.patch(location, content=data[5_000:], headers={**user["headers"], **CHUNK, "Upload-Offset": "5000"})
+    r = await client.patch(
+        location, content=data[5_000:], headers={**user["headers"], **CHUNK, "Upload-Offset": "5000"}
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "offset_mismatch"
     assert await head_offset(client, user, location) == 10_000
 
 
 async def test_size_limits_are_413(client):
     user = await register(client)
-    r = await client.post("/media/upload", headers={**user["headers"], **TUS, "Upload-Length": str(512 * 1024 ** 2 + 1)})
+    r = await client.post("/media/upload", headers={**user["headers"], **TUS, "Upload-Length": str(512 * 1024**2 + 1)})
     assert r.status_code == 413 and r.json()["error"]["code"] == "upload_too_large"
     location = await create(client, user, 1000)
     r = await client.patch(location, content=mp4_like(1001), headers={**user["headers"], **CHUNK, "Upload-Offset": "0"})
@@ -220,7 +260,8 @@ async def test_png_named_mp4_is_refused_by_magic_bytes_before_it_is_stored(clien
     src = tmp_path / "holiday.mp4"
     src.write_bytes(PNG + os.urandom(400_000))
     up = tus_client.TusClient(f"{api}/media/upload", headers=user["headers"]).uploader(
-        file_path=str(src), chunk_size=100_000, metadata={"filename": "holiday.mp4", "filetype": "video/mp4"})
+        file_path=str(src), chunk_size=100_000, metadata={"filename": "holiday.mp4", "filetype": "video/mp4"}
+    )
     with pytest.raises(TusUploadFailed) as err:
         await asyncio.to_thread(up.upload)
     assert err.value.status_code == 415
@@ -260,7 +301,9 @@ async def test_termination_deletes_the_bytes(client, stack_env):
     assert r.status_code == 204
     assert not part_file(stack_env, vid(location)).exists()
     assert (await client.head(location, headers={**user["headers"], **TUS})).status_code == 410
-    r = await client.patch(location, content=data[10_000:], headers={**user["headers"], **CHUNK, "Upload-Offset": "10000"})
+    r = await client.patch(
+        location, content=data[10_000:], headers={**user["headers"], **CHUNK, "Upload-Offset": "10000"}
+    )
     assert r.status_code == 410
     st = await status(client, user, vid(location))
     assert st["status"] == "failed" and st["reason"] == "terminated"
@@ -287,11 +330,17 @@ async def test_zero_length_upload_fails_empty(client):
 
 # ---------------------------------------------------------------- quotas and expiry (own API)
 
+
 @pytest.fixture(scope="module")
 def small_api(stack_env, log_dir):
-    proc, base = start_api(stack_env, log_dir, MEDIA_QUOTA_BYTES=str(3 * 1024 * 1024),
-                           MEDIA_QUOTA_UPLOADS_PER_DAY="3", MEDIA_UPLOAD_EXPIRY="2",
-                           MEDIA_UPLOAD_SWEEP_INTERVAL="0.3")
+    proc, base = start_api(
+        stack_env,
+        log_dir,
+        MEDIA_QUOTA_BYTES=str(3 * 1024 * 1024),
+        MEDIA_QUOTA_UPLOADS_PER_DAY="3",
+        MEDIA_UPLOAD_EXPIRY="2",
+        MEDIA_UPLOAD_SWEEP_INTERVAL="0.3",
+    )
     yield base
     proc.stop()
 
@@ -321,8 +370,9 @@ async def test_quotas_bytes_then_uploads_per_day(small):
 async def test_abandoned_upload_expires_and_is_cleaned_up(small, stack_env):
     user = await register(small)
     location = await create(small, user, 50_000)
-    r = await small.patch(location, content=mp4_like(50_000)[:20_000],
-                          headers={**user["headers"], **CHUNK, "Upload-Offset": "0"})
+    r = await small.patch(
+        location, content=mp4_like(50_000)[:20_000], headers={**user["headers"], **CHUNK, "Upload-Offset": "0"}
+    )
     assert r.status_code == 204 and "GMT" in r.headers["Upload-Expires"]
     video_id = vid(location)
     assert part_file(stack_env, video_id).exists()

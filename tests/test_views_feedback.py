@@ -1,5 +1,6 @@
 """Views (minimum watch time, once per viewer and post per hour, retries), shares, the engagement
 counters agent, and feedback (hide / not interested)."""
+
 from __future__ import annotations
 
 import uuid
@@ -34,11 +35,13 @@ async def test_a_view_counts_after_the_minimum_watch_time_once_per_hour(client, 
     post = await create_post(client, author)
     r = await client.post("/interactions/views", json={"post_id": post, "watched_ms": 9_999}, headers=fan["headers"])
     assert r.status_code == 200 and r.json()["counted"] is False and r.json()["reason"] == "too_short"
-    first = await client.post("/interactions/views", json={"post_id": post, "watched_ms": 10_000},
-                              headers=fan["headers"])
+    first = await client.post(
+        "/interactions/views", json={"post_id": post, "watched_ms": 10_000}, headers=fan["headers"]
+    )
     assert first.status_code == 202 and first.json()["counted"] is True
-    again = await client.post("/interactions/views", json={"post_id": post, "watched_ms": 60_000},
-                              headers=fan["headers"])
+    again = await client.post(
+        "/interactions/views", json={"post_id": post, "watched_ms": 60_000}, headers=fan["headers"]
+    )
     assert again.status_code == 200 and again.json() == {"counted": False, "reason": "already_counted"}
     r = await client.post("/interactions/views", json={"post_id": post, "watched_ms": 30_000}, headers=other["headers"])
     assert r.status_code == 202
@@ -61,8 +64,12 @@ async def test_a_retry_after_a_lost_ack_sends_the_same_view_and_counts_it_once(c
     producer = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP"])
     await producer.start()
     try:
-        first = Event("view.counted", {"post_id": post, "user_id": fan["user"]["id"], "watched_ms": 12_000},
-                      actor=UUID(fan["user"]["id"]), id=eid)
+        first = Event(
+            "view.counted",
+            {"post_id": post, "user_id": fan["user"]["id"], "watched_ms": 12_000},
+            actor=UUID(fan["user"]["id"]),
+            id=eid,
+        )
         await producer.send_and_wait("interactions.engagement", first.to_bytes(), key=post.encode())
     finally:
         await producer.stop()
@@ -71,11 +78,13 @@ async def test_a_retry_after_a_lost_ack_sends_the_same_view_and_counts_it_once(c
         await r.set(f"view:{fan['user']['id']}:{post}", f"{eid}:pending", ex=3600)
     finally:
         await r.aclose()
-    retry = await client.post("/interactions/views", json={"post_id": post, "watched_ms": 12_000},
-                              headers=fan["headers"])
+    retry = await client.post(
+        "/interactions/views", json={"post_id": post, "watched_ms": 12_000}, headers=fan["headers"]
+    )
     assert retry.status_code == 202 and retry.json() == {"counted": True, "event_id": str(eid)}
-    after = await client.post("/interactions/views", json={"post_id": post, "watched_ms": 12_000},
-                              headers=fan["headers"])
+    after = await client.post(
+        "/interactions/views", json={"post_id": post, "watched_ms": 12_000}, headers=fan["headers"]
+    )
     assert after.json()["reason"] == "already_counted"
     # a share after both: once it is counted, the two copies of the view have been applied
     await client.post("/interactions/shares", json={"post_id": post}, headers=fan["headers"])
@@ -104,13 +113,13 @@ async def test_engagement_agents_ignore_redelivered_events(svc):
     view = _env("view.counted", {"post_id": str(post), "user_id": str(user), "watched_ms": 10_000})
     share = _env("share.created", {"post_id": str(post), "user_id": str(user), "channel": "link"})
     await engagement_counters([view, share, view], svc)
-    await engagement_counters([view, share], svc)              # the batch redelivered
+    await engagement_counters([view, share], svc)  # the batch redelivered
     created = _env("comment.created", {"comment_id": str(comment), "post_id": str(post)})
     deleted = _env("comment.deleted", {"comment_id": str(comment), "post_id": str(post)})
     edited = _env("comment.edited", {"comment_id": str(comment), "post_id": str(post)})
     await comment_counters([created, edited, created], svc)
     assert (await svc.store.get_counters([post]))[post] == {"view": 1, "share": 1, "comment": 1}
-    await comment_counters([deleted, created], svc)           # an old event after the delete
+    await comment_counters([deleted, created], svc)  # an old event after the delete
     await comment_counters([deleted], svc)
     assert (await svc.store.get_counters([post]))[post] == {"view": 1, "share": 1, "comment": 0}
 
@@ -139,11 +148,15 @@ async def test_bad_inputs(client, path, body, status, code):
 
 async def test_invisible_posts_cannot_be_viewed_shared_or_given_feedback(client):
     author, stranger = await register(client), await register(client)
-    r = await client.post("/posts", json={"caption": "followers only", "visibility": "followers"},
-                          headers=author["headers"])
+    r = await client.post(
+        "/posts", json={"caption": "followers only", "visibility": "followers"}, headers=author["headers"]
+    )
     post = r.json()["id"]
-    for path, body in (("/interactions/views", {"watched_ms": 20_000}), ("/interactions/shares", {}),
-                       ("/interactions/feedback", {"kind": "hide"})):
+    for path, body in (
+        ("/interactions/views", {"watched_ms": 20_000}),
+        ("/interactions/shares", {}),
+        ("/interactions/feedback", {"kind": "hide"}),
+    ):
         r = await client.post(path, json={"post_id": post, **body}, headers=stranger["headers"])
         assert r.status_code == 404 and r.json()["error"]["code"] == "post_not_found", path
 
@@ -155,18 +168,21 @@ async def test_feedback_hide_is_recorded_per_user(client, svc):
     assert r.status_code == 201 and r.json() == {"post_id": p1, "kind": "hide"}
     r = await client.post("/interactions/feedback", json={"post_id": p1, "kind": "hide"}, headers=a["headers"])
     assert r.status_code == 200  # already recorded
-    r = await client.post("/interactions/feedback", json={"post_id": p2, "kind": "not_interested"},
-                          headers=a["headers"])
+    r = await client.post(
+        "/interactions/feedback", json={"post_id": p2, "kind": "not_interested"}, headers=a["headers"]
+    )
     assert r.status_code == 201
     ua, ub = UUID(a["user"]["id"]), UUID(b["user"]["id"])
     assert await feedback.hidden_for(svc, ua) == {UUID(p1)}
     assert await feedback.feedback_for(svc, ua) == {UUID(p1), UUID(p2)}
     assert await feedback.hidden_for(svc, ub) == set()
-    r = await client.request("DELETE", "/interactions/feedback", json={"post_id": p1, "kind": "hide"},
-                             headers=a["headers"])
+    r = await client.request(
+        "DELETE", "/interactions/feedback", json={"post_id": p1, "kind": "hide"}, headers=a["headers"]
+    )
     assert r.json() == {"removed": True}
-    r = await client.request("DELETE", "/interactions/feedback", json={"post_id": p1, "kind": "hide"},
-                             headers=a["headers"])
+    r = await client.request(
+        "DELETE", "/interactions/feedback", json={"post_id": p1, "kind": "hide"}, headers=a["headers"]
+    )
     assert r.json() == {"removed": False}
     assert await feedback.hidden_for(svc, ua) == set()
 
@@ -193,8 +209,13 @@ async def test_graphql_views_shares_feedback(client, worker):
     async def counted_both():
         c = (await gql(q))["data"]["post"]["counters"]
         return c if c["views"] == 1 and c["shares"] == 1 else None
-    assert await wait_for(counted_both, timeout=30, what="view and share counted") == \
-        {"views": 1, "shares": 1, "comments": 0, "likes": 0}
+
+    assert await wait_for(counted_both, timeout=30, what="view and share counted") == {
+        "views": 1,
+        "shares": 1,
+        "comments": 0,
+        "likes": 0,
+    }
 
 
 async def test_six_reaction_types_one_of_each_per_user_and_removal(client, worker):
@@ -204,8 +225,9 @@ async def test_six_reaction_types_one_of_each_per_user_and_removal(client, worke
     for t in types * 2:  # each twice: still one of each
         r = await client.post("/interactions/reactions", json={"post_id": post, "type": t}, headers=fan["headers"])
         assert r.status_code == 202, r.text
-    await client.request("DELETE", "/interactions/reactions", json={"post_id": post, "type": "sad"},
-                         headers=fan["headers"])
+    await client.request(
+        "DELETE", "/interactions/reactions", json={"post_id": post, "type": "sad"}, headers=fan["headers"]
+    )
     expected = {"likes": 1, "loves": 1, "laughs": 1, "wows": 1, "sads": 0, "angries": 1}
     await wait_for(lambda: _has(client, fan, post, **expected), timeout=30, what=str(expected))
     r = await client.post("/interactions/reactions", json={"post_id": post, "type": "meh"}, headers=fan["headers"])

@@ -1,5 +1,6 @@
 """The ledger's guarantees under load and against direct writes: balances never negative, every
 transaction and the whole ledger sum to zero, balances equal their entries, history immutable."""
+
 from __future__ import annotations
 
 import asyncio
@@ -67,11 +68,13 @@ async def test_entries_and_transactions_are_append_only(client, svc):
     a, b = await register(client), await register(client)
     await fund(svc, a["user"]["id"], 1000)
     tx_id = (await tip(client, a, b, 500)).json()["id"]
-    for stmt in ("UPDATE wallet_entries SET amount = amount * 2 WHERE transaction_id = :tx",
-                 "DELETE FROM wallet_entries WHERE transaction_id = :tx",
-                 "UPDATE wallet_transactions SET kind = 'gift' WHERE id = :tx",
-                 "DELETE FROM wallet_transactions WHERE id = :tx",
-                 "TRUNCATE wallet_entries"):
+    for stmt in (
+        "UPDATE wallet_entries SET amount = amount * 2 WHERE transaction_id = :tx",
+        "DELETE FROM wallet_entries WHERE transaction_id = :tx",
+        "UPDATE wallet_transactions SET kind = 'gift' WHERE id = :tx",
+        "DELETE FROM wallet_transactions WHERE id = :tx",
+        "TRUNCATE wallet_entries",
+    ):
         with pytest.raises(DBAPIError, match="append-only"):
             async with svc.sessions() as s, s.begin():
                 await s.execute(text(stmt), {"tx": UUID(tx_id)})
@@ -84,11 +87,21 @@ async def _insert_raw(svc, amounts: list[int]) -> None:
     account = await ledger.system_account(svc, ledger.ADJUSTMENTS, "EGP")
     tx = new_id()
     async with svc.sessions() as s, s.begin():
-        await s.execute(text("INSERT INTO wallet_transactions (id, kind, currency, metadata, created_at) "
-                             "VALUES (:id, 'raw', 'EGP', '{}', now())"), {"id": tx})
+        await s.execute(
+            text(
+                "INSERT INTO wallet_transactions (id, kind, currency, metadata, created_at) "
+                "VALUES (:id, 'raw', 'EGP', '{}', now())"
+            ),
+            {"id": tx},
+        )
         for amount in amounts:
-            await s.execute(text("INSERT INTO wallet_entries (transaction_id, account_id, currency, amount) "
-                                 "VALUES (:tx, :acc, 'EGP', :amount)"), {"tx": tx, "acc": account, "amount": amount})
+            await s.execute(
+                text(
+                    "INSERT INTO wallet_entries (transaction_id, account_id, currency, amount) "
+                    "VALUES (:tx, :acc, 'EGP', :amount)"
+                ),
+                {"tx": tx, "acc": account, "amount": amount},
+            )
 
 
 @pytest.mark.parametrize("amounts", [[100], [100, -99], [], [100, -100, 5]])
@@ -110,8 +123,9 @@ async def test_a_user_balance_cannot_go_negative_even_by_hand(client, svc):
     await fund(svc, a["user"]["id"], 10)
     with pytest.raises(IntegrityError, match="balance_not_negative"):
         async with svc.sessions() as s, s.begin():
-            await s.execute(text("UPDATE wallet_accounts SET balance = -1 WHERE user_id = :u"),
-                            {"u": UUID(a["user"]["id"])})
+            await s.execute(
+                text("UPDATE wallet_accounts SET balance = -1 WHERE user_id = :u"), {"u": UUID(a["user"]["id"])}
+            )
 
 
 async def test_reconcile_reports_a_balance_that_differs_from_its_entries(client, svc):
@@ -133,8 +147,11 @@ async def test_history_pages_newest_first_without_gaps(client, svc):
     sent = [(await tip(client, a, b, 100 + i)).json()["id"] for i in range(7)]
     seen, cursor = [], None
     while True:
-        r = await client.get(f"/wallets/{a['user']['id']}/transactions", params={"limit": 3, **(
-            {"cursor": cursor} if cursor else {})}, headers=a["headers"])
+        r = await client.get(
+            f"/wallets/{a['user']['id']}/transactions",
+            params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+            headers=a["headers"],
+        )
         assert r.status_code == 200, r.text
         page = r.json()
         seen += page["items"]

@@ -3,6 +3,7 @@
 The stubs check our requests' signatures the way the providers specify them; the tests play the
 providers' callbacks, signed with an implementation of the documented formula written here
 (independent of the adapter under test)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -53,21 +54,42 @@ class Providers:
 
     async def charge(self, request):
         b = await request.json()
-        expected = sha(b["merchantCode"], b["merchantRefNum"], b["customerProfileId"], b["paymentMethod"],
-                       f"{b['amount']:.2f}", FAWRY_KEY)
+        expected = sha(
+            b["merchantCode"],
+            b["merchantRefNum"],
+            b["customerProfileId"],
+            b["paymentMethod"],
+            f"{b['amount']:.2f}",
+            FAWRY_KEY,
+        )
         if b["merchantCode"] != FAWRY_CODE or b["signature"] != expected:
-            return web.json_response({"type": "ChargeResponse", "statusCode": 9946,
-                                      "statusDescription": "Wrong Signature"})
+            return web.json_response(
+                {"type": "ChargeResponse", "statusCode": 9946, "statusDescription": "Wrong Signature"}
+            )
         self.charges.append(b)
         ref = str(next(self._refs))
-        self.orders[b["merchantRefNum"]] = {"fawryRefNumber": ref, "merchantRefNumber": b["merchantRefNum"],
-                                            "orderAmount": b["amount"], "paymentAmount": b["amount"],
-                                            "orderStatus": "UNPAID", "paymentMethod": "PAYATFAWRY"}
-        return web.json_response({"type": "ChargeResponse", "referenceNumber": ref,
-                                  "merchantRefNumber": b["merchantRefNum"], "orderAmount": b["amount"],
-                                  "paymentAmount": b["amount"], "fawryFees": 0.0, "paymentMethod": "PAYATFAWRY",
-                                  "orderStatus": "UNPAID", "statusCode": 200,
-                                  "statusDescription": "Operation done successfully"})
+        self.orders[b["merchantRefNum"]] = {
+            "fawryRefNumber": ref,
+            "merchantRefNumber": b["merchantRefNum"],
+            "orderAmount": b["amount"],
+            "paymentAmount": b["amount"],
+            "orderStatus": "UNPAID",
+            "paymentMethod": "PAYATFAWRY",
+        }
+        return web.json_response(
+            {
+                "type": "ChargeResponse",
+                "referenceNumber": ref,
+                "merchantRefNumber": b["merchantRefNum"],
+                "orderAmount": b["amount"],
+                "paymentAmount": b["amount"],
+                "fawryFees": 0.0,
+                "paymentMethod": "PAYATFAWRY",
+                "orderStatus": "UNPAID",
+                "statusCode": 200,
+                "statusDescription": "Operation done successfully",
+            }
+        )
 
     async def status(self, request):
         q = request.query
@@ -92,34 +114,69 @@ class Providers:
     async def disburse(self, request):
         b = await request.json()
         base = "|".join([b["merchantId"], b["requestId"], b["msisdn"], b["amount"], b["currency"], b["timestamp"]])
-        if b["merchantId"] != VF_MERCHANT or b["signature"] != hmac.new(
-                VF_SECRET.encode(), base.encode(), hashlib.sha256).hexdigest():
+        if (
+            b["merchantId"] != VF_MERCHANT
+            or b["signature"] != hmac.new(VF_SECRET.encode(), base.encode(), hashlib.sha256).hexdigest()
+        ):
             return web.json_response({"status": "REJECTED", "reason": "bad signature"}, status=401)
         if b["msisdn"] == DOWN:
             return web.Response(status=502)
         self.disbursements.append(b)
         if b["msisdn"] == REJECTED:
             return web.json_response({"status": "REJECTED", "reason": "not a Vodafone Cash wallet"}, status=400)
-        return web.json_response({"requestId": b["requestId"], "transactionId": f"VF{next(self._refs)}",
-                                  "status": "ACCEPTED"})
+        return web.json_response(
+            {"requestId": b["requestId"], "transactionId": f"VF{next(self._refs)}", "status": "ACCEPTED"}
+        )
 
 
-def signed_fawry(*, fawryRefNumber, merchantRefNumber, orderAmount, paymentAmount, orderStatus, paymentMethod,
-                 paymentRefrenceNumber=None, key_=FAWRY_KEY, **extra) -> dict:
+def signed_fawry(
+    *,
+    fawryRefNumber,
+    merchantRefNumber,
+    orderAmount,
+    paymentAmount,
+    orderStatus,
+    paymentMethod,
+    paymentRefrenceNumber=None,
+    key_=FAWRY_KEY,
+    **extra,
+) -> dict:
     """A server notification V2 body, signed as FawryPay documents it."""
-    body = {"requestId": "c72827d084ea4b88949d91dd2db4996e", "fawryRefNumber": fawryRefNumber,
-            "merchantRefNumber": merchantRefNumber, "paymentAmount": paymentAmount, "orderAmount": orderAmount,
-            "fawryFees": 0.0, "orderStatus": orderStatus, "paymentMethod": paymentMethod, **extra}
+    body = {
+        "requestId": "c72827d084ea4b88949d91dd2db4996e",
+        "fawryRefNumber": fawryRefNumber,
+        "merchantRefNumber": merchantRefNumber,
+        "paymentAmount": paymentAmount,
+        "orderAmount": orderAmount,
+        "fawryFees": 0.0,
+        "orderStatus": orderStatus,
+        "paymentMethod": paymentMethod,
+        **extra,
+    }
     if paymentRefrenceNumber:
         body["paymentRefrenceNumber"] = paymentRefrenceNumber
-    body["messageSignature"] = sha(fawryRefNumber, merchantRefNumber, f"{paymentAmount:.2f}", f"{orderAmount:.2f}",
-                                   orderStatus, paymentMethod, paymentRefrenceNumber or "", key_)
+    body["messageSignature"] = sha(
+        fawryRefNumber,
+        merchantRefNumber,
+        f"{paymentAmount:.2f}",
+        f"{orderAmount:.2f}",
+        orderStatus,
+        paymentMethod,
+        paymentRefrenceNumber or "",
+        key_,
+    )
     return body
 
 
 def signed_vodafone(request_id: str, status: str, amount: str, msisdn: str, secret: str = VF_SECRET) -> dict:
-    body = {"requestId": request_id, "transactionId": "VF77", "status": status, "amount": amount, "msisdn": msisdn,
-            "timestamp": "2026-01-01T10:00:00Z"}
+    body = {
+        "requestId": request_id,
+        "transactionId": "VF77",
+        "status": status,
+        "amount": amount,
+        "msisdn": msisdn,
+        "timestamp": "2026-01-01T10:00:00Z",
+    }
     base = "|".join(body[f] for f in ("requestId", "transactionId", "status", "amount", "msisdn", "timestamp"))
     return {**body, "signature": hmac.new(secret.encode(), base.encode(), hashlib.sha256).hexdigest()}
 
@@ -138,10 +195,16 @@ async def stubs():
 
 @pytest.fixture(scope="module")
 def provider_env(stubs) -> dict:
-    return {"FAWRY_BASE_URL": stubs.url, "FAWRY_MERCHANT_CODE": FAWRY_CODE, "FAWRY_SECURITY_KEY": FAWRY_KEY,
-            "VODAFONE_CASH_BASE_URL": stubs.url, "VODAFONE_CASH_MERCHANT_ID": VF_MERCHANT,
-            "VODAFONE_CASH_SECRET": VF_SECRET, "PAYMENTS_TIMEOUT": "5",
-            "CASHOUT_MIN_TRUST": "30"}  # a new phone-verified account scores 35
+    return {
+        "FAWRY_BASE_URL": stubs.url,
+        "FAWRY_MERCHANT_CODE": FAWRY_CODE,
+        "FAWRY_SECURITY_KEY": FAWRY_KEY,
+        "VODAFONE_CASH_BASE_URL": stubs.url,
+        "VODAFONE_CASH_MERCHANT_ID": VF_MERCHANT,
+        "VODAFONE_CASH_SECRET": VF_SECRET,
+        "PAYMENTS_TIMEOUT": "5",
+        "CASHOUT_MIN_TRUST": "30",
+    }  # a new phone-verified account scores 35
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -155,15 +218,26 @@ async def papi(stack_env, log_dir, provider_env):
 @pytest_asyncio.fixture(scope="module")
 async def svc(stack_env, provider_env):
     s = await Services.start(get_settings(), relay=False)
-    yield dataclasses.replace(s, settings=get_settings().model_copy(update={
-        "fawry_base_url": provider_env["FAWRY_BASE_URL"], "fawry_merchant_code": FAWRY_CODE,
-        "fawry_security_key": FAWRY_KEY, "cashout_min_trust": 30}))
+    yield dataclasses.replace(
+        s,
+        settings=get_settings().model_copy(
+            update={
+                "fawry_base_url": provider_env["FAWRY_BASE_URL"],
+                "fawry_merchant_code": FAWRY_CODE,
+                "fawry_security_key": FAWRY_KEY,
+                "cashout_min_trust": 30,
+            }
+        ),
+    )
     await s.stop()
 
 
 async def topup(papi, user, amount: int, headers: dict | None = None) -> httpx.Response:
-    return await papi.post(f"/wallets/{user['user']['id']}/transactions", json={"type": "topup", "amount": amount},
-                           headers={**user["headers"], **(headers or key())})
+    return await papi.post(
+        f"/wallets/{user['user']['id']}/transactions",
+        json={"type": "topup", "amount": amount},
+        headers={**user["headers"], **(headers or key())},
+    )
 
 
 async def notify_fawry(papi, body: dict) -> httpx.Response:
@@ -180,9 +254,15 @@ async def test_fawry_topup_is_credited_once_on_the_signed_notification(papi, stu
     assert charge["merchantRefNum"] == UUID(t["id"]).hex and charge["paymentMethod"] == "PAYATFAWRY"
     assert charge["amount"] == 150.50 and charge["currencyCode"] == "EGP"
     assert (await wallet(papi, user))["balance"] == 0  # nothing before Fawry says PAID
-    paid = signed_fawry(fawryRefNumber=t["provider_reference"], merchantRefNumber=charge["merchantRefNum"],
-                        orderAmount=150.5, paymentAmount=152.0, orderStatus="PAID", paymentMethod="PAYATFAWRY",
-                        paymentRefrenceNumber="24480")
+    paid = signed_fawry(
+        fawryRefNumber=t["provider_reference"],
+        merchantRefNumber=charge["merchantRefNum"],
+        orderAmount=150.5,
+        paymentAmount=152.0,
+        orderStatus="PAID",
+        paymentMethod="PAYATFAWRY",
+        paymentRefrenceNumber="24480",
+    )
     first = await notify_fawry(papi, paid)
     assert first.status_code == 200 and first.json()["result"] == "applied", first.text
     replay = await notify_fawry(papi, paid)
@@ -198,8 +278,14 @@ async def test_forged_and_tampered_notifications_are_refused(papi, stubs, svc):
     user = await register(papi)
     t = (await topup(papi, user, 10_000)).json()
     ref = UUID(t["id"]).hex
-    fields = dict(fawryRefNumber=t["provider_reference"], merchantRefNumber=ref, orderAmount=100.0,
-                  paymentAmount=100.0, orderStatus="PAID", paymentMethod="PAYATFAWRY")
+    fields = dict(
+        fawryRefNumber=t["provider_reference"],
+        merchantRefNumber=ref,
+        orderAmount=100.0,
+        paymentAmount=100.0,
+        orderStatus="PAID",
+        paymentMethod="PAYATFAWRY",
+    )
     forged = signed_fawry(**fields, key_="not-the-key")
     tampered = {**signed_fawry(**{**fields, "orderStatus": "UNPAID"}), "orderStatus": "PAID"}
     bigger = {**signed_fawry(**fields), "orderAmount": 1000.0, "paymentAmount": 1000.0}
@@ -212,8 +298,9 @@ async def test_forged_and_tampered_notifications_are_refused(papi, stubs, svc):
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_reference"
     wrong_amount = await notify_fawry(papi, signed_fawry(**{**fields, "orderAmount": 99.99, "paymentAmount": 99.99}))
     assert wrong_amount.status_code == 400 and wrong_amount.json()["error"]["code"] == "amount_mismatch"
-    not_json = await papi.post("/payments/fawry/notifications", content=b"[1,2]",
-                               headers={"Content-Type": "application/json"})
+    not_json = await papi.post(
+        "/payments/fawry/notifications", content=b"[1,2]", headers={"Content-Type": "application/json"}
+    )
     assert not_json.status_code == 400
     assert (await wallet(papi, user))["balance"] == 0
     expired = await notify_fawry(papi, signed_fawry(**{**fields, "orderStatus": "EXPIRED"}))
@@ -250,14 +337,23 @@ async def test_topup_idempotency(papi, stubs):
 
 async def test_unconfigured_provider_is_503_not_500(client, svc):
     user = await register(client)
-    r = await client.post(f"/wallets/{user['user']['id']}/transactions", json={"type": "topup", "amount": 1000},
-                          headers={**user["headers"], **key()})  # the suite's API has no Fawry credentials
+    r = await client.post(
+        f"/wallets/{user['user']['id']}/transactions",
+        json={"type": "topup", "amount": 1000},
+        headers={**user["headers"], **key()},
+    )  # the suite's API has no Fawry credentials
     assert r.status_code == 503 and r.json()["error"]["code"] == "provider_not_configured"
     bare = dataclasses.replace(svc, settings=get_settings())
     with pytest.raises(ProviderNotConfigured):
-        await cashout.request_cashout(bare, actor_id=UUID(user["user"]["id"]), user_id=UUID(user["user"]["id"]),
-                                      amount=6000, provider="vodafone_cash", destination="01012345678",
-                                      idempotency_key="k")
+        await cashout.request_cashout(
+            bare,
+            actor_id=UUID(user["user"]["id"]),
+            user_id=UUID(user["user"]["id"]),
+            amount=6000,
+            provider="vodafone_cash",
+            destination="01012345678",
+            idempotency_key="k",
+        )
 
 
 async def creator(papi, svc, amount: int = 2_000_000) -> dict:
@@ -267,11 +363,14 @@ async def creator(papi, svc, amount: int = 2_000_000) -> dict:
     return user
 
 
-async def request_cashout(papi, user, amount: int, provider: str, destination: str,
-                          headers: dict | None = None) -> httpx.Response:
-    return await papi.post(f"/wallets/{user['user']['id']}/transactions",
-                           json={"type": "cashout", "amount": amount, "provider": provider,
-                                 "destination": destination}, headers={**user["headers"], **(headers or key())})
+async def request_cashout(
+    papi, user, amount: int, provider: str, destination: str, headers: dict | None = None
+) -> httpx.Response:
+    return await papi.post(
+        f"/wallets/{user['user']['id']}/transactions",
+        json={"type": "cashout", "amount": amount, "provider": provider, "destination": destination},
+        headers={**user["headers"], **(headers or key())},
+    )
 
 
 async def test_fawry_cashout_done_on_the_signed_notification(papi, stubs, svc):
@@ -284,12 +383,25 @@ async def test_fawry_cashout_done_on_the_signed_notification(papi, stubs, svc):
     assert sent["merchantRefNum"] == UUID(c["id"]).hex and sent["amount"] == "600.00"
     w = await wallet(papi, user)
     assert (w["balance"], w["pending_cashout"]) == (40_000, 60_000)
-    done = signed_fawry(fawryRefNumber=c["provider_reference"], merchantRefNumber=sent["merchantRefNum"],
-                        orderAmount=600.0, paymentAmount=600.0, orderStatus="PAID", paymentMethod="PayoutWallet")
+    done = signed_fawry(
+        fawryRefNumber=c["provider_reference"],
+        merchantRefNumber=sent["merchantRefNum"],
+        orderAmount=600.0,
+        paymentAmount=600.0,
+        orderStatus="PAID",
+        paymentMethod="PayoutWallet",
+    )
     assert (await notify_fawry(papi, done)).json()["result"] == "applied"
     assert (await notify_fawry(papi, done)).json()["result"] == "already_processed"
-    failed_late = signed_fawry(**{**{k: done[k] for k in ("fawryRefNumber", "merchantRefNumber", "orderAmount",
-                                                           "paymentAmount", "paymentMethod")}, "orderStatus": "FAILED"})
+    failed_late = signed_fawry(
+        **{
+            **{
+                k: done[k]
+                for k in ("fawryRefNumber", "merchantRefNumber", "orderAmount", "paymentAmount", "paymentMethod")
+            },
+            "orderStatus": "FAILED",
+        }
+    )
     assert (await notify_fawry(papi, failed_late)).json()["result"] == "already_processed"
     w = await wallet(papi, user)
     assert (w["balance"], w["pending_cashout"]) == (40_000, 0)
@@ -312,13 +424,16 @@ async def test_vodafone_cash_failed_cashout_returns_the_funds_once(papi, stubs, 
         r = await papi.post("/payments/vodafone-cash/notifications", json=failed)
         assert r.status_code == 200 and r.json()["result"] == expected
     late_success = signed_vodafone(sent["requestId"], "SUCCESS", "700.00", "01012345678")
-    assert (await papi.post("/payments/vodafone-cash/notifications", json=late_success)).json()["result"] == \
-        "already_processed"
+    assert (await papi.post("/payments/vodafone-cash/notifications", json=late_success)).json()[
+        "result"
+    ] == "already_processed"
     w = await wallet(papi, user)
     assert (w["balance"], w["pending_cashout"]) == (100_000, 0)
     history = (await papi.get(f"/wallets/{user['user']['id']}/transactions", headers=user["headers"])).json()
-    assert [(i["kind"], i["amount"]) for i in history["items"][:2]] == [("cashout_return", 70_000),
-                                                                        ("cashout_hold", -70_000)]
+    assert [(i["kind"], i["amount"]) for i in history["items"][:2]] == [
+        ("cashout_return", 70_000),
+        ("cashout_hold", -70_000),
+    ]
     assert (await ledger.reconcile(svc))["ok"]
 
 
@@ -372,7 +487,14 @@ async def test_cashout_needs_a_verified_identity(papi, svc):
     strict = dataclasses.replace(svc, settings=svc.settings.model_copy(update={"cashout_min_trust": 90}))
     uid = UUID(verified["user"]["id"])
     with pytest.raises(Forbidden) as refused:
-        await cashout.request_cashout(strict, actor_id=uid, user_id=uid, amount=10_000, provider="fawry",
-                                      destination="01112345678", idempotency_key="trust")
+        await cashout.request_cashout(
+            strict,
+            actor_id=uid,
+            user_id=uid,
+            amount=10_000,
+            provider="fawry",
+            destination="01112345678",
+            idempotency_key="trust",
+        )
     assert refused.value.code == "trust_too_low"
     assert (await wallet(papi, unverified))["balance"] == (await wallet(papi, verified))["balance"] == 100_000

@@ -1,23 +1,28 @@
 """WORKER_AGENTS picks which agents a worker runs (split media/ML workers from the rest)."""
+
 from __future__ import annotations
 
 import pytest
 
-from streams.app import selected
+from streams.app import import_agents, selected
 from streams.batch import REGISTRY
-import streams.app  # noqa: F401  (imports every agent module, filling REGISTRY)
+
+import_agents()  # every agent module registers its batch agents
 
 
-@pytest.mark.parametrize("spec,name,expected", [
-    ("*", "counters", True),
-    ("*,-transcode,-nsfw", "transcode", False),
-    ("*,-transcode,-nsfw", "counters", True),
-    ("transcode,nsfw", "nsfw", True),
-    ("transcode,nsfw", "counters", False),
-    ("recs_*", "recs_embeddings", True),
-    ("recs_*,-recs_rebuild", "recs_rebuild", False),
-    ("", "counters", False),
-])
+@pytest.mark.parametrize(
+    "spec,name,expected",
+    [
+        ("*", "counters", True),
+        ("*,-transcode,-nsfw", "transcode", False),
+        ("*,-transcode,-nsfw", "counters", True),
+        ("transcode,nsfw", "nsfw", True),
+        ("transcode,nsfw", "counters", False),
+        ("recs_*", "recs_embeddings", True),
+        ("recs_*,-recs_rebuild", "recs_rebuild", False),
+        ("", "counters", False),
+    ],
+)
 def test_patterns(spec, name, expected):
     assert selected(name, spec) is expected
 

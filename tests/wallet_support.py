@@ -1,4 +1,5 @@
 """Helpers shared by the wallet tests: an in-process Services, funding, roles, verified phones."""
+
 from __future__ import annotations
 
 from uuid import UUID, uuid4
@@ -12,9 +13,12 @@ from models.wallet.ledger import ADJUSTMENTS, Leg
 
 async def fund(svc, user_id: str | UUID, amount: int) -> None:
     """Credit a wallet from the adjustments account (a real, balanced ledger movement)."""
-    await ledger.post(svc, kind="adjustment", legs=[Leg(amount, user_id=UUID(str(user_id))),
-                                                    Leg(-amount, system=ADJUSTMENTS)],
-                      metadata={"reason": "test funding"})
+    await ledger.post(
+        svc,
+        kind="adjustment",
+        legs=[Leg(amount, user_id=UUID(str(user_id))), Leg(-amount, system=ADJUSTMENTS)],
+        metadata={"reason": "test funding"},
+    )
 
 
 async def make_admin(svc, user_id: str) -> None:
@@ -38,7 +42,11 @@ def key() -> dict:
     return {"Idempotency-Key": uuid4().hex}
 
 
-async def tip(client: httpx.AsyncClient, user: dict, to: dict, amount: int, headers: dict | None = None,
-              **extra) -> httpx.Response:
-    return await client.post("/wallets/tips", json={"to_user_id": to["user"]["id"], "amount": amount, **extra},
-                             headers={**user["headers"], **(headers if headers is not None else key())})
+async def tip(
+    client: httpx.AsyncClient, user: dict, to: dict, amount: int, headers: dict | None = None, **extra
+) -> httpx.Response:
+    return await client.post(
+        "/wallets/tips",
+        json={"to_user_id": to["user"]["id"], "amount": amount, **extra},
+        headers={**user["headers"], **(headers if headers is not None else key())},
+    )

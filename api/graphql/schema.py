@@ -3,6 +3,7 @@
 Adding an area = one `sdl/<area>.graphql` (using `extend type Query/Mutation`) and one
 `resolvers/<area>.py` exporting `bindables`. Nothing else to register.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,7 @@
 
 Adding an area = one module here. `blueprints()` finds them all.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -9,5 +10,7 @@ import pkgutil
 
 
 def blueprints() -> list:
-    return [importlib.import_module(f"{__name__}.{m.name}").bp
-            for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)]
+    return [
+        importlib.import_module(f"{__name__}.{m.name}").bp
+        for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+    ]

@@ -1,4 +1,5 @@
 """Staff endpoints: roles and badges (admins), the report queue (moderators and admins)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -37,8 +38,9 @@ class ResolveIn(Strict):
 async def set_role(user_id: str, data: RoleIn):
     """Admins only. Takes effect on the user's next request (ROLE_CACHE_TTL at most); demoting
     the last admin is 409 `last_admin`."""
-    return await roles.set_role(svc(), user_id=parse_id(user_id, "user_id"), role=data.role,
-                                actor=g.user_id, client=client())
+    return await roles.set_role(
+        svc(), user_id=parse_id(user_id, "user_id"), role=data.role, actor=g.user_id, client=client()
+    )
 
 
 @bp.post("/users/<user_id>/badges/<badge>")
@@ -46,8 +48,9 @@ async def set_role(user_id: str, data: RoleIn):
 @role_required("admin")
 async def grant_badge(user_id: str, badge: str):
     """201 when granted, 200 when the user already held it."""
-    held, new = await badges.grant(svc(), user_id=parse_id(user_id, "user_id"), badge=badge,
-                                   actor=g.user_id, client=client())
+    held, new = await badges.grant(
+        svc(), user_id=parse_id(user_id, "user_id"), badge=badge, actor=g.user_id, client=client()
+    )
     return held, 201 if new else 200
 
 
@@ -55,8 +58,7 @@ async def grant_badge(user_id: str, badge: str):
 @tag_admin
 @role_required("admin")
 async def revoke_badge(user_id: str, badge: str):
-    await badges.revoke(svc(), user_id=parse_id(user_id, "user_id"), badge=badge, actor=g.user_id,
-                        client=client())
+    await badges.revoke(svc(), user_id=parse_id(user_id, "user_id"), badge=badge, actor=g.user_id, client=client())
     return "", 204
 
 
@@ -66,8 +68,7 @@ async def revoke_badge(user_id: str, badge: str):
 @validate_querystring(ReportsQuery)
 async def list_reports(query_args: ReportsQuery):
     """Open reports first (oldest first), then resolved ones (newest first); cursor-paginated."""
-    return await reports.list_reports(svc(), status=query_args.status, cursor=query_args.cursor,
-                                      limit=query_args.limit)
+    return await reports.list_reports(svc(), status=query_args.status, cursor=query_args.cursor, limit=query_args.limit)
 
 
 @bp.post("/reports/<report_id>/resolve")
@@ -75,5 +76,6 @@ async def list_reports(query_args: ReportsQuery):
 @role_required(*roles.STAFF)
 @validate_request(ResolveIn)
 async def resolve_report(report_id: str, data: ResolveIn):
-    return await reports.resolve(svc(), report_id=parse_id(report_id, "report_id"), outcome=data.outcome,
-                                 actor=g.user_id, client=client())
+    return await reports.resolve(
+        svc(), report_id=parse_id(report_id, "report_id"), outcome=data.outcome, actor=g.user_id, client=client()
+    )

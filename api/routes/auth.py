@@ -4,17 +4,18 @@ from pydantic import EmailStr, Field, model_validator
 from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring, validate_request
 
-from api.inputs import PageIn, Strict
 from api.auth import auth_required, client, limit_login, limit_register, parse_id, svc
-from models.core import ratelimit
+from api.inputs import PageIn, Strict
 from models.accounts import sessions, users
+from models.core import ratelimit
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 tag_auth = tag(["auth"])
 
 
-PhoneField = Field(None, min_length=3, max_length=32, description="E.164 (+201001234567), or national "
-                   "digits of PHONE_DEFAULT_REGION")
+PhoneField = Field(
+    None, min_length=3, max_length=32, description="E.164 (+201001234567), or national digits of PHONE_DEFAULT_REGION"
+)
 
 
 class RegisterIn(Strict):
@@ -55,8 +56,9 @@ async def do_register(data: RegisterIn) -> dict:
     """Register and log in (REST and GraphQL): RATE_LIMIT_REGISTER per IP."""
     await limit_register()
     phone = users.normalize_phone(svc(), data.phone) if data.phone else None
-    user = await users.register(svc(), email=data.email, phone=phone, password=data.password,
-                                username=data.username, client=client())
+    user = await users.register(
+        svc(), email=data.email, phone=phone, password=data.password, username=data.username, client=client()
+    )
     return await sessions.token_pair(svc(), user, client(), method="register")
 
 
@@ -67,8 +69,9 @@ async def do_login(data: LoginIn) -> dict:
         user = await users.authenticate(svc(), email=data.email, password=data.password, client=client())
     else:
         phone = users.normalize_phone(svc(), data.phone)
-        await limit("login", svc().settings.rate_limit_login,
-                    [f"ip:{request.remote_addr}", users.phone_subject(svc(), phone)])
+        await limit(
+            "login", svc().settings.rate_limit_login, [f"ip:{request.remote_addr}", users.phone_subject(svc(), phone)]
+        )
         user = await users.authenticate(svc(), phone=phone, password=data.password, client=client())
     return await sessions.token_pair(svc(), user, client())
 
@@ -104,8 +107,7 @@ async def refresh(data: RefreshIn):
 @auth_required
 async def logout():
     """Revokes the session of this access token: its access and refresh tokens stop working."""
-    await sessions.revoke(svc(), user_id=g.user_id, session_id=g.session_id, client=client(),
-                          action="auth.logout")
+    await sessions.revoke(svc(), user_id=g.user_id, session_id=g.session_id, client=client(), action="auth.logout")
     return "", 204
 
 
@@ -115,14 +117,14 @@ async def logout():
 @validate_querystring(PageIn)
 async def list_sessions(query_args: PageIn):
     """Own live sessions, newest first; `current` marks this token's."""
-    return await sessions.list_sessions(svc(), g.user_id, current=g.session_id, cursor=query_args.cursor,
-                                        limit=query_args.limit)
+    return await sessions.list_sessions(
+        svc(), g.user_id, current=g.session_id, cursor=query_args.cursor, limit=query_args.limit
+    )
 
 
 @bp.delete("/sessions/<session_id>")
 @tag_auth
 @auth_required
 async def revoke_session(session_id: str):
-    await sessions.revoke(svc(), user_id=g.user_id, session_id=parse_id(session_id, "session_id"),
-                          client=client())
+    await sessions.revoke(svc(), user_id=g.user_id, session_id=parse_id(session_id, "session_id"), client=client())
     return "", 204

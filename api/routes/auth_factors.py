@@ -3,6 +3,7 @@
 The phone endpoints take an optional bearer token: with one they verify the caller's phone,
 without one they log in the account that holds the (verified) phone.
 """
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -26,8 +27,12 @@ class PhoneIn(Strict):
 
 
 class PhoneCodeIn(PhoneIn):
-    code: str = Field(min_length=4, max_length=16, pattern=r"^\+?[0-9]+$",
-                      description="OTP: the 6 digits; flash call: the calling number, or its last digits")
+    code: str = Field(
+        min_length=4,
+        max_length=16,
+        pattern=r"^\+?[0-9]+$",
+        description="OTP: the 6 digits; flash call: the calling number, or its last digits",
+    )
 
 
 class PasskeyRegisterIn(Strict):
@@ -85,8 +90,9 @@ async def passkey_login(credential: dict) -> dict:
 
 
 async def passkey_login_options(email: str | None, phone: str | None) -> dict:
-    return await passkeys.login_options(svc(), email=email,
-                                        phone=users.normalize_phone(svc(), phone) if phone else None)
+    return await passkeys.login_options(
+        svc(), email=email, phone=users.normalize_phone(svc(), phone) if phone else None
+    )
 
 
 @bp.post("/otp/request")

@@ -1,4 +1,5 @@
 """Comments (models/content/comments.py): full paths, because they live under /interactions and /posts."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -32,8 +33,9 @@ class CommentEditIn(Strict):
 async def create(data: CommentIn):
     """Comment on a post you can see, or reply to a comment on it (`parent_id`). @usernames are
     resolved to `mentions` (user ids). 201 with the comment."""
-    return await comments.create(svc(), author_id=g.user_id, post_id=data.post_id, body=data.body,
-                                 parent_id=data.parent_id), 201
+    return await comments.create(
+        svc(), author_id=g.user_id, post_id=data.post_id, body=data.body, parent_id=data.parent_id
+    ), 201
 
 
 @bp.patch("/interactions/comments/<comment_id>")
@@ -42,8 +44,7 @@ async def create(data: CommentIn):
 @validate_request(CommentEditIn)
 async def edit(comment_id: str, data: CommentEditIn):
     """Edit your own comment (403 not_comment_author otherwise)."""
-    return await comments.edit(svc(), user_id=g.user_id, comment_id=parse_id(comment_id, "comment_id"),
-                               body=data.body)
+    return await comments.edit(svc(), user_id=g.user_id, comment_id=parse_id(comment_id, "comment_id"), body=data.body)
 
 
 @bp.delete("/interactions/comments/<comment_id>")
@@ -61,8 +62,9 @@ async def delete(comment_id: str):
 @validate_querystring(ShortPageIn)
 async def replies(comment_id: str, query_args: ShortPageIn):
     """A comment's direct replies, oldest first, keyset-paginated."""
-    return await comments.list_replies(svc(), g.user_id, parse_id(comment_id, "comment_id"),
-                                       cursor=query_args.cursor, limit=query_args.limit)
+    return await comments.list_replies(
+        svc(), g.user_id, parse_id(comment_id, "comment_id"), cursor=query_args.cursor, limit=query_args.limit
+    )
 
 
 @bp.get("/posts/<post_id>/comments")
@@ -71,5 +73,6 @@ async def replies(comment_id: str, query_args: ShortPageIn):
 @validate_querystring(ShortPageIn)
 async def for_post(post_id: str, query_args: ShortPageIn):
     """A post's top-level comments, newest first, keyset-paginated (each with `reply_count`)."""
-    return await comments.list_for_post(svc(), g.user_id, parse_id(post_id, "post_id"),
-                                         cursor=query_args.cursor, limit=query_args.limit)
+    return await comments.list_for_post(
+        svc(), g.user_id, parse_id(post_id, "post_id"), cursor=query_args.cursor, limit=query_args.limit
+    )

@@ -1,4 +1,5 @@
 """Views, shares and feedback on posts (models/content/views.py, models/content/feedback.py)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -39,8 +40,7 @@ async def view(data: ViewIn):
     """A view counts after VIEW_MIN_WATCH_MS (10 s) and once per viewer and post per hour:
     202 {"counted": true, "event_id"}; otherwise 200 {"counted": false, "reason"}. Retrying a
     request whose answer was lost never counts twice."""
-    result = await views.record_view(svc(), viewer_id=g.user_id, post_id=data.post_id,
-                                     watched_ms=data.watched_ms)
+    result = await views.record_view(svc(), viewer_id=g.user_id, post_id=data.post_id, watched_ms=data.watched_ms)
     return result, 202 if result["counted"] else 200
 
 
@@ -50,8 +50,13 @@ async def view(data: ViewIn):
 @validate_request(ShareIn)
 async def share(data: ShareIn):
     """Accepted for counting (202 {"event_id"}); an Idempotency-Key makes a retry the same share."""
-    eid = await views.share(svc(), user_id=g.user_id, post_id=data.post_id, channel=data.channel,
-                            idempotency_key=request.headers.get("Idempotency-Key"))
+    eid = await views.share(
+        svc(),
+        user_id=g.user_id,
+        post_id=data.post_id,
+        channel=data.channel,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
     return {"event_id": str(eid)}, 202
 
 
@@ -60,7 +65,7 @@ async def share(data: ShareIn):
 @auth_required
 @validate_request(FeedbackIn)
 async def give_feedback(data: FeedbackIn):
-    """"not_interested" or "hide" (a hidden post never shows to you again); idempotent:
+    """ "not_interested" or "hide" (a hidden post never shows to you again); idempotent:
     201 when recorded, 200 when it already was."""
     created = await feedback.give(svc(), user_id=g.user_id, post_id=data.post_id, kind=data.kind)
     return {"post_id": str(data.post_id), "kind": data.kind}, 201 if created else 200
@@ -72,5 +77,4 @@ async def give_feedback(data: FeedbackIn):
 @validate_request(FeedbackIn)
 async def take_back_feedback(data: FeedbackIn):
     """Take feedback back: {"removed": bool}."""
-    return {"removed": await feedback.take_back(svc(), user_id=g.user_id, post_id=data.post_id,
-                                                kind=data.kind)}
+    return {"removed": await feedback.take_back(svc(), user_id=g.user_id, post_id=data.post_id, kind=data.kind)}

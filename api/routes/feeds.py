@@ -1,5 +1,6 @@
 """Feeds (models/discovery/feeds.py, docs/feeds.md): /feeds/home and /feeds/circle/{id}. /feeds/trending
 is api/routes/trending.py."""
+
 from __future__ import annotations
 
 from pydantic import Field
@@ -40,5 +41,8 @@ async def home(query_args: FeedIn):
 @validate_querystring(FeedIn)
 async def circle(circle_id: str, query_args: FeedIn):
     """Posts shared to a circle you belong to (or own), newest first; 404 circle_not_found otherwise."""
-    return _answer(await feeds.circle(svc(), g.user_id, parse_id(circle_id, "circle_id"),
-                                      cursor=query_args.cursor, limit=query_args.limit))
+    return _answer(
+        await feeds.circle(
+            svc(), g.user_id, parse_id(circle_id, "circle_id"), cursor=query_args.cursor, limit=query_args.limit
+        )
+    )

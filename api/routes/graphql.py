@@ -48,8 +48,14 @@ async def execute():
             auth_error = exc  # raised by the fields that need a user; public ones still answer
     if who is not None:
         await limit_api(who)  # one request, one count, whatever the query holds (429 before executing)
-    context = {"svc": svc(), "user_id": who and who.user_id, "session_id": who and who.session_id,
-               "auth_error": auth_error, "idempotency_key": request.headers.get("Idempotency-Key")}
-    ok, result = await graphql(schema, data, context_value=context, error_formatter=format_error,
-                               debug=False, logger=log)
+    context = {
+        "svc": svc(),
+        "user_id": who and who.user_id,
+        "session_id": who and who.session_id,
+        "auth_error": auth_error,
+        "idempotency_key": request.headers.get("Idempotency-Key"),
+    }
+    ok, result = await graphql(
+        schema, data, context_value=context, error_formatter=format_error, debug=False, logger=log
+    )
     return result, 200 if ok else 400

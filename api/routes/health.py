@@ -48,8 +48,9 @@ async def _kafka():
 async def _worker():
     s = svc()
     workers = await heartbeat.live_workers(s.redis, s.settings.worker_heartbeat_ttl)
-    joined = {w: st for w, st in workers.items()
-              if st.get("agents") and all(a.get("joined") for a in st["agents"].values())}
+    joined = {
+        w: st for w, st in workers.items() if st.get("agents") and all(a.get("joined") for a in st["agents"].values())
+    }
     if not joined:
         raise RuntimeError("no stream worker has joined its consumer groups and heartbeated recently")
     return {"workers": sorted(joined)}
@@ -58,8 +59,14 @@ async def _worker():
 @bp.get("/health/ready")
 async def ready():
     """PostgreSQL, Redis, Kafka and at least one stream worker; 503 if any is not ready."""
-    results = dict(await asyncio.gather(_check("postgres", _postgres()), _check("redis", _redis()),
-                                        _check("kafka", _kafka()), _check("worker", _worker())))
+    results = dict(
+        await asyncio.gather(
+            _check("postgres", _postgres()),
+            _check("redis", _redis()),
+            _check("kafka", _kafka()),
+            _check("worker", _worker()),
+        )
+    )
     ok = all(r["ok"] for r in results.values())
     return {"status": "ready" if ok else "not_ready", "checks": results}, 200 if ok else 503
 

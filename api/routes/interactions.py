@@ -19,8 +19,14 @@ class ReactionIn(Strict):
 
 
 async def _react(data: ReactionIn, add: bool):
-    eid = await reactions.react(svc(), user_id=g.user_id, post_id=data.post_id, type=data.type, add=add,
-                                idempotency_key=request.headers.get("Idempotency-Key"))
+    eid = await reactions.react(
+        svc(),
+        user_id=g.user_id,
+        post_id=data.post_id,
+        type=data.type,
+        add=add,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
     return {"event_id": str(eid)}, 202
 
 

@@ -6,6 +6,7 @@ Playback needs no header: a ready video on a public post is served to anyone hol
 status answer puts in its links. Playlists are rewritten on the way out so that every URI in
 them carries the token (local storage: served here) or is a presigned / CDN URL (S3).
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -18,6 +19,7 @@ from quart_schema import hide, tag
 
 from api.auth import auth_required, parse_id, svc
 from infra.storage import check_key, content_type, storage_for
+from models.content import post_videos
 from models.media import videos
 from models.media.videos import Video, VideoNotFound
 
@@ -34,7 +36,7 @@ _cache: dict[UUID, tuple[float, Video | None, bool]] = {}
 async def status(video_id: str):
     """{"status", "progress", "reason", "playback_url", "thumbnail_url", "duration", "width", "height"}:
     every state for the owner; others see a ready video on a post they may see, else 404."""
-    return await videos.video_status(svc(), parse_id(video_id, "video_id"), g.user_id, base_url=request.host_url)
+    return await post_videos.video_status(svc(), parse_id(video_id, "video_id"), g.user_id, base_url=request.host_url)
 
 
 async def _playable(video_id: UUID, token: str | None, statuses: tuple[str, ...]) -> tuple[Video, bool]:
@@ -44,7 +46,7 @@ async def _playable(video_id: UUID, token: str | None, statuses: tuple[str, ...]
         return hit[1], hit[2]
     # a refusal is never taken from the cache: a video may just have become public
     video = await videos.get_video(svc(), video_id)
-    public = video is not None and await videos.is_public(svc(), video)
+    public = video is not None and await post_videos.is_public(svc(), video)
     if len(_cache) > 10_000:
         _cache.clear()
     _cache[video_id] = (now + _CACHE_TTL, video, public)
@@ -77,10 +79,14 @@ async def hls(video_id: str, path: str):
     cache = "public, max-age=31536000, immutable" if public else "private, max-age=3600"
     if path.endswith(".m3u8"):
         text = (await store.get_bytes(key)).decode()
-        body = await _rewrite(text, root=videos.hls_root(video), here=posixpath.dirname(path),
-                              token=token, public=public)
-        return Response(body, content_type="application/vnd.apple.mpegurl",
-                        headers={"Cache-Control": "public, max-age=60" if public and not token else "private, no-store"})
+        body = await _rewrite(
+            text, root=videos.hls_root(video), here=posixpath.dirname(path), token=token, public=public
+        )
+        return Response(
+            body,
+            content_type="application/vnd.apple.mpegurl",
+            headers={"Cache-Control": "public, max-age=60" if public and not token else "private, no-store"},
+        )
     return await _object(store, key, public, cache)
 
 
@@ -89,7 +95,9 @@ async def hls(video_id: str, path: str):
 async def thumbnail(video_id: str):
     video, public = await _playable(parse_id(video_id, "video_id"), request.args.get("t"), ("ready", "in_review"))
     store = storage_for(svc().settings)
-    return await _object(store, video.thumbnail_key, public, "public, max-age=3600" if public else "private, max-age=600")
+    return await _object(
+        store, video.thumbnail_key, public, "public, max-age=3600" if public else "private, max-age=600"
+    )
 
 
 async def _object(store, key: str, public: bool, cache: str):

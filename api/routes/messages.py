@@ -1,5 +1,6 @@
 """Direct messages (models/messaging/messages.py, docs/messages.md): full paths under /interactions, which
 the "interactions" blueprint shares."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -37,8 +38,13 @@ class SettingsIn(Strict):
 async def send(data: MessageIn):
     """Send a direct message (201). Idempotent by `client_id` (or the Idempotency-Key header).
     403 `blocked` / `dm_not_allowed` (the recipient's dm_policy), 404 `user_not_found`."""
-    return await messages.send(svc(), sender_id=g.user_id, to_user_id=data.to_user_id, body=data.body,
-                               client_id=data.client_id or request.headers.get("Idempotency-Key")), 201
+    return await messages.send(
+        svc(),
+        sender_id=g.user_id,
+        to_user_id=data.to_user_id,
+        body=data.body,
+        client_id=data.client_id or request.headers.get("Idempotency-Key"),
+    ), 201
 
 
 @bp.get("/interactions/messages/settings")
@@ -63,8 +69,9 @@ async def put_settings(data: SettingsIn):
 @validate_request(ReadIn)
 async def read(conversation_id: str, data: ReadIn):
     """Read receipt up to a message of the conversation; the sender hears `message.read`."""
-    return await messages.mark_read(svc(), g.user_id, parse_id(conversation_id, "conversation_id"),
-                                    data.up_to_message_id)
+    return await messages.mark_read(
+        svc(), g.user_id, parse_id(conversation_id, "conversation_id"), data.up_to_message_id
+    )
 
 
 @bp.get("/interactions/conversations")
@@ -82,5 +89,6 @@ async def conversations(query_args: ShortPageIn):
 @validate_querystring(ShortPageIn)
 async def history(conversation_id: str, query_args: ShortPageIn):
     """A conversation's messages, newest first."""
-    return await messages.history(svc(), g.user_id, parse_id(conversation_id, "conversation_id"),
-                                  cursor=query_args.cursor, limit=query_args.limit)
+    return await messages.history(
+        svc(), g.user_id, parse_id(conversation_id, "conversation_id"), cursor=query_args.cursor, limit=query_args.limit
+    )

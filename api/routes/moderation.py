@@ -1,4 +1,5 @@
 """The moderators' queue of moderation cases (moderators and admins; docs/moderation.md)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -10,8 +11,8 @@ from quart_schema import hide, tag, validate_querystring, validate_request
 from api.auth import client, parse_id, role_required, svc
 from api.inputs import Strict
 from infra.storage import content_type, storage_for
-from models.moderation import cases
 from models.accounts import roles
+from models.moderation import cases
 
 bp = Blueprint("moderation", __name__, url_prefix="/admin/moderation")
 tag_moderation = tag(["moderation"])
@@ -35,8 +36,9 @@ class DecideIn(Strict):
 async def list_cases(query_args: CasesQuery):
     """Open cases oldest first (closed ones: latest decision first); cursor-paginated. Each has
     the video, its owner and post, the classifier's score and decision, and a signed thumbnail URL."""
-    return await cases.list_cases(svc(), status=query_args.status, cursor=query_args.cursor,
-                                       limit=query_args.limit, base_url=request.host_url)
+    return await cases.list_cases(
+        svc(), status=query_args.status, cursor=query_args.cursor, limit=query_args.limit, base_url=request.host_url
+    )
 
 
 @bp.post("/cases/<case_id>/decide")
@@ -46,8 +48,15 @@ async def list_cases(query_args: CasesQuery):
 async def decide(case_id: str, data: DecideIn):
     """approve: the video becomes ready; reject: rejected (`moderator_rejected`). A decided case
     is 409 `case_closed`."""
-    return await cases.decide(svc(), case_id=parse_id(case_id, "case_id"), decision=data.decision,
-                                   note=data.note, actor=g.user_id, client=client(), base_url=request.host_url)
+    return await cases.decide(
+        svc(),
+        case_id=parse_id(case_id, "case_id"),
+        decision=data.decision,
+        note=data.note,
+        actor=g.user_id,
+        client=client(),
+        base_url=request.host_url,
+    )
 
 
 @bp.get("/cases/<case_id>/thumbnail.jpg")

@@ -1,4 +1,5 @@
 """Notifications (models/messaging/notifications.py)."""
+
 from __future__ import annotations
 
 from uuid import UUID

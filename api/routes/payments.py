@@ -1,6 +1,7 @@
 """Payment providers' server-to-server callbacks (no bearer token: the provider's signature is
 the authentication). 200 once applied or already applied (a replay moves nothing); a bad
 signature is 401 `invalid_signature`; a malformed body 400 `bad_notification`."""
+
 from __future__ import annotations
 
 from quart import Blueprint, request

@@ -10,7 +10,7 @@ from quart_schema import tag, validate_request
 from api.auth import auth_required, parse_id, svc
 from api.inputs import Strict
 from api.routes.remixes import RemixIn
-from models.content import posts, reactions, remixes, visibility
+from models.content import posts, publishing, reactions, remixes, visibility
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
 
@@ -19,7 +19,7 @@ class PostIn(Strict):
     caption: str = Field("", max_length=2200)
     visibility: Literal["public", "followers", "circle", "subscribers"] = "public"
     circle_id: UUID | None = None  # one of your circles; required with "circle", refused otherwise
-    video_id: UUID | None = None   # your own upload, processing or ready; others see the post once it is ready
+    video_id: UUID | None = None  # your own upload, processing or ready; others see the post once it is ready
     kind: Literal["post", "story"] = "post"  # a story expires after 24 h (STORY_TTL)
     remix: RemixIn | None = None  # a duet or stitch of another post's video (needs video_id)
 
@@ -35,10 +35,17 @@ class PostIn(Strict):
 @auth_required
 @validate_request(PostIn)
 async def create(data: PostIn):
-    post = await posts.create_post(svc(), author_id=g.user_id, caption=data.caption,
-                                   visibility=data.visibility, circle_id=data.circle_id, video_id=data.video_id,
-                                   kind=data.kind, idempotency_key=request.headers.get("Idempotency-Key"),
-                                   remix=data.remix.spec() if data.remix else None)
+    post = await publishing.create_post(
+        svc(),
+        author_id=g.user_id,
+        caption=data.caption,
+        visibility=data.visibility,
+        circle_id=data.circle_id,
+        video_id=data.video_id,
+        kind=data.kind,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        remix=data.remix.spec() if data.remix else None,
+    )
     out = posts.public(post)
     if data.remix:
         out["remix"] = await remixes.ref_of(svc(), post.id)

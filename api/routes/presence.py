@@ -1,4 +1,5 @@
 """Presence (models/messaging/presence.py, docs/messages.md): is a user online, and who may know."""
+
 from __future__ import annotations
 
 from quart import Blueprint, g

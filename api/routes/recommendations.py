@@ -1,5 +1,6 @@
 """Recommendations for the signed-in user (models/discovery/recommendations.py). The trending list under
 /recommendations/trending is the trending blueprint's."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -37,8 +38,13 @@ async def recommended(user_id: str, query_args: RecommendedIn):
     RECS_PAGE_SIZE) is fixed by that first page. Without history: onboarding interests, else
     trending for your profile's region and language (or Accept-Language)."""
     return await recommendations.recommended(
-        svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"), cursor=query_args.cursor,
-        limit=query_args.limit, accept_language=request.headers.get("Accept-Language"))
+        svc(),
+        viewer_id=g.user_id,
+        user_id=parse_id(user_id, "user_id"),
+        cursor=query_args.cursor,
+        limit=query_args.limit,
+        accept_language=request.headers.get("Accept-Language"),
+    )
 
 
 @bp.put("/users/<user_id>/interests")
@@ -48,8 +54,9 @@ async def recommended(user_id: str, query_args: RecommendedIn):
 async def set_interests(user_id: str, data: InterestsIn):
     """Onboarding interests, e.g. {"topics": ["cooking", "football"]} (at most 20; [] clears them):
     they seed your recommendations until your own activity outweighs them."""
-    return await recommendations.set_interests(svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"),
-                                               topics=data.topics)
+    return await recommendations.set_interests(
+        svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"), topics=data.topics
+    )
 
 
 @bp.get("/users/<user_id>/interests")

@@ -1,5 +1,6 @@
 """Duets and stitches (models/content/remixes.py): the source's switches and its list of remixes. Making
 one is `POST /posts` with "remix" (api/routes/posts.py)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -19,6 +20,7 @@ bp = Blueprint("remixes", __name__)
 class RemixIn(Strict):
     """`POST /posts` "remix": which range of which post's video; a stitch takes at most
     REMIX_STITCH_MAX_MS (5 s), a duet any range; within the source video."""
+
     type: Literal["duet", "stitch"]
     source_post_id: UUID
     start_ms: int = Field(ge=0)
@@ -50,8 +52,9 @@ class RemixPageIn(ShortPageIn):
 async def settings(post_id: str, data: RemixSettingsIn):
     """Allow or refuse new duets / stitches of your post (403 not_owner otherwise); an omitted
     switch keeps its value. New remixes of a refusing post get 403 remix_disabled."""
-    return await remixes.set_settings(svc(), g.user_id, parse_id(post_id, "post_id"),
-                                      allow_duets=data.allow_duets, allow_stitches=data.allow_stitches)
+    return await remixes.set_settings(
+        svc(), g.user_id, parse_id(post_id, "post_id"), allow_duets=data.allow_duets, allow_stitches=data.allow_stitches
+    )
 
 
 @bp.get("/posts/<post_id>/remixes")
@@ -61,5 +64,11 @@ async def settings(post_id: str, data: RemixSettingsIn):
 async def remixes_of(post_id: str, query_args: RemixPageIn):
     """Duets and stitches of a post you can see, newest first, those you may see:
     {"items": [post + "remix"], "next_cursor"}."""
-    return await remixes.list_remixes(svc(), g.user_id, parse_id(post_id, "post_id"), type=query_args.type,
-                                      cursor=query_args.cursor, limit=query_args.limit)
+    return await remixes.list_remixes(
+        svc(),
+        g.user_id,
+        parse_id(post_id, "post_id"),
+        type=query_args.type,
+        cursor=query_args.cursor,
+        limit=query_args.limit,
+    )

@@ -1,4 +1,5 @@
 """POST /reports: flag a user or a post for the staff's report queue (/admin/reports)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -28,5 +29,11 @@ class ReportIn(Strict):
 async def create(data: ReportIn):
     """201 the report. One open report per reporter and target (409 `report_exists`); yourself or
     your own post: 400 `cannot_report_self`; an unknown or invisible target: 404."""
-    return await reports.create(svc(), reporter_id=g.user_id, target_type=data.target_type,
-                                target_id=data.target_id, reason=data.reason, client=client()), 201
+    return await reports.create(
+        svc(),
+        reporter_id=g.user_id,
+        target_type=data.target_type,
+        target_id=data.target_id,
+        reason=data.reason,
+        client=client(),
+    ), 201

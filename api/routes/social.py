@@ -3,6 +3,7 @@
 Every `{user_id}` here also accepts `me`. Profiles, trust score and badges live in the "users"
 blueprint (api/routes/users.py) under the same /users prefix.
 """
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -13,8 +14,8 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import PageIn, Strict
-from models.social import blocks, circles, follows, mutes
-from models.social.blocks import require_user
+from models.social import blocking, circles, follows, mutes
+from models.social.lookups import require_user
 
 bp = Blueprint("social", __name__, url_prefix="/users")
 tag_social = tag(["social"])
@@ -34,9 +35,15 @@ def _uid(user_id: str) -> UUID:
 
 # ------------------------------------------------------------------ follows
 
+
 async def _follow(user_id: str, add: bool):
-    eid = await follows.follow(svc(), follower_id=g.user_id, followee_id=_uid(user_id), add=add,
-                               idempotency_key=request.headers.get("Idempotency-Key"))
+    eid = await follows.follow(
+        svc(),
+        follower_id=g.user_id,
+        followee_id=_uid(user_id),
+        add=add,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
     return {"event_id": str(eid)}, 202
 
 
@@ -72,8 +79,9 @@ async def follow_counts(user_id: str):
 @validate_querystring(PageIn)
 async def followers(user_id: str, query_args: PageIn):
     """Newest first, `{"items": [{"user", "followed_at"}], "next_cursor"}`."""
-    return await follows.followers(svc(), _uid(user_id), viewer_id=g.user_id, cursor=query_args.cursor,
-                                   limit=query_args.limit)
+    return await follows.followers(
+        svc(), _uid(user_id), viewer_id=g.user_id, cursor=query_args.cursor, limit=query_args.limit
+    )
 
 
 @bp.get("/<user_id>/following")
@@ -81,18 +89,20 @@ async def followers(user_id: str, query_args: PageIn):
 @auth_required
 @validate_querystring(PageIn)
 async def following(user_id: str, query_args: PageIn):
-    return await follows.following(svc(), _uid(user_id), viewer_id=g.user_id, cursor=query_args.cursor,
-                                   limit=query_args.limit)
+    return await follows.following(
+        svc(), _uid(user_id), viewer_id=g.user_id, cursor=query_args.cursor, limit=query_args.limit
+    )
 
 
 # ------------------------------------------------------------------ blocks and mutes
+
 
 @bp.post("/<user_id>/block")
 @tag_social
 @auth_required
 async def block(user_id: str):
     """Holds when this answers (204). Ends follows both ways and circle memberships both ways."""
-    await blocks.block(svc(), blocker_id=g.user_id, target_id=_uid(user_id))
+    await blocking.block(svc(), blocker_id=g.user_id, target_id=_uid(user_id))
     return "", 204
 
 
@@ -100,7 +110,7 @@ async def block(user_id: str):
 @tag_social
 @auth_required
 async def unblock(user_id: str):
-    await blocks.unblock(svc(), blocker_id=g.user_id, target_id=_uid(user_id))
+    await blocking.unblock(svc(), blocker_id=g.user_id, target_id=_uid(user_id))
     return "", 204
 
 
@@ -126,7 +136,7 @@ async def unmute(user_id: str):
 @validate_querystring(PageIn)
 async def my_blocks(query_args: PageIn):
     """Newest first, `{"items": [{"user", "created_at"}], "next_cursor"}`."""
-    return await blocks.list_blocks(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
+    return await blocking.list_blocks(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
 
 
 @bp.get("/me/mutes")
@@ -138,6 +148,7 @@ async def my_mutes(query_args: PageIn):
 
 
 # ------------------------------------------------------------------ circles (owner only)
+
 
 @bp.post("/<user_id>/circles")
 @tag_social
@@ -163,8 +174,9 @@ async def list_circles(user_id: str):
 async def add_member(user_id: str, circle_id: str, data: MemberIn):
     """201 added, 200 already a member. 403 `blocked` if a block stands between owner and member."""
     cid = parse_id(circle_id, "circle_id")
-    added = await circles.add_member(svc(), viewer_id=g.user_id, owner_id=_uid(user_id), circle_id=cid,
-                                     member_id=data.user_id)
+    added = await circles.add_member(
+        svc(), viewer_id=g.user_id, owner_id=_uid(user_id), circle_id=cid, member_id=data.user_id
+    )
     return {"circle_id": str(cid), "user_id": str(data.user_id)}, 201 if added else 200
 
 
@@ -172,8 +184,13 @@ async def add_member(user_id: str, circle_id: str, data: MemberIn):
 @tag_social
 @auth_required
 async def remove_member(user_id: str, circle_id: str, member_id: str):
-    await circles.remove_member(svc(), viewer_id=g.user_id, owner_id=_uid(user_id),
-                                circle_id=parse_id(circle_id, "circle_id"), member_id=parse_id(member_id, "member_id"))
+    await circles.remove_member(
+        svc(),
+        viewer_id=g.user_id,
+        owner_id=_uid(user_id),
+        circle_id=parse_id(circle_id, "circle_id"),
+        member_id=parse_id(member_id, "member_id"),
+    )
     return "", 204
 
 
@@ -183,6 +200,11 @@ async def remove_member(user_id: str, circle_id: str, member_id: str):
 @validate_querystring(PageIn)
 async def list_members(user_id: str, circle_id: str, query_args: PageIn):
     """Most recently added first, `{"items": [{"user", "created_at"}], "next_cursor"}`."""
-    return await circles.list_members(svc(), viewer_id=g.user_id, owner_id=_uid(user_id),
-                                      circle_id=parse_id(circle_id, "circle_id"), cursor=query_args.cursor,
-                                      limit=query_args.limit)
+    return await circles.list_members(
+        svc(),
+        viewer_id=g.user_id,
+        owner_id=_uid(user_id),
+        circle_id=parse_id(circle_id, "circle_id"),
+        cursor=query_args.cursor,
+        limit=query_args.limit,
+    )

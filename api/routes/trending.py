@@ -1,5 +1,6 @@
 """Trending lists (models/discovery/trending.py): full paths, no prefix, because the "feeds" and
 "recommendations" blueprints own the rest of those trees."""
+
 from __future__ import annotations
 
 from pydantic import Field
@@ -27,8 +28,9 @@ async def trending_feed(query_args: TrendingIn):
     """Trending posts (or those of one #hashtag) you may see, best first: {"items": [{"post",
     "score", "engagement", "rank"}], "next_cursor"}. The cursor pages through one published
     ranking; once that is replaced for good it answers 410 cursor_expired."""
-    return await trending.page(svc(), g.user_id, hashtag=query_args.hashtag, cursor=query_args.cursor,
-                               limit=query_args.limit)
+    return await trending.page(
+        svc(), g.user_id, hashtag=query_args.hashtag, cursor=query_args.cursor, limit=query_args.limit
+    )
 
 
 @bp.get("/recommendations/trending")
@@ -38,5 +40,4 @@ async def trending_feed(query_args: TrendingIn):
 async def trending_recommendations(query_args: ShortPageIn):
     """The global trending list as recommendations: without your own posts and those you hid or
     marked not interested."""
-    return await trending.page(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit,
-                               recommend=True)
+    return await trending.page(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit, recommend=True)

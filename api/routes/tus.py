@@ -3,19 +3,19 @@ termination, expiration and checksum (sha1). The upload URL's last segment is th
 
 The protocol's HTTP side only; the bookkeeping is models/media/uploads.py. docs/media.md.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 from email.utils import format_datetime
 
-from quart import Blueprint, current_app, g, request
+from quart import Blueprint, g, request
 from quart_schema import hide
 
 from api.auth import auth_required, parse_id, svc
-from jobs.expire_uploads import UploadSweeper
-from models.media import uploads
 from models.core.errors import DomainError
+from models.media import uploads
 
 bp = Blueprint("tus", __name__, url_prefix="/media/upload")
 
@@ -23,15 +23,6 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 CHUNK_TYPE = "application/offset+octet-stream"
 MAX_METADATA = 4096
-
-
-@bp.while_app_serving
-async def _expire_abandoned_uploads():
-    """Each API process sweeps expired uploads (the sweep is safe to run concurrently)."""
-    sweeper = UploadSweeper(current_app.config["SERVICES"])
-    sweeper.start()
-    yield
-    await sweeper.stop()
 
 
 class TusVersionUnsupported(DomainError):
@@ -73,8 +64,9 @@ def _metadata() -> dict[str, str]:
         try:
             out[key] = base64.b64decode(value.strip(), validate=True).decode() if value.strip() else ""
         except (binascii.Error, UnicodeDecodeError):
-            raise DomainError(f"Upload-Metadata value of {key!r} is not base64 text",
-                              code="bad_upload_metadata") from None
+            raise DomainError(
+                f"Upload-Metadata value of {key!r} is not base64 text", code="bad_upload_metadata"
+            ) from None
     return out
 
 
@@ -84,8 +76,9 @@ def _checksum() -> tuple[str, str] | None:
         return None
     algorithm, _, digest = raw.strip().partition(" ")
     if algorithm not in uploads.CHECKSUMS:
-        raise DomainError(f"checksum algorithm {algorithm!r} is not supported (use sha1)",
-                          code="checksum_algorithm_unsupported")
+        raise DomainError(
+            f"checksum algorithm {algorithm!r} is not supported (use sha1)", code="checksum_algorithm_unsupported"
+        )
     return algorithm, digest.strip()
 
 
@@ -99,9 +92,16 @@ def _expires(video) -> dict[str, str]:
 @hide
 async def options():
     """Discovery: what this server supports (no authentication, no Tus-Resumable needed)."""
-    return "", 204, {"Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS,
-                     "Tus-Max-Size": str(svc().settings.media_max_upload_bytes),
-                     "Tus-Checksum-Algorithm": ",".join(uploads.CHECKSUMS)}
+    return (
+        "",
+        204,
+        {
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": EXTENSIONS,
+            "Tus-Max-Size": str(svc().settings.media_max_upload_bytes),
+            "Tus-Checksum-Algorithm": ",".join(uploads.CHECKSUMS),
+        },
+    )
 
 
 @bp.post("")
@@ -111,8 +111,7 @@ async def create():
     """Creation (+ creation-with-upload when the body carries the first bytes)."""
     _require_tus()
     if "Upload-Defer-Length" in request.headers:
-        raise DomainError("Upload-Defer-Length is not supported: send Upload-Length",
-                          code="defer_length_unsupported")
+        raise DomainError("Upload-Defer-Length is not supported: send Upload-Length", code="defer_length_unsupported")
     if "Upload-Length" not in request.headers:
         raise DomainError("Upload-Length is required", code="bad_upload_length")
     length, metadata = _int_header("Upload-Length"), _metadata()
@@ -122,8 +121,9 @@ async def create():
     headers = {"Location": f"{request.root_path}{bp.url_prefix}/{video.id}"}
     if with_body and video.status == "uploading":
         try:
-            headers["Upload-Offset"] = str(await uploads.append(svc(), video, at=0, body=request.body,
-                                                                checksum=checksum))
+            headers["Upload-Offset"] = str(
+                await uploads.append(svc(), video, at=0, body=request.body, checksum=checksum)
+            )
         except DomainError as exc:  # the upload exists: tell the client where, to resume
             exc.headers = {**(getattr(exc, "headers", None) or {}), **headers}
             raise

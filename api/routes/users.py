@@ -2,6 +2,7 @@
 
 (Follows, blocks, mutes and circles under /users are the `social` blueprint's.)
 """
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -15,6 +16,7 @@ from api.auth import auth_required, client, parse_id, svc
 from api.inputs import Strict
 from models.accounts import profiles
 from models.moderation import trust
+from models.social import flows as social_flows
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 tag_users = tag(["users"])
@@ -22,8 +24,13 @@ tag_users = tag(["users"])
 
 class ProfilePatchIn(Strict):
     """Every field optional; a field sent as null is cleared, a field left out is kept."""
-    display_name: Annotated[str, Field(min_length=1, max_length=profiles.DISPLAY_NAME_MAX),
-                            AfterValidator(profiles.clean_display_name)] | None = None
+
+    display_name: (
+        Annotated[
+            str, Field(min_length=1, max_length=profiles.DISPLAY_NAME_MAX), AfterValidator(profiles.clean_display_name)
+        ]
+        | None
+    ) = None
     bio: Annotated[str, Field(max_length=profiles.BIO_MAX), AfterValidator(profiles.clean_bio)] | None = None
     avatar_media_id: UUID | None = None
     language: Annotated[str, Field(max_length=35), AfterValidator(profiles.clean_language)] | None = None
@@ -38,7 +45,7 @@ class ProfilePatchIn(Strict):
 @auth_required
 async def get_profile(user_id: str):
     """A user's profile with their badges; 404 `user_not_found` if there is none for you."""
-    return await profiles.get_profile(svc(), g.user_id, parse_id(user_id, "user_id"))
+    return await social_flows.view_profile(svc(), g.user_id, parse_id(user_id, "user_id"))
 
 
 @bp.patch("/<user_id>/profile")
@@ -47,8 +54,9 @@ async def get_profile(user_id: str):
 @validate_request(ProfilePatchIn)
 async def patch_profile(user_id: str, data: ProfilePatchIn):
     """Edit your own profile (anyone else's: 403 `not_owner`)."""
-    return await profiles.update_profile(svc(), actor_id=g.user_id, user_id=parse_id(user_id, "user_id"),
-                                         changes=data.changes(), client=client())
+    return await profiles.update_profile(
+        svc(), actor_id=g.user_id, user_id=parse_id(user_id, "user_id"), changes=data.changes(), client=client()
+    )
 
 
 @bp.get("/<user_id>/trust-score")

@@ -1,6 +1,7 @@
 """Wallet REST face (docs/wallet.md): wallets, tips, top-ups, cashouts, adjustments, history,
 creator metrics, subscription plans and subscriptions. Amounts are integers in minor units
 (piasters for EGP). Every money-moving POST needs an Idempotency-Key header."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -29,6 +30,7 @@ class TipIn(Strict):
 class TransactionIn(Strict):
     """`topup` (Fawry reference number; credited when Fawry confirms), `cashout` (provider +
     destination mobile number), `adjustment` (admins only; signed amount and a reason)."""
+
     type: Literal["topup", "cashout", "adjustment"]
     amount: int = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, strict=True)
     provider: Literal["fawry", "vodafone_cash"] | None = None
@@ -75,8 +77,15 @@ async def get_wallet(user_id: str):
 @validate_request(TipIn)
 async def send_tip(data: TipIn):
     """Tip a creator from your wallet; PLATFORM_FEE_BPS goes to the platform, rounded down."""
-    tx = await tips.send_tip(svc(), sender_id=g.user_id, to_user_id=data.to_user_id, amount=data.amount,
-                             post_id=data.post_id, message=data.message, idempotency_key=_key())
+    tx = await tips.send_tip(
+        svc(),
+        sender_id=g.user_id,
+        to_user_id=data.to_user_id,
+        amount=data.amount,
+        post_id=data.post_id,
+        message=data.message,
+        idempotency_key=_key(),
+    )
     return tx.public(), 201
 
 
@@ -89,15 +98,28 @@ async def create_transaction(user_id: str, data: TransactionIn):
     confirms) or admin adjustment (201)."""
     uid = parse_id(user_id, "user_id")
     if data.type == "topup":
-        return await topups.start_topup(svc(), actor_id=g.user_id, user_id=uid, amount=data.amount,
-                                        provider=data.provider or "fawry", mobile=data.mobile,
-                                        idempotency_key=_key()), 202
+        return await topups.start_topup(
+            svc(),
+            actor_id=g.user_id,
+            user_id=uid,
+            amount=data.amount,
+            provider=data.provider or "fawry",
+            mobile=data.mobile,
+            idempotency_key=_key(),
+        ), 202
     if data.type == "cashout":
-        return await cashout.request_cashout(svc(), actor_id=g.user_id, user_id=uid, amount=data.amount,
-                                             provider=data.provider, destination=data.destination,
-                                             idempotency_key=_key()), 202
-    tx = await wallets.adjust(svc(), admin_id=g.user_id, user_id=uid, amount=data.amount, reason=data.reason,
-                              idempotency_key=_key())
+        return await cashout.request_cashout(
+            svc(),
+            actor_id=g.user_id,
+            user_id=uid,
+            amount=data.amount,
+            provider=data.provider,
+            destination=data.destination,
+            idempotency_key=_key(),
+        ), 202
+    tx = await wallets.adjust(
+        svc(), admin_id=g.user_id, user_id=uid, amount=data.amount, reason=data.reason, idempotency_key=_key()
+    )
     return tx.public(), 201
 
 
@@ -107,8 +129,9 @@ async def create_transaction(user_id: str, data: TransactionIn):
 @validate_querystring(PageIn)
 async def list_transactions(user_id: str, query_args: PageIn):
     """The wallet's movements, newest first: {"items", "next_cursor"}."""
-    return await wallets.list_transactions(svc(), g.user_id, parse_id(user_id, "user_id"),
-                                           cursor=query_args.cursor, limit=query_args.limit)
+    return await wallets.list_transactions(
+        svc(), g.user_id, parse_id(user_id, "user_id"), cursor=query_args.cursor, limit=query_args.limit
+    )
 
 
 @bp.get("/wallets/<user_id>/topups/<topup_id>")
@@ -116,16 +139,18 @@ async def list_transactions(user_id: str, query_args: PageIn):
 @auth_required
 async def get_topup(user_id: str, topup_id: str):
     """A top-up; while pending, Fawry's payment status is checked first."""
-    return await topups.get_topup(svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"),
-                                  topup_id=parse_id(topup_id, "topup_id"))
+    return await topups.get_topup(
+        svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"), topup_id=parse_id(topup_id, "topup_id")
+    )
 
 
 @bp.get("/wallets/<user_id>/cashouts/<cashout_id>")
 @tag_wallet
 @auth_required
 async def get_cashout(user_id: str, cashout_id: str):
-    return await cashout.get_cashout(svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"),
-                                     cashout_id=parse_id(cashout_id, "cashout_id"))
+    return await cashout.get_cashout(
+        svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"), cashout_id=parse_id(cashout_id, "cashout_id")
+    )
 
 
 @bp.get("/wallets/<user_id>/metrics")
@@ -134,8 +159,9 @@ async def get_cashout(user_id: str, cashout_id: str):
 @validate_querystring(MetricsIn)
 async def creator_metrics(user_id: str, query_args: MetricsIn):
     """Earnings by day and source, tips, new and active subscribers: the creator or an admin."""
-    return await metrics.creator_metrics(svc(), viewer_id=g.user_id, creator_id=parse_id(user_id, "user_id"),
-                                         days=query_args.days)
+    return await metrics.creator_metrics(
+        svc(), viewer_id=g.user_id, creator_id=parse_id(user_id, "user_id"), days=query_args.days
+    )
 
 
 @bp.get("/wallets/<user_id>/subscriptions")
@@ -143,8 +169,9 @@ async def creator_metrics(user_id: str, query_args: MetricsIn):
 @auth_required
 async def list_subscriptions(user_id: str):
     """Your subscriptions to creators (someone else's: 404)."""
-    items = await subscriptions.list_subscriptions(svc(), viewer_id=g.user_id,
-                                                   subscriber_id=parse_id(user_id, "user_id"))
+    items = await subscriptions.list_subscriptions(
+        svc(), viewer_id=g.user_id, subscriber_id=parse_id(user_id, "user_id")
+    )
     return {"items": items, "next_cursor": None}
 
 
@@ -154,8 +181,14 @@ async def list_subscriptions(user_id: str):
 @validate_request(PlanIn)
 async def set_plan(creator_id: str, data: PlanIn):
     """Set your own plan (price per period); it applies to new subscriptions."""
-    return await subscriptions.set_plan(svc(), actor_id=g.user_id, creator_id=parse_id(creator_id, "creator_id"),
-                                        price=data.price, period_days=data.period_days, active=data.active)
+    return await subscriptions.set_plan(
+        svc(),
+        actor_id=g.user_id,
+        creator_id=parse_id(creator_id, "creator_id"),
+        price=data.price,
+        period_days=data.period_days,
+        active=data.active,
+    )
 
 
 @bp.get("/creators/<creator_id>/subscription-plan")
@@ -170,9 +203,9 @@ async def get_plan(creator_id: str):
 @auth_required
 async def subscribe(creator_id: str):
     """Subscribe: the first period is charged now (Idempotency-Key required)."""
-    return await subscriptions.subscribe(svc(), subscriber_id=g.user_id,
-                                         creator_id=parse_id(creator_id, "creator_id"),
-                                         idempotency_key=_key()), 201
+    return await subscriptions.subscribe(
+        svc(), subscriber_id=g.user_id, creator_id=parse_id(creator_id, "creator_id"), idempotency_key=_key()
+    ), 201
 
 
 @bp.delete("/creators/<creator_id>/subscriptions")

@@ -1,4 +1,5 @@
 """GET /ws: authenticated websocket; clients subscribe to topics such as `post:<id>`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +11,7 @@ from quart import Blueprint, current_app, websocket
 
 from api.auth import user_from_token
 from models.core.errors import DomainError
+from models.messaging import messages, presence
 
 bp = Blueprint("ws", __name__)
 
@@ -26,14 +28,13 @@ async def _authenticate():
     if not token:
         try:
             first = orjson.loads(await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT))
-        except (asyncio.TimeoutError, orjson.JSONDecodeError):
+        except (TimeoutError, orjson.JSONDecodeError):
             first = {}
         token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
     return await user_from_token(token)
 
 
 async def _typing(user_id, conversation_id) -> None:
-    from models.messaging import messages
     try:
         await messages.typing(current_app.config["SERVICES"], user_id, UUID(str(conversation_id)))
     except ValueError:
@@ -44,11 +45,10 @@ async def _typing(user_id, conversation_id) -> None:
 
 async def _presence_denied(user_id, topic: str) -> dict | None:
     """`presence:<id>` is for those who may see that presence (checked when subscribing)."""
-    from models.messaging import presence
     if not topic.startswith("presence:"):
         return None
     try:
-        await presence.ensure_may_see(current_app.config["SERVICES"], user_id, UUID(topic[len("presence:"):]))
+        await presence.ensure_may_see(current_app.config["SERVICES"], user_id, UUID(topic[len("presence:") :]))
     except ValueError:
         return {"type": "error", "code": "bad_topic", "message": "topic must be presence:<uuid>"}
     except DomainError as exc:
@@ -77,7 +77,6 @@ async def ws():
         while True:
             await websocket.send(await queue.get())
 
-    from models.messaging import presence
     svc = current_app.config["SERVICES"]
     conn = await presence.connected(svc, user_id)
     await hub.subscribe(own, queue)  # once it hears its own channel, the socket counts as online
@@ -94,8 +93,13 @@ async def ws():
                 continue
             if kind in ("subscribe", "unsubscribe"):
                 if not isinstance(topic, str) or not _TOPIC.match(topic):
-                    await _send({"type": "error", "code": "bad_topic",
-                                 "message": "topic must be post:<uuid> or presence:<uuid>"})
+                    await _send(
+                        {
+                            "type": "error",
+                            "code": "bad_topic",
+                            "message": "topic must be post:<uuid> or presence:<uuid>",
+                        }
+                    )
                 elif kind == "subscribe" and (denied := await _presence_denied(user_id, topic)):
                     await _send(denied)
                 elif kind == "subscribe":
@@ -108,7 +112,9 @@ async def ws():
                     await _send({"type": "unsubscribed", "topic": topic})
             elif kind == "ping":
                 await _send({"type": "pong"})
-            elif kind == "typing":  # {"type": "typing", "conversation_id"}: pushed to the peer (models/messaging/messages.py)
+            elif (
+                kind == "typing"
+            ):  # {"type": "typing", "conversation_id"}: pushed to the peer (models/messaging/messages.py)
                 await _typing(user_id, msg.get("conversation_id"))
             elif kind != "auth":
                 await _send({"type": "error", "code": "bad_request", "message": f"unknown message type {kind!r}"})

@@ -6,6 +6,7 @@ installs first, from the PyTorch CPU index.
 `python deps.py ml [pyproject.toml]`: the rest of the "ml" extra (the worker image).
 Standard library only: it runs in the Dockerfile before the project is installed.
 """
+
 from __future__ import annotations
 
 import re

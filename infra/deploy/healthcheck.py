@@ -7,6 +7,7 @@ entrypoint.sh records what the container runs in $DAIRA_ROLE_FILE (default /tmp/
   other   healthy (migrate and one-off commands exit on their own).
 Exit 0 = healthy, 1 = unhealthy. Imports only what its check needs (it runs every 15 s).
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,7 @@ def check_worker() -> str | None:
     ttl = float(os.environ.get("WORKER_HEARTBEAT_TTL") or 10)
     prefix = f"{socket.gethostname()}:"
     try:
-        client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3,
-                                      socket_connect_timeout=3)
+        client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3, socket_connect_timeout=3)
         entries = client.hgetall(KEY)
     except Exception as exc:
         return f"redis: {exc!r}"

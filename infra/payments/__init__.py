@@ -6,79 +6,38 @@ parts follow published documentation and which are assumptions).
 Money crosses this boundary as integer minor units; the wire format (two-decimal strings) is the
 adapter's business.
 """
+
 from __future__ import annotations
 
-import hashlib
-import hmac
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from infra.payments.base import (
+    CashoutProvider,
+    InvalidSignature,
+    Notification,
+    ProviderNotConfigured,
+    ProviderRejected,
+    ProviderUnavailable,
+    same,
+    sha256_hex,
+    to_minor,
+    two_decimals,
+)
+from infra.payments.fawry import Fawry
+from infra.payments.vodafone_cash import VodafoneCash
 
-from models.core.errors import DomainError, Unauthorized, Unavailable
-
-
-class ProviderNotConfigured(Unavailable):
-    code = "provider_not_configured"
-
-
-class ProviderUnavailable(Unavailable):
-    """No answer (timeout, connection, 5xx): the outcome of the request is unknown."""
-    code = "provider_unavailable"
-
-
-class ProviderRejected(DomainError):
-    """The provider answered and refused: nothing happened there."""
-    status, code = 502, "provider_rejected"
-
-
-class InvalidSignature(Unauthorized):
-    code = "invalid_signature"
-
-
-@dataclass(frozen=True)
-class Notification:
-    """A verified callback, in provider-neutral terms."""
-    reference: str               # our reference (top-up or cashout id, hex)
-    provider_ref: str | None     # the provider's transaction / reference number
-    outcome: str                 # "paid" / "done", "failed", or "pending" (nothing to do)
-    amount: int | None           # minor units, as the provider states it
-    reason: str | None = None
-
-
-class CashoutProvider(Protocol):
-    name: str
-
-    async def payout(self, *, reference: str, destination: str, amount: int, currency: str) -> str: ...
-
-    def verify_notification(self, body: dict) -> Notification: ...
-
-
-def two_decimals(minor: int) -> str:
-    """1234 -> "12.34" (the providers' amount format)."""
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
-
-
-def to_minor(value) -> int:
-    """840.0 / "840.00" -> 84000; anything that is not a whole number of minor units is refused."""
-    try:
-        minor = Decimal(str(value)) * 100
-    except (InvalidOperation, ValueError):
-        raise DomainError("the amount is not a number", code="bad_notification") from None
-    if minor != minor.to_integral_value():
-        raise DomainError("the amount has more than two decimals", code="bad_notification")
-    return int(minor)
-
-
-def sha256_hex(*parts: str) -> str:
-    return hashlib.sha256("".join(parts).encode()).hexdigest()
-
-
-def same(a: str | None, b: str) -> bool:
-    return isinstance(a, str) and hmac.compare_digest(a.lower().encode(), b.lower().encode())
+__all__ = [
+    "ProviderNotConfigured",
+    "ProviderUnavailable",
+    "ProviderRejected",
+    "InvalidSignature",
+    "Notification",
+    "CashoutProvider",
+    "two_decimals",
+    "to_minor",
+    "sha256_hex",
+    "same",
+    "cashout_provider",
+]
 
 
 def cashout_provider(settings, name: str) -> CashoutProvider:
-    from infra.payments.fawry import Fawry
-    from infra.payments.vodafone_cash import VodafoneCash
     return {"fawry": Fawry, "vodafone_cash": VodafoneCash}[name](settings)

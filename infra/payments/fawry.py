@@ -14,6 +14,7 @@ ASSUMED (FawryPay publishes no payout API): the cashout request path PAYOUT_PATH
 its signature (the same concatenation convention), and that its outcome arrives as a server
 notification V2 for our merchantRefNumber (PAID = done; FAILED, CANCELED, EXPIRED = failed).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,18 +22,41 @@ from decimal import Decimal
 
 import httpx
 
-from infra.payments import (InvalidSignature, Notification, ProviderNotConfigured, ProviderRejected,
-                            ProviderUnavailable, same, sha256_hex, to_minor, two_decimals)
+from infra.payments.base import (
+    InvalidSignature,
+    Notification,
+    ProviderNotConfigured,
+    ProviderRejected,
+    ProviderUnavailable,
+    same,
+    sha256_hex,
+    to_minor,
+    two_decimals,
+)
 from models.core.errors import DomainError
 
 CHARGE_PATH = "/ECommerceWeb/Fawry/payments/charge"
 STATUS_PATH = "/ECommerceWeb/Fawry/payments/status/v2"
 PAYOUT_PATH = "/ECommerceWeb/Fawry/payouts"  # assumed, see the module docstring
 PAY_AT_FAWRY = "PAYATFAWRY"
-OUTCOMES = {"PAID": "paid", "FAILED": "failed", "CANCELED": "failed", "CANCELLED": "failed",
-            "EXPIRED": "failed", "NEW": "pending", "UNPAID": "pending"}
-NOTIFICATION_FIELDS = ("fawryRefNumber", "merchantRefNumber", "paymentAmount", "orderAmount",
-                       "orderStatus", "paymentMethod", "messageSignature")
+OUTCOMES = {
+    "PAID": "paid",
+    "FAILED": "failed",
+    "CANCELED": "failed",
+    "CANCELLED": "failed",
+    "EXPIRED": "failed",
+    "NEW": "pending",
+    "UNPAID": "pending",
+}
+NOTIFICATION_FIELDS = (
+    "fawryRefNumber",
+    "merchantRefNumber",
+    "paymentAmount",
+    "orderAmount",
+    "orderStatus",
+    "paymentMethod",
+    "messageSignature",
+)
 
 
 def _amount_text(value) -> str:
@@ -70,19 +94,35 @@ class Fawry:
             raise ProviderRejected(f"Fawry refused the request: {code} {detail or ''}".strip())
         return body
 
-    async def charge(self, *, reference: str, customer_profile_id: str, amount: int, currency: str,
-                     description: str, expires_at: datetime, email: str | None = None,
-                     mobile: str | None = None) -> dict:
+    async def charge(
+        self,
+        *,
+        reference: str,
+        customer_profile_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        expires_at: datetime,
+        email: str | None = None,
+        mobile: str | None = None,
+    ) -> dict:
         """A Pay-at-Fawry reference number the customer pays at any Fawry point or app."""
         self.ensure_configured()
         price = two_decimals(amount)
-        body = {"merchantCode": self.merchant_code, "merchantRefNum": reference,
-                "customerProfileId": customer_profile_id, "paymentMethod": PAY_AT_FAWRY,
-                "amount": float(price), "currencyCode": currency, "description": description,
-                "paymentExpiry": int(expires_at.timestamp() * 1000),
-                "chargeItems": [{"itemId": "wallet-topup", "description": description,
-                                 "price": float(price), "quantity": 1}],
-                "signature": self.sign(self.merchant_code, reference, customer_profile_id, PAY_AT_FAWRY, price)}
+        body = {
+            "merchantCode": self.merchant_code,
+            "merchantRefNum": reference,
+            "customerProfileId": customer_profile_id,
+            "paymentMethod": PAY_AT_FAWRY,
+            "amount": float(price),
+            "currencyCode": currency,
+            "description": description,
+            "paymentExpiry": int(expires_at.timestamp() * 1000),
+            "chargeItems": [
+                {"itemId": "wallet-topup", "description": description, "price": float(price), "quantity": 1}
+            ],
+            "signature": self.sign(self.merchant_code, reference, customer_profile_id, PAY_AT_FAWRY, price),
+        }
         if email:
             body["customerEmail"] = email
         if mobile:
@@ -93,24 +133,43 @@ class Fawry:
         return {"reference_number": str(answer["referenceNumber"]), "order_status": answer.get("orderStatus")}
 
     async def payment_status(self, reference: str) -> Notification:
-        answer = await self._call("GET", STATUS_PATH, params={
-            "merchantCode": self.merchant_code, "merchantRefNumber": reference,
-            "signature": self.sign(self.merchant_code, reference)})
+        answer = await self._call(
+            "GET",
+            STATUS_PATH,
+            params={
+                "merchantCode": self.merchant_code,
+                "merchantRefNumber": reference,
+                "signature": self.sign(self.merchant_code, reference),
+            },
+        )
         return self.verify_notification(answer)
 
     async def payout(self, *, reference: str, destination: str, amount: int, currency: str) -> str:
         price = two_decimals(amount)
-        answer = await self._call("POST", PAYOUT_PATH, json={
-            "merchantCode": self.merchant_code, "merchantRefNum": reference, "receiverMobile": destination,
-            "amount": price, "currencyCode": currency,
-            "signature": self.sign(self.merchant_code, reference, destination, price)})
+        answer = await self._call(
+            "POST",
+            PAYOUT_PATH,
+            json={
+                "merchantCode": self.merchant_code,
+                "merchantRefNum": reference,
+                "receiverMobile": destination,
+                "amount": price,
+                "currencyCode": currency,
+                "signature": self.sign(self.merchant_code, reference, destination, price),
+            },
+        )
         return str(answer.get("referenceNumber") or "")
 
     def notification_signature(self, body: dict) -> str:
-        return self.sign(str(body["fawryRefNumber"]), str(body["merchantRefNumber"]),
-                         _amount_text(body["paymentAmount"]), _amount_text(body["orderAmount"]),
-                         str(body["orderStatus"]), str(body["paymentMethod"]),
-                         str(body.get("paymentRefrenceNumber") or ""))
+        return self.sign(
+            str(body["fawryRefNumber"]),
+            str(body["merchantRefNumber"]),
+            _amount_text(body["paymentAmount"]),
+            _amount_text(body["orderAmount"]),
+            str(body["orderStatus"]),
+            str(body["paymentMethod"]),
+            str(body.get("paymentRefrenceNumber") or ""),
+        )
 
     def verify_notification(self, body: dict) -> Notification:
         self.ensure_configured()
@@ -122,7 +181,10 @@ class Fawry:
             raise DomainError("an amount is not a number", code="bad_notification") from None
         if not same(body["messageSignature"], expected):
             raise InvalidSignature("the notification's messageSignature does not verify")
-        return Notification(reference=str(body["merchantRefNumber"]), provider_ref=str(body["fawryRefNumber"]),
-                            outcome=OUTCOMES.get(str(body["orderStatus"]).upper(), "pending"),
-                            amount=to_minor(body["orderAmount"]),
-                            reason=body.get("failureReason") or None)
+        return Notification(
+            reference=str(body["merchantRefNumber"]),
+            provider_ref=str(body["fawryRefNumber"]),
+            outcome=OUTCOMES.get(str(body["orderStatus"]).upper(), "pending"),
+            amount=to_minor(body["orderAmount"]),
+            reason=body.get("failureReason") or None,
+        )

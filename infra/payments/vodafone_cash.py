@@ -13,6 +13,7 @@ wallet disbursement APIs and kept in this one file so the real contract replaces
   signature = hex HMAC-SHA256(secret, "requestId|transactionId|status|amount|msisdn|timestamp").
 What is not assumed: Vodafone Cash numbers are Egyptian mobile numbers with the 010 prefix.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,16 @@ import hmac
 
 import httpx
 
-from infra.payments import (InvalidSignature, Notification, ProviderNotConfigured, ProviderRejected,
-                            ProviderUnavailable, same, to_minor, two_decimals)
+from infra.payments.base import (
+    InvalidSignature,
+    Notification,
+    ProviderNotConfigured,
+    ProviderRejected,
+    ProviderUnavailable,
+    same,
+    to_minor,
+    two_decimals,
+)
 from models.core.base import utcnow
 from models.core.errors import DomainError
 
@@ -40,8 +49,10 @@ class VodafoneCash:
 
     def ensure_configured(self) -> None:
         if not (self.base_url and self.merchant_id and self.secret):
-            raise ProviderNotConfigured("Vodafone Cash is not configured (VODAFONE_CASH_BASE_URL, "
-                                        "VODAFONE_CASH_MERCHANT_ID, VODAFONE_CASH_SECRET)")
+            raise ProviderNotConfigured(
+                "Vodafone Cash is not configured (VODAFONE_CASH_BASE_URL, "
+                "VODAFONE_CASH_MERCHANT_ID, VODAFONE_CASH_SECRET)"
+            )
 
     def sign(self, *parts: str) -> str:
         return hmac.new(self.secret.encode(), "|".join(parts).encode(), hashlib.sha256).hexdigest()
@@ -49,9 +60,15 @@ class VodafoneCash:
     async def payout(self, *, reference: str, destination: str, amount: int, currency: str) -> str:
         self.ensure_configured()
         price, ts = two_decimals(amount), utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {"merchantId": self.merchant_id, "requestId": reference, "msisdn": destination,
-                "amount": price, "currency": currency, "timestamp": ts,
-                "signature": self.sign(self.merchant_id, reference, destination, price, currency, ts)}
+        body = {
+            "merchantId": self.merchant_id,
+            "requestId": reference,
+            "msisdn": destination,
+            "amount": price,
+            "currency": currency,
+            "timestamp": ts,
+            "signature": self.sign(self.merchant_id, reference, destination, price, currency, ts),
+        }
         try:
             async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as c:
                 r = await c.post(DISBURSE_PATH, json=body)
@@ -66,12 +83,17 @@ class VodafoneCash:
 
     def verify_notification(self, body: dict) -> Notification:
         self.ensure_configured()
-        if not isinstance(body, dict) or any(not isinstance(body.get(f), str) or not body.get(f)
-                                             for f in CALLBACK_FIELDS + ("signature",)):
+        if not isinstance(body, dict) or any(
+            not isinstance(body.get(f), str) or not body.get(f) for f in CALLBACK_FIELDS + ("signature",)
+        ):
             raise DomainError("not a Vodafone Cash callback: a required field is missing", code="bad_notification")
         expected = self.sign(*(body[f] for f in CALLBACK_FIELDS))
         if not same(body["signature"], expected):
             raise InvalidSignature("the callback signature does not verify")
-        return Notification(reference=body["requestId"], provider_ref=body["transactionId"],
-                            outcome=OUTCOMES.get(body["status"].upper(), "pending"),
-                            amount=to_minor(body["amount"]), reason=body.get("reason") or None)
+        return Notification(
+            reference=body["requestId"],
+            provider_ref=body["transactionId"],
+            outcome=OUTCOMES.get(body["status"].upper(), "pending"),
+            amount=to_minor(body["amount"]),
+            reason=body.get("reason") or None,
+        )

@@ -1,11 +1,12 @@
 """Development providers: nothing leaves the machine, the code is written to the log (`make run`,
 tests without a vendor stub). They refuse in production: a code in a log is a leaked code."""
+
 from __future__ import annotations
 
 import logging
 import secrets
 
-from infra.providers import FlashCallStarted, ProviderError
+from infra.providers.base import FlashCallStarted, ProviderError
 from infra.settings import Settings
 
 log = logging.getLogger("daira.dev_phone")
@@ -15,8 +16,7 @@ FLASH_CALL_CODE_DIGITS = 4  # the last digits of the calling number the user typ
 
 def _refuse_in_production(settings: Settings, what: str) -> None:
     if settings.env == "production":
-        raise ProviderError(f"no {what} provider is configured", retryable=False,
-                            detail={"provider": "dev"})
+        raise ProviderError(f"no {what} provider is configured", retryable=False, detail={"provider": "dev"})
 
 
 class LoggingOtpSender:
@@ -34,6 +34,7 @@ class LoggingOtpSender:
 
 class LoggingFlashCaller:
     """Pretends to call from a random number; the server checks its last digits itself."""
+
     name = "dev"
 
     def __init__(self, settings: Settings):
@@ -44,8 +45,12 @@ class LoggingFlashCaller:
         cli = "+20155" + "".join(secrets.choice("0123456789") for _ in range(7))
         log.warning("DEV flash call to %s from %s (code: %s)", phone, cli, cli[-FLASH_CALL_CODE_DIGITS:])
         # The filter names the caller's prefix only: the digits that matter must come from the call.
-        return FlashCallStarted(id=f"dev-{secrets.token_hex(8)}", cli_filter=r"^\+20155\d{7}$",
-                                interception_timeout=60, local_code=cli[-FLASH_CALL_CODE_DIGITS:])
+        return FlashCallStarted(
+            id=f"dev-{secrets.token_hex(8)}",
+            cli_filter=r"^\+20155\d{7}$",
+            interception_timeout=60,
+            local_code=cli[-FLASH_CALL_CODE_DIGITS:],
+        )
 
     async def report(self, phone: str, cli: str) -> bool | None:
         raise AssertionError("the dev flash caller's codes are checked locally")

@@ -13,17 +13,18 @@ request" (SINCH_AUTH=signed, default: HMAC-SHA256 over method, body MD5, content
 and path, keyed with the base64-decoded secret; the secret never travels), or Basic
 (SINCH_AUTH=basic: key:secret, fine server to server over TLS).
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
-from infra.providers import FlashCallStarted, ProviderError
+from infra.providers.base import FlashCallStarted, ProviderError
 from infra.settings import Settings
 
 CONTENT_TYPE = "application/json; charset=UTF-8"
@@ -34,8 +35,11 @@ def signed_headers(key: str, secret: str, method: str, path: str, body: bytes, t
     md5 = base64.b64encode(hashlib.md5(body).digest()).decode() if body else ""
     to_sign = "\n".join([method, md5, CONTENT_TYPE, f"x-timestamp:{timestamp}", path])
     signature = base64.b64encode(hmac.new(base64.b64decode(secret), to_sign.encode(), hashlib.sha256).digest())
-    return {"Authorization": f"Application {key}:{signature.decode()}", "x-timestamp": timestamp,
-            "Content-Type": CONTENT_TYPE}
+    return {
+        "Authorization": f"Application {key}:{signature.decode()}",
+        "x-timestamp": timestamp,
+        "Content-Type": CONTENT_TYPE,
+    }
 
 
 class SinchFlashCall:
@@ -50,18 +54,21 @@ class SinchFlashCall:
         if s.sinch_auth == "basic":
             token = base64.b64encode(f"{s.sinch_application_key}:{s.sinch_application_secret}".encode()).decode()
             return {"Authorization": f"Basic {token}", "Content-Type": CONTENT_TYPE}
-        return signed_headers(s.sinch_application_key, s.sinch_application_secret, method, path, body,
-                              datetime.now(timezone.utc).isoformat())
+        return signed_headers(
+            s.sinch_application_key, s.sinch_application_secret, method, path, body, datetime.now(UTC).isoformat()
+        )
 
     async def _call(self, method: str, path: str, payload: dict) -> tuple[int, dict]:
         body = json.dumps(payload, separators=(",", ":")).encode()
         try:
             async with httpx.AsyncClient(timeout=self.settings.phone_provider_timeout) as http:
-                r = await http.request(method, self.base + path, content=body,
-                                       headers=self._headers(method, path, body))
+                r = await http.request(
+                    method, self.base + path, content=body, headers=self._headers(method, path, body)
+                )
         except httpx.HTTPError as exc:
-            raise ProviderError(f"Sinch unreachable: {type(exc).__name__}", retryable=True,
-                                detail={"provider": self.name}) from exc
+            raise ProviderError(
+                f"Sinch unreachable: {type(exc).__name__}", retryable=True, detail={"provider": self.name}
+            ) from exc
         try:
             data = r.json()
         except ValueError:
@@ -69,25 +76,38 @@ class SinchFlashCall:
         return r.status_code, data if isinstance(data, dict) else {}
 
     def _error(self, status: int, data: dict) -> ProviderError:
-        detail = {"provider": self.name, "http_status": status, "error_code": data.get("errorCode"),
-                  "reference": data.get("reference")}
-        return ProviderError(f"Sinch refused the request: {data.get('message') or status}",
-                             retryable=status >= 500 or status == 429,
-                             detail={k: v for k, v in detail.items() if v is not None})
+        detail = {
+            "provider": self.name,
+            "http_status": status,
+            "error_code": data.get("errorCode"),
+            "reference": data.get("reference"),
+        }
+        return ProviderError(
+            f"Sinch refused the request: {data.get('message') or status}",
+            retryable=status >= 500 or status == 429,
+            detail={k: v for k, v in detail.items() if v is not None},
+        )
 
     async def start(self, phone: str) -> FlashCallStarted:
-        status, data = await self._call("POST", "/verification/v1/verifications",
-                                        {"identity": {"type": "number", "endpoint": phone}, "method": "flashCall"})
+        status, data = await self._call(
+            "POST",
+            "/verification/v1/verifications",
+            {"identity": {"type": "number", "endpoint": phone}, "method": "flashCall"},
+        )
         flash = data.get("flashCall")
         if status != 200 or not data.get("id") or not isinstance(flash, dict):
             raise self._error(status, data)
         timeout = flash.get("interceptionTimeout")
-        return FlashCallStarted(id=str(data["id"]), cli_filter=flash.get("cliFilter"),
-                                interception_timeout=int(timeout) if isinstance(timeout, (int, float)) else None)
+        return FlashCallStarted(
+            id=str(data["id"]),
+            cli_filter=flash.get("cliFilter"),
+            interception_timeout=int(timeout) if isinstance(timeout, (int, float)) else None,
+        )
 
     async def report(self, phone: str, cli: str) -> bool | None:
-        status, data = await self._call("PUT", f"/verification/v1/verifications/number/{phone}",
-                                        {"method": "flashCall", "flashCall": {"cli": cli}})
+        status, data = await self._call(
+            "PUT", f"/verification/v1/verifications/number/{phone}", {"method": "flashCall", "flashCall": {"cli": cli}}
+        )
         if status == 404:  # no verification pending for this number at Sinch (expired or unknown)
             return None
         if status != 200:

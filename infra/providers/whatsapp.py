@@ -6,11 +6,12 @@ created beforehand in WhatsApp Manager; Meta requires the code both as the body 
 as the parameter of its URL button (index 0). Success answers `{"messages": [{"id": ...}]}`;
 errors `{"error": {"message", "type", "code", "error_subcode"?, "fbtrace_id"}}`.
 """
+
 from __future__ import annotations
 
 import httpx
 
-from infra.providers import ProviderError
+from infra.providers.base import ProviderError
 from infra.settings import Settings
 
 
@@ -24,13 +25,20 @@ class WhatsAppCloud:
 
     def message(self, phone: str, code: str) -> dict:
         s = self.settings
-        return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": phone,
-                "type": "template",
-                "template": {"name": s.whatsapp_template, "language": {"code": s.whatsapp_template_language},
-                             "components": [
-                                 {"type": "body", "parameters": [{"type": "text", "text": code}]},
-                                 {"type": "button", "sub_type": "url", "index": "0",
-                                  "parameters": [{"type": "text", "text": code}]}]}}
+        return {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": phone,
+            "type": "template",
+            "template": {
+                "name": s.whatsapp_template,
+                "language": {"code": s.whatsapp_template_language},
+                "components": [
+                    {"type": "body", "parameters": [{"type": "text", "text": code}]},
+                    {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": code}]},
+                ],
+            },
+        }
 
     async def send_code(self, phone: str, code: str) -> str:
         headers = {"Authorization": f"Bearer {self.settings.whatsapp_access_token}"}
@@ -38,8 +46,9 @@ class WhatsAppCloud:
             async with httpx.AsyncClient(timeout=self.settings.phone_provider_timeout) as http:
                 r = await http.post(self.url, json=self.message(phone, code), headers=headers)
         except httpx.HTTPError as exc:
-            raise ProviderError(f"WhatsApp unreachable: {type(exc).__name__}", retryable=True,
-                                detail={"provider": self.name}) from exc
+            raise ProviderError(
+                f"WhatsApp unreachable: {type(exc).__name__}", retryable=True, detail={"provider": self.name}
+            ) from exc
         try:
             body = r.json()
         except ValueError:
@@ -50,9 +59,19 @@ class WhatsAppCloud:
                 return str(messages[0]["id"])
         err = body.get("error") if isinstance(body, dict) else None
         err = err if isinstance(err, dict) else {}
-        detail = {"provider": self.name, "http_status": r.status_code, "error_code": err.get("code"),
-                  "error_type": err.get("type"), "fbtrace_id": err.get("fbtrace_id")}
+        detail = {
+            "provider": self.name,
+            "http_status": r.status_code,
+            "error_code": err.get("code"),
+            "error_type": err.get("type"),
+            "fbtrace_id": err.get("fbtrace_id"),
+        }
         # Throttling (HTTP 429, Meta codes 4/80007/130429/131048/131056) and 5xx are worth a retry.
-        retryable = r.status_code >= 500 or r.status_code == 429 or err.get("code") in (4, 80007, 130429, 131048, 131056)
-        raise ProviderError(f"WhatsApp refused the message: {err.get('message') or r.reason_phrase}",
-                            retryable=retryable, detail={k: v for k, v in detail.items() if v is not None})
+        retryable = (
+            r.status_code >= 500 or r.status_code == 429 or err.get("code") in (4, 80007, 130429, 131048, 131056)
+        )
+        raise ProviderError(
+            f"WhatsApp refused the message: {err.get('message') or r.reason_phrase}",
+            retryable=retryable,
+            detail={k: v for k, v in detail.items() if v is not None},
+        )

@@ -20,6 +20,7 @@ with the phone alone (its phone is its identity; it becomes verified). Otherwise
 no_account_for_phone. Requests are answered the same whether or not an account holds the phone;
 only someone who received the code can learn it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,12 +37,12 @@ from sqlalchemy.exc import IntegrityError
 
 from infra import providers
 from infra.providers import ProviderError
+from models.accounts.users import User, phone_subject
 from models.core import audit, outbox
 from models.core.audit import Client
 from models.core.base import utcnow
 from models.core.errors import Conflict, DomainError, Unauthorized
 from models.core.events import Event
-from models.accounts.users import User, phone_subject
 
 Channel = Literal["otp", "flash_call"]
 
@@ -62,8 +63,9 @@ class Locked(DomainError):
     status, code = 429, "phone_locked"
 
     def __init__(self, retry_after: int):
-        super().__init__(f"too many wrong codes for this phone; retry in {retry_after} s",
-                         details={"retry_after": retry_after})
+        super().__init__(
+            f"too many wrong codes for this phone; retry in {retry_after} s", details={"retry_after": retry_after}
+        )
         self.headers = {"Retry-After": str(retry_after)}
 
 
@@ -79,18 +81,21 @@ class ProviderFailed(DomainError):
     status = 503
 
     def __init__(self, exc: ProviderError):
-        super().__init__("the code could not be delivered; retry shortly" if exc.retryable
-                         else "the messaging provider refused the request",
-                         code="provider_unavailable" if exc.retryable else "provider_rejected",
-                         details=exc.detail)
+        super().__init__(
+            "the code could not be delivered; retry shortly"
+            if exc.retryable
+            else "the messaging provider refused the request",
+            code="provider_unavailable" if exc.retryable else "provider_rejected",
+            details=exc.detail,
+        )
         self.headers = {"Retry-After": "5"}
 
 
 @dataclass(frozen=True)
 class Proven:
     user: User
-    verified_now: bool     # the phone became verified by this proof
-    caller: bool           # True: the caller's phone was verified; False: a login
+    verified_now: bool  # the phone became verified by this proof
+    caller: bool  # True: the caller's phone was verified; False: a login
 
 
 def _pending_key(channel: Channel, phone: str) -> str:
@@ -130,8 +135,9 @@ async def _subject(svc, phone: str) -> str:
     return f"user:{holder.id}" if holder else phone_subject(svc, phone)
 
 
-async def request(svc, channel: Channel, phone: str, *, caller: UUID | None = None,
-                  client: Client | None = None) -> dict:
+async def request(
+    svc, channel: Channel, phone: str, *, caller: UUID | None = None, client: Client | None = None
+) -> dict:
     """Send a code to `phone` (E.164, see users.normalize_phone) through `channel`."""
     await _check_lock(svc, phone)
     if caller is not None:
@@ -143,11 +149,10 @@ async def request(svc, channel: Channel, phone: str, *, caller: UUID | None = No
     cooldown = _cooldown_key(channel, phone)
     if not await svc.redis.set(cooldown, 1, ex=_seconds(s.otp_resend_cooldown), nx=True):
         raise TooSoon(max(1, await svc.redis.ttl(cooldown)))
-    out: dict = {"channel": channel, "expires_in": _seconds(s.otp_ttl),
-                 "resend_after": _seconds(s.otp_resend_cooldown)}
+    out: dict = {"channel": channel, "expires_in": _seconds(s.otp_ttl), "resend_after": _seconds(s.otp_resend_cooldown)}
     try:
         if channel == "otp":
-            code = f"{secrets.randbelow(10 ** 6):06d}"
+            code = f"{secrets.randbelow(10**6):06d}"
             provider = providers.otp_sender(s)
             ref = await provider.send_code(phone, code)
             fields = {"h": code_hash(svc, phone, code), "ref": ref}
@@ -161,18 +166,31 @@ async def request(svc, channel: Channel, phone: str, *, caller: UUID | None = No
             out |= {"cli_filter": started.cli_filter, "interception_timeout": started.interception_timeout}
     except ProviderError as exc:
         await svc.redis.delete(cooldown)
-        await audit.record(svc, "auth.phone_code_failed", client, actor=caller, subject=await _subject(svc, phone),
-                           details={"channel": channel, **exc.detail})
+        await audit.record(
+            svc,
+            "auth.phone_code_failed",
+            client,
+            actor=caller,
+            subject=await _subject(svc, phone),
+            details={"channel": channel, **exc.detail},
+        )
         raise ProviderFailed(exc) from exc
     key = _pending_key(channel, phone)
     async with svc.redis.pipeline(transaction=True) as pipe:
         # HSET keeps `attempts`: a resend does not reset the guesses left.
-        pipe.hset(key, mapping={**fields, "exp": str(time.time() + s.otp_ttl.total_seconds()),
-                                "provider": provider.name})
+        pipe.hset(
+            key, mapping={**fields, "exp": str(time.time() + s.otp_ttl.total_seconds()), "provider": provider.name}
+        )
         pipe.expire(key, _seconds(s.otp_ttl))
         await pipe.execute()
-    await audit.record(svc, "auth.phone_code_sent", client, actor=caller, subject=await _subject(svc, phone),
-                       details={"channel": channel, "provider": provider.name, "provider_ref": ref})
+    await audit.record(
+        svc,
+        "auth.phone_code_sent",
+        client,
+        actor=caller,
+        subject=await _subject(svc, phone),
+        details={"channel": channel, "provider": provider.name, "provider_ref": ref},
+    )
     return out
 
 
@@ -181,13 +199,20 @@ async def _lock(svc, channel: Channel, phone: str, client: Client | None, caller
     first = await svc.redis.set(_lock_key(phone), 1, ex=ttl, nx=True)
     await svc.redis.delete(_pending_key(channel, phone))
     if first:
-        await audit.record(svc, "auth.phone_locked", client, actor=caller, subject=await _subject(svc, phone),
-                           details={"channel": channel, "lockout_s": ttl})
+        await audit.record(
+            svc,
+            "auth.phone_locked",
+            client,
+            actor=caller,
+            subject=await _subject(svc, phone),
+            details={"channel": channel, "lockout_s": ttl},
+        )
     return Locked(ttl)
 
 
-async def verify(svc, channel: Channel, phone: str, code: str, *, caller: UUID | None = None,
-                 client: Client | None = None) -> Proven:
+async def verify(
+    svc, channel: Channel, phone: str, code: str, *, caller: UUID | None = None, client: Client | None = None
+) -> Proven:
     """Check `code` against the pending verification of (`channel`, `phone`); see the module doc."""
     await _check_lock(svc, phone)
     key, s = _pending_key(channel, phone), svc.settings
@@ -197,10 +222,15 @@ async def verify(svc, channel: Channel, phone: str, code: str, *, caller: UUID |
     if not pending or float(pending.get("exp", 0)) <= time.time():
         await _check_lock(svc, phone)  # a parallel guess may have just locked it (and deleted the code)
         await svc.redis.delete(key)
-        await audit.record(svc, "auth.phone_verify_failed", client, actor=caller,
-                           subject=await _subject(svc, phone), details={**why, "reason": "code_expired"})
-        raise Unauthorized("no code is pending for this phone, or it expired; ask for a new one",
-                           code="code_expired")
+        await audit.record(
+            svc,
+            "auth.phone_verify_failed",
+            client,
+            actor=caller,
+            subject=await _subject(svc, phone),
+            details={**why, "reason": "code_expired"},
+        )
+        raise Unauthorized("no code is pending for this phone, or it expired; ask for a new one", code="code_expired")
     attempts, stored = int(pending["attempts"]), pending.get("h", "")
     if attempts > s.otp_max_attempts:
         raise await _lock(svc, channel, phone, client, caller)
@@ -217,16 +247,29 @@ async def verify(svc, channel: Channel, phone: str, code: str, *, caller: UUID |
         field, expected = "ref", pending.get("ref", "")
     if ok is None:  # the provider closed the verification (expired, denied)
         await svc.redis.delete(key)
-        await audit.record(svc, "auth.phone_verify_failed", client, actor=caller,
-                           subject=await _subject(svc, phone), details={**why, "reason": "code_expired"})
+        await audit.record(
+            svc,
+            "auth.phone_verify_failed",
+            client,
+            actor=caller,
+            subject=await _subject(svc, phone),
+            details={**why, "reason": "code_expired"},
+        )
         raise Unauthorized("this verification is over; ask for a new code", code="code_expired")
     if not ok:
-        await audit.record(svc, "auth.phone_verify_failed", client, actor=caller, subject=await _subject(svc, phone),
-                           details={**why, "reason": "invalid_code", "attempt": attempts})
+        await audit.record(
+            svc,
+            "auth.phone_verify_failed",
+            client,
+            actor=caller,
+            subject=await _subject(svc, phone),
+            details={**why, "reason": "invalid_code", "attempt": attempts},
+        )
         if attempts >= s.otp_max_attempts:
             raise await _lock(svc, channel, phone, client, caller)
-        raise Unauthorized("the code is not right", code="invalid_code",
-                           details={"attempts_left": s.otp_max_attempts - attempts})
+        raise Unauthorized(
+            "the code is not right", code="invalid_code", details={"attempts_left": s.otp_max_attempts - attempts}
+        )
     if not await svc.redis.eval(_CONSUME, 1, key, field, expected):
         raise Unauthorized("this code was already used; ask for a new one", code="code_expired")
     return await _complete(svc, channel, phone, caller, client)
@@ -246,19 +289,37 @@ async def _complete(svc, channel: Channel, phone: str, caller: UUID | None, clie
             elif holder is not None and (holder.phone_verified_at is not None or holder.email is None):
                 user = holder
             else:
-                audit.stage(s, "auth.login_failed", client,
-                            subject=f"user:{holder.id}" if holder else phone_subject(svc, phone),
-                            details={"reason": "no_account_for_phone", "method": channel})
-                refusal = Unauthorized("no account can log in with this phone: register, or log in and verify "
-                                       "it first", code="no_account_for_phone")
+                audit.stage(
+                    s,
+                    "auth.login_failed",
+                    client,
+                    subject=f"user:{holder.id}" if holder else phone_subject(svc, phone),
+                    details={"reason": "no_account_for_phone", "method": channel},
+                )
+                refusal = Unauthorized(
+                    "no account can log in with this phone: register, or log in and verify it first",
+                    code="no_account_for_phone",
+                )
                 user = None
             verified_now = user is not None and (user.phone != phone or user.phone_verified_at is None)
             if verified_now:
                 user.phone, user.phone_verified_at = phone, now
-                outbox.stage(s, Event("user.phone_verified", {"user_id": str(user.id), "method": channel,
-                                                              "verified_at": now.isoformat()}, actor=user.id))
-                audit.stage(s, "auth.phone_verified", client, actor=user.id, subject=f"user:{user.id}",
-                            details={"method": channel})
+                outbox.stage(
+                    s,
+                    Event(
+                        "user.phone_verified",
+                        {"user_id": str(user.id), "method": channel, "verified_at": now.isoformat()},
+                        actor=user.id,
+                    ),
+                )
+                audit.stage(
+                    s,
+                    "auth.phone_verified",
+                    client,
+                    actor=user.id,
+                    subject=f"user:{user.id}",
+                    details={"method": channel},
+                )
     except IntegrityError as exc:  # another account took the phone meanwhile
         raise Conflict("this phone belongs to another account", code="phone_taken") from exc
     if user is None:
@@ -269,5 +330,7 @@ async def _complete(svc, channel: Channel, phone: str, caller: UUID | None, clie
 
 
 def public_phone(user: User) -> dict:
-    return {"phone": user.phone,
-            "phone_verified_at": user.phone_verified_at.isoformat() if user.phone_verified_at else None}
+    return {
+        "phone": user.phone,
+        "phone_verified_at": user.phone_verified_at.isoformat() if user.phone_verified_at else None,
+    }

@@ -4,6 +4,7 @@ A user without a profile row has the empty profile; the first edit creates the r
 name falls back to the username until one is set (and again when it is cleared with null).
 `avatar` is the avatar's media id until the media issue serves media by URL.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,16 +16,13 @@ from sqlalchemy import DateTime, ForeignKey, String, Uuid, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.core import audit, outbox
-
 from models.accounts import badges
-
-from models.social import blocks
+from models.accounts.users import User
+from models.core import audit, outbox
 from models.core.audit import Client
 from models.core.base import Base, utcnow
 from models.core.errors import Forbidden, NotFound
 from models.core.events import Event
-from models.accounts.users import User
 
 FIELDS = ("display_name", "bio", "avatar_media_id", "language", "region")
 DISPLAY_NAME_MAX, BIO_MAX = 50, 300
@@ -50,6 +48,7 @@ class Profile(Base):
 
 
 # --- input rules, shared by the REST and GraphQL input models ---------------------------------
+
 
 def clean_display_name(value: str) -> str:
     if _CONTROL.search(value):
@@ -80,30 +79,41 @@ def clean_region(value: str) -> str:
 
 # --- reads and writes ---------------------------------------------------------------------------
 
+
 def _out(user_id: UUID, username: str, joined: datetime, profile: Profile | None, held: list[dict]) -> dict:
     p = profile or Profile(user_id=user_id)
-    return {"user_id": str(user_id), "username": username, "display_name": p.display_name or username,
-            "bio": p.bio, "avatar_media_id": p.avatar_media_id and str(p.avatar_media_id),
-            "avatar": p.avatar_media_id and str(p.avatar_media_id), "language": p.language,
-            "region": p.region, "badges": held, "joined_at": joined.isoformat()}
+    return {
+        "user_id": str(user_id),
+        "username": username,
+        "display_name": p.display_name or username,
+        "bio": p.bio,
+        "avatar_media_id": p.avatar_media_id and str(p.avatar_media_id),
+        "avatar": p.avatar_media_id and str(p.avatar_media_id),
+        "language": p.language,
+        "region": p.region,
+        "badges": held,
+        "joined_at": joined.isoformat(),
+    }
 
 
-async def get_profile(svc, viewer_id: UUID | None, user_id: UUID) -> dict:
-    """The profile, or 404 `user_not_found`: also when either of the two blocked the other (the
-    blocker's block list names whom they blocked), so a blocked user cannot tell a block from a
-    deleted account."""
+async def get_profile(svc, user_id: UUID) -> dict:
+    """The profile, or 404 `user_not_found`. Others read it through models/social/flows.view_profile
+    (blocks hide it)."""
     async with svc.sessions() as s:
-        row = (await s.execute(select(User.username, User.created_at, Profile)
-                               .outerjoin(Profile, Profile.user_id == User.id)
-                               .where(User.id == user_id))).first()
+        row = (
+            await s.execute(
+                select(User.username, User.created_at, Profile)
+                .outerjoin(Profile, Profile.user_id == User.id)
+                .where(User.id == user_id)
+            )
+        ).first()
         held = await badges.of_user(s, user_id) if row else []
-    if row is None or (viewer_id is not None and await blocks.blocked_either(svc, viewer_id, user_id)):
+    if row is None:
         raise NotFound("no such user", code="user_not_found")
     return _out(user_id, row.username, row.created_at, row.Profile, held)
 
 
-async def update_profile(svc, *, actor_id: UUID, user_id: UUID, changes: dict,
-                         client: Client | None = None) -> dict:
+async def update_profile(svc, *, actor_id: UUID, user_id: UUID, changes: dict, client: Client | None = None) -> dict:
     """Set the given fields (None clears one) of the actor's own profile; anyone else's is 403
     `not_owner`. Audited by field name (never values); `user.profile_updated` event."""
     if actor_id != user_id:
@@ -112,11 +122,21 @@ async def update_profile(svc, *, actor_id: UUID, user_id: UUID, changes: dict,
     if changes:
         values = {**changes, "updated_at": utcnow()}
         async with svc.sessions() as s, s.begin():
-            await s.execute(insert(Profile).values(user_id=user_id, **values)
-                            .on_conflict_do_update(index_elements=[Profile.user_id], set_=values))
-            audit.stage(s, "profile.updated", client, actor=actor_id, subject=f"user:{user_id}",
-                        details={"fields": sorted(changes)})
-            outbox.stage(s, Event("user.profile_updated", {"user_id": str(user_id), "fields": sorted(changes)},
-                                  actor=actor_id))
+            await s.execute(
+                insert(Profile)
+                .values(user_id=user_id, **values)
+                .on_conflict_do_update(index_elements=[Profile.user_id], set_=values)
+            )
+            audit.stage(
+                s,
+                "profile.updated",
+                client,
+                actor=actor_id,
+                subject=f"user:{user_id}",
+                details={"fields": sorted(changes)},
+            )
+            outbox.stage(
+                s, Event("user.profile_updated", {"user_id": str(user_id), "fields": sorted(changes)}, actor=actor_id)
+            )
         svc.relay.kick()
-    return await get_profile(svc, actor_id, user_id)
+    return await get_profile(svc, user_id)

@@ -8,17 +8,18 @@ takes effect on the next request. The bound, should that delete be lost or a con
 re-cache the old role read just before the commit: ROLE_CACHE_TTL. Only routes that need a role
 pay this one Redis GET (and a primary-key read on a miss).
 """
+
 from __future__ import annotations
 
 from uuid import UUID
 
 from sqlalchemy import func, select
 
+from models.accounts.users import User
 from models.core import audit, outbox
 from models.core.audit import Client
 from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import Event
-from models.accounts.users import User
 
 ROLES = ("user", "moderator", "admin")
 STAFF = ("moderator", "admin")  # may work the report queue
@@ -48,8 +49,7 @@ async def require(svc, user_id: UUID, allowed: tuple[str, ...]) -> str:
     return role
 
 
-async def set_role(svc, *, user_id: UUID, role: str, actor: UUID | None,
-                   client: Client | None = None) -> dict:
+async def set_role(svc, *, user_id: UUID, role: str, actor: UUID | None, client: Client | None = None) -> dict:
     """Give `user_id` the role `role` (audited, `user.role_changed` event). The last admin
     cannot be demoted: someone must be able to grant roles. `actor` None: the make_admin job."""
     if role not in ROLES:
@@ -66,13 +66,20 @@ async def set_role(svc, *, user_id: UUID, role: str, actor: UUID | None,
         if previous == "admin":
             admins = (await s.execute(select(func.count()).where(User.role == "admin"))).scalar_one()
             if admins <= 1:
-                raise Conflict("the last admin cannot be demoted; promote another admin first",
-                               code="last_admin")
+                raise Conflict("the last admin cannot be demoted; promote another admin first", code="last_admin")
         user.role = role
-        audit.stage(s, "admin.role_changed", client, actor=actor, subject=f"user:{user_id}",
-                    details={"from": previous, "to": role})
-        outbox.stage(s, Event("user.role_changed", {"user_id": str(user_id), "role": role,
-                                                    "previous_role": previous}, actor=actor))
+        audit.stage(
+            s,
+            "admin.role_changed",
+            client,
+            actor=actor,
+            subject=f"user:{user_id}",
+            details={"from": previous, "to": role},
+        )
+        outbox.stage(
+            s,
+            Event("user.role_changed", {"user_id": str(user_id), "role": role, "previous_role": previous}, actor=actor),
+        )
     if svc.redis is not None:  # None only in the make_admin job without REDIS_URL: the TTL bounds it
         await svc.redis.delete(_key(user_id))
     svc.relay.kick()
@@ -81,5 +88,6 @@ async def set_role(svc, *, user_id: UUID, role: str, actor: UUID | None,
 
 async def user_id_by_email(svc, email: str) -> UUID | None:
     async with svc.sessions() as s:
-        return (await s.execute(select(User.id).where(func.lower(User.email) == email.strip().lower()))
-                ).scalar_one_or_none()
+        return (
+            await s.execute(select(User.id).where(func.lower(User.email) == email.strip().lower()))
+        ).scalar_one_or_none()

@@ -10,6 +10,7 @@ Access JWTs carry the session id (`sid`). Revoking a session also sets `auth:rev
 Redis for one access-token lifetime, which `authenticate` checks on every authenticated request:
 the session's access tokens stop working at once without a PostgreSQL read per request.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,12 +23,12 @@ import jwt
 from sqlalchemy import DateTime, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.accounts.users import User, public
 from models.core import audit, cursors
 from models.core.audit import Client
 from models.core.base import Base, CreatedAt, utcnow
 from models.core.errors import DomainError, NotFound, Unauthorized
 from models.core.events import new_id
-from models.accounts.users import User, public
 
 
 class AuthSession(CreatedAt, Base):
@@ -55,6 +56,7 @@ class RefreshToken(CreatedAt, Base):
 @dataclass(frozen=True)
 class Principal:
     """Who an access token speaks for."""
+
     user_id: UUID
     session_id: UUID
     role: str
@@ -62,18 +64,30 @@ class Principal:
 
 # --- access tokens -------------------------------------------------------------------------
 
+
 def issue_access_token(svc, user: User, session_id: UUID) -> str:
     now = utcnow()
-    return jwt.encode({"sub": str(user.id), "sid": str(session_id), "role": user.role, "type": "access",
-                       "iat": now, "exp": now + svc.settings.jwt_expiration, "jti": str(new_id())},
-                      svc.settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(
+        {
+            "sub": str(user.id),
+            "sid": str(session_id),
+            "role": user.role,
+            "type": "access",
+            "iat": now,
+            "exp": now + svc.settings.jwt_expiration,
+            "jti": str(new_id()),
+        },
+        svc.settings.jwt_secret,
+        algorithm="HS256",
+    )
 
 
 def decode_access_token(svc, token: str) -> dict:
     """Signature (HS256 only: `alg: none` and others are refused), expiry, claims, type."""
     try:
-        claims = jwt.decode(token, svc.settings.jwt_secret, algorithms=["HS256"],
-                            options={"require": ["sub", "exp", "type"]})
+        claims = jwt.decode(
+            token, svc.settings.jwt_secret, algorithms=["HS256"], options={"require": ["sub", "exp", "type"]}
+        )
         UUID(str(claims["sub"])), UUID(str(claims.get("sid")))  # no session id: invalid
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the access token has expired", code="token_expired") from exc
@@ -107,45 +121,64 @@ async def _publish_revoked(svc, session_id: UUID) -> None:
 
 # --- sessions and refresh tokens -----------------------------------------------------------
 
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _next_refresh_token(s, session: AuthSession, now: datetime) -> str:
     token = secrets.token_urlsafe(32)
-    s.add(RefreshToken(id=new_id(), user_id=session.user_id, session_id=session.id, token_hash=_hash(token),
-                       expires_at=session.expires_at, created_at=now))
+    s.add(
+        RefreshToken(
+            id=new_id(),
+            user_id=session.user_id,
+            session_id=session.id,
+            token_hash=_hash(token),
+            expires_at=session.expires_at,
+            created_at=now,
+        )
+    )
     return token
 
 
 def _pair(svc, user: User, session_id: UUID, refresh_token: str) -> dict:
-    return {"access_token": issue_access_token(svc, user, session_id),
-            "refresh_token": refresh_token,
-            "token_type": "bearer",
-            "expires_in": int(svc.settings.jwt_expiration / timedelta(seconds=1)),
-            "user": public(user)}
+    return {
+        "access_token": issue_access_token(svc, user, session_id),
+        "refresh_token": refresh_token,
+        "token_type": "bearer",
+        "expires_in": int(svc.settings.jwt_expiration / timedelta(seconds=1)),
+        "user": public(user),
+    }
 
 
 async def token_pair(svc, user: User, client: Client | None = None, *, method: str = "password") -> dict:
     """Log `user` in: open a session with its first refresh token, recorded as `auth.login`
     (details.method says how they proved who they are), all in one transaction."""
     client, now = client or Client(), utcnow()
-    session = AuthSession(id=new_id(), user_id=user.id, created_at=now, last_used_at=now,
-                          expires_at=now + svc.settings.refresh_expiration,
-                          ip=client.ip and client.ip[:64], user_agent=client.user_agent and client.user_agent[:512])
+    session = AuthSession(
+        id=new_id(),
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + svc.settings.refresh_expiration,
+        ip=client.ip and client.ip[:64],
+        user_agent=client.user_agent and client.user_agent[:512],
+    )
     async with svc.sessions() as s, s.begin():
         s.add(session)
         await s.flush()
         token = _next_refresh_token(s, session, now)
-        audit.stage(s, "auth.login", client, actor=user.id, subject=f"session:{session.id}",
-                    details={"method": method})
+        audit.stage(s, "auth.login", client, actor=user.id, subject=f"session:{session.id}", details={"method": method})
     return _pair(svc, user, session.id, token)
 
 
 async def _revoke_family(s, session: AuthSession, now: datetime) -> None:
     session.revoked_at = now
-    await s.execute(update(RefreshToken).where(RefreshToken.session_id == session.id,
-                                               RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+    await s.execute(
+        update(RefreshToken)
+        .where(RefreshToken.session_id == session.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 async def refresh(svc, token: str, client: Client | None = None) -> dict:
@@ -153,22 +186,35 @@ async def refresh(svc, token: str, client: Client | None = None) -> dict:
     client, now = client or Client(), utcnow()
     failure: DomainError | None = None
     async with svc.sessions() as s, s.begin():
-        found = (await s.execute(select(RefreshToken.id, RefreshToken.session_id)
-                                 .where(RefreshToken.token_hash == _hash(token)))).first()
+        found = (
+            await s.execute(
+                select(RefreshToken.id, RefreshToken.session_id).where(RefreshToken.token_hash == _hash(token))
+            )
+        ).first()
         if found is None:
             raise Unauthorized("unknown refresh token", code="invalid_refresh_token")
-        session = (await s.execute(select(AuthSession).where(AuthSession.id == found.session_id)
-                                   .with_for_update())).scalar_one()
-        rt = (await s.execute(select(RefreshToken).where(RefreshToken.id == found.id)
-                              .execution_options(populate_existing=True))).scalar_one()
+        session = (
+            await s.execute(select(AuthSession).where(AuthSession.id == found.session_id).with_for_update())
+        ).scalar_one()
+        rt = (
+            await s.execute(
+                select(RefreshToken).where(RefreshToken.id == found.id).execution_options(populate_existing=True)
+            )
+        ).scalar_one()
         subject, reused = f"session:{session.id}", rt.used_at is not None
         if reused:  # checked first: a spent token is a theft signal even once expired
             if session.revoked_at is None:
                 await _revoke_family(s, session, now)
-            audit.stage(s, "auth.refresh_reused", client, subject=subject,
-                        details={"user_id": str(session.user_id), "token_id": str(rt.id)})
-            failure = Unauthorized("this refresh token was already used; the session is revoked",
-                                   code="refresh_token_reused")
+            audit.stage(
+                s,
+                "auth.refresh_reused",
+                client,
+                subject=subject,
+                details={"user_id": str(session.user_id), "token_id": str(rt.id)},
+            )
+            failure = Unauthorized(
+                "this refresh token was already used; the session is revoked", code="refresh_token_reused"
+            )
         elif session.revoked_at is not None or rt.revoked_at is not None:
             failure = Unauthorized("this session has been signed out", code="refresh_token_revoked")
         elif rt.expires_at <= now:
@@ -190,12 +236,18 @@ async def refresh(svc, token: str, client: Client | None = None) -> dict:
     return _pair(svc, user, session.id, new_token)
 
 
-async def revoke(svc, *, user_id: UUID, session_id: UUID, client: Client | None = None,
-                 action: str = "auth.session_revoked") -> None:
+async def revoke(
+    svc, *, user_id: UUID, session_id: UUID, client: Client | None = None, action: str = "auth.session_revoked"
+) -> None:
     """Revoke one of `user_id`'s own sessions (another user's is a 404, like a missing one)."""
     async with svc.sessions() as s, s.begin():
-        session = (await s.execute(select(AuthSession).where(
-            AuthSession.id == session_id, AuthSession.user_id == user_id).with_for_update())).scalar_one_or_none()
+        session = (
+            await s.execute(
+                select(AuthSession)
+                .where(AuthSession.id == session_id, AuthSession.user_id == user_id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
         if session is None:
             raise NotFound("no such session", code="session_not_found")
         if session.revoked_at is None:
@@ -206,23 +258,34 @@ async def revoke(svc, *, user_id: UUID, session_id: UUID, client: Client | None 
 
 
 def _session_out(session: AuthSession, current: UUID | None) -> dict:
-    return {"id": str(session.id), "created_at": session.created_at.isoformat(),
-            "last_used_at": session.last_used_at.isoformat(), "ip": session.ip,
-            "user_agent": session.user_agent, "current": session.id == current}
+    return {
+        "id": str(session.id),
+        "created_at": session.created_at.isoformat(),
+        "last_used_at": session.last_used_at.isoformat(),
+        "ip": session.ip,
+        "user_agent": session.user_agent,
+        "current": session.id == current,
+    }
 
 
-async def list_sessions(svc, user_id: UUID, *, current: UUID | None = None, cursor: str | None = None,
-                        limit: int = 50) -> dict:
+async def list_sessions(
+    svc, user_id: UUID, *, current: UUID | None = None, cursor: str | None = None, limit: int = 50
+) -> dict:
     """The user's live sessions (neither revoked nor expired), newest first, cursor-paginated
     on the time-ordered session id."""
-    q = (select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None),
-                                   AuthSession.expires_at > utcnow())
-         .order_by(AuthSession.id.desc()).limit(limit + 1))
+    q = (
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > utcnow())
+        .order_by(AuthSession.id.desc())
+        .limit(limit + 1)
+    )
     if cursor:
         q = q.where(AuthSession.id < cursors.decode_ids(cursor, 1)[0])
     async with svc.sessions() as s:
         rows = (await s.execute(q)).scalars().all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [_session_out(r, current) for r in rows],
-            "next_cursor": cursors.encode_ids(rows[-1].id) if more else None}
+    return {
+        "items": [_session_out(r, current) for r in rows],
+        "next_cursor": cursors.encode_ids(rows[-1].id) if more else None,
+    }

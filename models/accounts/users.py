@@ -1,5 +1,7 @@
 """Accounts and credentials: email or phone, password (argon2id). Phones are proven by
-models/accounts/phone_verification.py, sessions live in models/accounts/sessions.py, passkeys in models/accounts/passkeys.py."""
+models/accounts/phone_verification.py, sessions live in models/accounts/sessions.py, passkeys in
+models/accounts/passkeys.py."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +11,7 @@ from uuid import UUID
 
 import phonenumbers
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError, InvalidHashError
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import CheckConstraint, DateTime, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -49,8 +51,9 @@ def normalize_phone(svc, raw: str) -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise DomainError("not a valid phone number (use the international format, e.g. +201001234567)",
-                          code="invalid_phone")
+        raise DomainError(
+            "not a valid phone number (use the international format, e.g. +201001234567)", code="invalid_phone"
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -59,15 +62,23 @@ def phone_subject(svc, phone: str) -> str:
     return f"phone:{audit.email_digest(svc, phone)}"
 
 
-async def register(svc, *, email: str | None = None, phone: str | None = None, password: str, username: str,
-                   client: Client | None = None) -> User:
+async def register(
+    svc,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    password: str,
+    username: str,
+    client: Client | None = None,
+) -> User:
     """An account reached by an email, a phone (E.164, unverified until an OTP or a flash call
     proves it), or both."""
     if not email and not phone:
         raise DomainError("an email or a phone is required", code="email_or_phone_required")
     password_hash = await asyncio.to_thread(_hasher.hash, password)
-    user = User(id=new_id(), email=email.lower() if email else None, phone=phone, username=username,
-                password_hash=password_hash)
+    user = User(
+        id=new_id(), email=email.lower() if email else None, phone=phone, username=username, password_hash=password_hash
+    )
     try:
         async with svc.sessions() as s, s.begin():
             clash = func.lower(User.username) == username.lower()
@@ -77,12 +88,16 @@ async def register(svc, *, email: str | None = None, phone: str | None = None, p
                 clash |= User.phone == phone
             taken = (await s.execute(select(User.email, User.phone).where(clash))).first()
             if taken:
-                field = ("email" if user.email and taken.email == user.email
-                         else "phone" if phone and taken.phone == phone else "username")
+                field = (
+                    "email"
+                    if user.email and taken.email == user.email
+                    else "phone"
+                    if phone and taken.phone == phone
+                    else "username"
+                )
                 raise Conflict(f"this {field} is already registered", code=f"{field}_taken")
             s.add(user)
-            outbox.stage(s, Event("user.registered", {"user_id": str(user.id), "username": username},
-                                  actor=user.id))
+            outbox.stage(s, Event("user.registered", {"user_id": str(user.id), "username": username}, actor=user.id))
             audit.stage(s, "auth.register", client, actor=user.id, subject=f"user:{user.id}")
     except IntegrityError as exc:  # a concurrent registration won the race
         raise Conflict("this email, phone or username is already registered", code="account_exists") from exc
@@ -90,8 +105,9 @@ async def register(svc, *, email: str | None = None, phone: str | None = None, p
     return user
 
 
-async def authenticate(svc, *, email: str | None = None, phone: str | None = None, password: str,
-                       client: Client | None = None) -> User:
+async def authenticate(
+    svc, *, email: str | None = None, phone: str | None = None, password: str, client: Client | None = None
+) -> User:
     """Password login by email or by phone (E.164)."""
     where = User.email == email.lower() if email else User.phone == phone
     async with svc.sessions() as s:
@@ -104,10 +120,16 @@ async def authenticate(svc, *, email: str | None = None, phone: str | None = Non
     if not ok or user is None:
         # The audit row names the account when there is one, else a keyed hash of the address.
         unknown = f"email:{audit.email_digest(svc, email)}" if email else phone_subject(svc, phone or "")
-        await audit.record(svc, "auth.login_failed", client, details={"reason": "invalid_credentials"},
-                           subject=f"user:{user.id}" if user else unknown)
-        raise Unauthorized("invalid email or password" if email else "invalid phone or password",
-                           code="invalid_credentials")
+        await audit.record(
+            svc,
+            "auth.login_failed",
+            client,
+            details={"reason": "invalid_credentials"},
+            subject=f"user:{user.id}" if user else unknown,
+        )
+        raise Unauthorized(
+            "invalid email or password" if email else "invalid phone or password", code="invalid_credentials"
+        )
     return user
 
 

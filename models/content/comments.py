@@ -9,6 +9,7 @@ replies (each announced). Lists are keyset-paginated on the UUIDv7 id: a post's 
 comments newest first, a comment's replies oldest first; comments written while paging land
 before the first page or after the last one, so pages neither repeat nor skip.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,15 +21,15 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
+from models.accounts.users import User
+from models.content.posts import Post
+from models.content.visibility import get_visible_post
 from models.core import cursors, outbox
 from models.core.base import Base, CreatedAt, utcnow
-from models.social.blocks import ensure_not_blocked
-from models.engagement import ReactionChange
 from models.core.errors import DomainError, Forbidden, NotFound
 from models.core.events import Event, new_id
-from models.content.posts import Post
-from models.accounts.users import User
-from models.content.visibility import get_visible_post
+from models.engagement import ReactionChange
+from models.social.blocks import ensure_not_blocked
 
 MAX_BODY = 2200
 # @username as usernames are made (models/accounts/users.py): letters, digits, "_" and "."; not inside an
@@ -49,11 +50,17 @@ class Comment(CreatedAt, Base):
 
 
 def public(c: Comment, reply_count: int = 0) -> dict:
-    return {"id": str(c.id), "post_id": str(c.post_id), "author_id": str(c.author_id),
-            "parent_id": str(c.parent_id) if c.parent_id else None, "body": c.body,
-            "mentions": [str(m) for m in c.mentions], "reply_count": reply_count,
-            "created_at": c.created_at.isoformat(),
-            "edited_at": c.edited_at.isoformat() if c.edited_at else None}
+    return {
+        "id": str(c.id),
+        "post_id": str(c.post_id),
+        "author_id": str(c.author_id),
+        "parent_id": str(c.parent_id) if c.parent_id else None,
+        "body": c.body,
+        "mentions": [str(m) for m in c.mentions],
+        "reply_count": reply_count,
+        "created_at": c.created_at.isoformat(),
+        "edited_at": c.edited_at.isoformat() if c.edited_at else None,
+    }
 
 
 def clean_body(body: str) -> str:
@@ -72,8 +79,9 @@ async def resolve_mentions(session, body: str, limit: int) -> list[UUID]:
         raise DomainError(f"a comment may mention at most {limit} users", code="too_many_mentions")
     if not names:
         return []
-    rows = (await session.execute(select(func.lower(User.username), User.id)
-                                  .where(func.lower(User.username).in_(names)))).all()
+    rows = (
+        await session.execute(select(func.lower(User.username), User.id).where(func.lower(User.username).in_(names)))
+    ).all()
     ids = dict(rows)
     return [ids[n] for n in names if n in ids]
 
@@ -84,14 +92,22 @@ async def _ensure_can_reach(svc, actor: UUID, *others: UUID) -> None:
             await ensure_not_blocked(svc, actor, other)
 
 
-def _event(etype: str, c: Comment, post_author: UUID, parent_author: UUID | None,
-           new_mentions: list[UUID]) -> Event:
-    return Event(etype, {
-        "comment_id": str(c.id), "post_id": str(c.post_id), "author_id": str(c.author_id),
-        "post_author_id": str(post_author), "parent_id": str(c.parent_id) if c.parent_id else None,
-        "parent_author_id": str(parent_author) if parent_author else None, "body": c.body,
-        "mentions": [str(m) for m in c.mentions], "new_mentions": [str(m) for m in new_mentions]},
-        actor=c.author_id)
+def _event(etype: str, c: Comment, post_author: UUID, parent_author: UUID | None, new_mentions: list[UUID]) -> Event:
+    return Event(
+        etype,
+        {
+            "comment_id": str(c.id),
+            "post_id": str(c.post_id),
+            "author_id": str(c.author_id),
+            "post_author_id": str(post_author),
+            "parent_id": str(c.parent_id) if c.parent_id else None,
+            "parent_author_id": str(parent_author) if parent_author else None,
+            "body": c.body,
+            "mentions": [str(m) for m in c.mentions],
+            "new_mentions": [str(m) for m in new_mentions],
+        },
+        actor=c.author_id,
+    )
 
 
 async def create(svc, *, author_id: UUID, post_id: UUID, body: str, parent_id: UUID | None = None) -> dict:
@@ -107,8 +123,15 @@ async def create(svc, *, author_id: UUID, post_id: UUID, body: str, parent_id: U
     try:
         async with svc.sessions() as s, s.begin():
             mentions = await resolve_mentions(s, body, svc.settings.comment_max_mentions)
-            c = Comment(id=new_id(), post_id=post_id, author_id=author_id, parent_id=parent_id, body=body,
-                        mentions=mentions, created_at=utcnow())
+            c = Comment(
+                id=new_id(),
+                post_id=post_id,
+                author_id=author_id,
+                parent_id=parent_id,
+                body=body,
+                mentions=mentions,
+                created_at=utcnow(),
+            )
             s.add(c)
             await s.flush()
             outbox.stage(s, _event(CREATED, c, post.author_id, parent_author, mentions))
@@ -150,8 +173,7 @@ async def edit(svc, *, user_id: UUID, comment_id: UUID, body: str) -> dict:
         c.body, c.mentions, c.edited_at = body, mentions, utcnow()
         await s.flush()
         parent_author = (await s.get(Comment, c.parent_id)).author_id if c.parent_id else None
-        outbox.stage(s, _event(EDITED, c, post.author_id, parent_author,
-                               [m for m in mentions if m not in before]))
+        outbox.stage(s, _event(EDITED, c, post.author_id, parent_author, [m for m in mentions if m not in before]))
     svc.relay.kick()
     return public(c, await _reply_count(svc, c.id))
 
@@ -168,8 +190,7 @@ async def delete(svc, *, user_id: UUID, comment_id: UUID) -> int:
     """Delete a comment and its replies; returns how many were deleted."""
     c, post = await get_visible(svc, user_id, comment_id)
     if user_id not in (c.author_id, post.author_id):
-        raise Forbidden("only its author or the post's author can delete a comment",
-                        code="not_comment_author")
+        raise Forbidden("only its author or the post's author can delete a comment", code="not_comment_author")
     async with svc.sessions() as s, s.begin():
         # Comment writes on this post wait (the insert's foreign-key check), so the subtree read
         # here is exactly what the cascade deletes: every deleted reply gets its event.
@@ -179,17 +200,32 @@ async def delete(svc, *, user_id: UUID, comment_id: UUID) -> int:
             raise NotFound("no such comment", code="comment_not_found")
         await s.execute(Comment.__table__.delete().where(Comment.id == comment_id))
         for cid, author in doomed:
-            outbox.stage(s, Event(DELETED, {"comment_id": str(cid), "post_id": str(c.post_id),
-                                            "author_id": str(author), "deleted_by": str(user_id)},
-                                  actor=user_id))
+            outbox.stage(
+                s,
+                Event(
+                    DELETED,
+                    {
+                        "comment_id": str(cid),
+                        "post_id": str(c.post_id),
+                        "author_id": str(author),
+                        "deleted_by": str(user_id),
+                    },
+                    actor=user_id,
+                ),
+            )
     svc.relay.kick()
     return len(doomed)
 
 
 async def _page(svc, where, newest_first: bool, cursor: str | None, limit: int) -> dict:
     replies = aliased(Comment)
-    count = (select(func.count()).select_from(replies).where(replies.parent_id == Comment.id)
-             .correlate(Comment).scalar_subquery())
+    count = (
+        select(func.count())
+        .select_from(replies)
+        .where(replies.parent_id == Comment.id)
+        .correlate(Comment)
+        .scalar_subquery()
+    )
     q = select(Comment, count).where(*where).limit(limit + 1)
     q = q.order_by(Comment.id.desc() if newest_first else Comment.id)
     if cursor:
@@ -199,19 +235,19 @@ async def _page(svc, where, newest_first: bool, cursor: str | None, limit: int) 
         rows = (await s.execute(q)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [public(c, n) for c, n in rows],
-            "next_cursor": cursors.encode_ids(rows[-1][0].id) if more else None}
+    return {
+        "items": [public(c, n) for c, n in rows],
+        "next_cursor": cursors.encode_ids(rows[-1][0].id) if more else None,
+    }
 
 
-async def list_for_post(svc, viewer_id: UUID, post_id: UUID, *, cursor: str | None = None,
-                        limit: int = 20) -> dict:
+async def list_for_post(svc, viewer_id: UUID, post_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """A post's top-level comments, newest first."""
     await get_visible_post(svc, viewer_id, post_id)
     return await _page(svc, (Comment.post_id == post_id, Comment.parent_id.is_(None)), True, cursor, limit)
 
 
-async def list_replies(svc, viewer_id: UUID, comment_id: UUID, *, cursor: str | None = None,
-                       limit: int = 20) -> dict:
+async def list_replies(svc, viewer_id: UUID, comment_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """A comment's direct replies, oldest first (conversation order)."""
     await get_visible(svc, viewer_id, comment_id)
     return await _page(svc, (Comment.parent_id == comment_id,), False, cursor, limit)
@@ -227,5 +263,10 @@ def change_from_event(event: dict) -> ReactionChange | None:
     if event["type"] not in (CREATED, DELETED):
         return None
     p = event["payload"]
-    return ReactionChange(post_id=UUID(p["post_id"]), user_id=UUID(p["comment_id"]), type="comment",
-                          active=event["type"] == CREATED, event_id=UUID(event["id"]))
+    return ReactionChange(
+        post_id=UUID(p["post_id"]),
+        user_id=UUID(p["comment_id"]),
+        type="comment",
+        active=event["type"] == CREATED,
+        event_id=UUID(event["id"]),
+    )

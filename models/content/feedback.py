@@ -3,6 +3,7 @@
 A hidden post never shows again to that user (feeds and trending filter by `hidden_for`); both
 kinds feed the recommender through `interactions.feedback` (outbox, after commit).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,10 +14,10 @@ from sqlalchemy import DateTime, ForeignKey, String, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.content.visibility import get_visible_post
 from models.core import outbox
 from models.core.base import Base, utcnow
 from models.core.events import Event
-from models.content.visibility import get_visible_post
 
 Kind = Literal["not_interested", "hide"]
 KINDS: tuple[str, ...] = ("not_interested", "hide")
@@ -34,9 +35,14 @@ async def give(svc, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
     """Record it (idempotent); True if it is new. Only about a post the user can see."""
     await get_visible_post(svc, user_id, post_id)
     async with svc.sessions() as s, s.begin():
-        inserted = (await s.execute(
-            pg_insert(PostFeedback).values(user_id=user_id, post_id=post_id, kind=kind, created_at=utcnow())
-            .on_conflict_do_nothing().returning(PostFeedback.post_id))).first()
+        inserted = (
+            await s.execute(
+                pg_insert(PostFeedback)
+                .values(user_id=user_id, post_id=post_id, kind=kind, created_at=utcnow())
+                .on_conflict_do_nothing()
+                .returning(PostFeedback.post_id)
+            )
+        ).first()
         if inserted:
             outbox.stage(s, Event("feedback.added", _payload(user_id, post_id, kind), actor=user_id))
     if inserted:
@@ -47,9 +53,13 @@ async def give(svc, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
 async def take_back(svc, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
     """Remove it (idempotent); True if there was one. Works for a post no longer visible too."""
     async with svc.sessions() as s, s.begin():
-        removed = (await s.execute(
-            delete(PostFeedback).where(PostFeedback.user_id == user_id, PostFeedback.post_id == post_id,
-                                       PostFeedback.kind == kind).returning(PostFeedback.post_id))).first()
+        removed = (
+            await s.execute(
+                delete(PostFeedback)
+                .where(PostFeedback.user_id == user_id, PostFeedback.post_id == post_id, PostFeedback.kind == kind)
+                .returning(PostFeedback.post_id)
+            )
+        ).first()
         if removed:
             outbox.stage(s, Event("feedback.removed", _payload(user_id, post_id, kind), actor=user_id))
     if removed:
@@ -63,8 +73,9 @@ def _payload(user_id: UUID, post_id: UUID, kind: str) -> dict:
 
 async def feedback_for(svc, user_id: UUID, kinds: tuple[str, ...] = KINDS) -> set[UUID]:
     async with svc.sessions() as s:
-        rows = await s.execute(select(PostFeedback.post_id).where(
-            PostFeedback.user_id == user_id, PostFeedback.kind.in_(kinds)))
+        rows = await s.execute(
+            select(PostFeedback.post_id).where(PostFeedback.user_id == user_id, PostFeedback.kind.in_(kinds))
+        )
     return set(rows.scalars())
 
 

@@ -1,25 +1,24 @@
 """Reactions: the API turns them into events; the counters agent applies them to the store."""
+
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 from uuid import UUID
 
 import orjson
 
-from models.core import idempotency
-
 from models.content import posts, visibility
-from models.engagement import ReactionChange, latest_per_edge, named
+from models.core import idempotency
 from models.core.events import Event
 from models.core.topics import REACTIONS
+from models.engagement import ReactionChange, latest_per_edge, named
 
 ADDED, REMOVED = "reaction.added", "reaction.removed"
 log = logging.getLogger(__name__)
 
 
-async def react(svc, *, user_id: UUID, post_id: UUID, type: str, add: bool,
-                idempotency_key: str | None = None) -> UUID:
+async def react(svc, *, user_id: UUID, post_id: UUID, type: str, add: bool, idempotency_key: str | None = None) -> UUID:
     """Validate and publish; returns the event id (the write is accepted, applied shortly).
     A post the user may not see (circle, followers, a block) is 404 like a missing one."""
     await visibility.ensure_visible(svc, user_id, await posts.ensure_exists(svc, post_id))
@@ -36,8 +35,13 @@ def change_from_event(event: dict) -> ReactionChange | None:
     if etype not in (ADDED, REMOVED):
         return None
     p = event["payload"]
-    return ReactionChange(post_id=UUID(p["post_id"]), user_id=UUID(p["user_id"]), type=p["type"],
-                          active=etype == ADDED, event_id=UUID(event["id"]))
+    return ReactionChange(
+        post_id=UUID(p["post_id"]),
+        user_id=UUID(p["user_id"]),
+        type=p["type"],
+        active=etype == ADDED,
+        event_id=UUID(event["id"]),
+    )
 
 
 async def counters(svc, post_id: UUID, viewer_id: UUID | None) -> dict[str, int]:
@@ -63,8 +67,9 @@ def counters_channel(post_id) -> str:
     return f"post:{post_id}"
 
 
-async def apply_changes(svc, changes: Iterable[ReactionChange | None],
-                        shape: Callable[[dict[str, int]], dict[str, int]] = named) -> None:
+async def apply_changes(
+    svc, changes: Iterable[ReactionChange | None], shape: Callable[[dict[str, int]], dict[str, int]] = named
+) -> None:
     """Edge changes -> the engagement store; each post whose counters moved -> `post:<id>`
     (its counters as `shape` names them). Used by the counters and engagement agents."""
     updated = await svc.store.apply_reactions(latest_per_edge(c for c in changes if c is not None))
@@ -73,8 +78,10 @@ async def apply_changes(svc, changes: Iterable[ReactionChange | None],
     try:
         pipe = svc.redis.pipeline(transaction=False)
         for post_id, kinds in updated.items():
-            pipe.publish(counters_channel(post_id), orjson.dumps(
-                {"type": "counter.updated", "post_id": str(post_id), "counters": shape(kinds)}))
+            pipe.publish(
+                counters_channel(post_id),
+                orjson.dumps({"type": "counter.updated", "post_id": str(post_id), "counters": shape(kinds)}),
+            )
         await pipe.execute()
     except Exception as exc:  # the store is the truth; a missed push is recovered by reading it
         log.warning("counter push failed", extra={"error": repr(exc), "posts": len(updated)})

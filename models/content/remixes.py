@@ -1,10 +1,11 @@
 """Duets and stitches (docs/interactions.md): a post that reuses a time range of another post's
-video. The remix row is written in the new post's transaction (models/content/posts.create_post) and its
+video. The remix row is written in the new post's transaction (models/content/publishing.create_post) and its
 reference rides on the post.created event, so the notifications agent can tell the source's owner.
 
 A source's owner may turn duets and/or stitches off per post (`remix_settings`; no row = both
 allowed). That switch is read inside the creating transaction, the rest (visibility, blocks) before.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,23 +17,25 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.core.base import Base, utcnow
-from models.core import cursors
-from models.social.blocks import ensure_not_blocked
-from models.core.errors import Conflict, DomainError, Forbidden
-from models.media.videos import Video
 from models.content.posts import Post, get_post, public
 from models.content.visibility import can_see, ensure_visible
+from models.core import cursors
+from models.core.base import Base, utcnow
+from models.core.errors import Conflict, DomainError, Forbidden
+from models.media.videos import Video
+from models.social.blocks import ensure_not_blocked
 
 TYPES = ("duet", "stitch")
 
 
 class Remix(Base):
     __tablename__ = "remixes"
-    __table_args__ = (CheckConstraint("type IN ('duet', 'stitch')", name="type"),
-                      CheckConstraint("start_ms >= 0 AND end_ms > start_ms", name="range"),
-                      Index("ix_remixes_source", "source_post_id", "post_id"),
-                      Index("ix_remixes_source_type", "source_post_id", "type", "post_id"))
+    __table_args__ = (
+        CheckConstraint("type IN ('duet', 'stitch')", name="type"),
+        CheckConstraint("start_ms >= 0 AND end_ms > start_ms", name="range"),
+        Index("ix_remixes_source", "source_post_id", "post_id"),
+        Index("ix_remixes_source_type", "source_post_id", "type", "post_id"),
+    )
     post_id: Mapped[UUID] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
     source_post_id: Mapped[UUID] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(10))
@@ -60,9 +63,13 @@ class RemixSpec:
 
     def body(self) -> dict:
         """What an Idempotency-Key's request body records, and the event's remix fields."""
-        return {"remix_type": self.type, "remix_source_post_id": str(self.source_post_id),
-                "remix_source_author_id": str(self.source_author_id) if self.source_author_id else None,
-                "remix_start_ms": self.start_ms, "remix_end_ms": self.end_ms}
+        return {
+            "remix_type": self.type,
+            "remix_source_post_id": str(self.source_post_id),
+            "remix_source_author_id": str(self.source_author_id) if self.source_author_id else None,
+            "remix_start_ms": self.start_ms,
+            "remix_end_ms": self.end_ms,
+        }
 
 
 def _ref(r: Remix) -> dict:
@@ -73,8 +80,9 @@ async def check(svc, author_id: UUID, spec: RemixSpec) -> RemixSpec:
     """Before the post's transaction: the range's shape, the source exists for the author, no block
     either way. Returns the spec with the source's author and video."""
     if spec.type not in TYPES:
-        raise DomainError('remix type must be "duet" or "stitch"', code="validation_error",
-                          details=[{"field": "remix.type"}])
+        raise DomainError(
+            'remix type must be "duet" or "stitch"', code="validation_error", details=[{"field": "remix.type"}]
+        )
     if spec.start_ms < 0 or spec.end_ms <= spec.start_ms:
         raise DomainError("the remix range needs 0 <= start_ms < end_ms", code="remix_invalid_range")
     limit = svc.settings.remix_stitch_max_ms
@@ -99,8 +107,15 @@ async def add(s: AsyncSession, post_id: UUID, spec: RemixSpec) -> None:
         raise Conflict("the source video is not ready", code="remix_source_not_ready")
     if spec.end_ms > round(video.duration * 1000):
         raise DomainError("the remix range ends after the source video", code="remix_range_out_of_bounds")
-    s.add(Remix(post_id=post_id, source_post_id=spec.source_post_id, type=spec.type, start_ms=spec.start_ms,
-                end_ms=spec.end_ms))
+    s.add(
+        Remix(
+            post_id=post_id,
+            source_post_id=spec.source_post_id,
+            type=spec.type,
+            start_ms=spec.start_ms,
+            end_ms=spec.end_ms,
+        )
+    )
 
 
 async def ref_of(svc, post_id: UUID) -> dict | None:
@@ -109,8 +124,9 @@ async def ref_of(svc, post_id: UUID) -> dict | None:
     return _ref(r) if r else None
 
 
-async def set_settings(svc, user_id: UUID, post_id: UUID, *, allow_duets: bool | None = None,
-                       allow_stitches: bool | None = None) -> dict:
+async def set_settings(
+    svc, user_id: UUID, post_id: UUID, *, allow_duets: bool | None = None, allow_stitches: bool | None = None
+) -> dict:
     """The post's owner only (403 not_owner); an omitted switch keeps its value."""
     post = await get_post(svc, post_id)
     await ensure_visible(svc, user_id, post)
@@ -120,15 +136,20 @@ async def set_settings(svc, user_id: UUID, post_id: UUID, *, allow_duets: bool |
         current = await s.get(RemixSettings, post_id, with_for_update=True)
         duets = allow_duets if allow_duets is not None else (current.allow_duets if current else True)
         stitches = allow_stitches if allow_stitches is not None else (current.allow_stitches if current else True)
-        await s.execute(pg_insert(RemixSettings).values(
-            post_id=post_id, allow_duets=duets, allow_stitches=stitches, updated_at=utcnow())
-            .on_conflict_do_update(index_elements=[RemixSettings.post_id],
-                                   set_={"allow_duets": duets, "allow_stitches": stitches, "updated_at": utcnow()}))
+        await s.execute(
+            pg_insert(RemixSettings)
+            .values(post_id=post_id, allow_duets=duets, allow_stitches=stitches, updated_at=utcnow())
+            .on_conflict_do_update(
+                index_elements=[RemixSettings.post_id],
+                set_={"allow_duets": duets, "allow_stitches": stitches, "updated_at": utcnow()},
+            )
+        )
     return {"post_id": str(post_id), "allow_duets": duets, "allow_stitches": stitches}
 
 
-async def list_remixes(svc, viewer_id: UUID, post_id: UUID, *, type: str | None = None,
-                       cursor: str | None = None, limit: int = 20) -> dict:
+async def list_remixes(
+    svc, viewer_id: UUID, post_id: UUID, *, type: str | None = None, cursor: str | None = None, limit: int = 20
+) -> dict:
     """Remixes of a post the viewer can see, newest first (keyset on the remix post's UUIDv7),
     each one the viewer may see with its `remix` reference. A page scans past remixes hidden from
     the viewer; `next_cursor` is set when more rows exist, so a last page may come back empty."""
@@ -140,8 +161,13 @@ async def list_remixes(svc, viewer_id: UUID, post_id: UUID, *, type: str | None 
     last: UUID | None = None
     more = False
     while not more:
-        q = (select(Post, Remix).join(Remix, Remix.post_id == Post.id).where(Remix.source_post_id == post_id)
-             .order_by(Remix.post_id.desc()).limit(limit + 1))
+        q = (
+            select(Post, Remix)
+            .join(Remix, Remix.post_id == Post.id)
+            .where(Remix.source_post_id == post_id)
+            .order_by(Remix.post_id.desc())
+            .limit(limit + 1)
+        )
         if type:
             q = q.where(Remix.type == type)
         if after is not None:

@@ -9,15 +9,16 @@ and the window as TTL, holding the view's event id and whether the broker took i
   (counted once downstream), so a lost ack neither loses nor doubles the view;
 - any request after "sent", until the window ends, is not counted.
 """
+
 from __future__ import annotations
 
 from uuid import UUID
 
-from models.core import idempotency
-from models.engagement import ReactionChange
-from models.core.events import Event, new_id
 from models.content.visibility import get_visible_post
+from models.core import idempotency
+from models.core.events import Event, new_id
 from models.core.topics import ENGAGEMENT
+from models.engagement import ReactionChange
 
 VIEW, SHARE = "view.counted", "share.created"
 SHARE_CHANNELS = ("link", "dm", "whatsapp", "telegram", "facebook", "instagram", "x", "email", "sms", "other")
@@ -49,8 +50,7 @@ async def record_view(svc, *, viewer_id: UUID, post_id: UUID, watched_ms: int) -
     return {"counted": True, "event_id": str(eid)}
 
 
-async def share(svc, *, user_id: UUID, post_id: UUID, channel: str,
-                idempotency_key: str | None = None) -> UUID:
+async def share(svc, *, user_id: UUID, post_id: UUID, channel: str, idempotency_key: str | None = None) -> UUID:
     """Publish a share of a post the user can see; returns the event id."""
     await get_visible_post(svc, user_id, post_id)
     payload = {"post_id": str(post_id), "user_id": str(user_id), "channel": channel}
@@ -66,5 +66,4 @@ def change_from_event(event: dict) -> ReactionChange | None:
     if kind is None:
         return None
     eid = UUID(event["id"])
-    return ReactionChange(post_id=UUID(event["payload"]["post_id"]), user_id=eid, type=kind, active=True,
-                          event_id=eid)
+    return ReactionChange(post_id=UUID(event["payload"]["post_id"]), user_id=eid, type=kind, active=True, event_id=eid)

@@ -1,1 +1,2 @@
-"""What every domain may use: the ORM base, errors, the event envelope and catalog, cursors, the outbox, idempotency keys, rate limits and the audit log."""
+"""What every domain may use: the ORM base, errors, the event envelope and catalog, cursors, the
+outbox, idempotency keys, rate limits and the audit log."""

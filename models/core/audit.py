@@ -8,6 +8,7 @@ nobody is known by, `email:<hmac>` (HMAC-SHA256 of the lower-cased email keyed w
 derived from JWT_SECRET: stable enough to correlate attempts, not reversible by a dictionary
 of emails without the secret; `email_digest` computes it for an investigation).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,6 +29,7 @@ from models.core.events import new_id
 @dataclass(frozen=True)
 class Client:
     """Where a request came from, as the API saw it."""
+
     ip: str | None = None
     user_agent: str | None = None
 
@@ -50,23 +52,42 @@ def email_digest(svc, email: str) -> str:
     return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
-def _row(action: str, client: Client | None, actor: UUID | None, subject: str | None,
-         details: dict | None) -> AuditLog:
+def _row(action: str, client: Client | None, actor: UUID | None, subject: str | None, details: dict | None) -> AuditLog:
     client = client or Client()
-    return AuditLog(id=new_id(), at=utcnow(), actor_user_id=actor, action=action, subject=subject,
-                    ip=(client.ip or None) and client.ip[:64],
-                    user_agent=(client.user_agent or None) and client.user_agent[:512],
-                    details=details or {})
+    return AuditLog(
+        id=new_id(),
+        at=utcnow(),
+        actor_user_id=actor,
+        action=action,
+        subject=subject,
+        ip=(client.ip or None) and client.ip[:64],
+        user_agent=(client.user_agent or None) and client.user_agent[:512],
+        details=details or {},
+    )
 
 
-def stage(s: AsyncSession, action: str, client: Client | None, *, actor: UUID | None = None,
-          subject: str | None = None, details: dict | None = None) -> None:
+def stage(
+    s: AsyncSession,
+    action: str,
+    client: Client | None,
+    *,
+    actor: UUID | None = None,
+    subject: str | None = None,
+    details: dict | None = None,
+) -> None:
     """Add the record to the caller's open transaction."""
     s.add(_row(action, client, actor, subject, details))
 
 
-async def record(svc, action: str, client: Client | None, *, actor: UUID | None = None,
-                 subject: str | None = None, details: dict | None = None) -> None:
+async def record(
+    svc,
+    action: str,
+    client: Client | None,
+    *,
+    actor: UUID | None = None,
+    subject: str | None = None,
+    details: dict | None = None,
+) -> None:
     """Its own insert, for an event that changes no state."""
     async with svc.sessions() as s, s.begin():
         stage(s, action, client, actor=actor, subject=subject, details=details)

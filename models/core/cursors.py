@@ -3,6 +3,7 @@
 Each list decides what its cursor holds (usually the last row's keyset position); this module
 only wraps and unwraps it, so every list refuses a malformed cursor the same way.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,4 +36,4 @@ def decode_ids(cursor: str, n: int) -> tuple[UUID, ...]:
     raw = decode(cursor)
     if len(raw) != 16 * n:
         raise invalid()
-    return tuple(UUID(bytes=raw[i * 16:(i + 1) * 16]) for i in range(n))
+    return tuple(UUID(bytes=raw[i * 16 : (i + 1) * 16]) for i in range(n))

@@ -1,4 +1,5 @@
 """Domain errors: raised by domain functions, mapped to HTTP / GraphQL errors by the API faces."""
+
 from __future__ import annotations
 
 
@@ -32,6 +33,7 @@ class Forbidden(DomainError):
 
 class Unavailable(DomainError):
     """A dependency (broker, database) is down: the client should retry later."""
+
     status, code = 503, "unavailable"
 
     def __init__(self, message: str, *, retry_after: int = 2, **kw):

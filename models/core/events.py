@@ -4,10 +4,11 @@ JSON on the wire so any consumer can read it. Ids are UUIDv7 (time-ordered): age
 id order to ignore stale or repeated events per entity, never the Kafka offset (offsets restart
 at 0 with a new embedded broker).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,8 +20,6 @@ def new_id() -> UUID:
     return UUID(bytes=uuid_utils.uuid7().bytes)
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class Event:
     type: str
@@ -28,22 +27,32 @@ class Event:
     actor: UUID | None = None
     version: int = 1
     id: UUID = field(default_factory=new_id)
-    ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": str(self.id), "type": self.type, "version": self.version,
-                "actor": str(self.actor) if self.actor else None,
-                "ts": self.ts.isoformat(), "payload": self.payload}
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "version": self.version,
+            "actor": str(self.actor) if self.actor else None,
+            "ts": self.ts.isoformat(),
+            "payload": self.payload,
+        }
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Event":
-        return cls(id=UUID(d["id"]), type=d["type"], version=int(d.get("version", 1)),
-                   actor=UUID(d["actor"]) if d.get("actor") else None,
-                   ts=datetime.fromisoformat(d["ts"]), payload=d.get("payload") or {})
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        return cls(
+            id=UUID(d["id"]),
+            type=d["type"],
+            version=int(d.get("version", 1)),
+            actor=UUID(d["actor"]) if d.get("actor") else None,
+            ts=datetime.fromisoformat(d["ts"]),
+            payload=d.get("payload") or {},
+        )
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "Event":
+    def from_bytes(cls, raw: bytes) -> Event:
         return cls.from_dict(orjson.loads(raw))

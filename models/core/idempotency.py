@@ -5,6 +5,7 @@ reads the same id back, so a retry after a timeout or a 503 produces the same ev
 agents then ignore as already applied. The id stays time-ordered (UUIDv7), which the agents rely
 on. The same key with a different body is a client bug: 422.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -9,16 +9,25 @@ counted, refused ones included, so hammering does not reopen the window early.
 The first refusal of a window per key writes one `auth.rate_limited` audit row (not one per
 refused request: a flood must not become a flood of PostgreSQL inserts).
 """
+
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import NamedTuple
 from uuid import UUID
 
-from infra.settings import Rate
 from models.core import audit
 from models.core.errors import DomainError
+
+
+class Rate(NamedTuple):
+    """A rate limit: at most `limit` requests per fixed `window` (settings parse "15/5m")."""
+
+    limit: int
+    window: timedelta
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,11 @@ class Verdict:
         return max(1, math.ceil(self.reset - time.time()))
 
     def headers(self) -> dict[str, str]:
-        h = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
-             "X-RateLimit-Reset": str(self.reset)}
+        h = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
         if not self.allowed:
             h["Retry-After"] = str(self.retry_after())
         return h
@@ -50,8 +62,10 @@ class RateLimited(DomainError):
     status, code = 429, "rate_limited"
 
     def __init__(self, verdict: Verdict):
-        super().__init__(f"too many requests; retry in {verdict.retry_after()} s",
-                         details={"retry_after": verdict.retry_after(), "limit": verdict.limit})
+        super().__init__(
+            f"too many requests; retry in {verdict.retry_after()} s",
+            details={"retry_after": verdict.retry_after(), "limit": verdict.limit},
+        )
         self.verdict = verdict
         self.headers = verdict.headers()
 
@@ -69,17 +83,23 @@ async def hit(redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict
     return [Verdict(rate.limit, int(n), (index + 1) * window) for n in counts]
 
 
-async def enforce(svc, rule: str, rate: Rate, subjects: list[str], client: audit.Client | None,
-                  actor: UUID | None = None) -> Verdict:
+async def enforce(
+    svc, rule: str, rate: Rate, subjects: list[str], client: audit.Client | None, actor: UUID | None = None
+) -> Verdict:
     """Count the request for every subject (e.g. `ip:…` and `email:<hmac>`); raise RateLimited
     if any is over its limit, else return the tightest verdict (for the X-RateLimit headers)."""
     verdicts = await hit(svc.redis, rule, rate, subjects)
     refused = [(s, v) for s, v in zip(subjects, verdicts) if not v.allowed]
     for subject, v in refused:
         if v.count == v.limit + 1:
-            await audit.record(svc, "auth.rate_limited", client, actor=actor, subject=subject,
-                               details={"rule": rule, "limit": rate.limit,
-                                        "window_s": int(rate.window.total_seconds())})
+            await audit.record(
+                svc,
+                "auth.rate_limited",
+                client,
+                actor=actor,
+                subject=subject,
+                details={"rule": rule, "limit": rate.limit, "window_s": int(rate.window.total_seconds())},
+            )
     if refused:
         raise RateLimited(max((v for _, v in refused), key=lambda v: v.reset))
     return min(verdicts, key=lambda v: v.remaining)

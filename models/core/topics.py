@@ -4,6 +4,7 @@ Producers validate payloads against these models before sending; agents may vali
 receipt. `python -m models.core.topics` prints docs/topics.md (a test keeps them in sync).
 Adding an event type: add its payload model and list it under its topic.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,8 +14,6 @@ from typing import Literal, Union, get_args, get_origin
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
-
-from infra.settings import get_settings
 
 ReactionType = Literal["like", "love", "laugh", "wow", "sad", "angry"]
 
@@ -53,6 +52,7 @@ class UserRegisteredPayload(Payload):
 
 class UserPhoneVerifiedPayload(Payload):
     """The account proved it holds a phone (the number itself stays in PostgreSQL: PII)."""
+
     user_id: UUID
     method: Literal["otp", "flash_call"]
     verified_at: datetime
@@ -85,12 +85,13 @@ class ReportPayload(Payload):
 
 class CaseDecidedPayload(Payload):
     """A moderator closed a moderation case (the note stays in PostgreSQL)."""
+
     case_id: UUID
     video_id: UUID
     owner_id: UUID
-    kind: str             # what opened the case: "nsfw"
+    kind: str  # what opened the case: "nsfw"
     decision: Literal["approve", "reject"]
-    video_status: str     # the video's status after the decision
+    video_status: str  # the video's status after the decision
 
 
 class FollowPayload(Payload):
@@ -99,21 +100,21 @@ class FollowPayload(Payload):
 
 
 class RelationPayload(Payload):
-    user_id: UUID    # who blocks / mutes
+    user_id: UUID  # who blocks / mutes
     target_id: UUID  # whom
 
 
 class VideoUploadedPayload(Payload):
     video_id: UUID
     owner_id: UUID
-    original_key: str      # object-storage key of the uploaded file
+    original_key: str  # object-storage key of the uploaded file
     size: int
 
 
 class VideoTranscodedPayload(Payload):
     video_id: UUID
     owner_id: UUID
-    playlist_key: str      # object-storage key of master.m3u8 (renditions beside it)
+    playlist_key: str  # object-storage key of master.m3u8 (renditions beside it)
     thumbnail_key: str
     duration: float
 
@@ -126,19 +127,19 @@ class VideoModeratedPayload(Payload):
 
 
 class WalletLegPayload(Payload):
-    account: str             # "user" or a system account: platform_fee, cashout_pending, ...
-    user_id: UUID | None     # the wallet's owner for "user" legs
-    amount: int              # minor units (piasters), signed: + credit, - debit
+    account: str  # "user" or a system account: platform_fee, cashout_pending, ...
+    user_id: UUID | None  # the wallet's owner for "user" legs
+    amount: int  # minor units (piasters), signed: + credit, - debit
 
 
 class WalletMovementPayload(Payload):
     transaction_id: UUID
-    kind: str                # tip, subscription, topup, cashout_hold, cashout_done, cashout_return, adjustment
+    kind: str  # tip, subscription, topup, cashout_hold, cashout_done, cashout_return, adjustment
     currency: str
     actor_id: UUID | None
     created_at: datetime
     legs: list[WalletLegPayload]
-    metadata: dict           # per kind: tip -> to_user_id, post_id, amount, fee, creator_amount, ...
+    metadata: dict  # per kind: tip -> to_user_id, post_id, amount, fee, creator_amount, ...
 
 
 class InterestsSetPayload(Payload):
@@ -160,10 +161,10 @@ class RebuildPost(Payload):
 
 
 class RebuildSignal(Payload):
-    key: str           # a post id, or "@topics" for onboarding interests
-    kind: str          # like, love, ..., topics (streams/agents/interests.py: WEIGHTS)
-    event_id: UUID     # the event that set it (UUIDv7: also when)
-    weight: float      # 0 for a retracted signal (an unlike)
+    key: str  # a post id, or "@topics" for onboarding interests
+    kind: str  # like, love, ..., topics (models/discovery/interests.py: WEIGHTS)
+    event_id: UUID  # the event that set it (UUIDv7: also when)
+    weight: float  # 0 for a retracted signal (an unlike)
     text: str | None = None
 
 
@@ -200,7 +201,7 @@ class CommentPayload(Payload):
     parent_id: UUID | None = None
     parent_author_id: UUID | None = None  # whose comment this replies to
     body: str
-    mentions: list[UUID] = []      # every user the body @mentions
+    mentions: list[UUID] = []  # every user the body @mentions
     new_mentions: list[UUID] = []  # those not mentioned before this write (whom to notify)
 
 
@@ -231,6 +232,7 @@ class FeedbackPayload(Payload):
 
 class MessageSentPayload(Payload):
     """The body stays in PostgreSQL (models/messaging/messages.py): the log carries who wrote to whom."""
+
     message_id: UUID
     conversation_id: UUID
     sender_id: UUID
@@ -240,107 +242,157 @@ class MessageSentPayload(Payload):
 @dataclass(frozen=True)
 class Topic:
     name: str
-    key: str                      # payload field whose value is the message key (partitioning)
+    key: str  # payload field whose value is the message key (partitioning)
     events: dict[str, type[Payload]]
     doc: str
     partitions: int | None = None  # None: settings.kafka_partitions
 
 
 REACTIONS = Topic(
-    "interactions.reactions", key="post_id",
+    "interactions.reactions",
+    key="post_id",
     events={"reaction.added": ReactionPayload, "reaction.removed": ReactionPayload},
     doc="A user adds or removes a reaction on a post. Keyed by post so a post's "
-        "reactions stay in order on one partition. Consumed by the counters agent.")
+    "reactions stay in order on one partition. Consumed by the counters agent.",
+)
 POSTS = Topic(
-    "content.posts", key="post_id",
+    "content.posts",
+    key="post_id",
     events={"post.created": PostCreatedPayload},
     doc="Post lifecycle, relayed from the PostgreSQL outbox after the transaction commits. A duet "
-        "or stitch notifies its source's owner (notifications agent).")
+    "or stitch notifies its source's owner (notifications agent).",
+)
 USERS = Topic(
-    "users.lifecycle", key="user_id",
-    events={"user.registered": UserRegisteredPayload, "user.phone_verified": UserPhoneVerifiedPayload,
-            "user.role_changed": UserRoleChangedPayload, "user.badge_granted": UserBadgePayload,
-            "user.badge_revoked": UserBadgePayload, "user.profile_updated": UserProfileUpdatedPayload},
-    doc="Account lifecycle, relayed from the PostgreSQL outbox after commit.")
+    "users.lifecycle",
+    key="user_id",
+    events={
+        "user.registered": UserRegisteredPayload,
+        "user.phone_verified": UserPhoneVerifiedPayload,
+        "user.role_changed": UserRoleChangedPayload,
+        "user.badge_granted": UserBadgePayload,
+        "user.badge_revoked": UserBadgePayload,
+        "user.profile_updated": UserProfileUpdatedPayload,
+    },
+    doc="Account lifecycle, relayed from the PostgreSQL outbox after commit.",
+)
 REPORTS = Topic(
-    "moderation.reports", key="target_user_id",
+    "moderation.reports",
+    key="target_user_id",
     events={"report.created": ReportPayload, "report.resolved": ReportPayload},
     doc="Reports about a user or a post and their resolution by staff, relayed from the "
-        "PostgreSQL outbox after commit. Keyed by the reported user. Consumed by the trust-score "
-        "agent.")
+    "PostgreSQL outbox after commit. Keyed by the reported user. Consumed by the trust-score "
+    "agent.",
+)
 MODERATION_CASES = Topic(
-    "moderation.cases", key="video_id",
+    "moderation.cases",
+    key="video_id",
     events={"moderation.case_decided": CaseDecidedPayload},
     doc="A moderator decided a moderation case opened by the NSFW agent (approve: the video is "
-        "ready; reject: rejected), relayed from the PostgreSQL outbox after commit. Keyed by "
-        "video. No consumer yet.")
+    "ready; reject: rejected), relayed from the PostgreSQL outbox after commit. Keyed by "
+    "video. No consumer yet.",
+)
 MEDIA = Topic(
-    "media.videos", key="video_id",
-    events={"media.uploaded": VideoUploadedPayload, "media.transcoded": VideoTranscodedPayload,
-            "media.moderated": VideoModeratedPayload},
+    "media.videos",
+    key="video_id",
+    events={
+        "media.uploaded": VideoUploadedPayload,
+        "media.transcoded": VideoTranscodedPayload,
+        "media.moderated": VideoModeratedPayload,
+    },
     doc="Video lifecycle, relayed from the PostgreSQL outbox after commit: an upload completed "
-        "(consumed by the transcode agent), its HLS renditions are stored (consumed by the NSFW "
-        "agent), the automatic moderation decided. Keyed by video.")
+    "(consumed by the transcode agent), its HLS renditions are stored (consumed by the NSFW "
+    "agent), the automatic moderation decided. Keyed by video.",
+)
 FOLLOWS = Topic(
-    "users.follows", key="followee_id",
+    "users.follows",
+    key="followee_id",
     events={"follow.added": FollowPayload, "follow.removed": FollowPayload},
     doc="A user follows or unfollows another (from the API; a block adds follow.removed both ways "
-        "through the outbox). Keyed by followee: one user's follows stay in order on one partition "
-        "and a popular account's new followers land in one batch, one counter update. Consumed by "
-        "the follows agent.")
+    "through the outbox). Keyed by followee: one user's follows stay in order on one partition "
+    "and a popular account's new followers land in one batch, one counter update. Consumed by "
+    "the follows agent.",
+)
 RELATIONS = Topic(
-    "users.relations", key="user_id",
-    events={"user.blocked": RelationPayload, "user.unblocked": RelationPayload,
-            "user.muted": RelationPayload, "user.unmuted": RelationPayload},
+    "users.relations",
+    key="user_id",
+    events={
+        "user.blocked": RelationPayload,
+        "user.unblocked": RelationPayload,
+        "user.muted": RelationPayload,
+        "user.unmuted": RelationPayload,
+    },
     doc="Blocks and mutes, relayed from the PostgreSQL outbox after commit (PostgreSQL is the "
-        "truth: permissions hold when the API answers). For consumers such as feeds.")
+    "truth: permissions hold when the API answers). For consumers such as feeds.",
+)
 
 WALLET_MOVEMENTS = Topic(
-    "wallet.movements", key="transaction_id",
+    "wallet.movements",
+    key="transaction_id",
     events={"wallet.movement": WalletMovementPayload},
     doc="One event per committed ledger transaction (its balanced legs), relayed from the "
-        "PostgreSQL outbox after commit, never before. Consumed by the creator-metrics agent, "
-        "which keys its effects by transaction id.")
+    "PostgreSQL outbox after commit, never before. Consumed by the creator-metrics agent, "
+    "which keys its effects by transaction id.",
+)
 
 RECS_USERS = Topic(
-    "recs.users", key="user_id",
+    "recs.users",
+    key="user_id",
     events={"recs.interests_set": InterestsSetPayload, "recs.refresh_requested": RecsRefreshPayload},
     doc="Recommendation commands about one user: onboarding interests set (relayed from the "
-        "PostgreSQL outbox after commit) and a request to recompute the user's candidate list "
-        "(from the API when the list is stale). Consumed by the interests agent.")
+    "PostgreSQL outbox after commit) and a request to recompute the user's candidate list "
+    "(from the API when the list is stale). Consumed by the interests agent.",
+)
 RECS_REBUILD = Topic(
-    "recs.rebuild", key="version", partitions=1,
-    events={"recs.rebuild_started": RebuildStepPayload, "recs.rebuild_posts": RebuildPostsPayload,
-            "recs.rebuild_users": RebuildUsersPayload, "recs.rebuild_finished": RebuildFinishedPayload},
+    "recs.rebuild",
+    key="version",
+    partitions=1,
+    events={
+        "recs.rebuild_started": RebuildStepPayload,
+        "recs.rebuild_posts": RebuildPostsPayload,
+        "recs.rebuild_users": RebuildUsersPayload,
+        "recs.rebuild_finished": RebuildFinishedPayload,
+    },
     doc="The recommendations rebuild job (jobs/rebuild_recommendations.py) sends its work here: the "
-        "worker, the only owner of Qdrant, fills new collections and swaps the aliases at "
-        "`recs.rebuild_finished`. One partition: the steps of a rebuild apply in order.")
+    "worker, the only owner of Qdrant, fills new collections and swaps the aliases at "
+    "`recs.rebuild_finished`. One partition: the steps of a rebuild apply in order.",
+)
 
 COMMENTS = Topic(
-    "interactions.comments", key="post_id",
-    events={"comment.created": CommentPayload, "comment.edited": CommentPayload,
-            "comment.deleted": CommentDeletedPayload},
+    "interactions.comments",
+    key="post_id",
+    events={
+        "comment.created": CommentPayload,
+        "comment.edited": CommentPayload,
+        "comment.deleted": CommentDeletedPayload,
+    },
     doc="Comments, relayed from the PostgreSQL outbox after commit (a deleted comment's replies "
-        "each get their own comment.deleted). Keyed by post. Consumed by the comment counters and "
-        "trending agents; mentions are for notifications.")
+    "each get their own comment.deleted). Keyed by post. Consumed by the comment counters and "
+    "trending agents; mentions are for notifications.",
+)
 ENGAGEMENT = Topic(
-    "interactions.engagement", key="post_id",
+    "interactions.engagement",
+    key="post_id",
     events={"view.counted": ViewPayload, "share.created": SharePayload},
     doc="A view that counted (watched long enough, first for this viewer and post within the "
-        "dedupe window) and a share; the event id identifies each. Keyed by post. Consumed by "
-        "the engagement counters and trending agents.")
+    "dedupe window) and a share; the event id identifies each. Keyed by post. Consumed by "
+    "the engagement counters and trending agents.",
+)
 FEEDBACK = Topic(
-    "interactions.feedback", key="user_id",
+    "interactions.feedback",
+    key="user_id",
     events={"feedback.added": FeedbackPayload, "feedback.removed": FeedbackPayload},
     doc="A user marks a post not interesting or hides it (or takes it back), relayed from the "
-        "PostgreSQL outbox after commit. PostgreSQL is the truth for filtering; this is for the "
-        "recommender.")
+    "PostgreSQL outbox after commit. PostgreSQL is the truth for filtering; this is for the "
+    "recommender.",
+)
 MESSAGES = Topic(
-    "interactions.messages", key="conversation_id",
+    "interactions.messages",
+    key="conversation_id",
     events={"message.sent": MessageSentPayload},
     doc="A direct message was stored, relayed from the PostgreSQL outbox after commit (the event id "
-        "is the message id). Keyed by conversation. Live delivery does not wait for it (the API "
-        "pushes to `user:<id>` after commit); consumed by the notifications agent.")
+    "is the message id). Keyed by conversation. Live delivery does not wait for it (the API "
+    "pushes to `user:<id>` after commit); consumed by the notifications agent.",
+)
 
 # Every Topic defined above, in definition order: defining one is enough to list it.
 ALL: tuple[Topic, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Topic))
@@ -348,8 +400,9 @@ BY_NAME = {t.name: t for t in ALL}
 TOPIC_OF_EVENT = {etype: t for t in ALL for etype in t.events}
 
 
-def partitions(topic: Topic) -> int:
-    return topic.partitions or get_settings().kafka_partitions
+def partitions(topic: Topic, default: int) -> int:
+    """`default`: settings.kafka_partitions (this catalog sits below infra, so it is passed in)."""
+    return topic.partitions or default
 
 
 def validate_payload(event_type: str, payload: dict) -> dict:
@@ -371,13 +424,26 @@ def _type_name(ann) -> str:
 
 
 def markdown() -> str:
-    lines = ["# Topics and event schemas", "",
-             "Generated by `python -m models.core.topics` from `models/core/topics.py`; do not edit.", "",
-             "Every message value is the JSON envelope "
-             "`{id (UUIDv7), type, version, actor, ts, payload}` (`models/core/events.py`).", ""]
+    lines = [
+        "# Topics and event schemas",
+        "",
+        "Generated by `python -m models.core.topics` from `models/core/topics.py`; do not edit.",
+        "",
+        "Every message value is the JSON envelope "
+        "`{id (UUIDv7), type, version, actor, ts, payload}` (`models/core/events.py`).",
+        "",
+    ]
     for t in ALL:
-        lines += [f"## `{t.name}`", "", t.doc, "", f"Key: `payload.{t.key}`.", "",
-                  "| event | payload field | type |", "|---|---|---|"]
+        lines += [
+            f"## `{t.name}`",
+            "",
+            t.doc,
+            "",
+            f"Key: `payload.{t.key}`.",
+            "",
+            "| event | payload field | type |",
+            "|---|---|---|",
+        ]
         for etype, model in t.events.items():
             for fname, f in model.model_fields.items():
                 ann = _type_name(f.annotation)

@@ -20,11 +20,12 @@ b: Bloom filter}, HMAC-signed (a forged cursor is invalid_cursor), base64url. Ne
 above every cursor, so later pages neither repeat nor skip.
 
 Cache: a page is kept FEED_CACHE_TTL (30 s) in Redis under (user, feed generation, cursor,
-limit). Writing a post bumps its author's generation (`own_post_created`), so the author's next
+limit). Writing a post bumps its author's generation (models/content/posts.generation_key), so the author's next
 read misses the cache and sees the post at once; others see it within 30 s. A cached page is
 re-checked on every read against the reader's hides, mutes and blocks (one indexed query), so a
 hide or block holds at once, and expired stories drop out.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,22 +34,22 @@ import hashlib
 import hmac
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import orjson
 from sqlalchemy import Uuid, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from models.core import cursors
-
-from models.discovery import trending
-from models.core.base import utcnow
-from models.social.circles import Circle, CircleMember
-from models.engagement import FollowLink
-from models.core.errors import DomainError, NotFound
+from models.content import posts
 from models.content.posts import Post, public
 from models.content.visibility import can_see
+from models.core import cursors
+from models.core.base import utcnow
+from models.core.errors import DomainError, NotFound
+from models.discovery import trending
+from models.engagement import FollowLink
+from models.social.circles import Circle, CircleMember
 
 LAYERS = ("stories", "circles", "outer", "trending")
 BLOOM_BITS, BLOOM_HASHES = 4096, 4
@@ -61,14 +62,16 @@ class InvalidCursor(DomainError):
 
 # ------------------------------------------------------------------ cursor
 
+
 def _bloom_positions(item: str) -> list[int]:
     digest = hashlib.blake2b(item.encode(), digest_size=4 * BLOOM_HASHES).digest()
-    return [int.from_bytes(digest[i * 4:(i + 1) * 4], "big") % BLOOM_BITS for i in range(BLOOM_HASHES)]
+    return [int.from_bytes(digest[i * 4 : (i + 1) * 4], "big") % BLOOM_BITS for i in range(BLOOM_HASHES)]
 
 
 @dataclass
 class Bloom:
     """Fixed size, so the cursor stays bounded; a false positive only skips a trending post."""
+
     bits: bytearray = field(default_factory=lambda: bytearray(BLOOM_BITS // 8))
 
     def add(self, item: str) -> None:
@@ -81,10 +84,10 @@ class Bloom:
 
 @dataclass
 class Cursor:
-    feed: str                                   # "home" or "circle:<id>"
+    feed: str  # "home" or "circle:<id>"
     layer: int = 0
-    key: tuple[datetime, UUID] | None = None    # last (created_at, id) taken in this layer
-    trending: str | None = None                 # models.discovery.trending's cursor
+    key: tuple[datetime, UUID] | None = None  # last (created_at, id) taken in this layer
+    trending: str | None = None  # models.discovery.trending's cursor
     bloom: Bloom = field(default_factory=Bloom)
 
 
@@ -93,9 +96,13 @@ def _signer(svc) -> bytes:
 
 
 def encode_cursor(svc, c: Cursor) -> str:
-    body = {"f": c.feed, "l": c.layer, "t": c.trending,
-            "k": [int(c.key[0].timestamp() * 1_000_000), str(c.key[1])] if c.key else None,
-            "b": base64.b64encode(bytes(c.bloom.bits)).decode() if any(c.bloom.bits) else None}
+    body = {
+        "f": c.feed,
+        "l": c.layer,
+        "t": c.trending,
+        "k": [int(c.key[0].timestamp() * 1_000_000), str(c.key[1])] if c.key else None,
+        "b": base64.b64encode(bytes(c.bloom.bits)).decode() if any(c.bloom.bits) else None,
+    }
     raw = zlib.compress(orjson.dumps(body), 6)
     sig = hmac.new(_signer(svc), raw, hashlib.sha256).digest()[:8]
     return cursors.encode(sig + raw)
@@ -112,7 +119,7 @@ def decode_cursor(svc, cursor: str, feed: str) -> Cursor:
             raise ValueError("cursor of another feed")
         key = None
         if body["k"]:
-            key = (datetime.fromtimestamp(body["k"][0] / 1_000_000, timezone.utc), UUID(body["k"][1]))
+            key = (datetime.fromtimestamp(body["k"][0] / 1_000_000, UTC), UUID(body["k"][1]))
         bloom = Bloom(bytearray(base64.b64decode(body["b"]))) if body.get("b") else Bloom()
         if len(bloom.bits) != BLOOM_BITS // 8 or not 0 <= int(body["l"]) < len(LAYERS):
             raise ValueError("bad state")
@@ -123,14 +130,15 @@ def decode_cursor(svc, cursor: str, feed: str) -> Cursor:
 
 # ------------------------------------------------------------------ who the viewer is
 
+
 @dataclass
 class Viewer:
     id: UUID
     following: set[UUID]
-    excluded: set[UUID]          # blocked either way, or muted by the viewer
+    excluded: set[UUID]  # blocked either way, or muted by the viewer
     hidden: set[UUID]
-    circles: set[UUID]           # member or owner
-    circle_owners: set[UUID]     # owners of the circles the viewer belongs to
+    circles: set[UUID]  # member or owner
+    circle_owners: set[UUID]  # owners of the circles the viewer belongs to
 
     def authors(self, *extra: set[UUID]) -> list[UUID]:
         return list((self.following.union(*extra) | {self.id}) - self.excluded)
@@ -143,7 +151,7 @@ async def following(svc, user_id: UUID) -> set[UUID]:
     if ttl:
         raw = await svc.redis.get(key)
         if raw is not None:
-            return {UUID(bytes=raw[i:i + 16]) for i in range(0, len(raw), 16)}
+            return {UUID(bytes=raw[i : i + 16]) for i in range(0, len(raw), 16)}
     out: list[UUID] = []
     after: FollowLink | None = None
     while True:
@@ -171,9 +179,11 @@ UNION ALL SELECT 'c', id, owner_id FROM circles WHERE owner_id = :me
 async def viewer(svc, user_id: UUID) -> Viewer:
     """What the layers filter by, in one round trip (the same rows models.social.blocks, mutes,
     feedback.hidden_for and circles read) plus the follow list."""
+
     async def relations():
         async with svc.sessions() as s:
             return (await s.execute(_RELATIONS, {"me": user_id})).all()
+
     rows, follows = await asyncio.gather(relations(), following(svc, user_id))
     of = lambda kind: {r[1] for r in rows if r[0] == kind}  # noqa: E731
     owners = {r[2] for r in rows if r[0] == "c" and r[2] != user_id}
@@ -198,13 +208,22 @@ _WHERE = {
 }
 _UUIDS = ARRAY(Uuid())
 # Plain rows, not ORM objects: they have every attribute public() and can_see read.
-_QUERIES = {(name, paged): text(_SELECT + where + _COMMON + (_KEYSET if paged else "") + _ORDER).bindparams(
-    *(bindparam(n, type_=_UUIDS) for n in ("authors", "circles", "excluded", "hidden") if f":{n}" in where + _COMMON))
-    for name, where in _WHERE.items() for paged in (False, True)}
+_QUERIES = {
+    (name, paged): text(_SELECT + where + _COMMON + (_KEYSET if paged else "") + _ORDER).bindparams(
+        *(
+            bindparam(n, type_=_UUIDS)
+            for n in ("authors", "circles", "excluded", "hidden")
+            if f":{n}" in where + _COMMON
+        )
+    )
+    for name, where in _WHERE.items()
+    for paged in (False, True)
+}
 
 
-async def _rows(svc, layer: str, v: Viewer, authors: list[UUID], circles: list[UUID],
-                key: tuple[datetime, UUID] | None, n: int) -> list[Post]:
+async def _rows(
+    svc, layer: str, v: Viewer, authors: list[UUID], circles: list[UUID], key: tuple[datetime, UUID] | None, n: int
+) -> list[Post]:
     params = {"excluded": list(v.excluded), "hidden": list(v.hidden), "me": v.id, "n": n}
     params.update({"authors": authors} if ":authors" in _WHERE[layer] else {"circles": circles})
     if key:
@@ -217,9 +236,12 @@ def _settled(v: Viewer, post: Post) -> bool:
     """Visible without asking can_see: the layer's SQL already removed blocks (read from the
     blocks table, fresher than can_see's cache), mutes, hides, expired stories and videos that
     are not ready, and these visibilities need nothing else of this viewer."""
-    return (post.author_id == v.id or post.visibility == "public"
-            or (post.visibility == "followers" and post.author_id in v.following)
-            or (post.visibility == "circle" and post.circle_id in v.circles))
+    return (
+        post.author_id == v.id
+        or post.visibility == "public"
+        or (post.visibility == "followers" and post.author_id in v.following)
+        or (post.visibility == "circle" and post.circle_id in v.circles)
+    )
 
 
 async def _visible(svc, v: Viewer, rows: list[Post]) -> list[bool]:
@@ -230,8 +252,17 @@ async def _visible(svc, v: Viewer, rows: list[Post]) -> list[bool]:
     return [True if a is None else next(answers) for a in asked]
 
 
-async def _fill_keyset(svc, layer: str, v: Viewer, authors: list[UUID], circles: list[UUID], c: Cursor,
-                       items: list[dict], limit: int, label: str) -> bool:
+async def _fill_keyset(
+    svc,
+    layer: str,
+    v: Viewer,
+    authors: list[UUID],
+    circles: list[UUID],
+    c: Cursor,
+    items: list[dict],
+    limit: int,
+    label: str,
+) -> bool:
     """Take visible posts of one layer into `items`, advancing c.key; True when the layer is done."""
     while len(items) < limit:
         batch = max(2 * (limit - len(items)), 10)
@@ -263,9 +294,15 @@ async def _fill_trending(svc, v: Viewer, c: Cursor, items: list[dict], limit: in
         for item in page["items"]:
             post = item["post"]
             author = UUID(post["author_id"])
-            if (post.get("kind") == "story" or post["visibility"] == "circle" or author in own
-                    or author in v.excluded or UUID(post["id"]) in v.hidden
-                    or f"a:{author}" in c.bloom or f"t:{post['id']}" in c.bloom):
+            if (
+                post.get("kind") == "story"
+                or post["visibility"] == "circle"
+                or author in own
+                or author in v.excluded
+                or UUID(post["id"]) in v.hidden
+                or f"a:{author}" in c.bloom
+                or f"t:{post['id']}" in c.bloom
+            ):
                 continue
             c.bloom.add(f"t:{post['id']}")
             items.append({"layer": "trending", "post": post})
@@ -277,17 +314,9 @@ async def _fill_trending(svc, v: Viewer, c: Cursor, items: list[dict], limit: in
 
 # ------------------------------------------------------------------ cache
 
-def _gen_key(user_id: UUID) -> str:
-    return f"feed:gen:{user_id}"
-
-
-async def own_post_created(svc, author_id: UUID) -> None:
-    """A new generation of the author's cached feed pages: they see their own post at once."""
-    await svc.redis.incr(_gen_key(author_id))
-
 
 async def _cache_key(svc, user_id: UUID, feed: str, cursor: str | None, limit: int) -> str:
-    gen = (await svc.redis.get(_gen_key(user_id))) or b"0"
+    gen = (await svc.redis.get(posts.generation_key(user_id))) or b"0"
     digest = hashlib.sha256((cursor or "").encode()).hexdigest()[:24]
     return f"feed:page:{user_id}:{gen.decode()}:{feed}:{limit}:{digest}"
 
@@ -306,12 +335,27 @@ async def _recheck(svc, user_id: UUID, page: dict) -> dict:
     if not posts:
         return page
     async with svc.sessions() as s:
-        gone = {str(x) for x in (await s.execute(_RECHECK, {
-            "me": user_id, "ids": [UUID(p["id"]) for p in posts],
-            "authors": list({UUID(p["author_id"]) for p in posts})})).scalars()}
+        gone = {
+            str(x)
+            for x in (
+                await s.execute(
+                    _RECHECK,
+                    {
+                        "me": user_id,
+                        "ids": [UUID(p["id"]) for p in posts],
+                        "authors": list({UUID(p["author_id"]) for p in posts}),
+                    },
+                )
+            ).scalars()
+        }
     now = utcnow().isoformat()
-    page["items"] = [i for i in page["items"] if i["post"]["id"] not in gone and i["post"]["author_id"] not in gone
-                     and not (i["post"].get("expires_at") and i["post"]["expires_at"] <= now)]
+    page["items"] = [
+        i
+        for i in page["items"]
+        if i["post"]["id"] not in gone
+        and i["post"]["author_id"] not in gone
+        and not (i["post"].get("expires_at") and i["post"]["expires_at"] <= now)
+    ]
     return page
 
 
@@ -330,8 +374,10 @@ async def _cached(svc, user_id: UUID, feed: str, cursor: str | None, limit: int,
 
 # ------------------------------------------------------------------ the feeds
 
+
 async def home(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """{"items": [{"layer", "post"}], "next_cursor", "cached"}: the layers in order (docs/feeds.md)."""
+
     async def build() -> dict:
         c = decode_cursor(svc, cursor, "home") if cursor else Cursor(feed="home")
         v = await viewer(svc, user_id)
@@ -341,8 +387,7 @@ async def home(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 20
             if name == "trending":
                 done = await _fill_trending(svc, v, c, items, limit)
             elif name == "stories":
-                done = await _fill_keyset(svc, "stories", v, v.authors(v.circle_owners), [], c, items, limit,
-                                          name)
+                done = await _fill_keyset(svc, "stories", v, v.authors(v.circle_owners), [], c, items, limit, name)
             elif name == "circles":
                 done = await _fill_keyset(svc, "circles", v, [], list(v.circles), c, items, limit, name)
             else:
@@ -365,8 +410,13 @@ async def circle(svc, user_id: UUID, circle_id: UUID, *, cursor: str | None = No
     feed = f"circle:{circle_id}"
     if cursor:
         decode_cursor(svc, cursor, feed)
-    q = select(Circle.id).where(Circle.id == circle_id, Circle.owner_id == user_id).union_all(
-        select(CircleMember.circle_id).where(CircleMember.circle_id == circle_id, CircleMember.user_id == user_id))
+    q = (
+        select(Circle.id)
+        .where(Circle.id == circle_id, Circle.owner_id == user_id)
+        .union_all(
+            select(CircleMember.circle_id).where(CircleMember.circle_id == circle_id, CircleMember.user_id == user_id)
+        )
+    )
     async with svc.sessions() as s:
         if (await s.execute(q)).first() is None:
             raise NotFound("no such circle", code="circle_not_found")

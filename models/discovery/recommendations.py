@@ -6,6 +6,7 @@ the user's interest vector (`recs:cand:<user>`). The API reads only Redis and Po
 blends those candidates with trending posts and recent posts of followed creators, filters them,
 caps posts per author per page, and pages through a snapshot (docs/recommendations.md).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import orjson
@@ -22,34 +23,41 @@ from sqlalchemy import DateTime, ForeignKey, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.social import blocks, mutes
-
-from models.core import cursors, outbox
-
-from models.content import feedback, posts, visibility
-
 from models.accounts import profiles
-
-from models.discovery import trending
+from models.content import feedback, posts, visibility
+from models.content.posts import Post
+from models.core import cursors, outbox
 from models.core.base import Base, utcnow
 from models.core.errors import DomainError, Forbidden
 from models.core.events import Event, new_id
-from models.media.videos import Video
-from models.content.posts import Post
 from models.core.topics import RECS_USERS
+from models.discovery import trending
+from models.media.videos import Video
+from models.social import blocks, mutes
 
 log = logging.getLogger(__name__)
 
-TOPICS = "@topics"          # the history key of the onboarding interests
-# Signal weights of the update rule (streams/agents/interests.py): positive pulls the user's
+TOPICS = "@topics"  # the history key of the onboarding interests
+# Signal weights of the update rule (models/discovery/interests.py): positive pulls the user's
 # vector towards the post, negative pushes it away.
-WEIGHTS = {"like": 1.0, "love": 1.5, "laugh": 1.0, "wow": 1.0, "sad": 0.5, "angry": 0.25,
-           "view": 0.5, "share": 2.0, "topics": 1.0,
-           "not_interested": -1.0, "hide": -2.0, "report": -3.0}
-MAX_SERVED = 1000           # served posts remembered per user (within RECS_SEEN_TTL)
-SNAPSHOT_MAX = 300          # posts in one snapshot (15 pages of 20)
-SOURCE_LIMIT = 150          # posts taken from the following and trending sources each
-FOLLOWEES_MAX = 500         # most recently followed creators whose posts are considered
+WEIGHTS = {
+    "like": 1.0,
+    "love": 1.5,
+    "laugh": 1.0,
+    "wow": 1.0,
+    "sad": 0.5,
+    "angry": 0.25,
+    "view": 0.5,
+    "share": 2.0,
+    "topics": 1.0,
+    "not_interested": -1.0,
+    "hide": -2.0,
+    "report": -3.0,
+}
+MAX_SERVED = 1000  # served posts remembered per user (within RECS_SEEN_TTL)
+SNAPSHOT_MAX = 300  # posts in one snapshot (15 pages of 20)
+SOURCE_LIMIT = 150  # posts taken from the following and trending sources each
+FOLLOWEES_MAX = 500  # most recently followed creators whose posts are considered
 FOLLOWING_WINDOW = timedelta(days=7)
 REFRESH_LOCK_S = 30
 # Share of each source in a page, by smooth weighted round robin over the ranked sources.
@@ -85,22 +93,18 @@ def _snapshot_key(sid: str) -> str:
     return f"recs:snap:{sid}"
 
 
-def new_version() -> str:
-    """A rebuild's version, which names its collections (`videos_<version>`): UTC time, sortable."""
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + f"{time.time_ns() // 1000 % 1000000:06d}"
-
-
-BUILDING = "recs:rebuild:building"   # the version a rebuild is filling (live writes go there too)
-FINISHED = "recs:rebuild:finished"   # versions whose aliases were swapped
+BUILDING = "recs:rebuild:building"  # the version a rebuild is filling (live writes go there too)
+FINISHED = "recs:rebuild:finished"  # versions whose aliases were swapped
 
 
 # --- the signal history: field "<post id | @topics>|<kind>", value "<event id hex>|<weight>[|<text>]"
+
 
 @dataclass(frozen=True, slots=True)
 class Signal:
     key: str
     kind: str
-    event: str      # UUIDv7 hex: newer events sort after older ones
+    event: str  # UUIDv7 hex: newer events sort after older ones
     weight: float
     text: str | None = None
 
@@ -141,6 +145,7 @@ async def read_candidates(redis, user) -> dict | None:
 
 # --- onboarding interests (PostgreSQL is their truth; the worker hears of them by event) --------
 
+
 class Interests(Base):
     __tablename__ = "recommendation_interests"
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
@@ -171,10 +176,12 @@ async def set_interests(svc, *, viewer_id: UUID, user_id: UUID, topics: list[str
     topics, eid, now = clean_topics(topics), new_id(), utcnow()
     values = {"topics": topics, "event_id": eid, "updated_at": now}
     async with svc.sessions() as s, s.begin():
-        await s.execute(insert(Interests).values(user_id=user_id, **values)
-                        .on_conflict_do_update(index_elements=[Interests.user_id], set_=values))
-        outbox.stage(s, Event("recs.interests_set", {"user_id": str(user_id), "topics": topics},
-                              actor=user_id, id=eid))
+        await s.execute(
+            insert(Interests)
+            .values(user_id=user_id, **values)
+            .on_conflict_do_update(index_elements=[Interests.user_id], set_=values)
+        )
+        outbox.stage(s, Event("recs.interests_set", {"user_id": str(user_id), "topics": topics}, actor=user_id, id=eid))
     svc.relay.kick()
     return {"topics": topics, "updated_at": now.isoformat()}
 
@@ -187,6 +194,7 @@ async def get_interests(svc, *, viewer_id: UUID, user_id: UUID) -> dict:
 
 
 # --- the recommended list --------------------------------------------------------------------
+
 
 class CursorExpired(DomainError):
     status, code = 410, "cursor_expired"
@@ -206,8 +214,15 @@ def _decode_cursor(cursor: str) -> tuple[str, int]:
         raise DomainError("cursor is not valid", code="invalid_cursor") from None
 
 
-async def recommended(svc, *, viewer_id: UUID, user_id: UUID, cursor: str | None = None,
-                      limit: int | None = None, accept_language: str | None = None) -> dict:
+async def recommended(
+    svc,
+    *,
+    viewer_id: UUID,
+    user_id: UUID,
+    cursor: str | None = None,
+    limit: int | None = None,
+    accept_language: str | None = None,
+) -> dict:
     """One page: {"items": [post + "reason"], "next_cursor", "cold_start"}. Without a cursor a new
     snapshot is ranked and filtered; a cursor pages through it (RECS_SNAPSHOT_TTL, then 410)."""
     _own(viewer_id, user_id)
@@ -222,13 +237,13 @@ async def recommended(svc, *, viewer_id: UUID, user_id: UUID, cursor: str | None
     else:
         sid, page = new_id().hex, 0
         snap = await _snapshot(svc, viewer_id, limit or svc.settings.recs_page_size, accept_language)
-        await svc.redis.set(_snapshot_key(sid), orjson.dumps(snap),
-                            ex=int(svc.settings.recs_snapshot_ttl.total_seconds()))
+        await svc.redis.set(
+            _snapshot_key(sid), orjson.dumps(snap), ex=int(svc.settings.recs_snapshot_ttl.total_seconds())
+        )
     entries = snap["pages"][page] if snap["pages"] else []
     items = await _serve(svc, viewer_id, entries)
     more = page + 1 < len(snap["pages"])
-    return {"items": items, "next_cursor": _encode_cursor(sid, page + 1) if more else None,
-            "cold_start": snap["cold"]}
+    return {"items": items, "next_cursor": _encode_cursor(sid, page + 1) if more else None, "cold_start": snap["cold"]}
 
 
 async def _serve(svc, viewer_id: UUID, entries: list[list[str]]) -> list[dict]:
@@ -262,22 +277,35 @@ def disliked(history: list[Signal]) -> set[UUID]:
 async def _snapshot(svc, viewer_id: UUID, page_size: int, accept_language: str | None) -> dict:
     s, now = svc.settings, time.time()
     cand, history, served, (region, language), following = await asyncio.gather(
-        read_candidates(svc.redis, viewer_id), _history(svc, viewer_id),
+        read_candidates(svc.redis, viewer_id),
+        _history(svc, viewer_id),
         svc.redis.zrangebyscore(served_key(viewer_id), now - s.recs_seen_ttl.total_seconds(), "+inf"),
-        viewer_locale(svc, viewer_id, accept_language), _following_recent(svc, viewer_id))
+        viewer_locale(svc, viewer_id, accept_language),
+        _following_recent(svc, viewer_id),
+    )
     seen = {m.decode() for m in served} | {h.key for h in history if h.key != TOPICS}
     interests = [pid for pid, _ in (cand or {}).get("items", []) if pid not in seen]
-    if cand is None or now * 1000 - cand["at"] > s.recs_refresh_after.total_seconds() * 1000 \
-            or len(interests) < page_size:
+    if (
+        cand is None
+        or now * 1000 - cand["at"] > s.recs_refresh_after.total_seconds() * 1000
+        or len(interests) < page_size
+    ):
         await request_refresh(svc, viewer_id)
-    sources = {"interests": interests, "following": [i for i in following if i not in seen],
-               "trending": [i for i in await _trending(svc, viewer_id, region, language) if i not in seen]}
+    sources = {
+        "interests": interests,
+        "following": [i for i in following if i not in seen],
+        "trending": [i for i in await _trending(svc, viewer_id, region, language) if i not in seen],
+    }
     cold = not interests
     ranked = blend(sources, COLD_BLEND if cold else BLEND)[:SNAPSHOT_MAX]
     found = await _load_posts(svc, [UUID(pid) for pid, _ in ranked])
     hidden = disliked(history)
-    kept = {p.id for p in await filter_posts(svc, viewer_id, [found[UUID(pid)] for pid, _ in ranked
-                                                             if UUID(pid) in found], hidden=hidden, thorough=False)}
+    kept = {
+        p.id
+        for p in await filter_posts(
+            svc, viewer_id, [found[UUID(pid)] for pid, _ in ranked if UUID(pid) in found], hidden=hidden, thorough=False
+        )
+    }
     entries = [(pid, str(found[UUID(pid)].author_id), why) for pid, why in ranked if UUID(pid) in kept]
     pages = paginate(entries, page_size, s.recs_max_per_author)
     return {"u": str(viewer_id), "cold": cold, "pages": [[[pid, why] for pid, _, why in pg] for pg in pages]}
@@ -327,8 +355,9 @@ def paginate(entries: list[tuple[str, str, str]], size: int, per_author: int) ->
     return pages
 
 
-async def filter_posts(svc, viewer_id: UUID, candidates: list[Post], *, hidden: set[UUID],
-                       thorough: bool = True) -> list[Post]:
+async def filter_posts(
+    svc, viewer_id: UUID, candidates: list[Post], *, hidden: set[UUID], thorough: bool = True
+) -> list[Post]:
     """What may be recommended to the viewer, in the given order: not their own, not hidden or
     marked not interesting (PostgreSQL feedback, and `hidden`: negative signals such as reports),
     not from an author blocked either way or muted, a video post only once its video is ready
@@ -342,9 +371,17 @@ async def filter_posts(svc, viewer_id: UUID, candidates: list[Post], *, hidden: 
     marked, blocked, muted, published = await asyncio.gather(
         feedback.feedback_for(svc, viewer_id),
         blocks.blocked_among(svc, [(viewer_id, a) for a in {p.author_id for p in cands}]),
-        mutes.muted_by(svc, viewer_id), _ready_videos(svc, [p.video_id for p in cands if p.video_id]))
-    cands = [p for p in cands if p.id not in marked and frozenset((viewer_id, p.author_id)) not in blocked
-             and p.author_id not in muted and (p.video_id is None or p.video_id in published)]
+        mutes.muted_by(svc, viewer_id),
+        _ready_videos(svc, [p.video_id for p in cands if p.video_id]),
+    )
+    cands = [
+        p
+        for p in cands
+        if p.id not in marked
+        and frozenset((viewer_id, p.author_id)) not in blocked
+        and p.author_id not in muted
+        and (p.video_id is None or p.video_id in published)
+    ]
     ask = cands if thorough else [p for p in cands if p.visibility != "public"]
     verdicts = await asyncio.gather(*(visibility.can_see(svc, viewer_id, p) for p in ask))
     refused = {p.id for p, ok in zip(ask, verdicts) if not ok}
@@ -355,8 +392,9 @@ async def _ready_videos(svc, video_ids: list[UUID]) -> set[UUID]:
     if not video_ids:
         return set()
     async with svc.sessions() as s:
-        return set((await s.execute(select(Video.id).where(Video.id.in_(video_ids),
-                                                           Video.status == "ready"))).scalars())
+        return set(
+            (await s.execute(select(Video.id).where(Video.id.in_(video_ids), Video.status == "ready"))).scalars()
+        )
 
 
 async def _load_posts(svc, ids: list[UUID]) -> dict[UUID, Post]:
@@ -371,9 +409,13 @@ async def _following_recent(svc, viewer_id: UUID) -> list[str]:
     links = await svc.store.list_following(viewer_id, after=None, limit=FOLLOWEES_MAX)
     if not links:
         return []
-    since = datetime.now(timezone.utc) - FOLLOWING_WINDOW
-    q = (select(Post.id).where(Post.author_id.in_([link.user_id for link in links]), Post.created_at >= since)
-         .order_by(Post.created_at.desc()).limit(SOURCE_LIMIT))
+    since = datetime.now(UTC) - FOLLOWING_WINDOW
+    q = (
+        select(Post.id)
+        .where(Post.author_id.in_([link.user_id for link in links]), Post.created_at >= since)
+        .order_by(Post.created_at.desc())
+        .limit(SOURCE_LIMIT)
+    )
     async with svc.sessions() as s:
         return [str(i) for i in (await s.execute(q)).scalars()]
 
@@ -388,8 +430,15 @@ async def _trending(svc, viewer_id: UUID, region: str | None, language: str | No
         return [i["post"]["id"] for i in items]
     authors = {UUID(i["post"]["author_id"]) for i in items}
     async with svc.sessions() as s:
-        regions = dict((await s.execute(select(profiles.Profile.user_id, profiles.Profile.region)
-                                        .where(profiles.Profile.user_id.in_(authors)))).all())
+        regions = dict(
+            (
+                await s.execute(
+                    select(profiles.Profile.user_id, profiles.Profile.region).where(
+                        profiles.Profile.user_id.in_(authors)
+                    )
+                )
+            ).all()
+        )
 
     def group(item: dict) -> int:
         post = item["post"]
@@ -406,7 +455,7 @@ _LATIN = re.compile(r"[A-Za-z]")
 
 
 def guess_language(text: str) -> str:
-    """"ar" or "en" by the script most letters are in, else "und" (a heuristic, not a detector)."""
+    """ "ar" or "en" by the script most letters are in, else "und" (a heuristic, not a detector)."""
     letters = len(_LETTER.findall(text))
     if not letters:
         return "und"
@@ -456,7 +505,8 @@ async def request_refresh(svc, user_id: UUID) -> None:
     if not await svc.redis.set(f"recs:refresh:{user_id}", b"1", nx=True, ex=REFRESH_LOCK_S):
         return
     try:
-        await svc.producer.send(RECS_USERS.name, str(user_id),
-                                Event("recs.refresh_requested", {"user_id": str(user_id)}, actor=user_id))
+        await svc.producer.send(
+            RECS_USERS.name, str(user_id), Event("recs.refresh_requested", {"user_id": str(user_id)}, actor=user_id)
+        )
     except DomainError as exc:
         log.warning("candidate refresh request not sent", extra={"error": exc.message})

@@ -17,27 +17,26 @@ Read side: a generation is immutable (sorted sets under fresh keys, swapped in b
 a MULTI), so a cursor (generation, rank) pages through one consistent ranking while newer ones
 are published; it expires with the generation (410 cursor_expired).
 """
+
 from __future__ import annotations
 
 import asyncio
-
 import re
 import secrets
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 from uuid import UUID
 
 import orjson
 from sqlalchemy import select
 
-from models.core import cursors
-
 from models.content import feedback
-from models.core.errors import DomainError
 from models.content.posts import Post, public
 from models.content.visibility import can_see
+from models.core import cursors
+from models.core.errors import DomainError
 
 # Weight of one contribution. A view needs 10 s of watching and counts once an hour per viewer;
 # a comment or a share costs the user more than a tap, and a share brings new viewers.
@@ -54,23 +53,29 @@ class CursorExpired(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    window: float     # seconds of engagement a ranking looks at
-    step: float       # hop between two windows
+    window: float  # seconds of engagement a ranking looks at
+    step: float  # hop between two windows
     half_life: float  # of the score, on the post's age
     expected: float
     threshold: float
-    max_posts: int    # per list
-    ttl: int          # seconds a generation (and a partition snapshot) stays readable
+    max_posts: int  # per list
+    ttl: int  # seconds a generation (and a partition snapshot) stays readable
 
     @classmethod
-    def from_settings(cls, s) -> "Config":
-        return cls(window=s.trending_window.total_seconds(), step=s.trending_step.total_seconds(),
-                   half_life=s.trending_half_life.total_seconds(), expected=s.trending_expected,
-                   threshold=s.trending_threshold, max_posts=s.trending_max_posts,
-                   ttl=int(s.trending_snapshot_ttl.total_seconds()))
+    def from_settings(cls, s) -> Config:
+        return cls(
+            window=s.trending_window.total_seconds(),
+            step=s.trending_step.total_seconds(),
+            half_life=s.trending_half_life.total_seconds(),
+            expected=s.trending_expected,
+            threshold=s.trending_threshold,
+            max_posts=s.trending_max_posts,
+            ttl=int(s.trending_snapshot_ttl.total_seconds()),
+        )
 
 
 # ------------------------------------------------------------------ events -> window edges
+
 
 def hashtags(caption: str) -> list[str]:
     """#tags of a caption, case-folded, first occurrence order, at most MAX_TAGS."""
@@ -138,6 +143,7 @@ def observed(items: Iterable[tuple[tuple[str, tuple[float, float]], list]], wind
 
 # ------------------------------------------------------------------ scoring and publishing
 
+
 def created_at(post_id: str) -> float | None:
     """Creation time from a UUIDv7 post id (its first 48 bits are Unix milliseconds)."""
     try:
@@ -153,8 +159,9 @@ def score(observed_: float, age: float, cfg: Config) -> float:
     return (observed_ - cfg.expected) ** 2 / cfg.expected * 0.5 ** (max(age, 0.0) / cfg.half_life)
 
 
-def rank(snapshot: dict[str, list], cfg: Config, now: float) -> tuple[list[tuple[str, float]],
-                                                                      dict[str, list[tuple[str, float]]]]:
+def rank(
+    snapshot: dict[str, list], cfg: Config, now: float
+) -> tuple[list[tuple[str, float]], dict[str, list[tuple[str, float]]]]:
     """{post: [observed, tags]} -> (global ranking, ranking per tag), best first."""
     scored = []
     for post, (obs, tags) in snapshot.items():
@@ -168,20 +175,22 @@ def rank(snapshot: dict[str, list], cfg: Config, now: float) -> tuple[list[tuple
         for t in tags:
             if len(by_tag[t]) < cfg.max_posts:
                 by_tag[t].append((post, s))
-    return [(post, s) for s, post, _ in scored[:cfg.max_posts]], dict(by_tag)
+    return [(post, s) for s, post, _ in scored[: cfg.max_posts]], dict(by_tag)
 
 
 def _keys(gen: str) -> dict[str, str]:
-    return {"meta": f"trending:{gen}:meta", "global": f"trending:{gen}:global",
-            "engagement": f"trending:{gen}:engagement"}
+    return {
+        "meta": f"trending:{gen}:meta",
+        "global": f"trending:{gen}:global",
+        "engagement": f"trending:{gen}:engagement",
+    }
 
 
 def _tag_key(gen: str, tag: str) -> str:
     return f"trending:{gen}:tag:{tag}"
 
 
-async def publish(redis, cfg: Config, parts: dict[int, dict[str, list]], n_partitions: int,
-                  now: float) -> str:
+async def publish(redis, cfg: Config, parts: dict[int, dict[str, list]], n_partitions: int, now: float) -> str:
     """Store this worker's partition snapshots, merge every partition's latest one, and publish
     the rankings as a new generation; returns its id."""
     if parts:
@@ -213,6 +222,7 @@ async def publish(redis, cfg: Config, parts: dict[int, dict[str, list]], n_parti
 
 # ------------------------------------------------------------------ reading
 
+
 def _encode_cursor(gen: str, position: int) -> str:
     return cursors.encode(f"{gen}|{position}".encode())
 
@@ -232,8 +242,15 @@ async def _posts(svc, ids: list[UUID]) -> dict[UUID, Post]:
         return {p.id: p for p in (await s.execute(select(Post).where(Post.id.in_(ids)))).scalars()}
 
 
-async def page(svc, viewer_id: UUID, *, hashtag: str | None = None, cursor: str | None = None,
-               limit: int = 20, recommend: bool = False) -> dict:
+async def page(
+    svc,
+    viewer_id: UUID,
+    *,
+    hashtag: str | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+    recommend: bool = False,
+) -> dict:
     """A page of the current ranking (global, or of one hashtag) as the viewer may see it: posts
     they cannot see or hid are skipped; `recommend` also skips their own posts and those they
     marked not interested. Items: {"post", "score", "engagement", "rank"} (rank 1 = top)."""
@@ -257,12 +274,16 @@ async def page(svc, viewer_id: UUID, *, hashtag: str | None = None, cursor: str 
         ids = [UUID(m.decode()) for m, _ in batch]
         found = await _posts(svc, ids)
         engagement = await redis.hmget(_keys(gen)["engagement"], [m for m, _ in batch])
-        check = [p for p in (found.get(pid) for pid in ids)
-                 if p is not None and p.id not in skip and not (recommend and p.author_id == viewer_id)]
+        check = [
+            p
+            for p in (found.get(pid) for pid in ids)
+            if p is not None and p.id not in skip and not (recommend and p.author_id == viewer_id)
+        ]
         # concurrently: one by one, 150 recommendation candidates were 150 Redis round trips in a row
-        visible = {p.id for p, ok in zip(check, await asyncio.gather(
-            *(can_see(svc, viewer_id, p) for p in check))) if ok}
-        for (pid, (_, s), eng) in zip(ids, batch, engagement):
+        visible = {
+            p.id for p, ok in zip(check, await asyncio.gather(*(can_see(svc, viewer_id, p) for p in check))) if ok
+        }
+        for pid, (_, s), eng in zip(ids, batch, engagement):
             position += 1
             if pid not in visible:
                 continue

@@ -6,16 +6,17 @@ changes state (inactive -> active: +1, active -> inactive: -1), and an edge take
 if that event's id (UUIDv7, time-ordered) is newer than the last one it took. So redelivered,
 repeated or stale events are no-ops, and non-idempotent increments (CQL counters) stay exact.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 from uuid import UUID
 
 REACTION_TYPES = ("like", "love", "laugh", "wow", "sad", "angry")
 # API names of the counters, by stored kind.
-COUNTER_NAMES = {"like": "likes", "love": "loves", "laugh": "laughs", "wow": "wows",
-                 "sad": "sads", "angry": "angries"}
+COUNTER_NAMES = {"like": "likes", "love": "loves", "laugh": "laughs", "wow": "wows", "sad": "sads", "angry": "angries"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ FOLLOW_COUNTERS = ("followers", "following")
 class FollowLink:
     """One entry of a followers/following list: the other user, and the id of the event that
     made the edge active (UUIDv7, so also when). (since, user_id) is the list's keyset."""
+
     user_id: UUID
     since: UUID
 
@@ -96,13 +98,11 @@ class EngagementStore(Protocol):
 
     async def is_following(self, follower_id: UUID, followee_id: UUID) -> bool: ...
 
-    async def list_followers(self, user_id: UUID, *, after: FollowLink | None,
-                             limit: int) -> list[FollowLink]:
+    async def list_followers(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
         """Active followers of `user_id`, newest first (since desc, user_id desc), strictly after
         the `after` entry: a keyset, so follows made while paging never shift later pages."""
 
-    async def list_following(self, user_id: UUID, *, after: FollowLink | None,
-                             limit: int) -> list[FollowLink]:
+    async def list_following(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
         """Users `user_id` actively follows, same order and keyset as list_followers."""
 
     async def reconcile_follows(self) -> int:

@@ -41,6 +41,7 @@ for longer than the grace can still make the correction wrong by one; the next r
 A (post, kind) whose edges are all inactive and that has no counter row is consistent here (a CQL
 counter that was never written *is* zero); PostgreSQL would materialise a 0 row for it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,21 +50,33 @@ import logging
 import random
 import re
 from collections import defaultdict
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
-from cassandra import (ConfigurationException, ConsistencyLevel, InvalidRequest, OperationTimedOut,
-                       WriteFailure, WriteTimeout)
+from cassandra import (
+    ConfigurationException,
+    ConsistencyLevel,
+    InvalidRequest,
+    OperationTimedOut,
+    WriteFailure,
+    WriteTimeout,
+)
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResultSet
 from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy, TokenAwarePolicy
 from cassandra.protocol import ServerError, SyntaxException
-from cassandra.query import (BatchStatement, BatchType, PreparedStatement, SimpleStatement, Statement,
-                             dict_factory)
+from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement, Statement, dict_factory
 
-from models.engagement.base import (FOLLOW_COUNTERS, REACTION_TYPES, FollowChange, FollowLink, ReactionChange,
-                                    latest_per_edge)
+from models.engagement.base import (
+    FOLLOW_COUNTERS,
+    REACTION_TYPES,
+    FollowChange,
+    FollowLink,
+    ReactionChange,
+    latest_per_edge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,33 +148,34 @@ SCHEMA: list[str] = [
 
 # Scylla with tablets enabled supports neither counters nor (before 2025.x) LWT: ask for vnodes.
 # Apache Cassandra and older Scylla reject the option, and start() then falls back to the plain form.
-_KEYSPACE_DDL = ("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
-                 "{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
+_KEYSPACE_DDL = (
+    "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"
+)
 _KEYSPACE_TABLETS_OFF = " AND tablets = {'enabled': false}"
 
 # Prepared once by start(). Names are the attributes they are stored under (prefixed by `_q_`).
 STATEMENTS: dict[str, str] = {
     "read_edge": "SELECT active, last_event_id, write_id FROM reaction_edges "
-                 "WHERE post_id = ? AND user_id = ? AND type = ?",
+    "WHERE post_id = ? AND user_id = ? AND type = ?",
     "insert_edge": "INSERT INTO reaction_edges "
-                   "(post_id, user_id, type, active, last_event_id, updated_at, write_id) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+    "(post_id, user_id, type, active, last_event_id, updated_at, write_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
     "update_edge": "UPDATE reaction_edges SET active = ?, last_event_id = ?, updated_at = ?, write_id = ? "
-                   "WHERE post_id = ? AND user_id = ? AND type = ? "
-                   "IF last_event_id = ? AND active = ?",
+    "WHERE post_id = ? AND user_id = ? AND type = ? "
+    "IF last_event_id = ? AND active = ?",
     "bump": "UPDATE post_counters SET count = count + ? WHERE post_id = ? AND kind = ?",
     "post_counters": "SELECT kind, count FROM post_counters WHERE post_id = ?",
     "post_edges": "SELECT user_id, type, active, last_event_id FROM reaction_edges WHERE post_id = ?",
     "scan_edges": "SELECT post_id, type, active FROM reaction_edges",
     "scan_counters": "SELECT post_id, kind, count FROM post_counters",
     "read_follow": "SELECT active, last_event_id, since, write_id FROM follow_edges "
-                   "WHERE follower_id = ? AND followee_id = ?",
+    "WHERE follower_id = ? AND followee_id = ?",
     "insert_follow": "INSERT INTO follow_edges "
-                     "(follower_id, followee_id, active, last_event_id, since, updated_at, write_id) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+    "(follower_id, followee_id, active, last_event_id, since, updated_at, write_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
     "update_follow": "UPDATE follow_edges SET active = ?, last_event_id = ?, since = ?, updated_at = ?, "
-                     "write_id = ? WHERE follower_id = ? AND followee_id = ? "
-                     "IF last_event_id = ? AND active = ?",
+    "write_id = ? WHERE follower_id = ? AND followee_id = ? "
+    "IF last_event_id = ? AND active = ?",
     "add_follower": "INSERT INTO followers_by_user (user_id, since, follower_id) VALUES (?, ?, ?)",
     "del_follower": "DELETE FROM followers_by_user WHERE user_id = ? AND since = ? AND follower_id = ?",
     "add_following": "INSERT INTO following_by_user (user_id, since, followee_id) VALUES (?, ?, ?)",
@@ -170,10 +184,10 @@ STATEMENTS: dict[str, str] = {
     "user_counters": "SELECT kind, count FROM user_counters WHERE user_id = ?",
     "followers_top": "SELECT follower_id, since FROM followers_by_user WHERE user_id = ? LIMIT ?",
     "followers_after": "SELECT follower_id, since FROM followers_by_user "
-                       "WHERE user_id = ? AND (since, follower_id) < (?, ?) LIMIT ?",
+    "WHERE user_id = ? AND (since, follower_id) < (?, ?) LIMIT ?",
     "following_top": "SELECT followee_id, since FROM following_by_user WHERE user_id = ? LIMIT ?",
     "following_after": "SELECT followee_id, since FROM following_by_user "
-                       "WHERE user_id = ? AND (since, followee_id) < (?, ?) LIMIT ?",
+    "WHERE user_id = ? AND (since, followee_id) < (?, ?) LIMIT ?",
     "scan_follows": "SELECT follower_id, followee_id, active, since FROM follow_edges",
     "scan_followers": "SELECT user_id, since, follower_id FROM followers_by_user",
     "scan_following": "SELECT user_id, since, followee_id FROM following_by_user",
@@ -181,10 +195,27 @@ STATEMENTS: dict[str, str] = {
 }
 # Reads may be retried/speculated by the driver; the writes (LWT, counters) never blindly. The
 # list rows' plain INSERT/DELETE are idempotent too (a list row is a pure function of its edge).
-_IDEMPOTENT = {"read_edge", "post_counters", "post_edges", "scan_edges", "scan_counters",
-               "read_follow", "add_follower", "del_follower", "add_following", "del_following",
-               "user_counters", "followers_top", "followers_after", "following_top", "following_after",
-               "scan_follows", "scan_followers", "scan_following", "scan_user_counters"}
+_IDEMPOTENT = {
+    "read_edge",
+    "post_counters",
+    "post_edges",
+    "scan_edges",
+    "scan_counters",
+    "read_follow",
+    "add_follower",
+    "del_follower",
+    "add_following",
+    "del_following",
+    "user_counters",
+    "followers_top",
+    "followers_after",
+    "following_top",
+    "following_after",
+    "scan_follows",
+    "scan_followers",
+    "scan_following",
+    "scan_user_counters",
+}
 
 # A CAS that failed with one of these may or may not have applied.
 _UNKNOWN_OUTCOME = (WriteTimeout, WriteFailure, OperationTimedOut, ConnectionException, ServerError)
@@ -261,15 +292,24 @@ class CqlEngagementStore:
     _q_scan_following: PreparedStatement
     _q_scan_user_counters: PreparedStatement
 
-    def __init__(self, settings, *, replication_factor: int | None = None, concurrency: int = 64,
-                 cas_attempts: int = 10, reconcile_grace: float = 2.0, fetch_size: int = 2000):
+    def __init__(
+        self,
+        settings,
+        *,
+        replication_factor: int | None = None,
+        concurrency: int = 64,
+        cas_attempts: int = 10,
+        reconcile_grace: float = 2.0,
+        fetch_size: int = 2000,
+    ):
         self.settings = settings
         self.contact_points = parse_hosts(settings.scylla_hosts)
         self.keyspace = settings.scylla_keyspace
         if not _IDENT.match(self.keyspace):
             raise ValueError(f"SCYLLA_KEYSPACE is not a plain CQL identifier: {self.keyspace!r}")
-        self.replication_factor = int(replication_factor if replication_factor is not None
-                                      else settings.scylla_replication_factor or 1)
+        self.replication_factor = int(
+            replication_factor if replication_factor is not None else settings.scylla_replication_factor or 1
+        )
         self.concurrency = concurrency
         self.cas_attempts = cas_attempts
         self.reconcile_grace = reconcile_grace
@@ -296,8 +336,7 @@ class CqlEngagementStore:
             serial_consistency_level=ConsistencyLevel.SERIAL,
             row_factory=dict_factory,
         )
-        cluster = Cluster(contact_points=self.contact_points,
-                          execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+        cluster = Cluster(contact_points=self.contact_points, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
         try:
             session = cluster.connect()
             ddl = _KEYSPACE_DDL.format(ks=self.keyspace, rf=self.replication_factor)
@@ -326,14 +365,19 @@ class CqlEngagementStore:
             await asyncio.to_thread(cluster.shutdown)
 
     async def ping(self) -> None:
-        await self._execute(SimpleStatement("SELECT release_version FROM system.local",
-                                            is_idempotent=True))
+        await self._execute(SimpleStatement("SELECT release_version FROM system.local", is_idempotent=True))
 
     # ---------------------------------------------------------------- driver <-> asyncio
 
-    async def _execute(self, stmt: Statement | PreparedStatement, params: Sequence[Any] = (), *,
-                       serial: bool = False, paging_state: bytes | None = None,
-                       fetch_size: int | None = None) -> ResultSet:
+    async def _execute(
+        self,
+        stmt: Statement | PreparedStatement,
+        params: Sequence[Any] = (),
+        *,
+        serial: bool = False,
+        paging_state: bytes | None = None,
+        fetch_size: int | None = None,
+    ) -> ResultSet:
         """Run one request without blocking the loop: the driver's ResponseFuture completes on the
         driver's own thread and hands its page back through call_soon_threadsafe. Only the first
         page is ever touched (iterating a ResultSet further would block on the next page)."""
@@ -360,15 +404,14 @@ class CqlEngagementStore:
 
         response_future = self.session.execute_async(stmt, paging_state=paging_state)
         response_future.add_callbacks(
-            lambda rows: post("set_result", ResultSet(response_future, rows)),
-            lambda exc: post("set_exception", exc))
+            lambda rows: post("set_result", ResultSet(response_future, rows)), lambda exc: post("set_exception", exc)
+        )
         return await fut
 
     async def _pages(self, stmt: PreparedStatement, params: Sequence[Any] = ()) -> AsyncIterator[dict]:
         paging_state = None
         while True:
-            rs = await self._execute(stmt, params, paging_state=paging_state,
-                                     fetch_size=self.fetch_size)
+            rs = await self._execute(stmt, params, paging_state=paging_state, fetch_size=self.fetch_size)
             for row in rs.current_rows:
                 yield row
             paging_state = rs.paging_state
@@ -407,8 +450,7 @@ class CqlEngagementStore:
         changes = latest_per_edge(changes)  # no-op for reduced input; one CAS chain per edge
         # Shielded: if the caller is cancelled mid-batch, the started CAS + increment pairs still
         # complete (close() waits for them) instead of leaving counters behind their edges.
-        deltas = await self._run_all((self._bounded(self._apply_edge, c) for c in changes),
-                                     shield=True)
+        deltas = await self._run_all((self._bounded(self._apply_edge, c) for c in changes), shield=True)
         net: dict[tuple[UUID, str], int] = defaultdict(int)
         for change, delta in zip(changes, deltas):
             net[(change.post_id, change.type)] += delta
@@ -425,14 +467,13 @@ class CqlEngagementStore:
             if current is not None and not _newer(c.event_id, current["last_event_id"]):
                 return 0  # repeated or stale event: no-op
             old_active = bool(current["active"]) if current is not None else False
-            token, now = uuid4(), datetime.now(timezone.utc)
+            token, now = uuid4(), datetime.now(UTC)
             if current is None:
                 stmt = self._q_insert_edge
                 params = (*key, c.active, c.event_id, now, token)
             else:
                 stmt = self._q_update_edge
-                params = (c.active, c.event_id, now, token, *key,
-                          current["last_event_id"], current["active"])
+                params = (c.active, c.event_id, now, token, *key, current["last_event_id"], current["active"])
             try:
                 rs = await self._execute(stmt, params)
                 applied = rs.was_applied
@@ -445,8 +486,11 @@ class CqlEngagementStore:
                 applied = current is not None and current.get("write_id") == token
                 if not applied:
                     if current is not None and _newer(current["last_event_id"], c.event_id):
-                        log.warning("edge %s: a newer event overwrote it before our CAS outcome "
-                                    "was known; its counter may be off by one until reconcile", key)
+                        log.warning(
+                            "edge %s: a newer event overwrote it before our CAS outcome "
+                            "was known; its counter may be off by one until reconcile",
+                            key,
+                        )
                     await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                     continue
             else:
@@ -460,8 +504,14 @@ class CqlEngagementStore:
                 try:
                     await self._execute(self._q_bump, (delta, c.post_id, c.type))
                 except Exception:
-                    log.error("edge %s moved but its counter %+d failed: post_counters(%s, %s) is "
-                              "off by one until `reconcile`", key, delta, c.post_id, c.type)
+                    log.error(
+                        "edge %s moved but its counter %+d failed: post_counters(%s, %s) is "
+                        "off by one until `reconcile`",
+                        key,
+                        delta,
+                        c.post_id,
+                        c.type,
+                    )
                     raise
             return delta
         raise CasContention(f"edge {key}: compare-and-set lost {self.cas_attempts} times")
@@ -483,8 +533,7 @@ class CqlEngagementStore:
             return _UNKNOWN
         if row["last_event_id"] is None:
             return None
-        return {"active": row["active"], "last_event_id": row["last_event_id"],
-                "write_id": row.get("write_id")}
+        return {"active": row["active"], "last_event_id": row["last_event_id"], "write_id": row.get("write_id")}
 
     # ---------------------------------------------------------------- counters
 
@@ -526,14 +575,17 @@ class CqlEngagementStore:
     async def _post_snapshot(self, post_id: UUID):
         """(active edges per kind, reaction counters, fingerprint of every edge version)."""
         async with self._sem:
-            counters = {k: v for k, v in (await self._post_counters(post_id)).items()
-                        if k in REACTION_TYPES}
+            counters = {k: v for k, v in (await self._post_counters(post_id)).items() if k in REACTION_TYPES}
             truth: dict[str, int] = defaultdict(int)
             digest = hashlib.blake2b(digest_size=16)
             async for row in self._pages(self._q_post_edges, (post_id,)):
                 truth[row["type"]] += 1 if row["active"] else 0
-                digest.update(row["user_id"].bytes + row["type"].encode() + b"\0"
-                              + (row["last_event_id"].bytes if row["last_event_id"] else b""))
+                digest.update(
+                    row["user_id"].bytes
+                    + row["type"].encode()
+                    + b"\0"
+                    + (row["last_event_id"].bytes if row["last_event_id"] else b"")
+                )
         return dict(truth), counters, digest.digest()
 
     async def _reconcile_post(self, post_id: UUID) -> int:
@@ -553,11 +605,9 @@ class CqlEngagementStore:
             diff = truth.get(kind, 0) - counters.get(kind, 0)
             if diff:
                 await self._execute(self._q_bump, (diff, post_id, kind))
-                log.info("reconcile: post %s %s %d -> %d", post_id, kind,
-                         counters.get(kind, 0), truth.get(kind, 0))
+                log.info("reconcile: post %s %s %d -> %d", post_id, kind, counters.get(kind, 0), truth.get(kind, 0))
                 fixed += 1
         return fixed
-
 
     # ---------------------------------------------------------------- follows
     #
@@ -570,10 +620,15 @@ class CqlEngagementStore:
         if not changes:
             return {}
         changes = latest_per_edge(changes)
-        deltas = await self._run_all((self._bounded(self._apply_follow_edge, c) for c in changes),
-                                     shield=True)
-        changed = sorted({user for change, delta in zip(changes, deltas) if delta
-                          for user in (change.follower_id, change.followee_id)})
+        deltas = await self._run_all((self._bounded(self._apply_follow_edge, c) for c in changes), shield=True)
+        changed = sorted(
+            {
+                user
+                for change, delta in zip(changes, deltas)
+                if delta
+                for user in (change.follower_id, change.followee_id)
+            }
+        )
         if not changed:
             return {}
         return await self.get_follow_counts(changed)
@@ -588,13 +643,12 @@ class CqlEngagementStore:
             old_active = bool(current["active"]) if current is not None else False
             old_since = current["since"] if current is not None else None
             since = c.event_id if c.active and not old_active else (old_since or c.event_id)
-            token, now = uuid4(), datetime.now(timezone.utc)
+            token, now = uuid4(), datetime.now(UTC)
             if current is None:
                 stmt, params = self._q_insert_follow, (*key, c.active, c.event_id, since, now, token)
             else:
                 stmt = self._q_update_follow
-                params = (c.active, c.event_id, since, now, token, *key,
-                          current["last_event_id"], current["active"])
+                params = (c.active, c.event_id, since, now, token, *key, current["last_event_id"], current["active"])
             try:
                 rs = await self._execute(stmt, params)
                 applied = rs.was_applied
@@ -617,8 +671,11 @@ class CqlEngagementStore:
             try:
                 await self._follow_flipped(c, delta, since if delta > 0 else old_since)
             except Exception:
-                log.error("follow edge %s moved (%+d) but its lists/counters failed: off until "
-                          "`reconcile_follows`", key, delta)
+                log.error(
+                    "follow edge %s moved (%+d) but its lists/counters failed: off until `reconcile_follows`",
+                    key,
+                    delta,
+                )
                 raise
             return delta
         raise CasContention(f"follow edge {key}: compare-and-set lost {self.cas_attempts} times")
@@ -652,8 +709,12 @@ class CqlEngagementStore:
             return _UNKNOWN
         if row["last_event_id"] is None:
             return None
-        return {"active": row["active"], "last_event_id": row["last_event_id"], "since": row["since"],
-                "write_id": row.get("write_id")}
+        return {
+            "active": row["active"],
+            "last_event_id": row["last_event_id"],
+            "since": row["since"],
+            "write_id": row.get("write_id"),
+        }
 
     async def _user_counts(self, user_id: UUID) -> dict[str, int]:
         out = dict.fromkeys(FOLLOW_COUNTERS, 0)
@@ -671,22 +732,20 @@ class CqlEngagementStore:
         row = await self._read_follow((follower_id, followee_id), serial=False)
         return bool(row and row["active"])
 
-    async def _list(self, direction: str, user_id: UUID, after: FollowLink | None,
-                    limit: int) -> list[FollowLink]:
+    async def _list(self, direction: str, user_id: UUID, after: FollowLink | None, limit: int) -> list[FollowLink]:
         if after is None:
             rs = await self._execute(getattr(self, f"_q_{direction}_top"), (user_id, limit))
         else:
-            rs = await self._execute(getattr(self, f"_q_{direction}_after"),
-                                     (user_id, after.since.bytes, after.user_id, limit))
+            rs = await self._execute(
+                getattr(self, f"_q_{direction}_after"), (user_id, after.since.bytes, after.user_id, limit)
+            )
         other = "follower_id" if direction == "followers" else "followee_id"
         return [FollowLink(user_id=r[other], since=UUID(bytes=r["since"])) for r in rs.current_rows]
 
-    async def list_followers(self, user_id: UUID, *, after: FollowLink | None,
-                             limit: int) -> list[FollowLink]:
+    async def list_followers(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
         return await self._list("followers", user_id, after, limit)
 
-    async def list_following(self, user_id: UUID, *, after: FollowLink | None,
-                             limit: int) -> list[FollowLink]:
+    async def list_following(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
         return await self._list("following", user_id, after, limit)
 
     async def _follow_snapshot(self):

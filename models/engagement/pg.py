@@ -12,11 +12,12 @@ writers of overlapping batches cannot deadlock. Older servers take five statemen
 there concurrent writers can deadlock, PostgreSQL then aborts one transaction and the agent
 retries its batch.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
-from typing import Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -167,11 +168,16 @@ SELECT {other}, since FROM follow_edges
 WHERE {me} = $1 AND active {after}
 ORDER BY since DESC, {other} DESC LIMIT $2
 """
-_LISTS = {(direction, paged): _LIST.format(
-              me=me, other=other, after=f"AND (since, {other}) < ($3::uuid, $4::uuid)" if paged else "")
-          for direction, me, other in (("followers", "followee_id", "follower_id"),
-                                       ("following", "follower_id", "followee_id"))
-          for paged in (False, True)}
+_LISTS = {
+    (direction, paged): _LIST.format(
+        me=me, other=other, after=f"AND (since, {other}) < ($3::uuid, $4::uuid)" if paged else ""
+    )
+    for direction, me, other in (
+        ("followers", "followee_id", "follower_id"),
+        ("following", "follower_id", "followee_id"),
+    )
+    for paged in (False, True)
+}
 
 _RECONCILE_FOLLOWS = """
 WITH truth AS (
@@ -229,8 +235,13 @@ class PgEngagementStore:
     async def apply_reactions(self, changes: Sequence[ReactionChange]) -> dict[UUID, dict[str, int]]:
         if not changes:
             return {}
-        cols = ([c.post_id for c in changes], [c.user_id for c in changes], [c.type for c in changes],
-                [c.active for c in changes], [c.event_id for c in changes])
+        cols = (
+            [c.post_id for c in changes],
+            [c.user_id for c in changes],
+            [c.type for c in changes],
+            [c.active for c in changes],
+            [c.event_id for c in changes],
+        )
         async with self._connection() as apg:
             if self.single_statement is None:
                 self.single_statement = apg.get_server_version().major >= 18
@@ -253,8 +264,7 @@ class PgEngagementStore:
             deltas = {k: d for k, d in sorted(deltas.items()) if d}
             if not deltas:
                 return []
-            await apg.execute(_ADD_COUNTERS, [k[0] for k in deltas], [k[1] for k in deltas],
-                              list(deltas.values()))
+            await apg.execute(_ADD_COUNTERS, [k[0] for k in deltas], [k[1] for k in deltas], list(deltas.values()))
             return await apg.fetch(_COUNTERS_OF, list({k[0] for k in deltas}))
 
     async def get_counters(self, post_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
@@ -273,8 +283,12 @@ class PgEngagementStore:
     async def apply_follows(self, changes: Sequence[FollowChange]) -> dict[UUID, dict[str, int]]:
         if not changes:
             return {}
-        cols = ([c.follower_id for c in changes], [c.followee_id for c in changes],
-                [c.active for c in changes], [c.event_id for c in changes])
+        cols = (
+            [c.follower_id for c in changes],
+            [c.followee_id for c in changes],
+            [c.active for c in changes],
+            [c.event_id for c in changes],
+        )
         async with self._connection() as apg, apg.transaction():
             await apg.execute(_PLACEHOLD_FOLLOWS, *cols)
             before = {(r[0], r[1]): r[2] for r in await apg.fetch(_LOCK_FOLLOWS, *cols)}
@@ -287,8 +301,7 @@ class PgEngagementStore:
             deltas = {k: d for k, d in sorted(deltas.items()) if d}
             if not deltas:
                 return {}
-            await apg.execute(_ADD_USER_COUNTERS, [k[0] for k in deltas], [k[1] for k in deltas],
-                              list(deltas.values()))
+            await apg.execute(_ADD_USER_COUNTERS, [k[0] for k in deltas], [k[1] for k in deltas], list(deltas.values()))
             users = sorted({k[0] for k in deltas})
             rows = await apg.fetch(_FOLLOW_COUNTS_OF, users, list(FOLLOW_COUNTERS))
         return _follow_counts(rows, users)
@@ -300,23 +313,24 @@ class PgEngagementStore:
 
     async def is_following(self, follower_id: UUID, followee_id: UUID) -> bool:
         async with self._connection() as apg:
-            return bool(await apg.fetchval(
-                "SELECT active FROM follow_edges WHERE follower_id = $1 AND followee_id = $2",
-                follower_id, followee_id))
+            return bool(
+                await apg.fetchval(
+                    "SELECT active FROM follow_edges WHERE follower_id = $1 AND followee_id = $2",
+                    follower_id,
+                    followee_id,
+                )
+            )
 
-    async def _list(self, direction: str, user_id: UUID, after: FollowLink | None,
-                    limit: int) -> list[FollowLink]:
+    async def _list(self, direction: str, user_id: UUID, after: FollowLink | None, limit: int) -> list[FollowLink]:
         args = (user_id, limit) + ((after.since, after.user_id) if after else ())
         async with self._connection() as apg:
             rows = await apg.fetch(_LISTS[(direction, after is not None)], *args)
         return [FollowLink(user_id=r[0], since=r[1]) for r in rows]
 
-    async def list_followers(self, user_id: UUID, *, after: FollowLink | None,
-                             limit: int) -> list[FollowLink]:
+    async def list_followers(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
         return await self._list("followers", user_id, after, limit)
 
-    async def list_following(self, user_id: UUID, *, after: FollowLink | None,
-                             limit: int) -> list[FollowLink]:
+    async def list_following(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
         return await self._list("following", user_id, after, limit)
 
     async def reconcile_follows(self) -> int:

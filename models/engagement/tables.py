@@ -1,4 +1,5 @@
 """PostgreSQL tables of the engagement store (the CQL store has its own schema in cql.py)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -8,11 +8,13 @@ before anything more is stored. The complete file moves into object storage as
 `originals/<id>`, then one transaction turns the video `processing` and stages `media.uploaded`.
 Every step of that completion is idempotent, so a HEAD after a crash in between finishes it.
 """
+
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
+import logging
 import time
 from collections.abc import AsyncIterable
 from datetime import datetime, timedelta
@@ -20,6 +22,7 @@ from uuid import UUID
 
 from sqlalchemy import func, select, update
 
+from infra.background import BackgroundLoop
 from infra.ffmpeg import VIDEO_CONTAINERS, sniff_container
 from infra.storage import storage_for
 from models.core import outbox
@@ -28,11 +31,13 @@ from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event, new_id
 from models.media.videos import Video, fail, part_path, push_status, upload_dir
 
-HEAD_BYTES = 64          # what sniff_container reads; a decision needs at most this many
+HEAD_BYTES = 64  # what sniff_container reads; a decision needs at most this many
 CHECKSUMS = {"sha1": hashlib.sha1}
-LOCK_TTL = 30.0          # seconds; renewed while a PATCH streams
-LOCK_WAIT = 3.0          # a resumed PATCH may arrive while the dropped one is being torn down
+LOCK_TTL = 30.0  # seconds; renewed while a PATCH streams
+LOCK_WAIT = 3.0  # a resumed PATCH may arrive while the dropped one is being torn down
 FINALIZE_LOCK_TTL = 900.0
+
+log = logging.getLogger(__name__)
 
 
 class UploadNotFound(NotFound):
@@ -60,7 +65,7 @@ class OffsetMismatch(Conflict):
 
 
 class ChecksumMismatch(DomainError):
-    status, code = 460, "checksum_mismatch"   # Tus checksum extension
+    status, code = 460, "checksum_mismatch"  # Tus checksum extension
 
 
 class UploadGone(DomainError):
@@ -86,21 +91,41 @@ async def create_upload(svc, *, owner_id: UUID, length: int, metadata: dict[str,
         # one user's creations in turn, so two at once cannot both squeeze under a quota
         await ss.execute(select(func.pg_advisory_xact_lock(_owner_lock_key(owner_id))))
         day_ago = now - timedelta(days=1)
-        count, oldest = (await ss.execute(
-            select(func.count(), func.min(Video.created_at))
-            .where(Video.owner_id == owner_id, Video.created_at > day_ago))).one()
+        count, oldest = (
+            await ss.execute(
+                select(func.count(), func.min(Video.created_at)).where(
+                    Video.owner_id == owner_id, Video.created_at > day_ago
+                )
+            )
+        ).one()
         if count >= s.media_quota_uploads_per_day:
             exc = DailyUploadsExceeded(f"at most {s.media_quota_uploads_per_day} uploads per 24 hours")
             exc.headers = {"Retry-After": str(max(1, int((oldest - day_ago).total_seconds()) + 1))}
             raise exc
-        used = (await ss.execute(select(func.coalesce(func.sum(Video.size), 0))
-                                 .where(Video.owner_id == owner_id, Video.status != "failed"))).scalar()
+        used = (
+            await ss.execute(
+                select(func.coalesce(func.sum(Video.size), 0)).where(
+                    Video.owner_id == owner_id, Video.status != "failed"
+                )
+            )
+        ).scalar()
         if used + length > s.media_quota_bytes:
-            raise StorageQuotaExceeded(f"this upload would take your videos to {used + length} bytes; "
-                                       f"the quota is {s.media_quota_bytes}")
-        video = Video(id=new_id(), owner_id=owner_id, status="uploading", progress=0, size=length, received=0,
-                      upload_metadata=metadata, upload_expires_at=now + s.media_upload_expiry,
-                      renditions=[], created_at=now, updated_at=now)
+            raise StorageQuotaExceeded(
+                f"this upload would take your videos to {used + length} bytes; the quota is {s.media_quota_bytes}"
+            )
+        video = Video(
+            id=new_id(),
+            owner_id=owner_id,
+            status="uploading",
+            progress=0,
+            size=length,
+            received=0,
+            upload_metadata=metadata,
+            upload_expires_at=now + s.media_upload_expiry,
+            renditions=[],
+            created_at=now,
+            updated_at=now,
+        )
         ss.add(video)
     upload_dir(s).mkdir(parents=True, exist_ok=True)
     part_path(s, video.id).touch()
@@ -159,8 +184,9 @@ async def offset(svc, video: Video, *, locked: bool = False) -> int:
     return video.size
 
 
-async def append(svc, video: Video, *, at: int, body: AsyncIterable[bytes],
-                 checksum: tuple[str, str] | None = None) -> int:
+async def append(
+    svc, video: Video, *, at: int, body: AsyncIterable[bytes], checksum: tuple[str, str] | None = None
+) -> int:
     """Write the request body at offset `at` (which must be the current offset); returns the new
     offset. Completes the upload when the last byte arrives."""
     lock = _lock(svc, video.id)
@@ -178,10 +204,16 @@ async def append(svc, video: Video, *, at: int, body: AsyncIterable[bytes],
         written = await _write(svc, video, at, body, checksum, lock)
         new_offset = at + written
         async with svc.sessions() as ss, ss.begin():
-            await ss.execute(update(Video).where(Video.id == video.id, Video.status == "uploading").values(
-                received=new_offset, updated_at=utcnow(),
-                # an upload in progress does not expire
-                upload_expires_at=utcnow() + svc.settings.media_upload_expiry))
+            await ss.execute(
+                update(Video)
+                .where(Video.id == video.id, Video.status == "uploading")
+                .values(
+                    received=new_offset,
+                    updated_at=utcnow(),
+                    # an upload in progress does not expire
+                    upload_expires_at=utcnow() + svc.settings.media_upload_expiry,
+                )
+            )
         if new_offset == video.size:
             # storing the original may take a while (S3): keep other requests off meanwhile
             await lock.extend(FINALIZE_LOCK_TTL, replace_ttl=True)
@@ -212,7 +244,7 @@ async def _write(svc, video: Video, at: int, body: AsyncIterable[bytes], checksu
                 if written + len(chunk) > remaining:
                     raise UploadTooLarge(f"the body goes past Upload-Length ({video.size} bytes)")
                 if head is not None:
-                    head += chunk[:need_head - len(head)]
+                    head += chunk[: need_head - len(head)]
                     if len(head) >= need_head:
                         if sniff_container(head) not in VIDEO_CONTAINERS:
                             refused = True
@@ -237,8 +269,12 @@ async def _write(svc, video: Video, at: int, body: AsyncIterable[bytes], checksu
             if not keep:
                 f.truncate(at)
     if refused:
-        await fail(svc, video.id, "unsupported_container",
-                   "the file is not an mp4, mov, webm or mkv video (judged by its first bytes)")
+        await fail(
+            svc,
+            video.id,
+            "unsupported_container",
+            "the file is not an mp4, mov, webm or mkv video (judged by its first bytes)",
+        )
         raise UnsupportedContainer("the file is not an mp4, mov, webm or mkv video")
     return written
 
@@ -261,16 +297,32 @@ async def finalize(svc, video: Video) -> None:
         await fail(svc, video.id, "upload_lost", "the uploaded bytes were lost; upload the file again")
         return
     async with svc.sessions() as ss, ss.begin():
-        done = (await ss.execute(
-            update(Video).where(Video.id == video.id, Video.status == "uploading")
-            .values(status="processing", progress=0, received=video.size, original_key=key,
-                    uploaded_at=utcnow(), upload_expires_at=None, updated_at=utcnow())
-            .returning(Video))).scalar_one_or_none()
+        done = (
+            await ss.execute(
+                update(Video)
+                .where(Video.id == video.id, Video.status == "uploading")
+                .values(
+                    status="processing",
+                    progress=0,
+                    received=video.size,
+                    original_key=key,
+                    uploaded_at=utcnow(),
+                    upload_expires_at=None,
+                    updated_at=utcnow(),
+                )
+                .returning(Video)
+            )
+        ).scalar_one_or_none()
         if done is None:
             return
-        outbox.stage(ss, Event("media.uploaded", {"video_id": str(video.id), "owner_id": str(video.owner_id),
-                                                  "original_key": key, "size": video.size},
-                               actor=video.owner_id))
+        outbox.stage(
+            ss,
+            Event(
+                "media.uploaded",
+                {"video_id": str(video.id), "owner_id": str(video.owner_id), "original_key": key, "size": video.size},
+                actor=video.owner_id,
+            ),
+        )
     svc.relay.kick()
     await push_status(svc, done)
 
@@ -297,11 +349,37 @@ async def terminate(svc, video: Video) -> None:
 async def expire_uploads(svc, *, now: datetime | None = None, limit: int = 500) -> int:
     """Fail uploads past Upload-Expires and delete their bytes; returns how many."""
     async with svc.sessions() as ss:
-        ids = (await ss.execute(select(Video.id).where(
-            Video.status == "uploading", Video.upload_expires_at <= (now or utcnow()))
-            .order_by(Video.upload_expires_at).limit(limit))).scalars().all()
+        ids = (
+            (
+                await ss.execute(
+                    select(Video.id)
+                    .where(Video.status == "uploading", Video.upload_expires_at <= (now or utcnow()))
+                    .order_by(Video.upload_expires_at)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
     done = 0
     for video_id in ids:
         if await fail(svc, video_id, "upload_expired", "the upload was not finished in time"):
             done += 1
     return done
+
+
+class UploadSweeper(BackgroundLoop):
+    """Every API process runs one (api/app.py; the sweep is safe to run concurrently), every
+    MEDIA_UPLOAD_SWEEP_INTERVAL seconds; `python -m jobs.expire_uploads` runs one sweep by hand."""
+
+    def __init__(self, svc):
+        self.svc = svc
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if expired := await expire_uploads(self.svc):
+                    log.info("expired uploads removed", extra={"count": expired})
+            except Exception as exc:  # a database blip: the next sweep retries
+                log.warning("upload sweep failed", extra={"error": repr(exc)})
+            await asyncio.sleep(self.svc.settings.media_upload_sweep_interval)

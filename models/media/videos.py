@@ -7,6 +7,7 @@ expected state, so a redelivered event or a second attempt finds the work done a
 (agents are at-least-once).
 Uploads themselves (Tus) are models/media/uploads.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,18 +20,30 @@ from pathlib import Path
 from uuid import UUID
 
 import orjson
-from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Integer, SmallInteger,
-                        String, Text, and_, or_, select, update)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    and_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infra.settings import Settings
 from infra.storage import storage_for
-from models.moderation import cases
 from models.core import outbox
 from models.core.base import Base, utcnow
-from models.core.errors import Conflict, NotFound
+from models.core.errors import NotFound
 from models.core.events import Event, new_id
 
 log = logging.getLogger(__name__)
@@ -53,7 +66,7 @@ class Video(Base):
     progress: Mapped[int] = mapped_column(SmallInteger, default=0)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
-    size: Mapped[int] = mapped_column(BigInteger)          # Upload-Length
+    size: Mapped[int] = mapped_column(BigInteger)  # Upload-Length
     received: Mapped[int] = mapped_column(BigInteger, default=0)
     upload_metadata: Mapped[dict] = mapped_column(JSONB, default=dict)
     upload_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -98,14 +111,20 @@ async def get_video(svc, video_id: UUID) -> Video | None:
 
 # ---------------------------------------------------------------- pushes to the owner
 
+
 def user_channel(user_id: UUID) -> str:
     """The Redis channel every websocket of this user is subscribed to (api/routes/ws.py)."""
     return f"user:{user_id}"
 
 
 async def push_status(svc, video: Video, progress: int | None = None) -> None:
-    msg = {"type": "media.status", "video_id": str(video.id), "status": video.status,
-           "progress": video.progress if progress is None else progress, "reason": video.reason}
+    msg = {
+        "type": "media.status",
+        "video_id": str(video.id),
+        "status": video.status,
+        "progress": video.progress if progress is None else progress,
+        "reason": video.reason,
+    }
     try:
         await svc.redis.publish(user_channel(video.owner_id), orjson.dumps(msg))
     except Exception as exc:  # the row is the truth; GET /media/{id}/status reads it
@@ -135,21 +154,29 @@ async def current_progress(svc, video: Video) -> int:
 
 # ---------------------------------------------------------------- transitions
 
-async def _transition(svc, video_id: UUID, expect: tuple[str, ...], values: dict, *,
-                      extra_where=()) -> Video | None:
+
+async def _transition(svc, video_id: UUID, expect: tuple[str, ...], values: dict, *, extra_where=()) -> Video | None:
     async with svc.sessions() as s, s.begin():
-        row = (await s.execute(
-            update(Video).where(Video.id == video_id, Video.status.in_(expect), *extra_where)
-            .values(updated_at=utcnow(), **values).returning(Video))).scalar_one_or_none()
+        row = (
+            await s.execute(
+                update(Video)
+                .where(Video.id == video_id, Video.status.in_(expect), *extra_where)
+                .values(updated_at=utcnow(), **values)
+                .returning(Video)
+            )
+        ).scalar_one_or_none()
     return row
 
 
 async def fail(svc, video_id: UUID, reason: str, message: str) -> Video | None:
     """uploading|processing -> failed, then its files go: the staged upload, the original,
     any renditions. None if the video had already left those states."""
-    video = await _transition(svc, video_id, ("uploading", "processing"),
-                              {"status": "failed", "reason": reason, "message": message[:2000],
-                               "upload_expires_at": None})
+    video = await _transition(
+        svc,
+        video_id,
+        ("uploading", "processing"),
+        {"status": "failed", "reason": reason, "message": message[:2000], "upload_expires_at": None},
+    )
     if video is None:
         return None
     await remove_files(svc, video)
@@ -165,22 +192,49 @@ async def remove_files(svc, video: Video) -> None:
     await store.delete_prefix(video_prefix(video.id))
 
 
-async def store_transcode(svc, video_id: UUID, *, playlist_key: str, thumbnail_key: str,
-                          renditions: list[str], info) -> Video | None:
+async def store_transcode(
+    svc, video_id: UUID, *, playlist_key: str, thumbnail_key: str, renditions: list[str], info
+) -> Video | None:
     """Record a complete rendition set and hand the video to moderation (media.transcoded).
     Only the first complete set of a video is taken: None for a later one."""
     async with svc.sessions() as s, s.begin():
-        video = (await s.execute(
-            update(Video).where(Video.id == video_id, Video.status == "processing", Video.playlist_key.is_(None))
-            .values(playlist_key=playlist_key, thumbnail_key=thumbnail_key, renditions=renditions,
-                    duration=info.duration, width=info.width, height=info.height,
-                    video_codec=info.video_codec, audio_codec=info.audio_codec, container=info.container,
-                    fps=info.fps, progress=95, updated_at=utcnow()).returning(Video))).scalar_one_or_none()
+        video = (
+            await s.execute(
+                update(Video)
+                .where(Video.id == video_id, Video.status == "processing", Video.playlist_key.is_(None))
+                .values(
+                    playlist_key=playlist_key,
+                    thumbnail_key=thumbnail_key,
+                    renditions=renditions,
+                    duration=info.duration,
+                    width=info.width,
+                    height=info.height,
+                    video_codec=info.video_codec,
+                    audio_codec=info.audio_codec,
+                    container=info.container,
+                    fps=info.fps,
+                    progress=95,
+                    updated_at=utcnow(),
+                )
+                .returning(Video)
+            )
+        ).scalar_one_or_none()
         if video is None:
             return None
-        outbox.stage(s, Event("media.transcoded", {
-            "video_id": str(video.id), "owner_id": str(video.owner_id), "playlist_key": playlist_key,
-            "thumbnail_key": thumbnail_key, "duration": info.duration}, actor=video.owner_id))
+        outbox.stage(
+            s,
+            Event(
+                "media.transcoded",
+                {
+                    "video_id": str(video.id),
+                    "owner_id": str(video.owner_id),
+                    "playlist_key": playlist_key,
+                    "thumbnail_key": thumbnail_key,
+                    "duration": info.duration,
+                },
+                actor=video.owner_id,
+            ),
+        )
     svc.relay.kick()
     return video
 
@@ -188,31 +242,26 @@ async def store_transcode(svc, video_id: UUID, *, playlist_key: str, thumbnail_k
 _DECISION_STATUS = {"publish": "ready", "review": "in_review", "reject": "rejected"}
 
 
-async def apply_verdict(svc, video_id: UUID, verdict) -> Video | None:
-    """processing (transcoded) -> ready | in_review (case opened) | rejected (hidden, case
-    opened). Ready is the last write of the pipeline: it is what makes the video playable."""
+async def record_verdict(s: AsyncSession, video_id: UUID, verdict) -> Video | None:
+    """Inside the caller's transaction (models/moderation/cases.apply_verdict): processing
+    (transcoded) -> ready | in_review | rejected. None when the video is not transcoded yet,
+    already decided, or failed."""
     status = _DECISION_STATUS[verdict.decision]
-    async with svc.sessions() as s, s.begin():
-        video = (await s.execute(
-            update(Video).where(Video.id == video_id, Video.status == "processing",
-                                Video.playlist_key.is_not(None))
-            .values(status=status, progress=100, nsfw_score=verdict.score, updated_at=utcnow(),
-                    ready_at=utcnow() if status == "ready" else None,
-                    reason={"review": "nsfw_review", "reject": "nsfw"}.get(verdict.decision))
-            .returning(Video))).scalar_one_or_none()
-        if video is None:
-            return None
-        if verdict.decision != "publish":
-            await cases.open_case(s, video_id=video.id, kind="nsfw",
-                                       action="review" if verdict.decision == "review" else "hidden",
-                                       score=verdict.score, max_frame_score=verdict.max_frame_score,
-                                       frames=verdict.frames)
-        outbox.stage(s, Event("media.moderated", {
-            "video_id": str(video.id), "owner_id": str(video.owner_id), "decision": verdict.decision,
-            "score": verdict.score}, actor=video.owner_id))
-    svc.relay.kick()
-    await push_status(svc, video)
-    return video
+    return (
+        await s.execute(
+            update(Video)
+            .where(Video.id == video_id, Video.status == "processing", Video.playlist_key.is_not(None))
+            .values(
+                status=status,
+                progress=100,
+                nsfw_score=verdict.score,
+                updated_at=utcnow(),
+                ready_at=utcnow() if status == "ready" else None,
+                reason={"review": "nsfw_review", "reject": "nsfw"}.get(verdict.decision),
+            )
+            .returning(Video)
+        )
+    ).scalar_one_or_none()
 
 
 # A moderator decides about what the classifier held (in review) or hid (rejected as nsfw); a video
@@ -223,39 +272,19 @@ _HELD_BY_CLASSIFIER = or_(Video.status == "in_review", and_(Video.status == "rej
 async def apply_decision(s: AsyncSession, video_id: UUID, decision: str) -> Video | None:
     """Inside the moderator's transaction: approve -> ready, reject -> rejected
     (`moderator_rejected`). None when the video was not held by the classifier."""
-    values = ({"status": "ready", "reason": None, "ready_at": utcnow()} if decision == "approve"
-              else {"status": "rejected", "reason": "moderator_rejected"})
-    return (await s.execute(
-        update(Video).where(Video.id == video_id, _HELD_BY_CLASSIFIER)
-        .values(updated_at=utcnow(), **values).returning(Video))).scalar_one_or_none()
-
-
-async def hide_post_video(s: AsyncSession, post_id: UUID, reason: str) -> Video | None:
-    """Inside the caller's transaction: the post's video, unless already rejected or failed,
-    becomes rejected with `reason`. One still processing stays hidden: the agents' conditional
-    updates then find it decided. None when there is nothing to hide."""
-    from models.content.posts import Post
-
-    on_post = select(Post.video_id).where(Post.id == post_id).scalar_subquery()
-    return (await s.execute(
-        update(Video).where(Video.id == on_post, Video.status.in_(ATTACHABLE))
-        .values(status="rejected", reason=reason, updated_at=utcnow()).returning(Video))).scalar_one_or_none()
-
-
-# ---------------------------------------------------------------- posts
-
-async def attach(s: AsyncSession, *, video_id: UUID, owner_id: UUID) -> None:
-    """Called inside the post's transaction: the video must be the author's own, uploaded (not
-    failed or rejected), and on no other post. The row lock orders concurrent attaches."""
-    from models.content.posts import Post
-
-    video = await s.get(Video, video_id, with_for_update=True)
-    if video is None or video.owner_id != owner_id:
-        raise VideoNotFound("no such video")
-    if video.status not in ATTACHABLE:
-        raise Conflict(f"a video that is {video.status} cannot be posted", code="video_not_attachable")
-    if (await s.execute(select(Post.id).where(Post.video_id == video_id))).first():
-        raise Conflict("this video is already on a post", code="video_already_attached")
+    values = (
+        {"status": "ready", "reason": None, "ready_at": utcnow()}
+        if decision == "approve"
+        else {"status": "rejected", "reason": "moderator_rejected"}
+    )
+    return (
+        await s.execute(
+            update(Video)
+            .where(Video.id == video_id, _HELD_BY_CLASSIFIER)
+            .values(updated_at=utcnow(), **values)
+            .returning(Video)
+        )
+    ).scalar_one_or_none()
 
 
 async def is_ready(svc, video_id: UUID) -> bool:
@@ -263,22 +292,8 @@ async def is_ready(svc, video_id: UUID) -> bool:
         return (await s.execute(select(Video.status).where(Video.id == video_id))).scalar() == "ready"
 
 
-async def post_of(s: AsyncSession, video_id: UUID):
-    from models.content.posts import Post
-
-    return (await s.execute(select(Post).where(Post.video_id == video_id))).scalar_one_or_none()
-
-
-async def is_public(svc, video: Video) -> bool:
-    """Ready and on a public post: then links need no token (the ids are unguessable)."""
-    if video.status != "ready":
-        return False
-    async with svc.sessions() as s:
-        post = await post_of(s, video.id)
-    return post is not None and post.visibility == "public"
-
-
 # ---------------------------------------------------------------- playback links
+
 
 def _url_key(settings: Settings) -> bytes:
     if settings.media_url_secret:
@@ -308,37 +323,3 @@ def verify(settings: Settings, video_id: UUID, token: str | None, *, now: float 
 
 def hls_root(video: Video) -> str:
     return video.playlist_key.rsplit("/", 1)[0]
-
-
-async def links(svc, video: Video, *, base_url: str) -> tuple[str | None, str | None]:
-    """(playback_url, thumbnail_url) for someone allowed to see the video."""
-    if video.status not in ("ready", "in_review") or not video.playlist_key:
-        return None, None
-    public = await is_public(svc, video)
-    query = "" if public else f"?t={sign(svc.settings, video.id)}"
-    base = (svc.settings.media_public_url or base_url).rstrip("/")
-    master = video.playlist_key[len(hls_root(video)) + 1:]
-    playback = f"{base}/media/{video.id}/hls/{master}{query}" if video.status == "ready" else None
-    store = storage_for(svc.settings)
-    thumb = await store.url(video.thumbnail_key, public=public,
-                            expires=int(svc.settings.media_url_ttl.total_seconds()))
-    return playback, thumb or f"{base}/media/{video.id}/thumbnail.jpg{query}"
-
-
-async def video_status(svc, video_id: UUID, viewer_id: UUID, *, base_url: str) -> dict:
-    """The owner sees every state; anyone else only a ready video on a post they may see."""
-    video = await get_video(svc, video_id)
-    if video is None:
-        raise VideoNotFound("no such video")
-    if video.owner_id != viewer_id:
-        from models.content.visibility import can_see
-
-        async with svc.sessions() as s:
-            post = await post_of(s, video_id)
-        if video.status != "ready" or post is None or not await can_see(svc, viewer_id, post):
-            raise VideoNotFound("no such video")
-    playback, thumb = await links(svc, video, base_url=base_url)
-    return {"video_id": str(video.id), "status": video.status, "progress": await current_progress(svc, video),
-            "reason": video.reason, "playback_url": playback, "thumbnail_url": thumb,
-            "duration": video.duration, "width": video.width, "height": video.height,
-            "renditions": video.renditions}

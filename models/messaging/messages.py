@@ -12,6 +12,7 @@ their UUIDv7 ids under the conversation's row lock, so id order is send order an
 keyset is stable. Sends are idempotent by `client_id` (or the Idempotency-Key header): a retry
 answers the stored message; the same id with another recipient or body is 422.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,19 +21,31 @@ from typing import Literal
 from uuid import UUID
 
 import orjson
-from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func,
-                        select, update)
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core import cursors, outbox
 from models.core.base import Base, CreatedAt, utcnow
-from models.social.blocks import blocked_either, ensure_not_blocked, people, require_user
-from models.social.circles import Circle, CircleMember
 from models.core.errors import DomainError, Forbidden, NotFound
 from models.core.events import Event, new_id
 from models.core.idempotency import IdempotencyKeyReused
+from models.messaging.notifications import mark_target_read
+from models.social.blocks import blocked_either, ensure_not_blocked
+from models.social.circles import Circle, CircleMember
+from models.social.lookups import people, require_user
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +64,7 @@ class MessageSettings(Base):
 
 class Conversation(CreatedAt, Base):
     """One per pair of users (user_lo < user_hi)."""
+
     __tablename__ = "conversations"
     __table_args__ = (UniqueConstraint("user_lo", "user_hi"),)
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
@@ -61,9 +75,9 @@ class Conversation(CreatedAt, Base):
 
 class ConversationMember(Base):
     """A user's side of a conversation: its place in their list, what they read, unread count."""
+
     __tablename__ = "conversation_members"
-    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
-                                                  primary_key=True)
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     peer_id: Mapped[UUID] = mapped_column()
     last_message_id: Mapped[UUID | None] = mapped_column(default=None)
@@ -81,8 +95,14 @@ class Message(CreatedAt, Base):
 
 
 def public(m: Message, recipient_id: UUID | None = None) -> dict:
-    out = {"id": str(m.id), "conversation_id": str(m.conversation_id), "sender_id": str(m.sender_id),
-           "body": m.body, "client_id": m.client_id, "created_at": m.created_at.isoformat()}
+    out = {
+        "id": str(m.id),
+        "conversation_id": str(m.conversation_id),
+        "sender_id": str(m.sender_id),
+        "body": m.body,
+        "client_id": m.client_id,
+        "created_at": m.created_at.isoformat(),
+    }
     if recipient_id is not None:
         out["recipient_id"] = str(recipient_id)
     return out
@@ -104,6 +124,7 @@ async def push(svc, user_ids, msg: dict) -> None:
 
 # ------------------------------------------------------------------ settings
 
+
 async def get_settings(svc, user_id: UUID) -> dict:
     async with svc.sessions() as s:
         policy = await s.scalar(select(MessageSettings.dm_policy).where(MessageSettings.user_id == user_id))
@@ -115,18 +136,26 @@ async def set_settings(svc, user_id: UUID, *, dm_policy: Policy) -> dict:
         raise DomainError(f"dm_policy is one of {', '.join(POLICIES)}", code="validation_error")
     async with svc.sessions() as s, s.begin():
         stmt = pg_insert(MessageSettings).values(user_id=user_id, dm_policy=dm_policy, updated_at=utcnow())
-        await s.execute(stmt.on_conflict_do_update(index_elements=[MessageSettings.user_id],
-                                                   set_={"dm_policy": dm_policy, "updated_at": utcnow()}))
+        await s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[MessageSettings.user_id], set_={"dm_policy": dm_policy, "updated_at": utcnow()}
+            )
+        )
     return {"dm_policy": dm_policy}
 
 
 # ------------------------------------------------------------------ permission
 
+
 async def _answering(s: AsyncSession, sender: UUID, recipient: UUID) -> bool:
     """Has `recipient` written to `sender` before? Then `sender` may answer whatever the policy."""
     lo, hi = sorted((sender, recipient))
-    q = (select(Message.id).join(Conversation, Conversation.id == Message.conversation_id)
-         .where(Conversation.user_lo == lo, Conversation.user_hi == hi, Message.sender_id == recipient).limit(1))
+    q = (
+        select(Message.id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.user_lo == lo, Conversation.user_hi == hi, Message.sender_id == recipient)
+        .limit(1)
+    )
     return (await s.execute(q)).first() is not None
 
 
@@ -141,9 +170,17 @@ async def ensure_may_message(svc, sender: UUID, recipient: UUID) -> None:
     if policy == "followers" and await svc.store.is_following(sender, recipient):
         return
     async with svc.sessions() as s:
-        if policy == "circles" and (await s.execute(
-                select(CircleMember.circle_id).join(Circle, Circle.id == CircleMember.circle_id)
-                .where(Circle.owner_id == recipient, CircleMember.user_id == sender).limit(1))).first():
+        if (
+            policy == "circles"
+            and (
+                await s.execute(
+                    select(CircleMember.circle_id)
+                    .join(Circle, Circle.id == CircleMember.circle_id)
+                    .where(Circle.owner_id == recipient, CircleMember.user_id == sender)
+                    .limit(1)
+                )
+            ).first()
+        ):
             return
         if await _answering(s, sender, recipient):
             return
@@ -152,25 +189,41 @@ async def ensure_may_message(svc, sender: UUID, recipient: UUID) -> None:
 
 # ------------------------------------------------------------------ send
 
+
 async def _conversation(s: AsyncSession, a: UUID, b: UUID) -> Conversation:
     """The pair's conversation, created on first use, locked for this transaction."""
     lo, hi = sorted((a, b))
     new = new_id()
-    await s.execute(pg_insert(Conversation).values(id=new, user_lo=lo, user_hi=hi, created_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["user_lo", "user_hi"]))
-    conv = (await s.execute(select(Conversation).where(Conversation.user_lo == lo, Conversation.user_hi == hi)
-                            .with_for_update())).scalar_one()
+    await s.execute(
+        pg_insert(Conversation)
+        .values(id=new, user_lo=lo, user_hi=hi, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["user_lo", "user_hi"])
+    )
+    conv = (
+        await s.execute(
+            select(Conversation).where(Conversation.user_lo == lo, Conversation.user_hi == hi).with_for_update()
+        )
+    ).scalar_one()
     if conv.id == new:
-        s.add_all([ConversationMember(conversation_id=conv.id, user_id=lo, peer_id=hi, unread=0),
-                   ConversationMember(conversation_id=conv.id, user_id=hi, peer_id=lo, unread=0)])
+        s.add_all(
+            [
+                ConversationMember(conversation_id=conv.id, user_id=lo, peer_id=hi, unread=0),
+                ConversationMember(conversation_id=conv.id, user_id=hi, peer_id=lo, unread=0),
+            ]
+        )
         await s.flush()
     return conv
 
 
 async def _replay(svc, sender: UUID, client_id: str, recipient: UUID, body: str) -> dict | None:
     async with svc.sessions() as s:
-        row = (await s.execute(select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)
-                               .where(Message.sender_id == sender, Message.client_id == client_id))).first()
+        row = (
+            await s.execute(
+                select(Message, Conversation)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Message.sender_id == sender, Message.client_id == client_id)
+            )
+        ).first()
     if row is None:
         return None
     m, conv = row
@@ -200,22 +253,57 @@ async def send(svc, *, sender_id: UUID, to_user_id: UUID, body: str, client_id: 
     async with svc.sessions() as s, s.begin():
         conv = await _conversation(s, sender_id, to_user_id)
         # Made under the conversation's lock: ids of one conversation are in commit order.
-        m = Message(id=new_id(), conversation_id=conv.id, sender_id=sender_id, body=body, client_id=client_id,
-                    created_at=utcnow())
+        m = Message(
+            id=new_id(),
+            conversation_id=conv.id,
+            sender_id=sender_id,
+            body=body,
+            client_id=client_id,
+            created_at=utcnow(),
+        )
         # A concurrent twin with the same client_id got here first: answer what it stored.
-        inserted = (await s.execute(pg_insert(Message).values(
-            id=m.id, conversation_id=m.conversation_id, sender_id=m.sender_id, body=m.body, client_id=m.client_id,
-            created_at=m.created_at).on_conflict_do_nothing().returning(Message.id))).first()
+        inserted = (
+            await s.execute(
+                pg_insert(Message)
+                .values(
+                    id=m.id,
+                    conversation_id=m.conversation_id,
+                    sender_id=m.sender_id,
+                    body=m.body,
+                    client_id=m.client_id,
+                    created_at=m.created_at,
+                )
+                .on_conflict_do_nothing()
+                .returning(Message.id)
+            )
+        ).first()
         if inserted is not None:
             conv.last_message_id = m.id
-            member = (ConversationMember.conversation_id == conv.id)
-            await s.execute(update(ConversationMember).where(member, ConversationMember.user_id == sender_id)
-                            .values(last_message_id=m.id, last_read_id=m.id))  # your own message is read
-            await s.execute(update(ConversationMember).where(member, ConversationMember.user_id == to_user_id)
-                            .values(last_message_id=m.id, unread=ConversationMember.unread + 1))
-            outbox.stage(s, Event(SENT, {"message_id": str(m.id), "conversation_id": str(conv.id),
-                                         "sender_id": str(sender_id), "recipient_id": str(to_user_id)},
-                                  actor=sender_id, id=m.id))
+            member = ConversationMember.conversation_id == conv.id
+            await s.execute(
+                update(ConversationMember)
+                .where(member, ConversationMember.user_id == sender_id)
+                .values(last_message_id=m.id, last_read_id=m.id)
+            )  # your own message is read
+            await s.execute(
+                update(ConversationMember)
+                .where(member, ConversationMember.user_id == to_user_id)
+                .values(last_message_id=m.id, unread=ConversationMember.unread + 1)
+            )
+            outbox.stage(
+                s,
+                Event(
+                    SENT,
+                    {
+                        "message_id": str(m.id),
+                        "conversation_id": str(conv.id),
+                        "sender_id": str(sender_id),
+                        "recipient_id": str(to_user_id),
+                    },
+                    actor=sender_id,
+                    id=m.id,
+                ),
+            )
     if inserted is None:
         return await _replay(svc, sender_id, client_id, to_user_id, body)
     svc.relay.kick()
@@ -225,6 +313,7 @@ async def send(svc, *, sender_id: UUID, to_user_id: UUID, body: str, client_id: 
 
 
 # ------------------------------------------------------------------ reading
+
 
 async def _member(s: AsyncSession, user_id: UUID, conversation_id: UUID, *, lock: bool = False) -> ConversationMember:
     me = await s.get(ConversationMember, (conversation_id, user_id), with_for_update=lock)
@@ -237,34 +326,51 @@ async def conversations(svc, user_id: UUID, *, cursor: str | None = None, limit:
     """Your conversations, newest activity first: {"items": [{"id", "peer", "last_message",
     "unread", "peer_read_up_to"}], "next_cursor"}. A conversation that gets a message while you
     page moves to the top: the live push (message.new) tells the client."""
-    q = (select(ConversationMember).where(ConversationMember.user_id == user_id,
-                                          ConversationMember.last_message_id.is_not(None))
-         .order_by(ConversationMember.last_message_id.desc()).limit(limit + 1))
+    q = (
+        select(ConversationMember)
+        .where(ConversationMember.user_id == user_id, ConversationMember.last_message_id.is_not(None))
+        .order_by(ConversationMember.last_message_id.desc())
+        .limit(limit + 1)
+    )
     if cursor:
         q = q.where(ConversationMember.last_message_id < cursors.decode_ids(cursor, 1)[0])
     async with svc.sessions() as s:
         rows = list((await s.execute(q)).scalars())
         more, rows = len(rows) > limit, rows[:limit]
-        last = {m.id: m for m in (await s.execute(
-            select(Message).where(Message.id.in_([r.last_message_id for r in rows])))).scalars()}
-        peers_read = dict((await s.execute(select(ConversationMember.conversation_id, ConversationMember.last_read_id)
-                                           .where(ConversationMember.conversation_id.in_([r.conversation_id for r in rows]),
-                                                  ConversationMember.user_id != user_id))).all())
+        last = {
+            m.id: m
+            for m in (
+                await s.execute(select(Message).where(Message.id.in_([r.last_message_id for r in rows])))
+            ).scalars()
+        }
+        peers_read = dict(
+            (
+                await s.execute(
+                    select(ConversationMember.conversation_id, ConversationMember.last_read_id).where(
+                        ConversationMember.conversation_id.in_([r.conversation_id for r in rows]),
+                        ConversationMember.user_id != user_id,
+                    )
+                )
+            ).all()
+        )
     found = await people(svc, [r.peer_id for r in rows])
-    items = [{"id": str(r.conversation_id), "peer": found.get(r.peer_id, {"id": str(r.peer_id), "username": None}),
-              "last_message": public(last[r.last_message_id]) if r.last_message_id in last else None,
-              "unread": r.unread,
-              "peer_read_up_to": str(peers_read[r.conversation_id]) if peers_read.get(r.conversation_id) else None}
-             for r in rows]
+    items = [
+        {
+            "id": str(r.conversation_id),
+            "peer": found.get(r.peer_id, {"id": str(r.peer_id), "username": None}),
+            "last_message": public(last[r.last_message_id]) if r.last_message_id in last else None,
+            "unread": r.unread,
+            "peer_read_up_to": str(peers_read[r.conversation_id]) if peers_read.get(r.conversation_id) else None,
+        }
+        for r in rows
+    ]
     return {"items": items, "next_cursor": cursors.encode_ids(rows[-1].last_message_id) if more else None}
 
 
-async def history(svc, user_id: UUID, conversation_id: UUID, *, cursor: str | None = None,
-                  limit: int = 50) -> dict:
+async def history(svc, user_id: UUID, conversation_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
     """A conversation's messages, newest first, keyset on the id (messages arriving while you
     page land above the first page): {"items", "next_cursor", "peer_read_up_to"}."""
-    q = (select(Message).where(Message.conversation_id == conversation_id)
-         .order_by(Message.id.desc()).limit(limit + 1))
+    q = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit + 1)
     if cursor:
         q = q.where(Message.id < cursors.decode_ids(cursor, 1)[0])
     async with svc.sessions() as s:
@@ -272,8 +378,11 @@ async def history(svc, user_id: UUID, conversation_id: UUID, *, cursor: str | No
         rows = list((await s.execute(q)).scalars())
         peer = await s.get(ConversationMember, (conversation_id, me.peer_id))
     more, rows = len(rows) > limit, rows[:limit]
-    return {"items": [public(m) for m in rows], "next_cursor": cursors.encode_ids(rows[-1].id) if more else None,
-            "peer_read_up_to": str(peer.last_read_id) if peer and peer.last_read_id else None}
+    return {
+        "items": [public(m) for m in rows],
+        "next_cursor": cursors.encode_ids(rows[-1].id) if more else None,
+        "peer_read_up_to": str(peer.last_read_id) if peer and peer.last_read_id else None,
+    }
 
 
 async def mark_read(svc, user_id: UUID, conversation_id: UUID, up_to_message_id: UUID) -> dict:
@@ -287,16 +396,27 @@ async def mark_read(svc, user_id: UUID, conversation_id: UUID, up_to_message_id:
         moved = me.last_read_id is None or up_to_message_id > me.last_read_id
         if moved:
             me.last_read_id = up_to_message_id
-            me.unread = await s.scalar(select(func.count()).select_from(Message).where(
-                Message.conversation_id == conversation_id, Message.id > up_to_message_id,
-                Message.sender_id != user_id))
+            me.unread = await s.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.id > up_to_message_id,
+                    Message.sender_id != user_id,
+                )
+            )
         peer, unread, read_up_to = me.peer_id, me.unread, me.last_read_id
-    receipt = {"type": "message.read", "conversation_id": str(conversation_id), "reader_id": str(user_id),
-               "up_to_message_id": str(read_up_to)}
+    receipt = {
+        "type": "message.read",
+        "conversation_id": str(conversation_id),
+        "reader_id": str(user_id),
+        "up_to_message_id": str(read_up_to),
+    }
     if moved:
         await push(svc, (peer, user_id), receipt)
-        from models.messaging.notifications import mark_target_read  # the "sent you messages" notice too
-        await mark_target_read(svc, user_id, "message", conversation_id)
+        await mark_target_read(  # the "sent you messages" notice too
+            svc, user_id, "message", conversation_id
+        )
     return {"conversation_id": str(conversation_id), "up_to_message_id": str(read_up_to), "unread": unread}
 
 
@@ -305,5 +425,6 @@ async def typing(svc, user_id: UUID, conversation_id: UUID) -> None:
     async with svc.sessions() as s:
         me = await _member(s, user_id, conversation_id)
     if not await blocked_either(svc, user_id, me.peer_id):
-        await push(svc, (me.peer_id,), {"type": "typing", "conversation_id": str(conversation_id),
-                                        "user_id": str(user_id)})
+        await push(
+            svc, (me.peer_id,), {"type": "typing", "conversation_id": str(conversation_id), "user_id": str(user_id)}
+        )

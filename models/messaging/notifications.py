@@ -12,6 +12,7 @@ Idempotent: every event is recorded once per recipient (notification_events, pri
 counts once however many events they cause (like, unlike, like again). Never about yourself, never
 from a user blocked either way or muted by the recipient (checked when the event is applied).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,25 +22,45 @@ from datetime import datetime
 from uuid import UUID
 
 import orjson
-from sqlalchemy import (BigInteger, DateTime, ForeignKey, Integer, String, Uuid, bindparam, func, select, text,
-                        tuple_, update)
-from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Uuid,
+    bindparam,
+    func,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.content.posts import Post
 from models.core import cursors
 from models.core.base import Base, utcnow
-from models.social.blocks import blocked_among, people
 from models.core.errors import DomainError
 from models.core.events import new_id
+from models.social.blocks import blocked_among
+from models.social.lookups import people
 from models.social.mutes import Mute
-from models.content.posts import Post
 
 log = logging.getLogger(__name__)
 
-VERBS = {"reaction": "reacted to your post", "comment": "commented on your post",
-         "reply": "replied to your comment", "mention": "mentioned you in a comment",
-         "follow": "started following you", "message": "sent you a message",
-         "duet": "made a duet with your post", "stitch": "stitched your post"}
+VERBS = {
+    "reaction": "reacted to your post",
+    "comment": "commented on your post",
+    "reply": "replied to your comment",
+    "mention": "mentioned you in a comment",
+    "follow": "started following you",
+    "message": "sent you a message",
+    "duet": "made a duet with your post",
+    "stitch": "stitched your post",
+}
 KINDS = tuple(VERBS)
 LATEST_ACTORS = 3
 
@@ -49,13 +70,13 @@ class Notification(Base):
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
     recipient_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
-    target_id: Mapped[UUID] = mapped_column()          # post, comment, conversation, or the recipient (follows)
+    target_id: Mapped[UUID] = mapped_column()  # post, comment, conversation, or the recipient (follows)
     post_id: Mapped[UUID | None] = mapped_column(default=None)
-    bucket: Mapped[int] = mapped_column(BigInteger)    # event time // NOTIFICATION_WINDOW
+    bucket: Mapped[int] = mapped_column(BigInteger)  # event time // NOTIFICATION_WINDOW
     actor_count: Mapped[int] = mapped_column(Integer, default=0)
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     actors: Mapped[list[UUID]] = mapped_column(ARRAY(Uuid), default=list)  # latest first
-    sort_id: Mapped[UUID] = mapped_column()            # newest event id: the list's order
+    sort_id: Mapped[UUID] = mapped_column()  # newest event id: the list's order
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
@@ -72,6 +93,7 @@ class NotificationEvent(Base):
 @dataclass(frozen=True, slots=True)
 class Notice:
     """One recipient's share of one event."""
+
     event_id: UUID
     recipient: UUID
     actor: UUID
@@ -82,6 +104,7 @@ class Notice:
 
 
 # ------------------------------------------------------------------ events -> notices
+
 
 def _at(event: dict) -> float:
     try:
@@ -116,8 +139,7 @@ def notices(event: dict, post_authors: dict[UUID, UUID]) -> list[Notice]:
         out.append((p["recipient_id"], "message", p["conversation_id"], None))
     elif etype == "post.created" and p.get("remix_type"):  # a duet or stitch of the recipient's post
         actor = p["author_id"]
-        out.append((p["remix_source_author_id"], p["remix_type"], p["remix_source_post_id"],
-                    p["remix_source_post_id"]))
+        out.append((p["remix_source_author_id"], p["remix_type"], p["remix_source_post_id"], p["remix_source_post_id"]))
     else:
         return []
     seen: set[str] = set()
@@ -126,8 +148,7 @@ def notices(event: dict, post_authors: dict[UUID, UUID]) -> list[Notice]:
         if recipient in seen:
             continue
         seen.add(recipient)
-        result.append(Notice(eid, UUID(recipient), UUID(actor), kind, UUID(target),
-                             UUID(post) if post else None, at))
+        result.append(Notice(eid, UUID(recipient), UUID(actor), kind, UUID(target), UUID(post) if post else None, at))
     return result
 
 
@@ -141,6 +162,7 @@ async def post_authors(svc, events: list[dict]) -> dict[UUID, UUID]:
 
 # ------------------------------------------------------------------ applying
 
+
 async def _allowed(svc, found: list[Notice]) -> list[Notice]:
     """Without notices to yourself, between users blocked either way, or from someone muted."""
     found = [n for n in found if n.recipient != n.actor]
@@ -149,9 +171,15 @@ async def _allowed(svc, found: list[Notice]) -> list[Notice]:
         return []
     blocked = await blocked_among(svc, pairs)
     async with svc.sessions() as s:
-        muted = {(r.muter_id, r.muted_id) for r in await s.execute(select(Mute.muter_id, Mute.muted_id).where(
-            tuple_(Mute.muter_id, Mute.muted_id).in_(pairs)))}
-    return [n for n in found if frozenset((n.recipient, n.actor)) not in blocked and (n.recipient, n.actor) not in muted]
+        muted = {
+            (r.muter_id, r.muted_id)
+            for r in await s.execute(
+                select(Mute.muter_id, Mute.muted_id).where(tuple_(Mute.muter_id, Mute.muted_id).in_(pairs))
+            )
+        }
+    return [
+        n for n in found if frozenset((n.recipient, n.actor)) not in blocked and (n.recipient, n.actor) not in muted
+    ]
 
 
 _UPSERT = text("""
@@ -180,25 +208,62 @@ async def apply(svc, found: list[Notice]) -> list[UUID]:
     async with svc.sessions() as s, s.begin():
         for (recipient, kind, target, bucket), group in sorted(groups.items(), key=lambda kv: str(kv[0])):
             group.sort(key=lambda n: n.event_id)
-            nid, old_actors = (await s.execute(_UPSERT, {
-                "id": new_id(), "recipient": recipient, "kind": kind, "target": target,
-                "post": group[0].post_id, "bucket": bucket, "sort_id": group[-1].event_id})).one()
-            new = (await s.execute(pg_insert(NotificationEvent).values(
-                [{"event_id": n.event_id, "recipient_id": recipient, "notification_id": nid, "actor_id": n.actor}
-                 for n in group]).on_conflict_do_nothing()
-                .returning(NotificationEvent.event_id, NotificationEvent.actor_id))).all()
+            nid, old_actors = (
+                await s.execute(
+                    _UPSERT,
+                    {
+                        "id": new_id(),
+                        "recipient": recipient,
+                        "kind": kind,
+                        "target": target,
+                        "post": group[0].post_id,
+                        "bucket": bucket,
+                        "sort_id": group[-1].event_id,
+                    },
+                )
+            ).one()
+            new = (
+                await s.execute(
+                    pg_insert(NotificationEvent)
+                    .values(
+                        [
+                            {
+                                "event_id": n.event_id,
+                                "recipient_id": recipient,
+                                "notification_id": nid,
+                                "actor_id": n.actor,
+                            }
+                            for n in group
+                        ]
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(NotificationEvent.event_id, NotificationEvent.actor_id)
+                )
+            ).all()
             if not new:
                 continue  # all redelivered
             new_ids = {e for e, _ in new}
-            seen = set((await s.execute(_SEEN_ACTORS, {"n": nid, "actors": list({a for _, a in new}),
-                                                       "events": list(new_ids)})).scalars())
+            seen = set(
+                (
+                    await s.execute(
+                        _SEEN_ACTORS, {"n": nid, "actors": list({a for _, a in new}), "events": list(new_ids)}
+                    )
+                ).scalars()
+            )
             fresh = [n for n in group if n.event_id in new_ids]
             latest = list(dict.fromkeys([n.actor for n in reversed(fresh)] + list(old_actors)))[:LATEST_ACTORS]
-            await s.execute(update(Notification).where(Notification.id == nid).values(
-                actor_count=Notification.actor_count + len({n.actor for n in fresh} - seen),
-                event_count=Notification.event_count + len(fresh), actors=latest,
-                sort_id=func.greatest(Notification.sort_id, fresh[-1].event_id),
-                updated_at=utcnow(), read_at=None))
+            await s.execute(
+                update(Notification)
+                .where(Notification.id == nid)
+                .values(
+                    actor_count=Notification.actor_count + len({n.actor for n in fresh} - seen),
+                    event_count=Notification.event_count + len(fresh),
+                    actors=latest,
+                    sort_id=func.greatest(Notification.sort_id, fresh[-1].event_id),
+                    updated_at=utcnow(),
+                    read_at=None,
+                )
+            )
             changed.append(nid)
     return changed
 
@@ -212,13 +277,15 @@ async def push_changed(svc, ids: list[UUID]) -> None:
     rendered = await _render(svc, rows)
     for n, out in zip(rows, rendered):
         try:
-            await svc.redis.publish(f"user:{n.recipient_id}", orjson.dumps({"type": "notification",
-                                                                            "notification": out}))
+            await svc.redis.publish(
+                f"user:{n.recipient_id}", orjson.dumps({"type": "notification", "notification": out})
+            )
         except Exception as exc:
             log.warning("notification push failed", extra={"error": repr(exc)})
 
 
 # ------------------------------------------------------------------ reading
+
 
 def text_of(kind: str, names: list[str], actor_count: int, event_count: int) -> str:
     first = names[0] if names else "someone"
@@ -239,34 +306,52 @@ async def _render(svc, rows: list[Notification]) -> list[dict]:
     out = []
     for n in rows:
         actors = [found[a] for a in n.actors if a in found]
-        out.append({"id": str(n.id), "kind": n.kind, "target_id": str(n.target_id),
-                    "post_id": str(n.post_id) if n.post_id else None, "actors": actors,
-                    "actor_count": n.actor_count, "event_count": n.event_count,
-                    "text": text_of(n.kind, [a["username"] for a in actors], n.actor_count, n.event_count),
-                    "read": n.read_at is not None, "created_at": n.created_at.isoformat(),
-                    "updated_at": n.updated_at.isoformat()})
+        out.append(
+            {
+                "id": str(n.id),
+                "kind": n.kind,
+                "target_id": str(n.target_id),
+                "post_id": str(n.post_id) if n.post_id else None,
+                "actors": actors,
+                "actor_count": n.actor_count,
+                "event_count": n.event_count,
+                "text": text_of(n.kind, [a["username"] for a in actors], n.actor_count, n.event_count),
+                "read": n.read_at is not None,
+                "created_at": n.created_at.isoformat(),
+                "updated_at": n.updated_at.isoformat(),
+            }
+        )
     return out
 
 
 async def unread_count(svc, user_id: UUID) -> int:
     async with svc.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(Notification).where(
-            Notification.recipient_id == user_id, Notification.read_at.is_(None)))
+        return await s.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
+        )
 
 
 async def list_for(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """Newest activity first: {"items", "next_cursor", "unread_count"}. A notification that takes
     a new event moves to the top (and is pushed live), so paging never shows it twice."""
-    q = (select(Notification).where(Notification.recipient_id == user_id)
-         .order_by(Notification.sort_id.desc(), Notification.id.desc()).limit(limit + 1))
+    q = (
+        select(Notification)
+        .where(Notification.recipient_id == user_id)
+        .order_by(Notification.sort_id.desc(), Notification.id.desc())
+        .limit(limit + 1)
+    )
     if cursor:
         q = q.where(tuple_(Notification.sort_id, Notification.id) < tuple_(*cursors.decode_ids(cursor, 2)))
     async with svc.sessions() as s:
         rows = list((await s.execute(q)).scalars())
     more, rows = len(rows) > limit, rows[:limit]
-    return {"items": await _render(svc, rows),
-            "next_cursor": cursors.encode_ids(rows[-1].sort_id, rows[-1].id) if more else None,
-            "unread_count": await unread_count(svc, user_id)}
+    return {
+        "items": await _render(svc, rows),
+        "next_cursor": cursors.encode_ids(rows[-1].sort_id, rows[-1].id) if more else None,
+        "unread_count": await unread_count(svc, user_id),
+    }
 
 
 async def mark_read(svc, user_id: UUID, *, ids: list[UUID] | None = None, everything: bool = False) -> dict:
@@ -289,6 +374,13 @@ async def mark_read(svc, user_id: UUID, *, ids: list[UUID] | None = None, everyt
 async def mark_target_read(svc, user_id: UUID, kind: str, target_id: UUID) -> None:
     """E.g. reading a conversation reads its "sent you messages" notifications."""
     async with svc.sessions() as s, s.begin():
-        await s.execute(update(Notification).where(
-            Notification.recipient_id == user_id, Notification.kind == kind, Notification.target_id == target_id,
-            Notification.read_at.is_(None)).values(read_at=utcnow()))
+        await s.execute(
+            update(Notification)
+            .where(
+                Notification.recipient_id == user_id,
+                Notification.kind == kind,
+                Notification.target_id == target_id,
+                Notification.read_at.is_(None),
+            )
+            .values(read_at=utcnow())
+        )

@@ -16,21 +16,23 @@ Who may see a user's presence: the user; otherwise, unless a block exists either
 hides it, people the user follows and people the user has a conversation (with a message) with.
 Everyone else gets 404 `presence_not_visible`, the same answer whatever the reason.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import orjson
 from sqlalchemy import select
 
-from models.social.blocks import blocked_among, blocked_either, require_user
 from models.core.errors import NotFound
 from models.core.events import new_id
 from models.messaging.messages import ConversationMember, push
+from models.social.blocks import blocked_among, blocked_either
+from models.social.lookups import require_user
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +61,11 @@ def channel(user_id: UUID) -> str:
 
 
 def _iso(ms: bytes | None) -> str | None:
-    return datetime.fromtimestamp(int(ms) / 1000, timezone.utc).isoformat() if ms else None
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat() if ms else None
 
 
 # ------------------------------------------------------------------ connections (api/routes/ws.py)
+
 
 async def _touch(svc, user_id: UUID, conn: str, *, remove: bool) -> int:
     """Add/refresh or remove one connection; the number of live connections after it."""
@@ -112,6 +115,7 @@ async def _close(svc, user_id: UUID, conn: str) -> None:
 
 # ------------------------------------------------------------------ announcing transitions
 
+
 def _spawn(coro) -> None:
     task = asyncio.get_running_loop().create_task(coro)
     _settling.add(task)
@@ -136,9 +140,12 @@ async def _settle(svc, user_id: UUID) -> None:
 
 async def partners(svc, user_id: UUID) -> list[UUID]:
     """The user's most recent conversation partners, without those with a block either way."""
-    q = (select(ConversationMember.peer_id)
-         .where(ConversationMember.user_id == user_id, ConversationMember.last_message_id.is_not(None))
-         .order_by(ConversationMember.last_message_id.desc()).limit(svc.settings.presence_push_partners))
+    q = (
+        select(ConversationMember.peer_id)
+        .where(ConversationMember.user_id == user_id, ConversationMember.last_message_id.is_not(None))
+        .order_by(ConversationMember.last_message_id.desc())
+        .limit(svc.settings.presence_push_partners)
+    )
     async with svc.sessions() as s:
         peers = list((await s.execute(q)).scalars())
     blocked = await blocked_among(svc, [(user_id, p) for p in peers])
@@ -152,6 +159,7 @@ async def _announce(svc, user_id: UUID, state: dict) -> None:
 
 
 # ------------------------------------------------------------------ reading and settings
+
 
 async def status(svc, user_id: UUID) -> dict:
     """{"user_id", "online", "last_seen_at"}, unchecked (the caller checked may_see)."""
@@ -172,9 +180,17 @@ async def ensure_may_see(svc, viewer_id: UUID, user_id: UUID) -> None:
     if await svc.store.is_following(user_id, viewer_id):
         return
     async with svc.sessions() as s:
-        talked = (await s.execute(select(ConversationMember.conversation_id).where(
-            ConversationMember.user_id == user_id, ConversationMember.peer_id == viewer_id,
-            ConversationMember.last_message_id.is_not(None)).limit(1))).first()
+        talked = (
+            await s.execute(
+                select(ConversationMember.conversation_id)
+                .where(
+                    ConversationMember.user_id == user_id,
+                    ConversationMember.peer_id == viewer_id,
+                    ConversationMember.last_message_id.is_not(None),
+                )
+                .limit(1)
+            )
+        ).first()
     if not talked:
         raise hidden
 

@@ -3,8 +3,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import models.registry  # noqa: F401  (registers every table on Base.metadata)
 from models.core.base import Base
+from models.migrations.metadata import load_all
+
+load_all()  # every table on Base.metadata, for autogenerate
 
 config = context.config
 target_metadata = Base.metadata
@@ -24,8 +26,7 @@ async def _main():
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True)
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -7,6 +7,7 @@ reporter. Creating and resolving are audited and published (`report.created`,
 `report.resolved` on `moderation.reports`, keyed by the reported user). Upholding a report about
 a post with a video hides the video (rejected, `report_upheld`) in the same transaction.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,16 +17,14 @@ from sqlalchemy import DateTime, ForeignKey, String, Uuid, and_, case, or_, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.accounts.users import User
+from models.content import post_videos, visibility
 from models.core import audit, cursors, outbox
-
-from models.media import videos
-
-from models.content import visibility
 from models.core.audit import Client
 from models.core.base import Base, CreatedAt, utcnow
 from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event, new_id
-from models.accounts.users import User
+from models.media import videos
 
 TARGET_TYPES = ("user", "post")
 OUTCOMES = ("upheld", "dismissed")
@@ -45,16 +44,29 @@ class Report(CreatedAt, Base):
 
 
 def public(r: Report) -> dict:
-    return {"id": str(r.id), "reporter_id": str(r.reporter_id), "target_type": r.target_type,
-            "target_id": str(r.target_id), "target_user_id": str(r.target_user_id), "reason": r.reason,
-            "status": r.status, "created_at": r.created_at.isoformat(),
-            "resolved_at": r.resolved_at and r.resolved_at.isoformat(),
-            "resolved_by": r.resolved_by and str(r.resolved_by)}
+    return {
+        "id": str(r.id),
+        "reporter_id": str(r.reporter_id),
+        "target_type": r.target_type,
+        "target_id": str(r.target_id),
+        "target_user_id": str(r.target_user_id),
+        "reason": r.reason,
+        "status": r.status,
+        "created_at": r.created_at.isoformat(),
+        "resolved_at": r.resolved_at and r.resolved_at.isoformat(),
+        "resolved_by": r.resolved_by and str(r.resolved_by),
+    }
 
 
 def _payload(r: Report) -> dict:
-    return {"report_id": str(r.id), "reporter_id": str(r.reporter_id), "target_type": r.target_type,
-            "target_id": str(r.target_id), "target_user_id": str(r.target_user_id), "status": r.status}
+    return {
+        "report_id": str(r.id),
+        "reporter_id": str(r.reporter_id),
+        "target_type": r.target_type,
+        "target_id": str(r.target_id),
+        "target_user_id": str(r.target_user_id),
+        "status": r.status,
+    }
 
 
 async def _target_user(svc, reporter_id: UUID, target_type: str, target_id: UUID) -> UUID:
@@ -66,21 +78,36 @@ async def _target_user(svc, reporter_id: UUID, target_type: str, target_id: UUID
     return target_id
 
 
-async def create(svc, *, reporter_id: UUID, target_type: str, target_id: UUID, reason: str,
-                 client: Client | None = None) -> dict:
+async def create(
+    svc, *, reporter_id: UUID, target_type: str, target_id: UUID, reason: str, client: Client | None = None
+) -> dict:
     if target_type not in TARGET_TYPES:
         raise DomainError("target_type must be user or post", code="invalid_target_type")
     target_user = await _target_user(svc, reporter_id, target_type, target_id)
     if target_user == reporter_id:
         raise DomainError("you cannot report yourself or your own posts", code="cannot_report_self")
-    report = Report(id=new_id(), reporter_id=reporter_id, target_type=target_type, target_id=target_id,
-                    target_user_id=target_user, reason=reason, status="open", created_at=utcnow())
+    report = Report(
+        id=new_id(),
+        reporter_id=reporter_id,
+        target_type=target_type,
+        target_id=target_id,
+        target_user_id=target_user,
+        reason=reason,
+        status="open",
+        created_at=utcnow(),
+    )
     try:
         async with svc.sessions() as s, s.begin():
             s.add(report)
             await s.flush()
-            audit.stage(s, "report.created", client, actor=reporter_id, subject=f"report:{report.id}",
-                        details={"target_type": target_type, "target_id": str(target_id)})
+            audit.stage(
+                s,
+                "report.created",
+                client,
+                actor=reporter_id,
+                subject=f"report:{report.id}",
+                details={"target_type": target_type, "target_id": str(target_id)},
+            )
             outbox.stage(s, Event("report.created", _payload(report), actor=reporter_id))
     except IntegrityError as exc:  # uq_reports_open_per_reporter
         raise Conflict("you already have an open report about this", code="report_exists") from exc
@@ -92,17 +119,25 @@ async def resolve(svc, *, report_id: UUID, outcome: str, actor: UUID, client: Cl
     if outcome not in OUTCOMES:
         raise DomainError("outcome must be upheld or dismissed", code="invalid_outcome")
     async with svc.sessions() as s, s.begin():
-        report = (await s.execute(select(Report).where(Report.id == report_id).with_for_update())
-                  ).scalar_one_or_none()
+        report = (await s.execute(select(Report).where(Report.id == report_id).with_for_update())).scalar_one_or_none()
         if report is None:
             raise NotFound("no such report", code="report_not_found")
         if report.status != "open":
             raise Conflict(f"this report was already {report.status}", code="report_already_resolved")
         report.status, report.resolved_at, report.resolved_by = outcome, utcnow(), actor
-        hidden = (await videos.hide_post_video(s, report.target_id, "report_upheld")
-                  if outcome == "upheld" and report.target_type == "post" else None)
-        audit.stage(s, "report.resolved", client, actor=actor, subject=f"report:{report.id}",
-                    details={"outcome": outcome, **({"hidden_video_id": str(hidden.id)} if hidden else {})})
+        hidden = (
+            await post_videos.hide_post_video(s, report.target_id, "report_upheld")
+            if outcome == "upheld" and report.target_type == "post"
+            else None
+        )
+        audit.stage(
+            s,
+            "report.resolved",
+            client,
+            actor=actor,
+            subject=f"report:{report.id}",
+            details={"outcome": outcome, **({"hidden_video_id": str(hidden.id)} if hidden else {})},
+        )
         outbox.stage(s, Event("report.resolved", _payload(report), actor=actor))
     svc.relay.kick()
     if hidden is not None:
@@ -131,10 +166,11 @@ def _after(cursor: str):
 
 async def list_reports(svc, *, status: str | None = None, cursor: str | None = None, limit: int = 50) -> dict:
     group = case((Report.status == "open", 0), else_=1)
-    q = (select(Report, group.label("g"))
-         .order_by(group, case((Report.status == "open", Report.id)),
-                   case((Report.status != "open", Report.id)).desc())
-         .limit(limit + 1))
+    q = (
+        select(Report, group.label("g"))
+        .order_by(group, case((Report.status == "open", Report.id)), case((Report.status != "open", Report.id)).desc())
+        .limit(limit + 1)
+    )
     if status is not None:
         q = q.where(Report.status == status)
     if cursor:
@@ -143,5 +179,7 @@ async def list_reports(svc, *, status: str | None = None, cursor: str | None = N
         rows = (await s.execute(q)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [public(r.Report) for r in rows],
-            "next_cursor": _cursor(rows[-1].g, rows[-1].Report.id) if more else None}
+    return {
+        "items": [public(r.Report) for r in rows],
+        "next_cursor": _cursor(rows[-1].g, rows[-1].Report.id) if more else None,
+    }

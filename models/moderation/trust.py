@@ -21,22 +21,23 @@ The score is a pure function of the current state, so recomputing is idempotent:
 recomputes a score that is missing or older than TRUST_SCORE_MAX_AGE (age and reciprocity drift
 without events). A write never replaces a score computed later than itself.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, SmallInteger, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.social import blocks
 from models.accounts.badges import UserBadge
+from models.accounts.users import User
 from models.core.base import Base, utcnow
 from models.core.errors import NotFound
 from models.moderation.reports import Report
-from models.accounts.users import User
+from models.social import blocks
 
 BASE, PHONE, BADGE, AGE, RECIPROCITY = 10, 25, 20, 25, 20
 AGE_FULL_DAYS = 180
@@ -76,17 +77,30 @@ def _component(value, points: float) -> dict:
     return {"value": value, "points": round(points, 2)}
 
 
-def formula(*, phone_verified: bool, badges: int, age_days: float, authors: int | None,
-            reciprocated: int, open_reporters: int, upheld_targets: int) -> tuple[int, dict]:
+def formula(
+    *,
+    phone_verified: bool,
+    badges: int,
+    age_days: float,
+    authors: int | None,
+    reciprocated: int,
+    open_reporters: int,
+    upheld_targets: int,
+) -> tuple[int, dict]:
     """The score and its components from the inputs (authors None: reciprocity not measured)."""
     parts = {
         "base": _component(1, BASE),
         "phone_verified": _component(int(phone_verified), PHONE if phone_verified else 0),
         "badge": _component(badges, BADGE if badges else 0),
         "account_age": _component(round(age_days, 1), AGE * min(1.0, max(0.0, age_days) / AGE_FULL_DAYS)),
-        "reciprocity": (_component(None, 0) if authors is None else _component(
-            round(reciprocated / authors, 3) if authors else 0.0,
-            RECIPROCITY * reciprocated / max(authors, RECIPROCITY_MIN_AUTHORS))),
+        "reciprocity": (
+            _component(None, 0)
+            if authors is None
+            else _component(
+                round(reciprocated / authors, 3) if authors else 0.0,
+                RECIPROCITY * reciprocated / max(authors, RECIPROCITY_MIN_AUTHORS),
+            )
+        ),
         "reports_received": _component(open_reporters, -min(OPEN_REPORTS_CAP, OPEN_REPORT_PENALTY * open_reporters)),
         "reports_upheld": _component(upheld_targets, -min(UPHELD_CAP, UPHELD_PENALTY * upheld_targets)),
     }
@@ -95,8 +109,7 @@ def formula(*, phone_verified: bool, badges: int, age_days: float, authors: int 
 
 
 def _out(user_id: UUID, score: int, components: dict, computed_at: datetime) -> dict:
-    return {"user_id": str(user_id), "score": score, "components": components,
-            "computed_at": computed_at.isoformat()}
+    return {"user_id": str(user_id), "score": score, "components": components, "computed_at": computed_at.isoformat()}
 
 
 async def compute(svc, user_id: UUID) -> dict | None:
@@ -108,22 +121,35 @@ async def compute(svc, user_id: UUID) -> dict | None:
         if user is None:
             return None
         held = (await s.execute(select(func.count()).where(UserBadge.user_id == user_id))).scalar_one()
-        counts = (await s.execute(select(
-            func.count(Report.reporter_id.distinct()).filter(Report.status == "open"),
-            # target ids are UUIDs: distinct across users and posts
-            func.count(Report.target_id.distinct()).filter(Report.status == "upheld"),
-        ).where(Report.target_user_id == user_id))).one()
+        counts = (
+            await s.execute(
+                select(
+                    func.count(Report.reporter_id.distinct()).filter(Report.status == "open"),
+                    # target ids are UUIDs: distinct across users and posts
+                    func.count(Report.target_id.distinct()).filter(Report.status == "upheld"),
+                ).where(Report.target_user_id == user_id)
+            )
+        ).one()
         recip = (await s.execute(_RECIPROCITY, {"uid": user_id})).one() if measured else None
     score, parts = formula(
-        phone_verified=user.phone_verified_at is not None, badges=held,
+        phone_verified=user.phone_verified_at is not None,
+        badges=held,
         age_days=(started - user.created_at).total_seconds() / 86400,
-        authors=recip.authors if recip else None, reciprocated=recip.reciprocated if recip else 0,
-        open_reporters=counts[0], upheld_targets=counts[1])
+        authors=recip.authors if recip else None,
+        reciprocated=recip.reciprocated if recip else 0,
+        open_reporters=counts[0],
+        upheld_targets=counts[1],
+    )
     values = {"score": score, "components": parts, "computed_at": started}
     stmt = insert(TrustScore).values(user_id=user_id, **values)
     async with svc.sessions() as s, s.begin():
-        await s.execute(stmt.on_conflict_do_update(index_elements=[TrustScore.user_id], set_=values,
-                                                   where=TrustScore.computed_at < stmt.excluded.computed_at))
+        await s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[TrustScore.user_id],
+                set_=values,
+                where=TrustScore.computed_at < stmt.excluded.computed_at,
+            )
+        )
     return _out(user_id, score, parts, started)
 
 

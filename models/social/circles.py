@@ -4,6 +4,7 @@ Private to their owner: only the owner lists, reads or changes a circle; anyone 
 `not_owner` (404 `user_not_found` if the owner does not exist, 404 `circle_not_found` for a
 circle id the owner does not have). Limits: CIRCLES_MAX per owner, CIRCLE_MEMBERS_MAX per circle.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core.base import Base, CreatedAt, utcnow
-from models.social.blocks import ensure_not_blocked, relation_page, require_user
 from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import new_id
+from models.social.blocks import ensure_not_blocked
+from models.social.lookups import relation_page, require_user
 
 
 class Circle(CreatedAt, Base):
@@ -31,15 +33,19 @@ class Circle(CreatedAt, Base):
 class CircleMember(Base):
     __tablename__ = "circle_members"
     circle_id: Mapped[UUID] = mapped_column(ForeignKey("circles.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
-                                          index=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     id: Mapped[UUID] = mapped_column(default=new_id)  # UUIDv7: the member list's keyset
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 def public(circle: Circle, member_count: int) -> dict:
-    return {"id": str(circle.id), "owner_id": str(circle.owner_id), "name": circle.name,
-            "member_count": member_count, "created_at": circle.created_at.isoformat()}
+    return {
+        "id": str(circle.id),
+        "owner_id": str(circle.owner_id),
+        "name": circle.name,
+        "member_count": member_count,
+        "created_at": circle.created_at.isoformat(),
+    }
 
 
 async def _owner_only(svc, viewer_id: UUID, owner_id: UUID) -> None:
@@ -65,12 +71,10 @@ async def create_circle(svc, *, viewer_id: UUID, owner_id: UUID, name: str) -> d
     try:
         async with svc.sessions() as s, s.begin():
             # One creator per owner at a time, so the limit holds under concurrent requests.
-            await s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                            {"k": f"circles:{owner_id}"})
+            await s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"circles:{owner_id}"})
             have = await s.scalar(select(func.count()).select_from(Circle).where(Circle.owner_id == owner_id))
             if have >= svc.settings.circles_max:
-                raise Conflict(f"at most {svc.settings.circles_max} circles per user",
-                               code="circle_limit_reached")
+                raise Conflict(f"at most {svc.settings.circles_max} circles per user", code="circle_limit_reached")
             circle = Circle(id=new_id(), owner_id=owner_id, name=name)
             s.add(circle)
             await s.flush()
@@ -82,10 +86,13 @@ async def create_circle(svc, *, viewer_id: UUID, owner_id: UUID, name: str) -> d
 async def list_circles(svc, *, viewer_id: UUID, owner_id: UUID) -> dict:
     """All of the owner's circles (at most CIRCLES_MAX), newest first."""
     await _owner_only(svc, viewer_id, owner_id)
-    counts = (select(CircleMember.circle_id, func.count().label("n"))
-              .group_by(CircleMember.circle_id).subquery())
-    q = (select(Circle, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.circle_id == Circle.id)
-         .where(Circle.owner_id == owner_id).order_by(Circle.id.desc()))
+    counts = select(CircleMember.circle_id, func.count().label("n")).group_by(CircleMember.circle_id).subquery()
+    q = (
+        select(Circle, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.circle_id == Circle.id)
+        .where(Circle.owner_id == owner_id)
+        .order_by(Circle.id.desc())
+    )
     async with svc.sessions() as s:
         rows = (await s.execute(q)).all()
     return {"items": [public(c, n) for c, n in rows], "next_cursor": None}
@@ -103,11 +110,17 @@ async def add_member(svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, m
     async with svc.sessions() as s, s.begin():
         await _own_circle(s, owner_id, circle_id, lock=True)  # adders of one circle serialize here
         if await _member_count(s, circle_id) >= svc.settings.circle_members_max:
-            raise Conflict(f"at most {svc.settings.circle_members_max} members per circle",
-                           code="circle_member_limit_reached")
-        added = (await s.execute(
-            pg_insert(CircleMember).values(circle_id=circle_id, user_id=member_id, id=new_id(), created_at=utcnow())
-            .on_conflict_do_nothing().returning(CircleMember.id))).first()
+            raise Conflict(
+                f"at most {svc.settings.circle_members_max} members per circle", code="circle_member_limit_reached"
+            )
+        added = (
+            await s.execute(
+                pg_insert(CircleMember)
+                .values(circle_id=circle_id, user_id=member_id, id=new_id(), created_at=utcnow())
+                .on_conflict_do_nothing()
+                .returning(CircleMember.id)
+            )
+        ).first()
     return added is not None
 
 
@@ -115,21 +128,27 @@ async def remove_member(svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID
     await _owner_only(svc, viewer_id, owner_id)
     async with svc.sessions() as s, s.begin():
         await _own_circle(s, owner_id, circle_id)
-        removed = (await s.execute(delete(CircleMember).where(
-            CircleMember.circle_id == circle_id, CircleMember.user_id == member_id)
-            .returning(CircleMember.id))).first()
+        removed = (
+            await s.execute(
+                delete(CircleMember)
+                .where(CircleMember.circle_id == circle_id, CircleMember.user_id == member_id)
+                .returning(CircleMember.id)
+            )
+        ).first()
     if removed is None:
         raise NotFound("this user is not a member of the circle", code="member_not_found")
 
 
-async def list_members(svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, cursor: str | None = None,
-                       limit: int = 50) -> dict:
+async def list_members(
+    svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, cursor: str | None = None, limit: int = 50
+) -> dict:
     """Members, most recently added first: {"items": [{"user", "created_at"}], "next_cursor"}."""
     await _owner_only(svc, viewer_id, owner_id)
     async with svc.sessions() as s:
         await _own_circle(s, owner_id, circle_id)
-    return await relation_page(svc, CircleMember, CircleMember.circle_id, circle_id, CircleMember.user_id,
-                               cursor=cursor, limit=limit)
+    return await relation_page(
+        svc, CircleMember, CircleMember.circle_id, circle_id, CircleMember.user_id, cursor=cursor, limit=limit
+    )
 
 
 async def ensure_own_circle(svc, owner_id: UUID, circle_id: UUID) -> None:
@@ -153,6 +172,11 @@ async def drop_memberships_between(s: AsyncSession, a: UUID, b: UUID) -> None:
     """A block ends membership both ways: b in a's circles, a in b's (inside the block's transaction)."""
     of_a = select(Circle.id).where(Circle.owner_id == a)
     of_b = select(Circle.id).where(Circle.owner_id == b)
-    await s.execute(delete(CircleMember).where(or_(
-        and_(CircleMember.user_id == b, CircleMember.circle_id.in_(of_a)),
-        and_(CircleMember.user_id == a, CircleMember.circle_id.in_(of_b)))))
+    await s.execute(
+        delete(CircleMember).where(
+            or_(
+                and_(CircleMember.user_id == b, CircleMember.circle_id.in_(of_a)),
+                and_(CircleMember.user_id == a, CircleMember.circle_id.in_(of_b)),
+            )
+        )
+    )

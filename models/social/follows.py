@@ -1,24 +1,24 @@
 """Follows: the API turns them into events on `users.follows`; the follows agent applies them to
 the engagement store (edges + per-user counters), idempotently, last writer (by event id) wins
 per edge — exactly as reactions do (models/content/reactions.py)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
-from models.core import idempotency
-from models.core import cursors
-from models.social.blocks import ensure_not_blocked, people, require_user
-from models.engagement import FollowChange, FollowLink
+from models.core import cursors, idempotency
 from models.core.errors import DomainError
 from models.core.events import Event
 from models.core.topics import FOLLOWS
+from models.engagement import FollowChange, FollowLink
+from models.social.blocks import ensure_not_blocked
+from models.social.lookups import people, require_user
 
 ADDED, REMOVED = "follow.added", "follow.removed"
 
 
-async def follow(svc, *, follower_id: UUID, followee_id: UUID, add: bool,
-                 idempotency_key: str | None = None) -> UUID:
+async def follow(svc, *, follower_id: UUID, followee_id: UUID, add: bool, idempotency_key: str | None = None) -> UUID:
     """Validate and publish; returns the event id (accepted, applied shortly). Following someone
     who blocked you (or whom you blocked) is 403 `blocked`; unfollowing always goes through."""
     if follower_id == followee_id:
@@ -39,8 +39,12 @@ def change_from_event(event: dict) -> FollowChange | None:
     if etype not in (ADDED, REMOVED):
         return None
     p = event["payload"]
-    return FollowChange(follower_id=UUID(p["follower_id"]), followee_id=UUID(p["followee_id"]),
-                        active=etype == ADDED, event_id=UUID(event["id"]))
+    return FollowChange(
+        follower_id=UUID(p["follower_id"]),
+        followee_id=UUID(p["followee_id"]),
+        active=etype == ADDED,
+        event_id=UUID(event["id"]),
+    )
 
 
 async def follow_counts(svc, user_id: UUID) -> dict[str, int]:
@@ -51,7 +55,7 @@ async def follow_counts(svc, user_id: UUID) -> dict[str, int]:
 def _at(event_id: UUID) -> str:
     """The time a UUIDv7 carries (its first 48 bits: Unix milliseconds)."""
     ms = int.from_bytes(event_id.bytes[:6], "big")
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 async def _page(svc, direction: str, user_id: UUID, viewer_id: UUID, cursor: str | None, limit: int) -> dict:
@@ -66,9 +70,12 @@ async def _page(svc, direction: str, user_id: UUID, viewer_id: UUID, cursor: str
     more, links = len(links) > limit, links[:limit]
     found = await people(svc, [link.user_id for link in links])
     # The cursor is the last edge's keyset even when its account is gone, so paging never stalls.
-    return {"items": [{"user": found[link.user_id], "followed_at": _at(link.since)}
-                      for link in links if link.user_id in found],
-            "next_cursor": cursors.encode_ids(links[-1].since, links[-1].user_id) if more else None}
+    return {
+        "items": [
+            {"user": found[link.user_id], "followed_at": _at(link.since)} for link in links if link.user_id in found
+        ],
+        "next_cursor": cursors.encode_ids(links[-1].since, links[-1].user_id) if more else None,
+    }
 
 
 async def followers(svc, user_id: UUID, *, viewer_id: UUID, cursor: str | None = None, limit: int = 50) -> dict:

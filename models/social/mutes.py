@@ -1,6 +1,7 @@
 """Mutes: the muter stops seeing the muted user's content in feeds and notifications; the muted
 user notices nothing and may still interact. Synchronous PostgreSQL writes + an outbox event on
 `users.relations`. Feeds and notifications filter with `muted_by`."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,16 +13,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core import outbox
 from models.core.base import Base, utcnow
-from models.social.blocks import relation_page, require_user
 from models.core.errors import DomainError
 from models.core.events import Event, new_id
+from models.social.lookups import relation_page, require_user
 
 
 class Mute(Base):
     __tablename__ = "mutes"
     muter_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    muted_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
-                                           index=True)
+    muted_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     id: Mapped[UUID] = mapped_column(default=new_id)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -32,12 +32,18 @@ async def mute(svc, *, muter_id: UUID, target_id: UUID) -> None:
         raise DomainError("you cannot mute yourself", code="cannot_mute_self")
     await require_user(svc, target_id)
     async with svc.sessions() as s, s.begin():
-        added = (await s.execute(
-            pg_insert(Mute).values(muter_id=muter_id, muted_id=target_id, id=new_id(), created_at=utcnow())
-            .on_conflict_do_nothing().returning(Mute.id))).first()
+        added = (
+            await s.execute(
+                pg_insert(Mute)
+                .values(muter_id=muter_id, muted_id=target_id, id=new_id(), created_at=utcnow())
+                .on_conflict_do_nothing()
+                .returning(Mute.id)
+            )
+        ).first()
         if added:
-            outbox.stage(s, Event("user.muted", {"user_id": str(muter_id), "target_id": str(target_id)},
-                                  actor=muter_id))
+            outbox.stage(
+                s, Event("user.muted", {"user_id": str(muter_id), "target_id": str(target_id)}, actor=muter_id)
+            )
     svc.relay.kick()
 
 
@@ -45,11 +51,15 @@ async def unmute(svc, *, muter_id: UUID, target_id: UUID) -> None:
     """Idempotent."""
     await require_user(svc, target_id)
     async with svc.sessions() as s, s.begin():
-        removed = (await s.execute(delete(Mute).where(Mute.muter_id == muter_id, Mute.muted_id == target_id)
-                                   .returning(Mute.id))).first()
+        removed = (
+            await s.execute(
+                delete(Mute).where(Mute.muter_id == muter_id, Mute.muted_id == target_id).returning(Mute.id)
+            )
+        ).first()
         if removed:
-            outbox.stage(s, Event("user.unmuted", {"user_id": str(muter_id), "target_id": str(target_id)},
-                                  actor=muter_id))
+            outbox.stage(
+                s, Event("user.unmuted", {"user_id": str(muter_id), "target_id": str(target_id)}, actor=muter_id)
+            )
     svc.relay.kick()
 
 

@@ -2,6 +2,7 @@
 
 Roles come from models.accounts.roles (users.role through a short Redis cache), never from the JWT claim.
 Someone else's wallet does not exist for you (404, no existence oracle)."""
+
 from __future__ import annotations
 
 from uuid import UUID

@@ -4,6 +4,7 @@ A forged callback (bad signature) is 401 `invalid_signature` and changes nothing
 processed callback answers 200 `already_processed` and moves nothing (each settlement has a
 unique external reference in the ledger, and the top-up / cashout row is locked while applying).
 """
+
 from __future__ import annotations
 
 from uuid import UUID

@@ -9,6 +9,7 @@
 3. The callback settles it once (unique external reference): done -> pending account to the
    provider's clearing account; failed -> back to the wallet.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,11 +19,11 @@ from uuid import UUID
 from sqlalchemy import func, select, update
 
 from infra.payments import Notification, ProviderRejected, ProviderUnavailable, cashout_provider
-from models.moderation import trust
 from models.accounts import users
 from models.core.base import utcnow
 from models.core.errors import DomainError, Forbidden, NotFound
 from models.core.events import new_id
+from models.moderation import trust
 from models.wallet import access, ledger
 from models.wallet.ledger import CASHOUT_PENDING, CLEARING, Leg
 from models.wallet.tables import Cashout
@@ -33,12 +34,21 @@ DAY = timedelta(hours=24)
 
 
 def public(c: Cashout) -> dict:
-    return {"id": str(c.id), "type": "cashout", "user_id": str(c.user_id), "provider": c.provider,
-            "amount": c.amount, "currency": c.currency, "destination": c.destination, "status": c.status,
-            "provider_reference": c.provider_ref, "failure_reason": c.failure_reason,
-            "transaction_id": str(c.hold_transaction_id),
-            "settle_transaction_id": str(c.settle_transaction_id) if c.settle_transaction_id else None,
-            "created_at": c.created_at.isoformat()}
+    return {
+        "id": str(c.id),
+        "type": "cashout",
+        "user_id": str(c.user_id),
+        "provider": c.provider,
+        "amount": c.amount,
+        "currency": c.currency,
+        "destination": c.destination,
+        "status": c.status,
+        "provider_reference": c.provider_ref,
+        "failure_reason": c.failure_reason,
+        "transaction_id": str(c.hold_transaction_id),
+        "settle_transaction_id": str(c.settle_transaction_id) if c.settle_transaction_id else None,
+        "created_at": c.created_at.isoformat(),
+    }
 
 
 async def ensure_identity(svc, user_id: UUID) -> None:
@@ -49,12 +59,23 @@ async def ensure_identity(svc, user_id: UUID) -> None:
     # (a report upheld an hour ago counts).
     score = (await trust.compute(svc, user_id))["score"]
     if score <= svc.settings.cashout_min_trust:
-        raise Forbidden("your account's trust score is too low for cashouts yet", code="trust_too_low",
-                        details={"score": score, "required_above": svc.settings.cashout_min_trust})
+        raise Forbidden(
+            "your account's trust score is too low for cashouts yet",
+            code="trust_too_low",
+            details={"score": score, "required_above": svc.settings.cashout_min_trust},
+        )
 
 
-async def request_cashout(svc, *, actor_id: UUID, user_id: UUID, amount: int, provider: str,
-                          destination: str, idempotency_key: str | None = None) -> dict:
+async def request_cashout(
+    svc,
+    *,
+    actor_id: UUID,
+    user_id: UUID,
+    amount: int,
+    provider: str,
+    destination: str,
+    idempotency_key: str | None = None,
+) -> dict:
     access.ensure_owner(actor_id, user_id)
     body = {"amount": amount, "provider": provider, "destination": destination}
     idem = ledger.require_key(idempotency_key, actor_id, "cashout", body)
@@ -65,27 +86,51 @@ async def request_cashout(svc, *, actor_id: UUID, user_id: UUID, amount: int, pr
     if provider == "vodafone_cash" and not destination.startswith("010"):
         raise DomainError("Vodafone Cash numbers start with 010", code="invalid_destination")
     if amount < svc.settings.cashout_min:
-        raise DomainError("the amount is below the cashout minimum", code="cashout_below_minimum",
-                          details={"minimum": svc.settings.cashout_min})
+        raise DomainError(
+            "the amount is below the cashout minimum",
+            code="cashout_below_minimum",
+            details={"minimum": svc.settings.cashout_min},
+        )
     adapter = cashout_provider(svc.settings, provider)
     adapter.ensure_configured()
     await ensure_identity(svc, user_id)
     cur, cashout_id = ledger.currency(svc), new_id()
     async with svc.sessions() as s, s.begin():
-        tx = await ledger.begin(s, kind="cashout_hold", cur=cur, idem=idem,
-                                metadata={**body, "cashout_id": str(cashout_id)})
+        tx = await ledger.begin(
+            s, kind="cashout_hold", cur=cur, idem=idem, metadata={**body, "cashout_id": str(cashout_id)}
+        )
         if tx.replayed:
             return public((await s.execute(select(Cashout).where(Cashout.hold_transaction_id == tx.id))).scalar_one())
         wallets = await ledger.lock_wallets(s, [user_id], cur)
-        used = (await s.execute(select(func.coalesce(func.sum(Cashout.amount), 0)).where(
-            Cashout.user_id == user_id, Cashout.status != "failed", Cashout.created_at > utcnow() - DAY))).scalar_one()
+        used = (
+            await s.execute(
+                select(func.coalesce(func.sum(Cashout.amount), 0)).where(
+                    Cashout.user_id == user_id, Cashout.status != "failed", Cashout.created_at > utcnow() - DAY
+                )
+            )
+        ).scalar_one()
         if used + amount > svc.settings.cashout_daily_max:
-            raise DomainError("this would exceed the daily cashout limit", code="cashout_daily_limit",
-                              details={"limit": svc.settings.cashout_daily_max,
-                                       "remaining": max(0, svc.settings.cashout_daily_max - int(used))})
+            raise DomainError(
+                "this would exceed the daily cashout limit",
+                code="cashout_daily_limit",
+                details={
+                    "limit": svc.settings.cashout_daily_max,
+                    "remaining": max(0, svc.settings.cashout_daily_max - int(used)),
+                },
+            )
         await ledger.write(svc, s, tx, [Leg(-amount, user_id=user_id), Leg(amount, system=CASHOUT_PENDING)], wallets)
-        s.add(Cashout(id=cashout_id, user_id=user_id, provider=provider, amount=amount, currency=cur,
-                      destination=destination, status="pending", hold_transaction_id=tx.id))
+        s.add(
+            Cashout(
+                id=cashout_id,
+                user_id=user_id,
+                provider=provider,
+                amount=amount,
+                currency=cur,
+                destination=destination,
+                status="pending",
+                hold_transaction_id=tx.id,
+            )
+        )
     svc.relay.kick()
     try:
         ref = await adapter.payout(reference=cashout_id.hex, destination=destination, amount=amount, currency=cur)
@@ -95,8 +140,11 @@ async def request_cashout(svc, *, actor_id: UUID, user_id: UUID, amount: int, pr
         pass  # unknown outcome: the provider's callback settles it
     else:
         async with svc.sessions() as s, s.begin():
-            await s.execute(update(Cashout).where(Cashout.id == cashout_id, Cashout.provider_ref.is_(None))
-                            .values(provider_ref=ref or None, updated_at=utcnow()))
+            await s.execute(
+                update(Cashout)
+                .where(Cashout.id == cashout_id, Cashout.provider_ref.is_(None))
+                .values(provider_ref=ref or None, updated_at=utcnow())
+            )
     return public(await find(svc, cashout_id))
 
 
@@ -105,22 +153,41 @@ async def find(svc, cashout_id: UUID) -> Cashout | None:
         return await s.get(Cashout, cashout_id)
 
 
-async def settle(svc, cashout_id: UUID, *, success: bool, provider_ref: str | None = None,
-                 reason: str | None = None, amount: int | None = None) -> str:
+async def settle(
+    svc,
+    cashout_id: UUID,
+    *,
+    success: bool,
+    provider_ref: str | None = None,
+    reason: str | None = None,
+    amount: int | None = None,
+) -> str:
     """Close a pending cashout exactly once; a second outcome for it is a no-op."""
     async with svc.sessions() as s, s.begin():
         c = (await s.execute(select(Cashout).where(Cashout.id == cashout_id).with_for_update())).scalar_one()
         if c.status != "pending":
             return "already_processed"
         if amount is not None and amount != c.amount:
-            raise DomainError("the notified amount differs from the cashout", code="amount_mismatch",
-                              details={"expected": c.amount, "notified": amount})
+            raise DomainError(
+                "the notified amount differs from the cashout",
+                code="amount_mismatch",
+                details={"expected": c.amount, "notified": amount},
+            )
         back = Leg(c.amount, system=CLEARING[c.provider]) if success else Leg(c.amount, user_id=c.user_id)
-        tx = await ledger.begin(s, kind="cashout_done" if success else "cashout_return", cur=c.currency,
-                                external_ref=f"cashout:{c.id.hex}",
-                                metadata={"cashout_id": str(c.id), "user_id": str(c.user_id), "amount": c.amount,
-                                          "provider": c.provider, "provider_reference": provider_ref,
-                                          "reason": reason})
+        tx = await ledger.begin(
+            s,
+            kind="cashout_done" if success else "cashout_return",
+            cur=c.currency,
+            external_ref=f"cashout:{c.id.hex}",
+            metadata={
+                "cashout_id": str(c.id),
+                "user_id": str(c.user_id),
+                "amount": c.amount,
+                "provider": c.provider,
+                "provider_reference": provider_ref,
+                "reason": reason,
+            },
+        )
         await ledger.write(svc, s, tx, [Leg(-c.amount, system=CASHOUT_PENDING), back])
         c.status, c.settle_transaction_id = ("done" if success else "failed"), tx.id
         c.provider_ref = provider_ref or c.provider_ref

@@ -13,6 +13,7 @@ callback, a renewal period) is inserted with ON CONFLICT DO NOTHING on unique in
 concurrent attempts exactly one moves money; the other waits for its commit and answers the
 same transaction (same request hash) or 422 (another body).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,6 +48,7 @@ class InsufficientFunds(Conflict):
 @dataclass(frozen=True)
 class Leg:
     """One side of a movement: a user's wallet (user_id) or a system account (system)."""
+
     amount: int
     user_id: UUID | None = None
     system: str | None = None
@@ -66,6 +68,7 @@ class Idempotency:
 @dataclass
 class Posted:
     """A committed (or replayed) ledger transaction, as every face shows it."""
+
     id: UUID
     kind: str
     currency: str
@@ -76,17 +79,23 @@ class Posted:
     replayed: bool = False
 
     def public(self) -> dict:
-        return {"id": str(self.id), "kind": self.kind, "currency": self.currency,
-                "created_at": self.created_at.isoformat(), "metadata": self.metadata,
-                "entries": [{"account": leg.account, "user_id": str(leg.user_id) if leg.user_id else None,
-                             "amount": leg.amount} for leg in self.legs]}
+        return {
+            "id": str(self.id),
+            "kind": self.kind,
+            "currency": self.currency,
+            "created_at": self.created_at.isoformat(),
+            "metadata": self.metadata,
+            "entries": [
+                {"account": leg.account, "user_id": str(leg.user_id) if leg.user_id else None, "amount": leg.amount}
+                for leg in self.legs
+            ],
+        }
 
 
 def require_key(key: str | None, actor_id: UUID, scope: str, body: dict) -> Idempotency:
     """Every money-moving request carries an Idempotency-Key; its hash binds it to one body."""
     if not key:
-        raise DomainError("this request moves money: send an Idempotency-Key header",
-                          code="idempotency_key_required")
+        raise DomainError("this request moves money: send an Idempotency-Key header", code="idempotency_key_required")
     if len(key) > 255:
         raise DomainError("Idempotency-Key is longer than 255 characters", code="bad_idempotency_key")
     return Idempotency(actor_id, key, body_hash({"scope": scope, **body}))
@@ -107,33 +116,69 @@ async def system_account(svc, kind: str, cur: str) -> UUID:
     if cache_key in _system_ids:
         return _system_ids[cache_key]
     async with svc.sessions() as s, s.begin():
-        await s.execute(pg_insert(Account).values(id=new_id(), kind=kind, user_id=None, currency=cur,
-                                                  balance=None, created_at=utcnow())
-                        .on_conflict_do_nothing())
-        account_id = (await s.execute(select(Account.id).where(
-            Account.kind == kind, Account.currency == cur, Account.user_id.is_(None)))).scalar_one()
+        await s.execute(
+            pg_insert(Account)
+            .values(id=new_id(), kind=kind, user_id=None, currency=cur, balance=None, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        account_id = (
+            await s.execute(
+                select(Account.id).where(Account.kind == kind, Account.currency == cur, Account.user_id.is_(None))
+            )
+        ).scalar_one()
     _system_ids[cache_key] = account_id
     return account_id
 
 
 # --- writing ---------------------------------------------------------------------------------
 
-async def begin(s: AsyncSession, *, kind: str, cur: str, metadata: dict, actor_id: UUID | None = None,
-                idem: Idempotency | None = None, external_ref: str | None = None) -> Posted:
+
+async def begin(
+    s: AsyncSession,
+    *,
+    kind: str,
+    cur: str,
+    metadata: dict,
+    actor_id: UUID | None = None,
+    idem: Idempotency | None = None,
+    external_ref: str | None = None,
+) -> Posted:
     """Insert the transaction row. If its key or external reference was already used, the
     existing transaction comes back with `replayed=True` (after waiting for a concurrent first
     attempt to commit); another body under the same key is a 422."""
-    tx = Posted(id=new_id(), kind=kind, currency=cur, actor_id=idem.actor_id if idem else actor_id,
-                created_at=utcnow(), metadata=metadata)
-    inserted = (await s.execute(pg_insert(Transaction).values(
-        id=tx.id, kind=kind, currency=cur, actor_id=tx.actor_id,
-        idempotency_key=idem.key if idem else None, request_hash=idem.request_hash if idem else None,
-        external_ref=external_ref, meta=metadata, created_at=tx.created_at,
-    ).on_conflict_do_nothing().returning(Transaction.id))).first()
+    tx = Posted(
+        id=new_id(),
+        kind=kind,
+        currency=cur,
+        actor_id=idem.actor_id if idem else actor_id,
+        created_at=utcnow(),
+        metadata=metadata,
+    )
+    inserted = (
+        await s.execute(
+            pg_insert(Transaction)
+            .values(
+                id=tx.id,
+                kind=kind,
+                currency=cur,
+                actor_id=tx.actor_id,
+                idempotency_key=idem.key if idem else None,
+                request_hash=idem.request_hash if idem else None,
+                external_ref=external_ref,
+                meta=metadata,
+                created_at=tx.created_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(Transaction.id)
+        )
+    ).first()
     if inserted:
         return tx
-    where = ((Transaction.actor_id == idem.actor_id) & (Transaction.idempotency_key == idem.key)
-             if idem else Transaction.external_ref == external_ref)
+    where = (
+        (Transaction.actor_id == idem.actor_id) & (Transaction.idempotency_key == idem.key)
+        if idem
+        else Transaction.external_ref == external_ref
+    )
     prior = (await s.execute(select(Transaction).where(where))).scalar_one_or_none()
     if prior is None:  # the key is new but the external reference was already settled
         raise Conflict("this movement was already recorded", code="duplicate_movement")
@@ -145,20 +190,32 @@ async def begin(s: AsyncSession, *, kind: str, cur: str, metadata: dict, actor_i
 async def lock_wallets(s: AsyncSession, user_ids: list[UUID], cur: str) -> dict[UUID, Account]:
     """Lock the users' wallets in account-id order (created if missing) and return them by user."""
     users = sorted(set(user_ids))
-    stmt = (select(Account).where(Account.user_id.in_(users), Account.currency == cur)
-            .order_by(Account.id).with_for_update())
+    stmt = (
+        select(Account)
+        .where(Account.user_id.in_(users), Account.currency == cur)
+        .order_by(Account.id)
+        .with_for_update()
+    )
     found = {a.user_id: a for a in (await s.execute(stmt)).scalars()}
     missing = [u for u in users if u not in found]
     if missing:
-        await s.execute(pg_insert(Account).values([
-            {"id": new_id(), "kind": USER, "user_id": u, "currency": cur, "balance": 0, "created_at": utcnow()}
-            for u in missing]).on_conflict_do_nothing())
+        await s.execute(
+            pg_insert(Account)
+            .values(
+                [
+                    {"id": new_id(), "kind": USER, "user_id": u, "currency": cur, "balance": 0, "created_at": utcnow()}
+                    for u in missing
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
         found = {a.user_id: a for a in (await s.execute(stmt.execution_options(populate_existing=True))).scalars()}
     return found
 
 
-async def write(svc, s: AsyncSession, tx: Posted, legs: list[Leg],
-                wallets: dict[UUID, Account] | None = None) -> Posted:
+async def write(
+    svc, s: AsyncSession, tx: Posted, legs: list[Leg], wallets: dict[UUID, Account] | None = None
+) -> Posted:
     """Apply `legs` to the transaction begun with `begin`: lock the user wallets (unless the
     caller already holds them), refuse a negative balance, update balances, insert the entries
     and stage the outbox event."""
@@ -175,15 +232,18 @@ async def write(svc, s: AsyncSession, tx: Posted, legs: list[Leg],
         if acc.id in deltas and acc.balance + deltas[acc.id] < 0:
             raise InsufficientFunds("the wallet balance does not cover this amount")
     if deltas:
-        await s.execute(update(Account).where(Account.id.in_(list(deltas)))
-                        .values(balance=Account.balance + case(deltas, value=Account.id))
-                        .execution_options(synchronize_session=False))
+        await s.execute(
+            update(Account)
+            .where(Account.id.in_(list(deltas)))
+            .values(balance=Account.balance + case(deltas, value=Account.id))
+            .execution_options(synchronize_session=False)
+        )
     rows = []
     for leg in legs:
-        account_id = (wallets[leg.user_id].id if leg.user_id is not None
-                      else await system_account(svc, leg.system, tx.currency))
-        rows.append({"transaction_id": tx.id, "account_id": account_id, "currency": tx.currency,
-                     "amount": leg.amount})
+        account_id = (
+            wallets[leg.user_id].id if leg.user_id is not None else await system_account(svc, leg.system, tx.currency)
+        )
+        rows.append({"transaction_id": tx.id, "account_id": account_id, "currency": tx.currency, "amount": leg.amount})
     await s.execute(insert(Entry), rows)
     tx.legs = legs
     outbox.stage(s, Event("wallet.movement", movement_payload(tx), actor=tx.actor_id, id=tx.id))
@@ -219,13 +279,28 @@ class _WalletQueues:
 _queues = _WalletQueues()
 
 
-async def post(svc, *, kind: str, legs: list[Leg], metadata: dict, actor_id: UUID | None = None,
-               idem: Idempotency | None = None, external_ref: str | None = None) -> Posted:
+async def post(
+    svc,
+    *,
+    kind: str,
+    legs: list[Leg],
+    metadata: dict,
+    actor_id: UUID | None = None,
+    idem: Idempotency | None = None,
+    external_ref: str | None = None,
+) -> Posted:
     """One movement in its own database transaction (begin + write + commit + relay kick)."""
     async with _queues.hold([leg.user_id for leg in legs if leg.user_id is not None]):
         async with svc.sessions() as s, s.begin():
-            tx = await begin(s, kind=kind, cur=currency(svc), metadata=metadata, actor_id=actor_id, idem=idem,
-                             external_ref=external_ref)
+            tx = await begin(
+                s,
+                kind=kind,
+                cur=currency(svc),
+                metadata=metadata,
+                actor_id=actor_id,
+                idem=idem,
+                external_ref=external_ref,
+            )
             if not tx.replayed:
                 await write(svc, s, tx, legs)
     if not tx.replayed:
@@ -234,22 +309,45 @@ async def post(svc, *, kind: str, legs: list[Leg], metadata: dict, actor_id: UUI
 
 
 def movement_payload(tx: Posted) -> dict:
-    return {"transaction_id": str(tx.id), "kind": tx.kind, "currency": tx.currency,
-            "actor_id": str(tx.actor_id) if tx.actor_id else None, "created_at": tx.created_at.isoformat(),
-            "legs": [{"account": leg.account, "user_id": str(leg.user_id) if leg.user_id else None,
-                      "amount": leg.amount} for leg in tx.legs],
-            "metadata": tx.metadata}
+    return {
+        "transaction_id": str(tx.id),
+        "kind": tx.kind,
+        "currency": tx.currency,
+        "actor_id": str(tx.actor_id) if tx.actor_id else None,
+        "created_at": tx.created_at.isoformat(),
+        "legs": [
+            {"account": leg.account, "user_id": str(leg.user_id) if leg.user_id else None, "amount": leg.amount}
+            for leg in tx.legs
+        ],
+        "metadata": tx.metadata,
+    }
 
 
 # --- reading ---------------------------------------------------------------------------------
 
+
 async def load(s: AsyncSession, row: Transaction) -> Posted:
-    legs = [Leg(amount=amount, user_id=user_id, system=None if kind == USER else kind)
-            for amount, user_id, kind in (await s.execute(
-                select(Entry.amount, Account.user_id, Account.kind).join(Account, Account.id == Entry.account_id)
-                .where(Entry.transaction_id == row.id).order_by(Entry.id))).all()]
-    return Posted(id=row.id, kind=row.kind, currency=row.currency, actor_id=row.actor_id,
-                  created_at=row.created_at, metadata=row.meta, legs=legs, replayed=True)
+    legs = [
+        Leg(amount=amount, user_id=user_id, system=None if kind == USER else kind)
+        for amount, user_id, kind in (
+            await s.execute(
+                select(Entry.amount, Account.user_id, Account.kind)
+                .join(Account, Account.id == Entry.account_id)
+                .where(Entry.transaction_id == row.id)
+                .order_by(Entry.id)
+            )
+        ).all()
+    ]
+    return Posted(
+        id=row.id,
+        kind=row.kind,
+        currency=row.currency,
+        actor_id=row.actor_id,
+        created_at=row.created_at,
+        metadata=row.meta,
+        legs=legs,
+        replayed=True,
+    )
 
 
 async def get_transaction(svc, tx_id: UUID) -> Posted:
@@ -262,8 +360,11 @@ async def get_transaction(svc, tx_id: UUID) -> Posted:
 
 async def balance(svc, user_id: UUID) -> int:
     async with svc.sessions() as s:
-        value = (await s.execute(select(Account.balance).where(
-            Account.user_id == user_id, Account.currency == currency(svc)))).scalar_one_or_none()
+        value = (
+            await s.execute(
+                select(Account.balance).where(Account.user_id == user_id, Account.currency == currency(svc))
+            )
+        ).scalar_one_or_none()
     return value or 0
 
 
@@ -276,18 +377,29 @@ async def history(svc, user_id: UUID, *, cursor: str | None = None, limit: int =
             after = int(cursor)
         except ValueError:
             raise DomainError("cursor is not valid", code="invalid_cursor") from None
-    stmt = (select(Entry.id, Entry.amount, Transaction)
-            .join(Account, Account.id == Entry.account_id)
-            .join(Transaction, Transaction.id == Entry.transaction_id)
-            .where(Account.user_id == user_id, Account.currency == currency(svc))
-            .order_by(Entry.id.desc()).limit(limit + 1))
+    stmt = (
+        select(Entry.id, Entry.amount, Transaction)
+        .join(Account, Account.id == Entry.account_id)
+        .join(Transaction, Transaction.id == Entry.transaction_id)
+        .where(Account.user_id == user_id, Account.currency == currency(svc))
+        .order_by(Entry.id.desc())
+        .limit(limit + 1)
+    )
     if after is not None:
         stmt = stmt.where(Entry.id < after)
     async with svc.sessions() as s:
         rows = (await s.execute(stmt)).all()
-    items = [{"transaction_id": str(tx.id), "kind": tx.kind, "amount": amount, "currency": tx.currency,
-              "created_at": tx.created_at.isoformat(), "metadata": tx.meta}
-             for _, amount, tx in rows[:limit]]
+    items = [
+        {
+            "transaction_id": str(tx.id),
+            "kind": tx.kind,
+            "amount": amount,
+            "currency": tx.currency,
+            "created_at": tx.created_at.isoformat(),
+            "metadata": tx.meta,
+        }
+        for _, amount, tx in rows[:limit]
+    ]
     return {"items": items, "next_cursor": str(rows[limit - 1][0]) if len(rows) > limit else None}
 
 
@@ -295,19 +407,46 @@ async def reconcile(svc) -> dict:
     """Verify the ledger: every transaction sums to zero, the whole ledger sums to zero per
     currency, every user balance equals the sum of its entries and none is negative."""
     async with svc.sessions() as s:
-        unbalanced = (await s.execute(text(
-            "SELECT transaction_id FROM wallet_entries GROUP BY transaction_id, currency "
-            "HAVING sum(amount) <> 0 LIMIT 100"))).scalars().all()
-        totals = dict((await s.execute(text(
-            "SELECT currency, sum(amount) FROM wallet_entries GROUP BY currency"))).all())
-        mismatched = (await s.execute(text(
-            "SELECT a.user_id FROM wallet_accounts a LEFT JOIN wallet_entries e ON e.account_id = a.id "
-            "WHERE a.kind = 'user' GROUP BY a.id HAVING a.balance <> coalesce(sum(e.amount), 0) "
-            "LIMIT 100"))).scalars().all()
+        unbalanced = (
+            (
+                await s.execute(
+                    text(
+                        "SELECT transaction_id FROM wallet_entries GROUP BY transaction_id, currency "
+                        "HAVING sum(amount) <> 0 LIMIT 100"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        totals = dict(
+            (await s.execute(text("SELECT currency, sum(amount) FROM wallet_entries GROUP BY currency"))).all()
+        )
+        mismatched = (
+            (
+                await s.execute(
+                    text(
+                        "SELECT a.user_id FROM wallet_accounts a LEFT JOIN wallet_entries e ON e.account_id = a.id "
+                        "WHERE a.kind = 'user' GROUP BY a.id HAVING a.balance <> coalesce(sum(e.amount), 0) "
+                        "LIMIT 100"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         negative = (await s.execute(select(func.count()).where(Account.balance < 0))).scalar_one()
-        counts = (await s.execute(text(
-            "SELECT (SELECT count(*) FROM wallet_transactions), (SELECT count(*) FROM wallet_entries)"))).one()
-    return {"ok": not unbalanced and not mismatched and not negative and all(v == 0 for v in totals.values()),
-            "transactions": counts[0], "entries": counts[1], "sum_by_currency": {k: int(v) for k, v in totals.items()},
-            "unbalanced_transactions": [str(t) for t in unbalanced],
-            "balance_mismatches": [str(u) for u in mismatched], "negative_balances": negative}
+        counts = (
+            await s.execute(
+                text("SELECT (SELECT count(*) FROM wallet_transactions), (SELECT count(*) FROM wallet_entries)")
+            )
+        ).one()
+    return {
+        "ok": not unbalanced and not mismatched and not negative and all(v == 0 for v in totals.values()),
+        "transactions": counts[0],
+        "entries": counts[1],
+        "sum_by_currency": {k: int(v) for k, v in totals.items()},
+        "unbalanced_transactions": [str(t) for t in unbalanced],
+        "balance_mismatches": [str(u) for u in mismatched],
+        "negative_balances": negative,
+    }

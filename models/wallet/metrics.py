@@ -4,6 +4,7 @@ Written by the creator-metrics agent from `wallet.movement` events. Each earning
 by its ledger transaction id; the daily rollup grows only by the rows actually inserted, in the
 same statement, so a redelivered or duplicated event changes nothing.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -48,8 +49,14 @@ def fact(event: dict) -> tuple | None:
         return None
     meta = p["metadata"]
     day = datetime.fromisoformat(p["created_at"]).date()
-    return (UUID(p["transaction_id"]), UUID(meta[field]), day, p["kind"], int(meta["creator_amount"]),
-            bool(meta.get("first", False)))
+    return (
+        UUID(p["transaction_id"]),
+        UUID(meta[field]),
+        day,
+        p["kind"],
+        int(meta["creator_amount"]),
+        bool(meta.get("first", False)),
+    )
 
 
 async def apply(svc, events: list[dict]) -> int:
@@ -58,8 +65,17 @@ async def apply(svc, events: list[dict]) -> int:
         return 0
     cols = list(zip(*facts.values()))
     async with svc.sessions() as s, s.begin():
-        await s.execute(_APPLY, {"tx": list(cols[0]), "creator": list(cols[1]), "day": list(cols[2]),
-                                 "source": list(cols[3]), "amount": list(cols[4]), "new_sub": list(cols[5])})
+        await s.execute(
+            _APPLY,
+            {
+                "tx": list(cols[0]),
+                "creator": list(cols[1]),
+                "day": list(cols[2]),
+                "source": list(cols[3]),
+                "amount": list(cols[4]),
+                "new_sub": list(cols[5]),
+            },
+        )
     return len(facts)
 
 
@@ -68,23 +84,54 @@ async def creator_metrics(svc, *, viewer_id: UUID, creator_id: UUID, days: int =
     await access.ensure_owner_or_admin(svc, viewer_id, creator_id)
     since: date = (utcnow() - timedelta(days=days - 1)).date()
     async with svc.sessions() as s:
-        rows = (await s.execute(select(CreatorMetricsDaily).where(
-            CreatorMetricsDaily.creator_id == creator_id, CreatorMetricsDaily.day >= since)
-            .order_by(CreatorMetricsDaily.day.desc(), CreatorMetricsDaily.source))).scalars().all()
+        rows = (
+            (
+                await s.execute(
+                    select(CreatorMetricsDaily)
+                    .where(CreatorMetricsDaily.creator_id == creator_id, CreatorMetricsDaily.day >= since)
+                    .order_by(CreatorMetricsDaily.day.desc(), CreatorMetricsDaily.source)
+                )
+            )
+            .scalars()
+            .all()
+        )
     by_day: dict[date, dict] = {}
-    totals = {"earnings": 0, "tips": 0, "tip_earnings": 0, "subscription_payments": 0,
-              "subscription_earnings": 0, "new_subscribers": 0}
+    totals = {
+        "earnings": 0,
+        "tips": 0,
+        "tip_earnings": 0,
+        "subscription_payments": 0,
+        "subscription_earnings": 0,
+        "new_subscribers": 0,
+    }
     for r in rows:
-        d = by_day.setdefault(r.day, {"day": r.day.isoformat(), "earnings": 0, "tips": 0, "tip_earnings": 0,
-                                      "subscription_payments": 0, "subscription_earnings": 0,
-                                      "new_subscribers": 0})
+        d = by_day.setdefault(
+            r.day,
+            {
+                "day": r.day.isoformat(),
+                "earnings": 0,
+                "tips": 0,
+                "tip_earnings": 0,
+                "subscription_payments": 0,
+                "subscription_earnings": 0,
+                "new_subscribers": 0,
+            },
+        )
         if r.source == "tip":
             parts = {"tips": r.count, "tip_earnings": r.earnings}
         else:
-            parts = {"subscription_payments": r.count, "subscription_earnings": r.earnings,
-                     "new_subscribers": r.new_subscribers}
+            parts = {
+                "subscription_payments": r.count,
+                "subscription_earnings": r.earnings,
+                "new_subscribers": r.new_subscribers,
+            }
         for k, v in {"earnings": r.earnings, **parts}.items():
             d[k] += v
             totals[k] += v
-    return {"creator_id": str(creator_id), "currency": ledger.currency(svc), "days": list(by_day.values()),
-            "totals": totals, "active_subscribers": await active_subscribers(svc, creator_id)}
+    return {
+        "creator_id": str(creator_id),
+        "currency": ledger.currency(svc),
+        "days": list(by_day.values()),
+        "totals": totals,
+        "active_subscribers": await active_subscribers(svc, creator_id),
+    }

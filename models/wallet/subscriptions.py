@@ -9,6 +9,7 @@ subscriber-only posts.
   SUBSCRIPTION_GRACE after the period end, then it lapses.
 - A plan's price applies to new subscriptions; existing ones keep the price they took.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -17,12 +18,11 @@ from uuid import UUID
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from models.social import blocks
-
 from models.accounts import users
 from models.core.base import utcnow
 from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import new_id
+from models.social import blocks
 from models.wallet import access, ledger
 from models.wallet.ledger import InsufficientFunds, Posted
 from models.wallet.tables import Plan, Subscription, Transaction
@@ -32,18 +32,30 @@ ACTIVE = ("active", "grace")
 
 
 def plan_public(p: Plan) -> dict:
-    return {"creator_id": str(p.creator_id), "price": p.price, "currency": p.currency,
-            "period_days": p.period_days, "active": p.active}
+    return {
+        "creator_id": str(p.creator_id),
+        "price": p.price,
+        "currency": p.currency,
+        "period_days": p.period_days,
+        "active": p.active,
+    }
 
 
 def public(sub: Subscription, now: datetime | None = None) -> dict:
-    return {"id": str(sub.id), "subscriber_id": str(sub.subscriber_id), "creator_id": str(sub.creator_id),
-            "price": sub.price, "currency": sub.currency, "period_days": sub.period_days, "status": sub.status,
-            "current_period_start": sub.current_period_start.isoformat(),
-            "current_period_end": sub.current_period_end.isoformat(),
-            "cancel_at_period_end": sub.cancel_at_period_end,
-            "grace_until": sub.grace_until.isoformat() if sub.grace_until else None,
-            "has_access": has_access(sub, now or utcnow())}
+    return {
+        "id": str(sub.id),
+        "subscriber_id": str(sub.subscriber_id),
+        "creator_id": str(sub.creator_id),
+        "price": sub.price,
+        "currency": sub.currency,
+        "period_days": sub.period_days,
+        "status": sub.status,
+        "current_period_start": sub.current_period_start.isoformat(),
+        "current_period_end": sub.current_period_end.isoformat(),
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "grace_until": sub.grace_until.isoformat() if sub.grace_until else None,
+        "has_access": has_access(sub, now or utcnow()),
+    }
 
 
 def has_access(sub: Subscription, now: datetime) -> bool:
@@ -60,13 +72,17 @@ async def subscriber_rule(svc, viewer_id: UUID | None, post) -> bool:
     if viewer_id is None:
         return False
     async with svc.sessions() as s:
-        sub = (await s.execute(select(Subscription).where(
-            Subscription.subscriber_id == viewer_id, Subscription.creator_id == post.author_id))).scalar_one_or_none()
+        sub = (
+            await s.execute(
+                select(Subscription).where(
+                    Subscription.subscriber_id == viewer_id, Subscription.creator_id == post.author_id
+                )
+            )
+        ).scalar_one_or_none()
     return sub is not None and has_access(sub, utcnow())
 
 
-async def set_plan(svc, *, actor_id: UUID, creator_id: UUID, price: int, period_days: int,
-                   active: bool = True) -> dict:
+async def set_plan(svc, *, actor_id: UUID, creator_id: UUID, price: int, period_days: int, active: bool = True) -> dict:
     if actor_id != creator_id:
         raise Forbidden("you can only set your own plan", code="not_owner")
     if price <= 0:
@@ -74,8 +90,13 @@ async def set_plan(svc, *, actor_id: UUID, creator_id: UUID, price: int, period_
     if not 1 <= period_days <= 366:
         raise DomainError("period_days must be between 1 and 366", code="invalid_period")
     now = utcnow()
-    values = {"price": price, "currency": ledger.currency(svc), "period_days": period_days, "active": active,
-              "updated_at": now}
+    values = {
+        "price": price,
+        "currency": ledger.currency(svc),
+        "period_days": period_days,
+        "active": active,
+        "updated_at": now,
+    }
     async with svc.sessions() as s, s.begin():
         stmt = pg_insert(Plan).values(creator_id=creator_id, created_at=now, **values)
         await s.execute(stmt.on_conflict_do_update(index_elements=[Plan.creator_id], set_=values))
@@ -93,19 +114,33 @@ async def get_plan(svc, creator_id: UUID) -> dict:
 
 def _charge_metadata(sub: Subscription, start: datetime, end: datetime, fee_bps: int, first: bool) -> dict:
     share, fee = split(sub.price, fee_bps)
-    return {"subscription_id": str(sub.id), "subscriber_id": str(sub.subscriber_id),
-            "creator_id": str(sub.creator_id), "amount": sub.price, "fee": fee, "fee_bps": fee_bps,
-            "creator_amount": share, "period_start": start.isoformat(), "period_end": end.isoformat(),
-            "first": first}
+    return {
+        "subscription_id": str(sub.id),
+        "subscriber_id": str(sub.subscriber_id),
+        "creator_id": str(sub.creator_id),
+        "amount": sub.price,
+        "fee": fee,
+        "fee_bps": fee_bps,
+        "creator_amount": share,
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "first": first,
+    }
 
 
 async def _charge(svc, s, sub: Subscription, start: datetime, *, first: bool, idem=None) -> Posted:
     """Charge the period starting at `start` inside the caller's transaction."""
     end = start + timedelta(days=sub.period_days)
     fee_bps = svc.settings.platform_fee_bps
-    tx = await ledger.begin(s, kind="subscription", cur=sub.currency, idem=idem, actor_id=sub.subscriber_id,
-                            external_ref=f"sub:{sub.id.hex}:{start.isoformat()}",
-                            metadata=_charge_metadata(sub, start, end, fee_bps, first))
+    tx = await ledger.begin(
+        s,
+        kind="subscription",
+        cur=sub.currency,
+        idem=idem,
+        actor_id=sub.subscriber_id,
+        external_ref=f"sub:{sub.id.hex}:{start.isoformat()}",
+        metadata=_charge_metadata(sub, start, end, fee_bps, first),
+    )
     if not tx.replayed:
         await ledger.write(svc, s, tx, split_legs(sub.subscriber_id, sub.creator_id, sub.price, fee_bps))
     return tx
@@ -123,16 +158,38 @@ async def subscribe(svc, *, subscriber_id: UUID, creator_id: UUID, idempotency_k
         plan = await s.get(Plan, creator_id)
         if plan is None or not plan.active:
             raise NotFound("this creator has no subscription plan", code="plan_not_found")
-        await s.execute(pg_insert(Subscription).values(
-            id=new_id(), subscriber_id=subscriber_id, creator_id=creator_id, price=plan.price,
-            currency=plan.currency, period_days=plan.period_days, status="new", current_period_start=now,
-            current_period_end=now, cancel_at_period_end=False, created_at=now, updated_at=now,
-        ).on_conflict_do_nothing())
-        sub = (await s.execute(select(Subscription).where(
-            Subscription.subscriber_id == subscriber_id, Subscription.creator_id == creator_id)
-            .with_for_update())).scalar_one()
-        prior = (await s.execute(select(Transaction.id).where(
-            Transaction.actor_id == subscriber_id, Transaction.idempotency_key == idem.key))).first()
+        await s.execute(
+            pg_insert(Subscription)
+            .values(
+                id=new_id(),
+                subscriber_id=subscriber_id,
+                creator_id=creator_id,
+                price=plan.price,
+                currency=plan.currency,
+                period_days=plan.period_days,
+                status="new",
+                current_period_start=now,
+                current_period_end=now,
+                cancel_at_period_end=False,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        sub = (
+            await s.execute(
+                select(Subscription)
+                .where(Subscription.subscriber_id == subscriber_id, Subscription.creator_id == creator_id)
+                .with_for_update()
+            )
+        ).scalar_one()
+        prior = (
+            await s.execute(
+                select(Transaction.id).where(
+                    Transaction.actor_id == subscriber_id, Transaction.idempotency_key == idem.key
+                )
+            )
+        ).first()
         if prior is None and sub.status in ACTIVE:
             if not sub.cancel_at_period_end:
                 raise Conflict("you are already subscribed", code="already_subscribed")
@@ -151,9 +208,17 @@ async def subscribe(svc, *, subscriber_id: UUID, creator_id: UUID, idempotency_k
 
 async def cancel(svc, *, subscriber_id: UUID, creator_id: UUID) -> dict:
     async with svc.sessions() as s, s.begin():
-        sub = (await s.execute(select(Subscription).where(
-            Subscription.subscriber_id == subscriber_id, Subscription.creator_id == creator_id,
-            Subscription.status.in_(ACTIVE)).with_for_update())).scalar_one_or_none()
+        sub = (
+            await s.execute(
+                select(Subscription)
+                .where(
+                    Subscription.subscriber_id == subscriber_id,
+                    Subscription.creator_id == creator_id,
+                    Subscription.status.in_(ACTIVE),
+                )
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
         if sub is None:
             raise NotFound("you have no active subscription to this creator", code="subscription_not_found")
         sub.cancel_at_period_end = True
@@ -163,9 +228,17 @@ async def cancel(svc, *, subscriber_id: UUID, creator_id: UUID) -> dict:
 async def list_subscriptions(svc, *, viewer_id: UUID, subscriber_id: UUID) -> list[dict]:
     await access.ensure_owner_or_admin(svc, viewer_id, subscriber_id)
     async with svc.sessions() as s:
-        subs = (await s.execute(select(Subscription).where(
-            Subscription.subscriber_id == subscriber_id, Subscription.status != "new")
-            .order_by(Subscription.created_at.desc()))).scalars().all()
+        subs = (
+            (
+                await s.execute(
+                    select(Subscription)
+                    .where(Subscription.subscriber_id == subscriber_id, Subscription.status != "new")
+                    .order_by(Subscription.created_at.desc())
+                )
+            )
+            .scalars()
+            .all()
+        )
     now = utcnow()
     return [public(sub, now) for sub in subs]
 
@@ -173,29 +246,43 @@ async def list_subscriptions(svc, *, viewer_id: UUID, subscriber_id: UUID) -> li
 async def active_subscribers(svc, creator_id: UUID) -> int:
     """Subscribers with access now (the same rule as has_access, in SQL)."""
     now = utcnow()
-    with_access = or_(and_(Subscription.status == "active",
-                           or_(~Subscription.cancel_at_period_end, Subscription.current_period_end > now)),
-                      and_(Subscription.status == "grace", Subscription.grace_until > now))
+    with_access = or_(
+        and_(
+            Subscription.status == "active",
+            or_(~Subscription.cancel_at_period_end, Subscription.current_period_end > now),
+        ),
+        and_(Subscription.status == "grace", Subscription.grace_until > now),
+    )
     async with svc.sessions() as s:
-        return (await s.execute(select(func.count()).where(Subscription.creator_id == creator_id, with_access))
-                ).scalar_one()
+        return (
+            await s.execute(select(func.count()).where(Subscription.creator_id == creator_id, with_access))
+        ).scalar_one()
 
 
 # --- renewal ---------------------------------------------------------------------------------
 
+
 async def due(svc, now: datetime, limit: int = 10_000) -> list[UUID]:
     async with svc.sessions() as s:
-        return list((await s.execute(select(Subscription.id).where(
-            Subscription.status.in_(ACTIVE), Subscription.current_period_end <= now)
-            .order_by(Subscription.current_period_end).limit(limit))).scalars())
+        return list(
+            (
+                await s.execute(
+                    select(Subscription.id)
+                    .where(Subscription.status.in_(ACTIVE), Subscription.current_period_end <= now)
+                    .order_by(Subscription.current_period_end)
+                    .limit(limit)
+                )
+            ).scalars()
+        )
 
 
 async def renew_one(svc, sub_id: UUID, now: datetime) -> str:
     """Process one due subscription in its own transaction: "renewed", "grace", "lapsed",
     "ended" (cancelled) or "skipped" (not due any more, or another job run holds it)."""
     async with svc.sessions() as s, s.begin():
-        sub = (await s.execute(select(Subscription).where(Subscription.id == sub_id)
-                               .with_for_update(skip_locked=True))).scalar_one_or_none()
+        sub = (
+            await s.execute(select(Subscription).where(Subscription.id == sub_id).with_for_update(skip_locked=True))
+        ).scalar_one_or_none()
         if sub is None or sub.status not in ACTIVE or sub.current_period_end > now:
             return "skipped"
         if sub.cancel_at_period_end:

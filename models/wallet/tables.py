@@ -1,4 +1,5 @@
 """ORM mappings of the wallet tables (schema and constraints: migration 0007)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -16,7 +17,7 @@ from models.core.events import new_id
 class Account(CreatedAt, Base):
     __tablename__ = "wallet_accounts"
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
-    kind: Mapped[str] = mapped_column(String(30))         # "user" or a system account (ledger.SYSTEM)
+    kind: Mapped[str] = mapped_column(String(30))  # "user" or a system account (ledger.SYSTEM)
     user_id: Mapped[UUID | None] = mapped_column(nullable=True)
     currency: Mapped[str] = mapped_column(String(3))
     balance: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # user accounts only

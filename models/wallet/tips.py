@@ -1,14 +1,13 @@
 """Tips: a user pays a creator, optionally on one of the creator's posts, with a message."""
+
 from __future__ import annotations
 
 from uuid import UUID
 
-from models.social import blocks
-
 from models.accounts import users
-
 from models.content import visibility
 from models.core.errors import DomainError, NotFound
+from models.social import blocks
 from models.wallet import ledger
 from models.wallet.ledger import PLATFORM_FEE, Leg, Posted
 
@@ -26,10 +25,22 @@ def split_legs(payer_id: UUID, creator_id: UUID, amount: int, fee_bps: int) -> l
     return legs + [Leg(fee, system=PLATFORM_FEE)] if fee else legs
 
 
-async def send_tip(svc, *, sender_id: UUID, to_user_id: UUID, amount: int, post_id: UUID | None = None,
-                   message: str | None = None, idempotency_key: str | None = None) -> Posted:
-    body = {"to_user_id": str(to_user_id), "amount": amount, "post_id": str(post_id) if post_id else None,
-            "message": message}
+async def send_tip(
+    svc,
+    *,
+    sender_id: UUID,
+    to_user_id: UUID,
+    amount: int,
+    post_id: UUID | None = None,
+    message: str | None = None,
+    idempotency_key: str | None = None,
+) -> Posted:
+    body = {
+        "to_user_id": str(to_user_id),
+        "amount": amount,
+        "post_id": str(post_id) if post_id else None,
+        "message": message,
+    }
     idem = ledger.require_key(idempotency_key, sender_id, "tip", body)
     if amount <= 0:
         raise DomainError("amount must be a positive number of minor units", code="invalid_amount")
@@ -45,5 +56,6 @@ async def send_tip(svc, *, sender_id: UUID, to_user_id: UUID, amount: int, post_
     fee_bps = svc.settings.platform_fee_bps
     share, fee = split(amount, fee_bps)
     metadata = {**body, "from_user_id": str(sender_id), "fee": fee, "fee_bps": fee_bps, "creator_amount": share}
-    return await ledger.post(svc, kind="tip", legs=split_legs(sender_id, to_user_id, amount, fee_bps),
-                             metadata=metadata, idem=idem)
+    return await ledger.post(
+        svc, kind="tip", legs=split_legs(sender_id, to_user_id, amount, fee_bps), metadata=metadata, idem=idem
+    )

@@ -5,6 +5,7 @@ The top-up row and the charge request share one database transaction: a concurre
 the same Idempotency-Key waits on the unique (user, key) index and then answers the same top-up;
 if Fawry refuses or does not answer, nothing is kept and the key can be retried.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,15 +31,31 @@ EXPIRY = timedelta(hours=24)  # how long the Pay-at-Fawry reference number stays
 
 
 def public(t: Topup) -> dict:
-    return {"id": str(t.id), "type": "topup", "user_id": str(t.user_id), "provider": t.provider,
-            "amount": t.amount, "currency": t.currency, "status": t.status,
-            "provider_reference": t.provider_ref, "expires_at": t.details.get("expires_at"),
-            "transaction_id": str(t.transaction_id) if t.transaction_id else None,
-            "created_at": t.created_at.isoformat()}
+    return {
+        "id": str(t.id),
+        "type": "topup",
+        "user_id": str(t.user_id),
+        "provider": t.provider,
+        "amount": t.amount,
+        "currency": t.currency,
+        "status": t.status,
+        "provider_reference": t.provider_ref,
+        "expires_at": t.details.get("expires_at"),
+        "transaction_id": str(t.transaction_id) if t.transaction_id else None,
+        "created_at": t.created_at.isoformat(),
+    }
 
 
-async def start_topup(svc, *, actor_id: UUID, user_id: UUID, amount: int, provider: str = "fawry",
-                      mobile: str | None = None, idempotency_key: str | None = None) -> dict:
+async def start_topup(
+    svc,
+    *,
+    actor_id: UUID,
+    user_id: UUID,
+    amount: int,
+    provider: str = "fawry",
+    mobile: str | None = None,
+    idempotency_key: str | None = None,
+) -> dict:
     access.ensure_owner(actor_id, user_id)
     body = {"amount": amount, "provider": provider, "mobile": mobile}
     idem = ledger.require_key(idempotency_key, actor_id, "topup", body)
@@ -51,21 +68,44 @@ async def start_topup(svc, *, actor_id: UUID, user_id: UUID, amount: int, provid
     user = await users.get_user(svc, user_id)
     topup_id, now = new_id(), utcnow()
     async with svc.sessions() as s, s.begin():
-        inserted = (await s.execute(pg_insert(Topup).values(
-            id=topup_id, user_id=user_id, provider=provider, amount=amount, currency=ledger.currency(svc),
-            status="pending", idempotency_key=idem.key, request_hash=idem.request_hash, details={},
-            created_at=now, updated_at=now,
-        ).on_conflict_do_nothing().returning(Topup.id))).first()
+        inserted = (
+            await s.execute(
+                pg_insert(Topup)
+                .values(
+                    id=topup_id,
+                    user_id=user_id,
+                    provider=provider,
+                    amount=amount,
+                    currency=ledger.currency(svc),
+                    status="pending",
+                    idempotency_key=idem.key,
+                    request_hash=idem.request_hash,
+                    details={},
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing()
+                .returning(Topup.id)
+            )
+        ).first()
         if not inserted:
-            prior = (await s.execute(select(Topup).where(Topup.user_id == user_id,
-                                                         Topup.idempotency_key == idem.key))).scalar_one()
+            prior = (
+                await s.execute(select(Topup).where(Topup.user_id == user_id, Topup.idempotency_key == idem.key))
+            ).scalar_one()
             if prior.request_hash != idem.request_hash:
                 raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
             return public(prior)
         expires_at = now + EXPIRY
-        charged = await fawry.charge(reference=topup_id.hex, customer_profile_id=user_id.hex, amount=amount,
-                                     currency=ledger.currency(svc), description="D-A-I-R-A wallet top-up",
-                                     expires_at=expires_at, email=getattr(user, "email", None), mobile=mobile)
+        charged = await fawry.charge(
+            reference=topup_id.hex,
+            customer_profile_id=user_id.hex,
+            amount=amount,
+            currency=ledger.currency(svc),
+            description="D-A-I-R-A wallet top-up",
+            expires_at=expires_at,
+            email=getattr(user, "email", None),
+            mobile=mobile,
+        )
         topup = await s.get(Topup, topup_id)
         topup.provider_ref = charged["reference_number"]
         topup.details = {"expires_at": expires_at.isoformat(), "order_status": charged["order_status"]}
@@ -86,14 +126,27 @@ async def apply_notification(svc, topup_id: UUID, n: Notification) -> str:
             return "already_processed"
         if n.outcome == "paid":
             if n.amount != topup.amount:
-                raise DomainError("the paid amount differs from the top-up", code="amount_mismatch", details={
-                    "expected": topup.amount, "notified": n.amount})
-            tx = await ledger.begin(s, kind="topup", cur=topup.currency, external_ref=f"fawry:{topup.id.hex}",
-                                    metadata={"topup_id": str(topup.id), "user_id": str(topup.user_id),
-                                              "amount": topup.amount, "provider": "fawry",
-                                              "provider_reference": n.provider_ref})
-            await ledger.write(svc, s, tx, [Leg(-topup.amount, system=CLEARING["fawry"]),
-                                            Leg(topup.amount, user_id=topup.user_id)])
+                raise DomainError(
+                    "the paid amount differs from the top-up",
+                    code="amount_mismatch",
+                    details={"expected": topup.amount, "notified": n.amount},
+                )
+            tx = await ledger.begin(
+                s,
+                kind="topup",
+                cur=topup.currency,
+                external_ref=f"fawry:{topup.id.hex}",
+                metadata={
+                    "topup_id": str(topup.id),
+                    "user_id": str(topup.user_id),
+                    "amount": topup.amount,
+                    "provider": "fawry",
+                    "provider_reference": n.provider_ref,
+                },
+            )
+            await ledger.write(
+                svc, s, tx, [Leg(-topup.amount, system=CLEARING["fawry"]), Leg(topup.amount, user_id=topup.user_id)]
+            )
             topup.status, topup.transaction_id = "paid", tx.id
         elif n.outcome == "failed":
             topup.status = "failed"

@@ -1,4 +1,5 @@
 """Reading a wallet and its history (owner or admin), and admin adjustments."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -21,20 +22,29 @@ async def get_wallet(svc, viewer_id: UUID, user_id: UUID) -> dict:
     await access.ensure_owner_or_admin(svc, viewer_id, user_id)
     await _existing(svc, user_id)
     async with svc.sessions() as s:
-        pending = (await s.execute(select(func.coalesce(func.sum(Cashout.amount), 0)).where(
-            Cashout.user_id == user_id, Cashout.status == "pending"))).scalar_one()
-    return {"user_id": str(user_id), "currency": ledger.currency(svc),
-            "balance": await ledger.balance(svc, user_id), "pending_cashout": int(pending)}
+        pending = (
+            await s.execute(
+                select(func.coalesce(func.sum(Cashout.amount), 0)).where(
+                    Cashout.user_id == user_id, Cashout.status == "pending"
+                )
+            )
+        ).scalar_one()
+    return {
+        "user_id": str(user_id),
+        "currency": ledger.currency(svc),
+        "balance": await ledger.balance(svc, user_id),
+        "pending_cashout": int(pending),
+    }
 
 
-async def list_transactions(svc, viewer_id: UUID, user_id: UUID, *, cursor: str | None = None,
-                            limit: int = 50) -> dict:
+async def list_transactions(svc, viewer_id: UUID, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
     await access.ensure_owner_or_admin(svc, viewer_id, user_id)
     return await ledger.history(svc, user_id, cursor=cursor, limit=limit)
 
 
-async def adjust(svc, *, admin_id: UUID, user_id: UUID, amount: int, reason: str,
-                 idempotency_key: str | None) -> Posted:
+async def adjust(
+    svc, *, admin_id: UUID, user_id: UUID, amount: int, reason: str, idempotency_key: str | None
+) -> Posted:
     """An admin's correction: a new transaction against the adjustments account (history is
     never edited). A debit cannot take the wallet below zero."""
     body = {"user_id": str(user_id), "amount": amount, "reason": reason}
@@ -46,5 +56,10 @@ async def adjust(svc, *, admin_id: UUID, user_id: UUID, amount: int, reason: str
     if not reason.strip():
         raise DomainError("an adjustment needs a reason", code="reason_required")
     await _existing(svc, user_id)
-    return await ledger.post(svc, kind="adjustment", legs=[Leg(amount, user_id=user_id), Leg(-amount, system=ADJUSTMENTS)],
-                             metadata={**body, "admin_id": str(admin_id)}, idem=idem)
+    return await ledger.post(
+        svc,
+        kind="adjustment",
+        legs=[Leg(amount, user_id=user_id), Leg(-amount, system=ADJUSTMENTS)],
+        metadata={**body, "admin_id": str(admin_id)},
+        idem=idem,
+    )

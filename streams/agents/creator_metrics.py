@@ -1,11 +1,12 @@
 """Creator-metrics agent: committed ledger movements (`wallet.movements`, from the outbox) ->
 earnings by day and source, tip counts, new subscribers (models/wallet/metrics.py). Effects are
 keyed by ledger transaction id: redelivery and duplicates are no-ops."""
+
 from __future__ import annotations
 
+from models.core.topics import WALLET_MOVEMENTS
 from models.wallet import metrics
 from streams.batch import batch_agent
-from models.core.topics import WALLET_MOVEMENTS
 
 
 @batch_agent(WALLET_MOVEMENTS, name="creator_metrics", max_records=2000)

@@ -3,12 +3,13 @@ store, the same exact path as reactions (streams/agents/counters.py): a view or 
 of its own keyed by its event id, a comment an edge keyed by the comment id (created -> active,
 deleted -> inactive, newest event wins). A redelivered event finds its edge already at that event
 and moves nothing. Changed counters are pushed to `post:<id>` like the reaction counters."""
+
 from __future__ import annotations
 
 from models.content import comments, views
 from models.content.reactions import apply_changes, counters_of_kinds
-from streams.batch import batch_agent
 from models.core.topics import COMMENTS, ENGAGEMENT
+from streams.batch import batch_agent
 
 
 @batch_agent(ENGAGEMENT, name="engagement_counters", max_records=4000)

@@ -1,15 +1,16 @@
 """Follows agent: follow events -> follow edges and follower/following counters in the engagement
 store. Idempotent like the counters agent: an edge takes an event only if its id is newer, and
 counters move only when an edge really flips."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
-from models.social.blocks import blocked_among
+from models.core.topics import FOLLOWS
 from models.engagement import latest_per_edge
+from models.social.blocks import blocked_among
 from models.social.follows import change_from_event
 from streams.batch import batch_agent
-from models.core.topics import FOLLOWS
 
 
 @batch_agent(FOLLOWS, name="follows", max_records=4000)

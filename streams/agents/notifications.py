@@ -2,11 +2,12 @@
 aggregated notifications in PostgreSQL (models/messaging/notifications.py), pushed live to `user:<id>`.
 Idempotent by (event id, recipient), so a redelivered batch changes nothing. Duets and stitches come
 from post.created (content.posts). One batch agent per topic, one handler."""
+
 from __future__ import annotations
 
+from models.core.topics import COMMENTS, FOLLOWS, MESSAGES, POSTS, REACTIONS
 from models.messaging import notifications
 from streams.batch import batch_agent
-from models.core.topics import COMMENTS, FOLLOWS, MESSAGES, POSTS, REACTIONS
 
 
 async def notify(events: list[dict], svc) -> None:

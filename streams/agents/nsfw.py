@@ -1,9 +1,10 @@
-"""NSFW agent: videos.transcoded -> frames sampled at NSFW_SAMPLE_FPS + the thumbnail -> open_nsfw
+"""NSFW agent: media.transcoded -> frames sampled at NSFW_SAMPLE_FPS + the thumbnail -> open_nsfw
 (ml/nsfw.py, in a thread) -> ready | in_review (case opened) | rejected (hidden, case opened).
 
 Idempotent: the verdict is applied by one conditional update on a transcoded video still
-`processing` (models/media/videos.apply_verdict), so a redelivery finds it decided and does nothing.
+`processing` (models/moderation/cases.apply_verdict), so a redelivery finds it decided and does nothing.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,15 +15,15 @@ from uuid import UUID
 from infra import ffmpeg
 from infra.storage import ObjectMissing, storage_for
 from ml import nsfw as classifier
-from models.media import videos
-from streams.agents.transcode import video_ids
-from streams.batch import batch_agent
 from models.core.topics import MEDIA
+from models.media import videos
+from models.moderation import cases
+from streams.batch import batch_agent, ids_of
 
 
 @batch_agent(MEDIA, name="nsfw", max_records=4, warmup=classifier.warm)
 async def nsfw(events: list[dict], svc) -> None:
-    for video_id in video_ids(events, "videos.transcoded"):
+    for video_id in ids_of(events, "media.transcoded", "video_id"):
         await moderate_video(svc, video_id)
 
 
@@ -34,8 +35,9 @@ async def moderate_video(svc, video_id: UUID) -> None:
     work = videos.work_dir(s) / f"{video_id}.nsfw.{secrets.token_hex(4)}"
     try:
         async with store.local_copy(video.original_key, work) as src:
-            frames = await ffmpeg.sample_frames(src, fps=s.nsfw_sample_fps, max_frames=s.nsfw_max_frames,
-                                                timeout=s.media_transcode_timeout)
+            frames = await ffmpeg.sample_frames(
+                src, fps=s.nsfw_sample_fps, max_frames=s.nsfw_max_frames, timeout=s.media_transcode_timeout
+            )
         thumb = await store.get_bytes(video.thumbnail_key)
     except ffmpeg.VideoError as exc:
         await videos.fail(svc, video_id, exc.reason, exc.message)
@@ -49,4 +51,4 @@ async def moderate_video(svc, video_id: UUID) -> None:
     model = await asyncio.to_thread(classifier.load_classifier, s.nsfw_model)
     scores = await asyncio.to_thread(model.scores, [thumb, *frames])
     verdict = classifier.judge(scores, review_at=s.nsfw_review_at, reject_at=s.nsfw_reject_at)
-    await videos.apply_verdict(svc, video_id, verdict)
+    await cases.apply_verdict(svc, video_id, verdict)

@@ -1,5 +1,5 @@
-"""Transcode agent: videos.uploaded -> probe -> HLS 240p/480p/720p + thumbnail (infra/ffmpeg.py)
--> object storage -> videos.transcoded (picked up by the NSFW agent).
+"""Transcode agent: media.uploaded -> probe -> HLS 240p/480p/720p + thumbnail (infra/ffmpeg.py)
+-> object storage -> media.transcoded (picked up by the NSFW agent).
 
 At-least-once and crash-safe: a redelivered event for a video already transcoded (or failed) is a
 no-op; an attempt killed midway is redone from the start. Each attempt writes its files under a
@@ -12,6 +12,7 @@ Batches are small (a transcode takes seconds to minutes) and the runner commits 
 handler, so the agent raises its consumer's max_poll_interval above the longest batch it can
 take; were it exceeded anyway, the rebalance redelivers the batch, which finds the work done.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,14 +26,14 @@ from uuid import UUID
 
 from infra import ffmpeg
 from infra.storage import ObjectMissing, Storage, storage_for
+from models.core.topics import MEDIA
 from models.media import videos
 from models.media.videos import Video
-from streams.batch import batch_agent
-from models.core.topics import MEDIA
+from streams.batch import batch_agent, ids_of
 
 log = logging.getLogger(__name__)
 
-TRANSCODE_SHARE = 0.9   # of the processing progress bar; storing and moderation take the rest
+TRANSCODE_SHARE = 0.9  # of the processing progress bar; storing and moderation take the rest
 UPLOAD_PARALLEL = 4
 _slots: asyncio.Semaphore | None = None
 
@@ -44,15 +45,12 @@ def _semaphore(size: int) -> asyncio.Semaphore:
     return _slots
 
 
-def video_ids(events: list[dict], etype: str) -> list[UUID]:
-    return list(dict.fromkeys(UUID(e["payload"]["video_id"]) for e in events if e.get("type") == etype))
-
-
 # Up to 40 min between polls: two transcodes of at most MEDIA_TRANSCODE_TIMEOUT (15 min) each.
 @batch_agent(MEDIA, name="transcode", max_records=2, max_poll_interval_ms=40 * 60_000)
 async def transcode(events: list[dict], svc) -> None:
-    results = await asyncio.gather(*(transcode_video(svc, vid) for vid in video_ids(events, "videos.uploaded")),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(transcode_video(svc, vid) for vid in ids_of(events, "media.uploaded", "video_id")), return_exceptions=True
+    )
     for r in results:  # every transcode has finished; a failed one makes the batch retry
         if isinstance(r, BaseException):
             raise r
@@ -87,9 +85,15 @@ async def _transcode(svc, video: Video, work: Path) -> tuple[str, str] | None:
     try:
         async with store.local_copy(video.original_key, work) as src:
             info = await ffmpeg.probe(src, max_duration=s.media_max_duration)
-            hls = await ffmpeg.transcode_hls(src, work / "hls", info, on_progress=progress,
-                                             timeout=s.media_transcode_timeout,
-                                             segment_seconds=s.media_segment_seconds, preset=s.media_ffmpeg_preset)
+            hls = await ffmpeg.transcode_hls(
+                src,
+                work / "hls",
+                info,
+                on_progress=progress,
+                timeout=s.media_transcode_timeout,
+                segment_seconds=s.media_segment_seconds,
+                preset=s.media_ffmpeg_preset,
+            )
             thumb = await ffmpeg.thumbnail(src, at=1.0, duration=info.duration)
     except ffmpeg.VideoError as exc:
         log.info("video refused", extra={"video_id": str(video.id), "reason": exc.reason, "error": exc.message})
@@ -101,8 +105,13 @@ async def _transcode(svc, video: Video, work: Path) -> tuple[str, str] | None:
     await _store_files(store, work / "hls", hls.files, prefix)
     await store.put_bytes(f"{prefix}/thumbnail.jpg", thumb)
     stored = await videos.store_transcode(
-        svc, video.id, playlist_key=f"{prefix}/{hls.master.relative_to(work / 'hls').as_posix()}",
-        thumbnail_key=f"{prefix}/thumbnail.jpg", renditions=hls.renditions, info=info)
+        svc,
+        video.id,
+        playlist_key=f"{prefix}/{hls.master.relative_to(work / 'hls').as_posix()}",
+        thumbnail_key=f"{prefix}/thumbnail.jpg",
+        renditions=hls.renditions,
+        info=info,
+    )
     if stored is None:  # another attempt recorded its set first (or the video left processing)
         await store.delete_prefix(prefix + "/")
         return None
@@ -123,7 +132,7 @@ async def _store_files(store: Storage, base: Path, files: list[Path], prefix: st
 
 async def _remove_other_sets(store: Storage, video_id: UUID, *, keep: str) -> None:
     root = videos.video_prefix(video_id)
-    sets = {k[len(root):].split("/", 1)[0] for k in await store.list(root)} - {keep}
+    sets = {k[len(root) :].split("/", 1)[0] for k in await store.list(root)} - {keep}
     for name in sets:
         await store.delete_prefix(f"{root}{name}/")
 

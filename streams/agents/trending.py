@@ -13,6 +13,7 @@ Every TRENDING_REFRESH seconds, once recovered and not rebalancing, each worker 
 partitions it owns (a post's entries live on its events' partition) and publishes a merged
 ranking generation.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,8 @@ import redis.asyncio as aioredis
 from aiokafka.partitioner import murmur2
 
 from infra.settings import Settings
-from models.discovery import trending
 from models.core.topics import COMMENTS, ENGAGEMENT, POSTS, REACTIONS
+from models.discovery import trending
 
 log = logging.getLogger(__name__)
 SOURCES = (REACTIONS, POSTS, COMMENTS, ENGAGEMENT)
@@ -45,9 +46,9 @@ def setup(app: faust.App, settings: Settings) -> None:
     n_partitions = settings.kafka_partitions
     names = {t.name for t in SOURCES}
     source = app.topic(*sorted(names), key_serializer="raw", value_serializer="raw")
-    edges = app.Table("trending-edges", default=list,
-                      help="[weight, last event id] per contribution to a post, per window"
-                      ).hopping(cfg.window, cfg.step, expires=cfg.window + cfg.step)
+    edges = app.Table(
+        "trending-edges", default=list, help="[weight, last event id] per contribution to a post, per window"
+    ).hopping(cfg.window, cfg.step, expires=cfg.window + cfg.step)
     tags = app.Table("trending-tags", help="#hashtags per post (posts without any are not stored)")
     state: dict[str, aioredis.Redis] = {}
 
@@ -73,8 +74,7 @@ def setup(app: faust.App, settings: Settings) -> None:
                 tags[tagged[0]] = tagged[1]
 
     def ready() -> bool:
-        return (app.tables.recovery.completed.is_set() and not app.rebalancing
-                and not app.in_recovery)
+        return app.tables.recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
 
     def snapshots(now: float) -> dict[int, dict[str, list]]:
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
@@ -98,8 +98,7 @@ def setup(app: faust.App, settings: Settings) -> None:
         now = time.time()
         try:
             if "redis" not in state:
-                state["redis"] = aioredis.from_url(settings.redis_url, socket_timeout=5,
-                                                   socket_connect_timeout=3)
+                state["redis"] = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
             gen = await trending.publish(state["redis"], cfg, snapshots(now), n_partitions, now)
             log.debug("trending published", extra={"generation": gen})
         except Exception as exc:  # the next tick tries again; the previous ranking stays served

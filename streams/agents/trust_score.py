@@ -6,13 +6,14 @@ reordered events are harmless, and a batch recomputes each user once however man
 them. Account age and reciprocity change without events: reads refresh a score older than
 TRUST_SCORE_MAX_AGE.
 """
+
 from __future__ import annotations
 
 from uuid import UUID
 
+from models.core.topics import REPORTS, USERS
 from models.moderation import trust
 from streams.batch import batch_agent
-from models.core.topics import REPORTS, USERS
 
 USER_INPUTS = {"user.registered", "user.phone_verified", "user.badge_granted", "user.badge_revoked"}
 REPORT_INPUTS = {"report.created", "report.resolved"}

@@ -1,5 +1,6 @@
 """HTTP-side figures: the API's accept rate for reactions under 64 concurrent connections, and
 the end-to-end latency POST /interactions/reactions -> websocket `counter.updated`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,13 +27,21 @@ async def register_users(base: str, n: int, concurrency: int = 8) -> list[dict]:
 
     async def one(session):
         tag = uuid4().hex[:12]
-        async with sem, session.post(f"{base}/auth/register", json={
-                "email": f"b{tag}@example.com", "password": "bench password 1", "username": f"b{tag}"}) as r:
+        async with (
+            sem,
+            session.post(
+                f"{base}/auth/register",
+                json={"email": f"b{tag}@example.com", "password": "bench password 1", "username": f"b{tag}"},
+            ) as r,
+        ):
             body = await r.json()
             if r.status != 201:
                 raise RuntimeError(f"register: {r.status} {body}")
-            return {"id": body.get("user", {}).get("id"), "token": body["access_token"],
-                    "headers": {"Authorization": f"Bearer {body['access_token']}"}}
+            return {
+                "id": body.get("user", {}).get("id"),
+                "token": body["access_token"],
+                "headers": {"Authorization": f"Bearer {body['access_token']}"},
+            }
 
     async with aiohttp.ClientSession() as session:
         return await asyncio.gather(*(one(session) for _ in range(n)))
@@ -42,8 +51,11 @@ async def create_posts(base: str, users: list[dict], n: int) -> list[str]:
     async with aiohttp.ClientSession() as session:
         out = []
         for i in range(n):
-            async with session.post(f"{base}/posts", json={"caption": f"bench {i}", "visibility": "public"},
-                                    headers=users[i % len(users)]["headers"]) as r:
+            async with session.post(
+                f"{base}/posts",
+                json={"caption": f"bench {i}", "visibility": "public"},
+                headers=users[i % len(users)]["headers"],
+            ) as r:
                 body = await r.json()
                 if r.status != 201:
                     raise RuntimeError(f"create post: {r.status} {body}")
@@ -51,8 +63,16 @@ async def create_posts(base: str, users: list[dict], n: int) -> list[str]:
         return out
 
 
-async def accept_rate(base: str, users: list[dict], posts: list[str], *, connections: int = 64,
-                      seconds: float = 10.0, warmup: float = 1.5, unlike: float = 0.1) -> dict:
+async def accept_rate(
+    base: str,
+    users: list[dict],
+    posts: list[str],
+    *,
+    connections: int = 64,
+    seconds: float = 10.0,
+    warmup: float = 1.5,
+    unlike: float = 0.1,
+) -> dict:
     """`connections` clients send reactions back to back; figures over `seconds` after a warmup."""
     url = f"{base}/interactions/reactions"
     latencies: list[float] = []
@@ -76,7 +96,7 @@ async def accept_rate(base: str, users: list[dict], posts: list[str], *, connect
                 async with method(url, data=body, headers={**u["headers"], **_JSON}) as r:
                     await r.read()
                     status = r.status
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 status = -1
             done = loop.time()
             if t >= t_measure and done <= t_stop:
@@ -88,13 +108,22 @@ async def accept_rate(base: str, users: list[dict], posts: list[str], *, connect
         await asyncio.gather(*(client(session) for _ in range(connections)))
     total = sum(statuses.values())
     accepted = statuses.get(202, 0)
-    return {"requests": total, "accepted": accepted, "non_202": total - accepted, "statuses": statuses,
-            "seconds": seconds, "rate": accepted / seconds, "p50_ms": pct(latencies, 50) * 1000,
-            "p99_ms": pct(latencies, 99) * 1000, "connections": connections}
+    return {
+        "requests": total,
+        "accepted": accepted,
+        "non_202": total - accepted,
+        "statuses": statuses,
+        "seconds": seconds,
+        "rate": accepted / seconds,
+        "p50_ms": pct(latencies, 50) * 1000,
+        "p99_ms": pct(latencies, 99) * 1000,
+        "connections": connections,
+    }
 
 
-async def e2e_latency(base: str, users: list[dict], posts: list[str], warm_post: str, n: int = 300,
-                      push_timeout: float = 5.0) -> dict:
+async def e2e_latency(
+    base: str, users: list[dict], posts: list[str], warm_post: str, n: int = 300, push_timeout: float = 5.0
+) -> dict:
     """Sequential likes, each by a user who has not liked that post yet (so every like moves a
     counter): time from sending the POST to receiving its `counter.updated` push."""
     url = f"{base}/interactions/reactions"
@@ -120,10 +149,13 @@ async def e2e_latency(base: str, users: list[dict], posts: list[str], warm_post:
             while (left := deadline - time.perf_counter()) > 0:
                 try:
                     at, msg = await asyncio.wait_for(queue.get(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return None
-                if (msg.get("type") == "counter.updated" and msg.get("post_id") == post_id
-                        and msg["counters"]["likes"] >= likes):
+                if (
+                    msg.get("type") == "counter.updated"
+                    and msg.get("post_id") == post_id
+                    and msg["counters"]["likes"] >= likes
+                ):
                     return at
             return None
 
@@ -158,6 +190,12 @@ async def e2e_latency(base: str, users: list[dict], posts: list[str], warm_post:
                     lat.append(at - t0)
         finally:
             read_task.cancel()
-    return {"likes": n, "pushes": len(lat), "missed": missed, "p50_ms": pct(lat, 50) * 1000,
-            "p99_ms": pct(lat, 99) * 1000, "max_ms": max(lat) * 1000 if lat else float("nan"),
-            "post_p50_ms": pct(post_lat, 50) * 1000}
+    return {
+        "likes": n,
+        "pushes": len(lat),
+        "missed": missed,
+        "p50_ms": pct(lat, 50) * 1000,
+        "p99_ms": pct(lat, 99) * 1000,
+        "max_ms": max(lat) * 1000 if lat else float("nan"),
+        "post_p50_ms": pct(post_lat, 50) * 1000,
+    }

@@ -1,6 +1,7 @@
 """Consumer-side figures on one topic: the real counters agent (BatchRunner + PostgreSQL store +
 Redis publish, in this process) and a plain aiokafka baseline doing the same aggregation in
 memory, each in a fresh consumer group reading the same N events from the start."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,6 +29,7 @@ class _Timer:
             finally:
                 self.seconds += time.perf_counter() - t
                 self.calls += 1
+
         return timed
 
 
@@ -53,10 +55,17 @@ async def run_agent(settings, n: int, timeout: float = 180.0) -> dict:
         await runner.stop()
         await svc.stop()
     secs = t_end - t_join
-    return {"events": runner.status.consumed, "seconds": secs, "rate": runner.status.consumed / secs,
-            "batches": handler_t.calls, "handler_s": handler_t.seconds, "store_s": store_t.seconds,
-            "max_records": agent.max_records, "malformed": runner.status.malformed,
-            "cpu_share": cpu / secs}
+    return {
+        "events": runner.status.consumed,
+        "seconds": secs,
+        "rate": runner.status.consumed / secs,
+        "batches": handler_t.calls,
+        "handler_s": handler_t.seconds,
+        "store_s": store_t.seconds,
+        "max_records": agent.max_records,
+        "malformed": runner.status.malformed,
+        "cpu_share": cpu / secs,
+    }
 
 
 async def _until(check, timeout: float, what: str) -> float:
@@ -79,15 +88,21 @@ class _Assigned(ConsumerRebalanceListener):
         self.at = self.at or time.perf_counter()
 
 
-async def run_baseline(settings, topic: str, n: int, group: str, max_records: int = 500,
-                       timeout: float = 120.0) -> dict:
+async def run_baseline(
+    settings, topic: str, n: int, group: str, max_records: int = 500, timeout: float = 120.0
+) -> dict:
     """Plain aiokafka: getmany -> orjson -> newest event per edge and per-post deltas in dicts ->
     commit per batch; no store writes."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False,
-        auto_offset_reset="earliest", session_timeout_ms=settings.kafka_session_timeout_ms,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_ms,
-        max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=100)
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_wait_ms=100,
+    )
     listener = _Assigned()
     consumer.subscribe([topic], listener=listener)
     await consumer.start()
@@ -114,15 +129,19 @@ async def run_baseline(settings, topic: str, n: int, group: str, max_records: in
                         if active != was:
                             deltas[(edge[0], edge[2])] += 1 if active else -1
                 count += len(recs)
-            await consumer.commit({tp: OffsetAndMetadata(recs[-1].offset + 1, "")
-                                   for tp, recs in fetched.items()})
+            await consumer.commit({tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in fetched.items()})
             batches += 1
         t_end = time.perf_counter()
     finally:
         await consumer.stop()
     secs = t_end - listener.at
-    return {"events": count, "seconds": secs, "rate": count / secs, "batches": batches,
-            "counters": Counter({k: v for k, v in deltas.items() if v})}
+    return {
+        "events": count,
+        "seconds": secs,
+        "rate": count / secs,
+        "batches": batches,
+        "counters": Counter({k: v for k, v in deltas.items() if v}),
+    }
 
 
 async def verify_store(database_url: str, expected: Counter) -> dict:
@@ -135,9 +154,12 @@ async def verify_store(database_url: str, expected: Counter) -> dict:
     finally:
         await conn.close()
     stored = Counter({(r[0], r[1]): r[2] for r in rows})
-    return {"counter_sum": int(counter_sum), "active_edges": int(active),
-            "expected_active": sum(expected.values()),
-            "exact": stored == expected and counter_sum == active}
+    return {
+        "counter_sum": int(counter_sum),
+        "active_edges": int(active),
+        "expected_active": sum(expected.values()),
+        "exact": stored == expected and counter_sum == active,
+    }
 
 
 async def skip_backlog(settings, topic: str, groups: list[str]) -> int:
@@ -148,6 +170,7 @@ async def skip_backlog(settings, topic: str, groups: list[str]) -> int:
     from aiokafka.structs import TopicPartition
 
     from streams import compat
+
     probe = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await probe.start()
     try:
@@ -158,8 +181,7 @@ async def skip_backlog(settings, topic: str, groups: list[str]) -> int:
     if settings.kafka_flavor == "tansu":  # its ListOffsets is short of the log end (streams/compat.py)
         ends = await compat.fetch_high_watermarks(settings.kafka_bootstrap, ends)
     for group in groups:
-        c = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-                             enable_auto_commit=False)
+        c = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
         await c.start()
         try:
             c.assign(tps)

@@ -5,6 +5,7 @@ has seen N events or after SECONDS, then idles until the parent stops it.
 
     python -m tests.bench.faust_ref APP_ID N SECONDS RESULT_PATH
 """
+
 from __future__ import annotations
 
 import os
@@ -24,17 +25,25 @@ def main() -> None:
     settings = get_settings()
     if settings.kafka_flavor == "tansu":
         from streams import compat
+
         compat.apply()
     uvloop.install()
     import faust
 
     from models.core.topics import REACTIONS
 
-    app = faust.App(app_id, broker=f"kafka://{settings.kafka_bootstrap}", web_enabled=False,
-                    value_serializer="raw", store="memory://", datadir=tempfile.mkdtemp(prefix="faust-"),
-                    topic_partitions=settings.kafka_partitions, consumer_auto_offset_reset="earliest",
-                    broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
-                    broker_heartbeat_interval=settings.kafka_heartbeat_ms / 1000)
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        web_enabled=False,
+        value_serializer="raw",
+        store="memory://",
+        datadir=tempfile.mkdtemp(prefix="faust-"),
+        topic_partitions=settings.kafka_partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.kafka_heartbeat_ms / 1000,
+    )
     topic = app.topic(REACTIONS.name, value_serializer="raw", key_serializer="raw")
     edges: dict[tuple, tuple[str, bool]] = {}
     deltas: dict[tuple, int] = defaultdict(int)
@@ -61,8 +70,15 @@ def main() -> None:
                 state["done"] = True
                 secs = now - state["first"]
                 with open(result_path + ".tmp", "wb") as f:
-                    f.write(orjson.dumps({"events": state["count"], "seconds": secs,
-                                          "rate": (state["count"] - 1) / secs if secs else 0.0}))
+                    f.write(
+                        orjson.dumps(
+                            {
+                                "events": state["count"],
+                                "seconds": secs,
+                                "rate": (state["count"] - 1) / secs if secs else 0.0,
+                            }
+                        )
+                    )
                 os.replace(result_path + ".tmp", result_path)
 
     sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "warn"]

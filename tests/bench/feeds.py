@@ -11,6 +11,7 @@ HTTP for a random sample of seeded users, one request at a time:
 other sections); `run()` alone starts a fresh embedded stack and API in a temp dir and removes
 them. `python -m tests.bench.feeds [--users N --posts N --reactions N --viewers N]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ from tests.bench.api_load import pct
 async def _tokens(settings, user_ids) -> list[str]:
     from infra.services import Services
     from models.accounts import sessions, users
+
     svc = await Services.start(settings, relay=False)
     try:
         out = []
@@ -48,11 +50,13 @@ async def _tokens(settings, user_ids) -> list[str]:
 async def _measure(base: str, tokens: list[str]) -> dict:
     cold, cached, page2, items, layers, misses = [], [], [], [], Counter(), Counter()
     async with aiohttp.ClientSession() as session:
+
         async def get(token: str, cursor: str | None = None) -> tuple[float, dict, str]:
             params = {"limit": "20", **({"cursor": cursor} if cursor else {})}
             t = time.perf_counter()
-            async with session.get(f"{base}/feeds/home", params=params,
-                                   headers={"Authorization": f"Bearer {token}"}) as r:
+            async with session.get(
+                f"{base}/feeds/home", params=params, headers={"Authorization": f"Bearer {token}"}
+            ) as r:
                 body = await r.json()
                 if r.status != 200:
                     raise RuntimeError(f"feed: {r.status} {body}")
@@ -72,14 +76,28 @@ async def _measure(base: str, tokens: list[str]) -> dict:
                 ms, _, _ = await get(token, body["next_cursor"])
                 page2.append(ms)
     figures = lambda v: {"p50_ms": pct(v, 50), "p99_ms": pct(v, 99), "n": len(v)}  # noqa: E731
-    return {"cold": figures(cold), "cached": figures(cached), "page2": figures(page2),
-            "items_mean": sum(items) / max(1, len(items)), "layers": dict(layers), "cache_headers": dict(misses)}
+    return {
+        "cold": figures(cold),
+        "cached": figures(cached),
+        "page2": figures(page2),
+        "items_mean": sum(items) / max(1, len(items)),
+        "layers": dict(layers),
+        "cache_headers": dict(misses),
+    }
 
 
-def run(env: dict | None = None, log_dir: Path | None = None, api_base: str | None = None, *,
-        sizes: Sizes | None = None, viewers: int = 300) -> dict:
+def run(
+    env: dict | None = None,
+    log_dir: Path | None = None,
+    api_base: str | None = None,
+    *,
+    sizes: Sizes | None = None,
+    viewers: int = 300,
+) -> dict:
     import uvloop
+
     from infra.settings import get_settings
+
     sizes = sizes or Sizes()
     own = env is None
     tmp, stop_stack, api_proc, saved = None, (lambda: None), None, dict(os.environ)
@@ -88,16 +106,25 @@ def run(env: dict | None = None, log_dir: Path | None = None, api_base: str | No
             from infra.dev import start_stack
             from tests.bench.run import _EXTERNAL
             from tests.conftest import REPO, start_api
+
             tmp = Path(tempfile.mkdtemp(prefix="daira-bench-feeds-"))
             (tmp / "logs").mkdir()
             log_dir = tmp / "logs"
             base_env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
             add, stop_stack = start_stack(tmp / "var", base_env, preferred_ports=False)
-            env = {**base_env, **add, "APP_ENV": "test", "LOG_LEVEL": "WARNING", "VAR_DIR": str(tmp / "var"),
-                   "JWT_SECRET": secrets.token_urlsafe(40), "CONSUMER_GROUP_PREFIX": f"benchf{uuid4().hex[:8]}",
-                   "RATE_LIMIT_API": "100000000/1m"}
-            subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True,
-                           stdout=subprocess.DEVNULL)
+            env = {
+                **base_env,
+                **add,
+                "APP_ENV": "test",
+                "LOG_LEVEL": "WARNING",
+                "VAR_DIR": str(tmp / "var"),
+                "JWT_SECRET": secrets.token_urlsafe(40),
+                "CONSUMER_GROUP_PREFIX": f"benchf{uuid4().hex[:8]}",
+                "RATE_LIMIT_API": "100000000/1m",
+            }
+            subprocess.run(
+                [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL
+            )
             api_proc, api_base = start_api(env, log_dir)
         os.environ.update(env)
         get_settings.cache_clear()
@@ -108,8 +135,7 @@ def run(env: dict | None = None, log_dir: Path | None = None, api_base: str | No
         sample = random.Random(7).sample(seeded.users, min(viewers + 1, len(seeded.users)))
         tokens = uvloop.run(_tokens(settings, sample))
         result = uvloop.run(_measure(api_base, tokens))
-        return {**result, "sizes": sizes, "seeded": seeded, "seed_s": seed_s,
-                "cache_ttl": settings.feed_cache_ttl}
+        return {**result, "sizes": sizes, "seeded": seeded, "seed_s": seed_s, "cache_ttl": settings.feed_cache_ttl}
     finally:
         if api_proc is not None:
             api_proc.stop()

@@ -14,6 +14,7 @@ c. The same clip through the transcode agent (`streams.agents.transcode.transcod
    directly, alternated. The agent's overhead is everything it does besides that one command.
 Nothing else of the benchmark runs meanwhile; the figures are printed, not asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,12 +66,19 @@ def _transcode_runs(clip: Path, work: Path, runs: int) -> dict:
         calls.append(len(seen))
         shutil.rmtree(out)
         shutil.rmtree(work / f"lib-{i}")
-    return {"info": info, "probe_s": probe_s, "direct": direct, "through": through,
-            "progress_calls": calls, "renditions": result.renditions,
-            "overhead": statistics.median(through) / statistics.median(direct) - 1,
-            "overhead_min": min(through) / min(direct) - 1,
-            "cpu_direct": cpu_direct, "cpu_through": cpu_through,
-            "cpu_overhead": statistics.median(cpu_through) / statistics.median(cpu_direct) - 1}
+    return {
+        "info": info,
+        "probe_s": probe_s,
+        "direct": direct,
+        "through": through,
+        "progress_calls": calls,
+        "renditions": result.renditions,
+        "overhead": statistics.median(through) / statistics.median(direct) - 1,
+        "overhead_min": min(through) / min(direct) - 1,
+        "cpu_direct": cpu_direct,
+        "cpu_through": cpu_through,
+        "cpu_overhead": statistics.median(cpu_through) / statistics.median(cpu_direct) - 1,
+    }
 
 
 def _nsfw_runs(clip: Path, runs: int) -> dict:
@@ -87,7 +95,7 @@ def _nsfw_runs(clip: Path, runs: int) -> dict:
 
     def raw() -> None:
         for i in range(0, len(frames), BATCH):
-            raw_model.classify_batch(frames[i:i + BATCH])
+            raw_model.classify_batch(frames[i : i + BATCH])
 
     lib_rates, raw_rates = [], []
     for _ in range(runs):
@@ -105,25 +113,31 @@ async def _agent_runs_async(clip: Path, work: Path, runs: int) -> dict:
     from infra.services import Services
     from infra.settings import get_settings
     from infra.storage import storage_for
-    from models.media import videos
     from models.accounts import users
     from models.core.base import utcnow
     from models.core.events import new_id
+    from models.media import videos
     from streams.agents.transcode import transcode_video
 
     svc = await Services.start(get_settings(), relay=False)
     try:
-        owner = await users.register(svc, email=f"bench{new_id().hex[:8]}@example.com",
-                                     password="bench password 1", username=f"b{new_id().hex[:12]}")
+        owner = await users.register(
+            svc,
+            email=f"bench{new_id().hex[:8]}@example.com",
+            password="bench password 1",
+            username=f"b{new_id().hex[:12]}",
+        )
         info = await probe(clip)
         agent, direct = [], []
         for i in range(runs):
             out = work / f"direct-agent-{i}"
             out.mkdir()
             t = time.perf_counter()
-            proc = await asyncio.create_subprocess_exec(*build_hls_command(clip, out, info),
-                                                        stdout=asyncio.subprocess.DEVNULL,
-                                                        stderr=asyncio.subprocess.DEVNULL)
+            proc = await asyncio.create_subprocess_exec(
+                *build_hls_command(clip, out, info),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
             await proc.wait()
             direct.append(time.perf_counter() - t)
             shutil.rmtree(out)
@@ -132,16 +146,24 @@ async def _agent_runs_async(clip: Path, work: Path, runs: int) -> dict:
             key = f"originals/{vid}"
             await storage_for(svc.settings).put_file(key, clip)
             async with svc.sessions() as s, s.begin():
-                s.add(videos.Video(id=vid, owner_id=owner.id, status="processing", size=clip.stat().st_size,
-                                  received=clip.stat().st_size, original_key=key, uploaded_at=utcnow()))
+                s.add(
+                    videos.Video(
+                        id=vid,
+                        owner_id=owner.id,
+                        status="processing",
+                        size=clip.stat().st_size,
+                        received=clip.stat().st_size,
+                        original_key=key,
+                        uploaded_at=utcnow(),
+                    )
+                )
             t = time.perf_counter()
             await transcode_video(svc, vid)
             agent.append(time.perf_counter() - t)
             done = await videos.get_video(svc, vid)
             if done is None or not done.playlist_key:
                 raise RuntimeError(f"the agent did not publish the video: {done and done.status}")
-        return {"agent": agent, "direct": direct,
-                "overhead": statistics.median(agent) / statistics.median(direct) - 1}
+        return {"agent": agent, "direct": direct, "overhead": statistics.median(agent) / statistics.median(direct) - 1}
     finally:
         await svc.stop()
 
@@ -170,8 +192,12 @@ def run(runs: int = 3) -> dict:
     work = Path(tempfile.mkdtemp(prefix="daira-bench-media-"))
     try:
         clip = make_video(work / "clip720.mp4", 10, 1280, 720, bitrate_kbps=14_000, noise=12)
-        return {"clip_mb": clip.stat().st_size / 1e6, "runs": runs,
-                "transcode": _transcode_runs(clip, work, runs), "nsfw": _nsfw_runs(clip, runs)}
+        return {
+            "clip_mb": clip.stat().st_size / 1e6,
+            "runs": runs,
+            "transcode": _transcode_runs(clip, work, runs),
+            "nsfw": _nsfw_runs(clip, runs),
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,5 +1,6 @@
 """Recommendations figures: the embeddings agent's throughput against raw `model.encode` on the same
 texts (target >= 90%), and GET /recommendations/users/{id}/recommended p50/p99."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,9 @@ from infra.settings import Settings
 from jobs.eval_recommender import FILLER, TOPICS
 from ml import embeddings
 from models.core.events import Event
+from models.discovery.indexing import post_text
 from models.discovery.recommendations import served_key, store_candidates
-from streams.agents.embeddings import post_text, recs_embeddings
+from streams.agents.embeddings import recs_embeddings
 from tests.bench import api_load
 
 TEXTS = 2048
@@ -32,8 +34,10 @@ def captions(n: int, seed: int = 11) -> list[str]:
     for _ in range(n):
         topic = rng.choice(list(TOPICS))
         words = TOPICS[topic].split() + FILLER
-        out.append(" ".join(rng.choices(words, k=rng.randint(8, 40)))
-                   + "".join(f" #{t}" for t in rng.sample(list(TOPICS), rng.randint(0, 2)) + [topic]))
+        out.append(
+            " ".join(rng.choices(words, k=rng.randint(8, 40)))
+            + "".join(f" #{t}" for t in rng.sample(list(TOPICS), rng.randint(0, 2)) + [topic])
+        )
     return out
 
 
@@ -49,8 +53,14 @@ async def _run(settings: Settings, base: str, requests: int) -> dict:
         r, a = await _paired(settings, caps)
         raw_s, agent_s = raw_s + r, agent_s + a
     n = ROUNDS * TEXTS
-    out = {"texts": n, "batch": settings.recs_embed_batch, "max_records": recs_embeddings.max_records,
-           "raw_rate": n / raw_s, "agent_rate": n / agent_s, "ratio": raw_s / agent_s}
+    out = {
+        "texts": n,
+        "batch": settings.recs_embed_batch,
+        "max_records": recs_embeddings.max_records,
+        "raw_rate": n / raw_s,
+        "agent_rate": n / agent_s,
+        "ratio": raw_s / agent_s,
+    }
     out.update(await _endpoint(settings, base, requests))
     return out
 
@@ -60,9 +70,16 @@ async def _paired(settings: Settings, texts: list[str]) -> tuple[float, float]:
     batch (max_records post.created envelopes; the agent upserts into a local on-disk Qdrant, as
     in the worker). Each batch is timed raw and through the agent right after each other, in
     alternating order, so that the machine's load weighs on both alike."""
-    events = [orjson.loads(Event("post.created", {"post_id": str(pid), "author_id": str(uuid.uuid4()),
-                                                  "visibility": "public", "caption": c}, id=pid).to_bytes())
-              for pid, c in ((uuid.uuid4(), c) for c in texts)]
+    events = [
+        orjson.loads(
+            Event(
+                "post.created",
+                {"post_id": str(pid), "author_id": str(uuid.uuid4()), "visibility": "public", "caption": c},
+                id=pid,
+            ).to_bytes()
+        )
+        for pid, c in ((uuid.uuid4(), c) for c in texts)
+    ]
     raw_s = agent_s = 0.0
     with tempfile.TemporaryDirectory(prefix="daira-bench-qdrant-") as tmp:
         svc = await Services.start(settings.model_copy(update={"qdrant_path": tmp}), relay=False)
@@ -73,11 +90,15 @@ async def _paired(settings: Settings, texts: list[str]) -> tuple[float, float]:
                 for step in ("raw", "agent") if k % 2 == 0 else ("agent", "raw"):  # no order bias
                     t0 = time.perf_counter()
                     if step == "raw":  # off the event loop's thread, like the agent's
-                        await asyncio.to_thread(embeddings.model().encode, [post_text(c) for c in texts[i:i + n]],
-                                                batch_size=settings.recs_embed_batch, normalize_embeddings=True)
+                        await asyncio.to_thread(
+                            embeddings.model().encode,
+                            [post_text(c) for c in texts[i : i + n]],
+                            batch_size=settings.recs_embed_batch,
+                            normalize_embeddings=True,
+                        )
                         raw_s += time.perf_counter() - t0
                     else:
-                        await recs_embeddings(events[i:i + n], svc)
+                        await recs_embeddings(events[i : i + n], svc)
                         agent_s += time.perf_counter() - t0
             assert await vectors.shared(svc.settings).count(vectors.VIDEOS) == len(events)
         finally:
@@ -95,8 +116,9 @@ async def _endpoint(settings: Settings, base: str, requests: int) -> dict:
     svc = await Services.start(settings, relay=False)
     first, nxt = [], []
     try:
-        await store_candidates(svc.redis, viewer["id"], [(p, 1.0 - i / 1000) for i, p in enumerate(posts)],
-                               int(time.time() * 1000))
+        await store_candidates(
+            svc.redis, viewer["id"], [(p, 1.0 - i / 1000) for i, p in enumerate(posts)], int(time.time() * 1000)
+        )
         url = f"{base}/recommendations/users/{viewer['id']}/recommended"
         async with aiohttp.ClientSession(headers=viewer["headers"]) as http:
             for _ in range(requests):
@@ -114,8 +136,13 @@ async def _endpoint(settings: Settings, base: str, requests: int) -> dict:
                 assert r.status == 200
     finally:
         await svc.stop()
-    return {"requests": requests, "first_p50_ms": api_load.pct(first, 50), "first_p99_ms": api_load.pct(first, 99),
-            "next_p50_ms": api_load.pct(nxt, 50), "next_p99_ms": api_load.pct(nxt, 99)}
+    return {
+        "requests": requests,
+        "first_p50_ms": api_load.pct(first, 50),
+        "first_p99_ms": api_load.pct(first, 99),
+        "next_p50_ms": api_load.pct(nxt, 50),
+        "next_p99_ms": api_load.pct(nxt, 99),
+    }
 
 
 def report_lines(r: dict) -> list[str]:

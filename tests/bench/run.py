@@ -22,6 +22,7 @@ The apply run is checked against the workload's known end state (counters = acti
 expected, every counter exact). Speed figures are printed, not asserted; the exit code is 1 only
 if the results are wrong. Options: --events N, --load-seconds S, --e2e N, --no-faust, --no-media.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,18 @@ from tests.conftest import REPO, Proc, Worker, start_api
 
 # Anything that would point the benchmark at someone's real services is dropped: it always
 # runs on its own embedded stack.
-_EXTERNAL = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP", "KAFKA_FLAVOR", "SCYLLA_HOSTS",
-             "QDRANT_URL", "QDRANT_PATH", "S3_ENDPOINT", "CLOUDFLARE_R2_ENDPOINT", "MEDIA_DIR")
+_EXTERNAL = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "KAFKA_BOOTSTRAP",
+    "KAFKA_FLAVOR",
+    "SCYLLA_HOSTS",
+    "QDRANT_URL",
+    "QDRANT_PATH",
+    "S3_ENDPOINT",
+    "CLOUDFLARE_R2_ENDPOINT",
+    "MEDIA_DIR",
+)
 
 
 def say(msg: str) -> None:
@@ -57,8 +68,9 @@ def faust_reference(env: dict, log_dir: Path, n: int, limit: float) -> dict | No
     """Run tests.bench.faust_ref as a process; its figures, or None if it gave none in time."""
     app_id = f"{env['CONSUMER_GROUP_PREFIX']}-faustref"
     result = log_dir / "faust-result.json"
-    proc = Proc("faust-ref", ["-m", "tests.bench.faust_ref", app_id, str(n), str(limit), str(result)],
-                env, log_dir).start()
+    proc = Proc(
+        "faust-ref", ["-m", "tests.bench.faust_ref", app_id, str(n), str(limit), str(result)], env, log_dir
+    ).start()
     try:
         deadline = time.monotonic() + limit + 40  # start-up and group join included
         while time.monotonic() < deadline and proc.alive:
@@ -96,22 +108,33 @@ def main(argv: list[str] | None = None) -> int:
         base_env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
         say(f"starting the embedded stack in {tmp}")
         add, stop_stack = start_stack(tmp / "var", base_env, preferred_ports=False)
-        env = {**base_env, **add, "APP_ENV": "test", "LOG_LEVEL": "WARNING",
-               "JWT_SECRET": secrets.token_urlsafe(40), "VAR_DIR": str(tmp / "var"),
-               "CONSUMER_GROUP_PREFIX": f"bench{uuid4().hex[:8]}",
-               "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_MS": "1000",
-               # load from one IP and a few tokens: the production limits would refuse it
-               "RATE_LIMIT_REGISTER": "1000000/1m", "RATE_LIMIT_LOGIN": "1000000/1m",
-               "RATE_LIMIT_API": "100000000/1m"}
-        subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True,
-                       stdout=subprocess.DEVNULL)
+        env = {
+            **base_env,
+            **add,
+            "APP_ENV": "test",
+            "LOG_LEVEL": "WARNING",
+            "JWT_SECRET": secrets.token_urlsafe(40),
+            "VAR_DIR": str(tmp / "var"),
+            "CONSUMER_GROUP_PREFIX": f"bench{uuid4().hex[:8]}",
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "KAFKA_HEARTBEAT_MS": "1000",
+            # load from one IP and a few tokens: the production limits would refuse it
+            "RATE_LIMIT_REGISTER": "1000000/1m",
+            "RATE_LIMIT_LOGIN": "1000000/1m",
+            "RATE_LIMIT_API": "100000000/1m",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL
+        )
         os.environ.clear()
         os.environ.update(env)
         from infra.settings import get_settings
+
         get_settings.cache_clear()
         settings = get_settings()
         if settings.kafka_flavor == "tansu":
             from streams import compat
+
             compat.apply()
         from infra.kafka import ensure_topics
         from models.core.topics import REACTIONS
@@ -130,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         r["agent"] = uvloop.run(apply.run_agent(settings, len(w.records)))
         r["verify"] = uvloop.run(apply.verify_store(settings.database_url, w.expected_counters()))
         say(f"agent: {r['agent']['rate']:,.0f} events/s; running the baseline")
-        r["baseline"] = uvloop.run(apply.run_baseline(settings, REACTIONS.name, len(w.records),
-                                                      f"{env['CONSUMER_GROUP_PREFIX']}.bench-baseline"))
+        r["baseline"] = uvloop.run(
+            apply.run_baseline(
+                settings, REACTIONS.name, len(w.records), f"{env['CONSUMER_GROUP_PREFIX']}.bench-baseline"
+            )
+        )
         r["baseline_exact"] = r["baseline"].pop("counters") == w.expected_counters()
         if not args.no_faust:
             say("running the Faust reference")
@@ -152,10 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         r["api"] = uvloop.run(api_load.accept_rate(base, users, load_posts, seconds=args.load_seconds))
 
         # ---- 5: end to end, with the worker as its own process, started in steady state
-        import streams.app  # noqa: F401  (fills REGISTRY with every agent)
+        from streams.app import import_agents
+
+        import_agents()  # fills REGISTRY with every agent
         from streams.batch import REGISTRY
-        groups = [f"{env['CONSUMER_GROUP_PREFIX']}.{a.name}" for a in REGISTRY.values()
-                  if a.topic.name == REACTIONS.name] + [f"{env['CONSUMER_GROUP_PREFIX']}-worker"]
+
+        groups = [
+            f"{env['CONSUMER_GROUP_PREFIX']}.{a.name}" for a in REGISTRY.values() if a.topic.name == REACTIONS.name
+        ] + [f"{env['CONSUMER_GROUP_PREFIX']}-worker"]
         skipped = uvloop.run(apply.skip_backlog(settings, REACTIONS.name, groups))
         say(f"{len(groups)} worker groups start at the end of {REACTIONS.name} ({skipped:,} events)")
         say("starting the worker")
@@ -211,7 +241,8 @@ def report(r: dict, total_s: float) -> None:
         f"total {total_s:.0f}s",
         "",
         f"workload: {len(w.records):,} reaction events on {w.n_posts:,} posts (Zipf 1.1) by "
-        f"{w.n_users:,} users; {w.removals:,} unlikes, {w.duplicates:,} redelivered duplicates; produced in {r['produce_s']:.1f}s "
+        f"{w.n_users:,} users; {w.removals:,} unlikes, {w.duplicates:,} redelivered duplicates; "
+        f"produced in {r['produce_s']:.1f}s "
         f"({len(w.records) / r['produce_s']:,.0f}/s)",
         "",
         f"{'figure':<44}{'value':>16}  detail",
@@ -228,11 +259,14 @@ def report(r: dict, total_s: float) -> None:
         f"{'   agent / baseline':<44}{ratio:>15.1%}   target >= 30%",
     ]
     if f:
-        lines.append(f"{'4. Faust per-message agent (events/s)':<44}{f['rate']:>16,.0f}  "
-                     f"{f['events']:,} events in {f['seconds']:.2f}s ({f['rate'] / b['rate']:.1%} of baseline)")
+        lines.append(
+            f"{'4. Faust per-message agent (events/s)':<44}{f['rate']:>16,.0f}  "
+            f"{f['events']:,} events in {f['seconds']:.2f}s ({f['rate'] / b['rate']:.1%} of baseline)"
+        )
     else:
-        lines.append(f"{'4. Faust per-message agent':<44}{'skipped':>16}  "
-                     "see ARCHITECTURE.md §4 (3-7% of raw aiokafka)")
+        lines.append(
+            f"{'4. Faust per-message agent':<44}{'skipped':>16}  see ARCHITECTURE.md §4 (3-7% of raw aiokafka)"
+        )
     lines += [
         f"{'5. end to end POST -> ws push p50 (ms)':<44}{e2e['p50_ms']:>16.1f}  p99 {e2e['p99_ms']:.1f} ms, "
         f"max {e2e['max_ms']:.1f} ms, {e2e['pushes']}/{e2e['likes']} pushed "
@@ -247,7 +281,8 @@ def report(r: dict, total_s: float) -> None:
     if r.get("media"):
         after_e2e = next(i for i, ln in enumerate(lines) if ln.startswith("5. end to end")) + 1
         lines[after_e2e:after_e2e] = media.report_lines(r["media"]) + (
-            media.agent_report_lines(r["media_agent"]) if r.get("media_agent") else [])
+            media.agent_report_lines(r["media_agent"]) if r.get("media_agent") else []
+        )
     if r.get("wallet"):
         lines += [wallet.report(r["wallet"]), ""]
     if r.get("feeds"):

@@ -12,6 +12,7 @@ and exactly HOT_TIPS hot-wallet tips succeeded.
 `python -m tests.bench.wallet` runs it alone on its own embedded stack; `make bench` runs it as
 one section of tests/bench/run.py.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,16 +42,19 @@ CLIENTS, SECONDS, CREATORS, HOT_TIPS, AMOUNT = 64, 10.0, 16, 1000, 1_000
 async def _users(svc, n: int) -> list[UUID]:
     async def one():
         tag = uuid4().hex[:12]
-        return (await users.register(svc, email=f"w{tag}@example.com", password="bench password 1",
-                                     username=f"w{tag}")).id
+        return (
+            await users.register(svc, email=f"w{tag}@example.com", password="bench password 1", username=f"w{tag}")
+        ).id
+
     return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
 async def _tip(svc, sender: UUID, creator: UUID, latencies: list[float]) -> bool:
     t0 = time.perf_counter()
     try:
-        await tips.send_tip(svc, sender_id=sender, to_user_id=creator, amount=AMOUNT,
-                            idempotency_key=secrets.token_hex(8))
+        await tips.send_tip(
+            svc, sender_id=sender, to_user_id=creator, amount=AMOUNT, idempotency_key=secrets.token_hex(8)
+        )
     except InsufficientFunds:
         return False
     latencies.append(time.perf_counter() - t0)
@@ -66,11 +70,18 @@ async def spread(svc, senders: list[UUID], creators: list[UUID], seconds: float)
         while time.monotonic() < deadline:
             if await _tip(svc, sender, random.choice(creators), latencies):
                 sent[sender] += 1
+
     t0 = time.monotonic()
     await asyncio.gather(*(client(s) for s in senders))
     elapsed = time.monotonic() - t0
-    return {"tips": sum(sent.values()), "seconds": elapsed, "rate": sum(sent.values()) / elapsed,
-            "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000, "sent": sent}
+    return {
+        "tips": sum(sent.values()),
+        "seconds": elapsed,
+        "rate": sum(sent.values()) / elapsed,
+        "p50_ms": pct(latencies, 50) * 1000,
+        "p99_ms": pct(latencies, 99) * 1000,
+        "sent": sent,
+    }
 
 
 async def hot(svc, sender: UUID, creators: list[UUID], clients: int) -> dict:
@@ -85,11 +96,18 @@ async def hot(svc, sender: UUID, creators: list[UUID], clients: int) -> dict:
             else:
                 refused += 1
                 return
+
     t0 = time.monotonic()
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.monotonic() - t0
-    return {"tips": done, "refused": refused, "seconds": elapsed, "rate": done / elapsed,
-            "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000}
+    return {
+        "tips": done,
+        "refused": refused,
+        "seconds": elapsed,
+        "rate": done / elapsed,
+        "p50_ms": pct(latencies, 50) * 1000,
+        "p99_ms": pct(latencies, 99) * 1000,
+    }
 
 
 async def run(settings, *, clients: int = CLIENTS, seconds: float = SECONDS, hot_tips: int = HOT_TIPS) -> dict:
@@ -110,54 +128,72 @@ async def run(settings, *, clients: int = CLIENTS, seconds: float = SECONDS, hot
         check = await ledger.reconcile(svc)
         while await svc.relay.relay_once():  # the run's events are out before the figures are
             pass
-        return {"clients": clients, "spread": {k: v for k, v in a.items() if k != "sent"}, "hot": b,
-                "reconcile": check, "balances_ok": balances_ok,
-                "creators_ok": earned == (a["tips"] + b["tips"]) * share,
-                "hot_exact": b["tips"] == hot_tips and await ledger.balance(svc, hot_sender) == 0,
-                "ok": check["ok"] and balances_ok and earned == (a["tips"] + b["tips"]) * share
-                and b["tips"] == hot_tips}
+        return {
+            "clients": clients,
+            "spread": {k: v for k, v in a.items() if k != "sent"},
+            "hot": b,
+            "reconcile": check,
+            "balances_ok": balances_ok,
+            "creators_ok": earned == (a["tips"] + b["tips"]) * share,
+            "hot_exact": b["tips"] == hot_tips and await ledger.balance(svc, hot_sender) == 0,
+            "ok": check["ok"] and balances_ok and earned == (a["tips"] + b["tips"]) * share and b["tips"] == hot_tips,
+        }
     finally:
         await svc.stop()
 
 
 def report(r: dict) -> str:
     a, b, c = r["spread"], r["hot"], r["reconcile"]
-    return "\n".join([
-        f"wallet: tips through models.wallet.tips.send_tip (no HTTP), {r['clients']} concurrent clients",
-        f"  spread (own wallets, {CREATORS} creators): {a['rate']:,.0f} tips/s sustained, {a['tips']:,} tips in "
-        f"{a['seconds']:.1f}s, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms",
-        f"  hot wallet (one payer): {b['rate']:,.0f} tips/s, {b['tips']:,} tips in {b['seconds']:.1f}s, "
-        f"p50 {b['p50_ms']:.1f} ms, p99 {b['p99_ms']:.1f} ms, then {b['refused']} refused insufficient_funds",
-        f"  invariants: ledger sums {c['sum_by_currency']}, unbalanced transactions "
-        f"{len(c['unbalanced_transactions'])}, balance mismatches {len(c['balance_mismatches'])}, negative "
-        f"{c['negative_balances']}; payer balances exact: {'YES' if r['balances_ok'] else 'NO'}; creators' "
-        f"earnings exact: {'YES' if r['creators_ok'] else 'NO'}; hot wallet exactly drained: "
-        f"{'YES' if r['hot_exact'] else 'NO'} ({c['transactions']:,} transactions, {c['entries']:,} entries)",
-    ])
+    return "\n".join(
+        [
+            f"wallet: tips through models.wallet.tips.send_tip (no HTTP), {r['clients']} concurrent clients",
+            f"  spread (own wallets, {CREATORS} creators): {a['rate']:,.0f} tips/s sustained, {a['tips']:,} tips in "
+            f"{a['seconds']:.1f}s, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms",
+            f"  hot wallet (one payer): {b['rate']:,.0f} tips/s, {b['tips']:,} tips in {b['seconds']:.1f}s, "
+            f"p50 {b['p50_ms']:.1f} ms, p99 {b['p99_ms']:.1f} ms, then {b['refused']} refused insufficient_funds",
+            f"  invariants: ledger sums {c['sum_by_currency']}, unbalanced transactions "
+            f"{len(c['unbalanced_transactions'])}, balance mismatches {len(c['balance_mismatches'])}, negative "
+            f"{c['negative_balances']}; payer balances exact: {'YES' if r['balances_ok'] else 'NO'}; creators' "
+            f"earnings exact: {'YES' if r['creators_ok'] else 'NO'}; hot wallet exactly drained: "
+            f"{'YES' if r['hot_exact'] else 'NO'} ({c['transactions']:,} transactions, {c['entries']:,} entries)",
+        ]
+    )
 
 
 def main() -> int:
     from infra.dev import start_stack
     from tests.bench.run import _EXTERNAL
     from tests.conftest import REPO
+
     tmp = Path(tempfile.mkdtemp(prefix="daira-wallet-bench-"))
     saved = dict(os.environ)
     stop = lambda: None  # noqa: E731
     try:
         base = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
         add, stop = start_stack(tmp / "var", base, preferred_ports=False)
-        env = {**base, **add, "APP_ENV": "test", "LOG_LEVEL": "WARNING", "VAR_DIR": str(tmp / "var"),
-               "JWT_SECRET": secrets.token_urlsafe(40), "CONSUMER_GROUP_PREFIX": f"bench{uuid4().hex[:8]}"}
-        subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True,
-                       stdout=subprocess.DEVNULL)
+        env = {
+            **base,
+            **add,
+            "APP_ENV": "test",
+            "LOG_LEVEL": "WARNING",
+            "VAR_DIR": str(tmp / "var"),
+            "JWT_SECRET": secrets.token_urlsafe(40),
+            "CONSUMER_GROUP_PREFIX": f"bench{uuid4().hex[:8]}",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL
+        )
         os.environ.update(env)
         from infra.settings import get_settings
+
         get_settings.cache_clear()
         settings = get_settings()
         if settings.kafka_flavor == "tansu":
             from streams import compat
+
             compat.apply()
         from infra.kafka import ensure_topics
+
         uvloop.run(ensure_topics(settings))
         r = uvloop.run(run(settings))
     finally:

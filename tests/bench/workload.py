@@ -1,5 +1,6 @@
 """A realistic reaction workload: heavy-tailed post popularity, many users, some unlikes and
 some redelivered (duplicate) events; and the exact end state the store must reach."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +11,8 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 
-from models.core.events import Event, new_id
 from models.content.reactions import ADDED, REMOVED
+from models.core.events import Event, new_id
 
 TYPES = ("like", "love", "laugh", "wow", "sad", "angry")
 TYPE_WEIGHTS = (70, 12, 8, 4, 3, 3)
@@ -19,7 +20,7 @@ TYPE_WEIGHTS = (70, 12, 8, 4, 3, 3)
 
 @dataclass
 class Workload:
-    records: list[tuple[bytes, bytes]]          # (key, value) in production order
+    records: list[tuple[bytes, bytes]]  # (key, value) in production order
     n_posts: int
     n_users: int
     removals: int = 0
@@ -39,8 +40,9 @@ class Workload:
         return c
 
 
-def make(n: int, n_posts: int = 2000, n_users: int = 50_000, unlike: float = 0.12,
-         dup: float = 0.01, seed: int = 7) -> Workload:
+def make(
+    n: int, n_posts: int = 2000, n_users: int = 50_000, unlike: float = 0.12, dup: float = 0.01, seed: int = 7
+) -> Workload:
     rnd = random.Random(seed)
     posts = [str(new_id()) for _ in range(n_posts)]
     users = [str(new_id()) for _ in range(n_users)]
@@ -51,7 +53,7 @@ def make(n: int, n_posts: int = 2000, n_users: int = 50_000, unlike: float = 0.1
     picks_post = rnd.choices(posts, weights=post_w, k=n)
     picks_type = rnd.choices(TYPES, weights=TYPE_WEIGHTS, k=n)
     for i in range(n):
-        if w.records and rnd.random() < dup:           # a redelivery: the very same event again
+        if w.records and rnd.random() < dup:  # a redelivery: the very same event again
             w.records.append(w.records[rnd.randrange(max(0, len(w.records) - 500), len(w.records))])
             w.duplicates += 1
             continue
@@ -70,9 +72,14 @@ def make(n: int, n_posts: int = 2000, n_users: int = 50_000, unlike: float = 0.1
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
     """Send every record (acks=1, lingering batches); return the seconds it took."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
-                                max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024,
-                                enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks=1,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        enable_idempotence=False,
+    )
     await producer.start()
     loop = asyncio.get_running_loop()
     t0 = loop.time()

@@ -2,6 +2,7 @@
 
 Resolvers parse, authorize, call the domain function and shape the answer. Nothing else.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,6 +1,7 @@
 """Resolvers for WhatsApp OTP, flash call and passkeys: the REST helpers of
 api/routes/auth_factors.py, which call the domain functions (models/accounts/phone_verification.py,
 models/accounts/passkeys.py)."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,17 @@ from uuid import UUID
 from ariadne import MutationType, ObjectType, QueryType
 
 from api.auth import client, parse_id
-from api.graphql.resolvers.common import current_user as _user, validate as _validate
-from api.routes.auth_factors import (PasskeyLoginOptionsIn, PhoneCodeIn, PhoneIn, check_code, passkey_login,
-                                     passkey_login_options, send_code)
+from api.graphql.resolvers.common import current_user as _user
+from api.graphql.resolvers.common import validate as _validate
+from api.routes.auth_factors import (
+    PasskeyLoginOptionsIn,
+    PhoneCodeIn,
+    PhoneIn,
+    check_code,
+    passkey_login,
+    passkey_login_options,
+    send_code,
+)
 from models.accounts import passkeys, users
 from models.core.errors import DomainError
 
@@ -66,8 +75,9 @@ async def resolve_passkey_registration_options(_, info):
 async def resolve_register_passkey(_, info, credential, device_name=None):
     if device_name is not None and len(device_name) > 100:
         raise DomainError("deviceName is at most 100 characters", code="validation_error")
-    row = await passkeys.register(info.context["svc"], _user(info), _json(credential, "credential"),
-                                  device_name=device_name, client=client())
+    row = await passkeys.register(
+        info.context["svc"], _user(info), _json(credential, "credential"), device_name=device_name, client=client()
+    )
     return passkeys.public(row)
 
 

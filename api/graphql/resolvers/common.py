@@ -1,4 +1,5 @@
 """What every resolver module shares: who is asking, input validation, error shape."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -23,8 +24,7 @@ def validate(model, data: dict):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise DomainError("the input is not valid", code="validation_error",
-                          details=pydantic_details(exc)) from None
+        raise DomainError("the input is not valid", code="validation_error", details=pydantic_details(exc)) from None
 
 
 def page(cursor: str | None, limit: int) -> PageIn:

@@ -1,4 +1,5 @@
 """Resolvers for the spine and auth: me, sessions, posts, reactions."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -6,11 +7,13 @@ from uuid import UUID
 from ariadne import EnumType, MutationType, ObjectType, QueryType
 
 from api.auth import client, parse_id
-from api.graphql.resolvers.common import current_user as _user, validate as _validate
+from api.graphql.resolvers.common import current_user as _user
+from api.graphql.resolvers.common import validate as _validate
 from api.routes.auth import LoginIn, RefreshIn, RegisterIn, do_login, do_register
 from api.routes.posts import PostIn
-from models.content import posts, reactions, visibility
-from models.accounts import profiles, sessions, users
+from models.accounts import sessions, users
+from models.content import posts, publishing, reactions, visibility
+from models.social import flows as social_flows
 
 query, mutation = QueryType(), MutationType()
 user_type, post_type = ObjectType("User"), ObjectType("Post")
@@ -32,7 +35,7 @@ async def resolve_post(_, info, id):
 async def resolve_profile(user, info):
     if "profile" in user:  # already read by the query that found the user (resolvers/users.py)
         return user["profile"]
-    return await profiles.get_profile(info.context["svc"], info.context["user_id"], UUID(user["id"]))
+    return await social_flows.view_profile(info.context["svc"], info.context["user_id"], UUID(user["id"]))
 
 
 @post_type.field("counters")
@@ -59,8 +62,13 @@ async def resolve_refresh(_, info, refresh_token):
 
 @mutation.field("logout")
 async def resolve_logout(_, info):
-    await sessions.revoke(info.context["svc"], user_id=_user(info), session_id=info.context["session_id"],
-                          client=client(), action="auth.logout")
+    await sessions.revoke(
+        info.context["svc"],
+        user_id=_user(info),
+        session_id=info.context["session_id"],
+        client=client(),
+        action="auth.logout",
+    )
     return True
 
 
@@ -72,24 +80,35 @@ async def resolve_revoke_session(_, info, id):
 
 @query.field("sessions")
 async def resolve_sessions(_, info):
-    page = await sessions.list_sessions(info.context["svc"], _user(info), current=info.context["session_id"],
-                                        limit=100)
+    page = await sessions.list_sessions(info.context["svc"], _user(info), current=info.context["session_id"], limit=100)
     return page["items"]
 
 
 @mutation.field("createPost")
 async def resolve_create_post(_, info, input):
     data = _validate(PostIn, input)
-    post = await posts.create_post(info.context["svc"], author_id=_user(info), caption=data.caption,
-                                   visibility=data.visibility, circle_id=data.circle_id, video_id=data.video_id,
-                                   idempotency_key=info.context["idempotency_key"],
-                                   remix=data.remix.spec() if data.remix else None)
+    post = await publishing.create_post(
+        info.context["svc"],
+        author_id=_user(info),
+        caption=data.caption,
+        visibility=data.visibility,
+        circle_id=data.circle_id,
+        video_id=data.video_id,
+        idempotency_key=info.context["idempotency_key"],
+        remix=data.remix.spec() if data.remix else None,
+    )
     return posts.public(post)
 
 
 async def _react(info, post_id: str, type: str, add: bool):
-    eid = await reactions.react(info.context["svc"], user_id=_user(info), post_id=parse_id(post_id, "postId"),
-                                type=type, add=add, idempotency_key=info.context["idempotency_key"])
+    eid = await reactions.react(
+        info.context["svc"],
+        user_id=_user(info),
+        post_id=parse_id(post_id, "postId"),
+        type=type,
+        add=add,
+        idempotency_key=info.context["idempotency_key"],
+    )
     return {"event_id": str(eid)}
 
 
@@ -101,7 +120,6 @@ async def resolve_react(_, info, post_id, type="like"):
 @mutation.field("unreact")
 async def resolve_unreact(_, info, post_id, type="like"):
     return await _react(info, post_id, type, False)
-
 
 
 bindables = [query, mutation, user_type, post_type, reaction_type]

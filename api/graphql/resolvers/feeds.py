@@ -1,14 +1,16 @@
 """Resolvers for feeds and stories (sdl/feeds.graphql)."""
+
 from __future__ import annotations
 
 from ariadne import MutationType, QueryType
 
 from api.auth import parse_id
-from api.graphql.resolvers.common import current_user as _user, validate as _validate
+from api.graphql.resolvers.common import current_user as _user
+from api.graphql.resolvers.common import validate as _validate
 from api.routes.feeds import FeedIn
 from api.routes.posts import PostIn
+from models.content import posts, publishing
 from models.discovery import feeds
-from models.content import posts
 
 query, mutation = QueryType(), MutationType()
 
@@ -24,8 +26,9 @@ async def resolve_home_feed(_, info, cursor=None, limit=20):
 @query.field("circleFeed")
 async def resolve_circle_feed(_, info, circle_id, cursor=None, limit=20):
     q = _validate(FeedIn, {"cursor": cursor, "limit": limit})
-    page = await feeds.circle(info.context["svc"], _user(info), parse_id(circle_id, "circleId"), cursor=q.cursor,
-                              limit=q.limit)
+    page = await feeds.circle(
+        info.context["svc"], _user(info), parse_id(circle_id, "circleId"), cursor=q.cursor, limit=q.limit
+    )
     page.pop("cached", None)
     return page
 
@@ -33,9 +36,16 @@ async def resolve_circle_feed(_, info, circle_id, cursor=None, limit=20):
 @mutation.field("createStory")
 async def resolve_create_story(_, info, input):
     data = _validate(PostIn, {**input, "kind": "story"})
-    post = await posts.create_post(info.context["svc"], author_id=_user(info), caption=data.caption,
-                                   visibility=data.visibility, circle_id=data.circle_id, video_id=data.video_id,
-                                   kind="story", idempotency_key=info.context["idempotency_key"])
+    post = await publishing.create_post(
+        info.context["svc"],
+        author_id=_user(info),
+        caption=data.caption,
+        visibility=data.visibility,
+        circle_id=data.circle_id,
+        video_id=data.video_id,
+        kind="story",
+        idempotency_key=info.context["idempotency_key"],
+    )
     return posts.public(post)
 
 

@@ -1,4 +1,5 @@
 """Resolvers for videos: status and posting a video (REST: api/routes/media.py, POST /posts)."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -9,9 +10,9 @@ from quart import request
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user, validate
 from api.routes.posts import PostIn
-from models.media import videos
-from models.content import posts
+from models.content import post_videos, posts, publishing
 from models.core.errors import DomainError, NotFound
+from models.media import videos
 
 query, mutation = QueryType(), MutationType()
 video_type, post_type = ObjectType("Video"), ObjectType("Post")
@@ -20,8 +21,9 @@ video_status = EnumType("VideoStatus", {s.upper(): s for s in videos.STATUSES})
 
 @query.field("video")
 async def resolve_video(_, info, id):
-    return await videos.video_status(info.context["svc"], parse_id(id, "id"), current_user(info),
-                                    base_url=request.host_url)
+    return await post_videos.video_status(
+        info.context["svc"], parse_id(id, "id"), current_user(info), base_url=request.host_url
+    )
 
 
 @video_type.field("id")
@@ -34,9 +36,15 @@ async def resolve_create_video_post(_, info, input):
     data = validate(PostIn, input)
     if data.video_id is None:
         raise DomainError("videoId is required", code="validation_error")
-    post = await posts.create_post(info.context["svc"], author_id=current_user(info), caption=data.caption,
-                                   visibility=data.visibility, circle_id=data.circle_id, video_id=data.video_id,
-                                   idempotency_key=info.context["idempotency_key"])
+    post = await publishing.create_post(
+        info.context["svc"],
+        author_id=current_user(info),
+        caption=data.caption,
+        visibility=data.visibility,
+        circle_id=data.circle_id,
+        video_id=data.video_id,
+        idempotency_key=info.context["idempotency_key"],
+    )
     return posts.public(post)
 
 
@@ -45,8 +53,9 @@ async def resolve_post_video(post, info):
     if not post.get("video_id"):
         return None
     try:
-        return await videos.video_status(info.context["svc"], UUID(post["video_id"]), current_user(info),
-                                        base_url=request.host_url)
+        return await post_videos.video_status(
+            info.context["svc"], UUID(post["video_id"]), current_user(info), base_url=request.host_url
+        )
     except NotFound:  # not ready yet, for anyone but its owner
         return None
 

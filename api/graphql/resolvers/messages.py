@@ -1,10 +1,13 @@
 """Resolvers for direct messages and notifications (sdl/messages.graphql)."""
+
 from __future__ import annotations
 
 from ariadne import MutationType, QueryType
 
 from api.auth import parse_id
-from api.graphql.resolvers.common import current_user as _user, validate as _validate, page as _page
+from api.graphql.resolvers.common import current_user as _user
+from api.graphql.resolvers.common import page as _page
+from api.graphql.resolvers.common import validate as _validate
 from api.routes.messages import MessageIn, ReadIn, SettingsIn
 from api.routes.notifications import ReadIn as NotificationsReadIn
 from models.messaging import messages, notifications
@@ -21,8 +24,9 @@ async def resolve_conversations(_, info, cursor=None, limit=20):
 @query.field("messages")
 async def resolve_messages(_, info, conversation_id, cursor=None, limit=20):
     p = _page(cursor, limit)
-    return await messages.history(info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"),
-                                  cursor=p.cursor, limit=p.limit)
+    return await messages.history(
+        info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"), cursor=p.cursor, limit=p.limit
+    )
 
 
 @query.field("messageSettings")
@@ -44,15 +48,21 @@ async def resolve_unread(_, info):
 @mutation.field("sendMessage")
 async def resolve_send(_, info, input):
     data = _validate(MessageIn, input)
-    return await messages.send(info.context["svc"], sender_id=_user(info), to_user_id=data.to_user_id,
-                               body=data.body, client_id=data.client_id or info.context["idempotency_key"])
+    return await messages.send(
+        info.context["svc"],
+        sender_id=_user(info),
+        to_user_id=data.to_user_id,
+        body=data.body,
+        client_id=data.client_id or info.context["idempotency_key"],
+    )
 
 
 @mutation.field("markConversationRead")
 async def resolve_mark_read(_, info, conversation_id, up_to_message_id):
     data = _validate(ReadIn, {"up_to_message_id": up_to_message_id})
-    return await messages.mark_read(info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"),
-                                    data.up_to_message_id)
+    return await messages.mark_read(
+        info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"), data.up_to_message_id
+    )
 
 
 @mutation.field("setMessageSettings")

@@ -1,4 +1,5 @@
 """Resolvers for the moderators' queue (REST: api/routes/moderation.py)."""
+
 from __future__ import annotations
 
 from ariadne import EnumType, MutationType, QueryType
@@ -7,13 +8,15 @@ from quart import request
 from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user, validate
 from api.routes.moderation import CasesQuery, DecideIn
-from models.moderation import cases
 from models.accounts import roles
+from models.moderation import cases
 
 query, mutation = QueryType(), MutationType()
-enums = [EnumType("ModerationCaseStatus", {s.upper(): s for s in cases.STATUSES}),
-         EnumType("ModerationDecision", {d.upper(): d for d in cases.DECISIONS}),
-         EnumType("AutomaticDecision", {d.upper(): d for d in set(cases.AUTOMATIC.values())})]
+enums = [
+    EnumType("ModerationCaseStatus", {s.upper(): s for s in cases.STATUSES}),
+    EnumType("ModerationDecision", {d.upper(): d for d in cases.DECISIONS}),
+    EnumType("AutomaticDecision", {d.upper(): d for d in set(cases.AUTOMATIC.values())}),
+]
 
 
 async def _staff(info):
@@ -26,16 +29,22 @@ async def _staff(info):
 async def resolve_moderation_cases(_, info, **args):
     svc, _me = await _staff(info)
     q = validate(CasesQuery, args)
-    return await cases.list_cases(svc, status=q.status, cursor=q.cursor, limit=q.limit,
-                                       base_url=request.host_url)
+    return await cases.list_cases(svc, status=q.status, cursor=q.cursor, limit=q.limit, base_url=request.host_url)
 
 
 @mutation.field("decideModerationCase")
 async def resolve_decide_moderation_case(_, info, id, decision, note=None):
     svc, me = await _staff(info)
     data = validate(DecideIn, {"decision": decision, "note": note})
-    return await cases.decide(svc, case_id=parse_id(id, "id"), decision=data.decision, note=data.note,
-                                   actor=me, client=client(), base_url=request.host_url)
+    return await cases.decide(
+        svc,
+        case_id=parse_id(id, "id"),
+        decision=data.decision,
+        note=data.note,
+        actor=me,
+        client=client(),
+        base_url=request.host_url,
+    )
 
 
 bindables = [query, mutation, *enums]

@@ -1,4 +1,5 @@
 """Resolvers for presence (sdl/presence.graphql)."""
+
 from __future__ import annotations
 
 from ariadne import MutationType, QueryType

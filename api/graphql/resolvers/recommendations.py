@@ -1,11 +1,13 @@
 """Resolvers for recommendations: the same domain functions and input rules as REST."""
+
 from __future__ import annotations
 
 from ariadne import MutationType, QueryType
 from quart import request
 
 from api.auth import parse_id
-from api.graphql.resolvers.common import current_user as _user, validate as _validate
+from api.graphql.resolvers.common import current_user as _user
+from api.graphql.resolvers.common import validate as _validate
 from api.routes.recommendations import InterestsIn, RecommendedIn
 from models.discovery import recommendations
 
@@ -16,22 +18,29 @@ query, mutation = QueryType(), MutationType()
 async def resolve_recommended(_, info, user_id, cursor=None, limit=None):
     args = _validate(RecommendedIn, {"cursor": cursor, "limit": limit})
     page = await recommendations.recommended(
-        info.context["svc"], viewer_id=_user(info), user_id=parse_id(user_id, "userId"), cursor=args.cursor,
-        limit=args.limit, accept_language=request.headers.get("Accept-Language"))
+        info.context["svc"],
+        viewer_id=_user(info),
+        user_id=parse_id(user_id, "userId"),
+        cursor=args.cursor,
+        limit=args.limit,
+        accept_language=request.headers.get("Accept-Language"),
+    )
     return {**page, "items": [{"post": item, "reason": item["reason"]} for item in page["items"]]}
 
 
 @query.field("recommendationInterests")
 async def resolve_interests(_, info, user_id):
-    return await recommendations.get_interests(info.context["svc"], viewer_id=_user(info),
-                                               user_id=parse_id(user_id, "userId"))
+    return await recommendations.get_interests(
+        info.context["svc"], viewer_id=_user(info), user_id=parse_id(user_id, "userId")
+    )
 
 
 @mutation.field("setRecommendationInterests")
 async def resolve_set_interests(_, info, user_id, topics):
     data = _validate(InterestsIn, {"topics": topics})
-    return await recommendations.set_interests(info.context["svc"], viewer_id=_user(info),
-                                               user_id=parse_id(user_id, "userId"), topics=data.topics)
+    return await recommendations.set_interests(
+        info.context["svc"], viewer_id=_user(info), user_id=parse_id(user_id, "userId"), topics=data.topics
+    )
 
 
 bindables = [query, mutation]

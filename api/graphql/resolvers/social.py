@@ -1,4 +1,5 @@
 """Resolvers for the social graph: follows, blocks, mutes, circles (docs/social.md)."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -6,10 +7,12 @@ from uuid import UUID
 from ariadne import MutationType, ObjectType, QueryType
 
 from api.auth import parse_id
-from api.graphql.resolvers.common import current_user as _user, validate as _validate, page as _page
+from api.graphql.resolvers.common import current_user as _user
+from api.graphql.resolvers.common import page as _page
+from api.graphql.resolvers.common import validate as _validate
 from api.routes.social import CircleIn
-from models.social import blocks, circles, follows, mutes
-from models.social.blocks import require_user
+from models.social import blocking, circles, follows, mutes
+from models.social.lookups import require_user
 
 query, mutation = QueryType(), MutationType()
 user_type = ObjectType("User")
@@ -18,15 +21,17 @@ user_type = ObjectType("User")
 @query.field("followers")
 async def resolve_followers(_, info, user_id, cursor=None, limit=50):
     page = _page(cursor, limit)
-    return await follows.followers(info.context["svc"], parse_id(user_id, "userId"), viewer_id=_user(info),
-                                   cursor=page.cursor, limit=page.limit)
+    return await follows.followers(
+        info.context["svc"], parse_id(user_id, "userId"), viewer_id=_user(info), cursor=page.cursor, limit=page.limit
+    )
 
 
 @query.field("following")
 async def resolve_following(_, info, user_id, cursor=None, limit=50):
     page = _page(cursor, limit)
-    return await follows.following(info.context["svc"], parse_id(user_id, "userId"), viewer_id=_user(info),
-                                   cursor=page.cursor, limit=page.limit)
+    return await follows.following(
+        info.context["svc"], parse_id(user_id, "userId"), viewer_id=_user(info), cursor=page.cursor, limit=page.limit
+    )
 
 
 @query.field("followCounts")
@@ -51,14 +56,20 @@ async def resolve_circles(_, info):
 @query.field("circleMembers")
 async def resolve_circle_members(_, info, circle_id, cursor=None, limit=50):
     page, me = _page(cursor, limit), _user(info)
-    return await circles.list_members(info.context["svc"], viewer_id=me, owner_id=me,
-                                      circle_id=parse_id(circle_id, "circleId"), cursor=page.cursor, limit=page.limit)
+    return await circles.list_members(
+        info.context["svc"],
+        viewer_id=me,
+        owner_id=me,
+        circle_id=parse_id(circle_id, "circleId"),
+        cursor=page.cursor,
+        limit=page.limit,
+    )
 
 
 @query.field("blocks")
 async def resolve_blocks(_, info, cursor=None, limit=50):
     page = _page(cursor, limit)
-    return await blocks.list_blocks(info.context["svc"], _user(info), cursor=page.cursor, limit=page.limit)
+    return await blocking.list_blocks(info.context["svc"], _user(info), cursor=page.cursor, limit=page.limit)
 
 
 @query.field("mutes")
@@ -68,8 +79,13 @@ async def resolve_mutes(_, info, cursor=None, limit=50):
 
 
 async def _follow(info, user_id: str, add: bool) -> dict:
-    eid = await follows.follow(info.context["svc"], follower_id=_user(info), followee_id=parse_id(user_id, "userId"),
-                               add=add, idempotency_key=info.context["idempotency_key"])
+    eid = await follows.follow(
+        info.context["svc"],
+        follower_id=_user(info),
+        followee_id=parse_id(user_id, "userId"),
+        add=add,
+        idempotency_key=info.context["idempotency_key"],
+    )
     return {"event_id": str(eid)}
 
 
@@ -85,13 +101,13 @@ async def resolve_unfollow(_, info, user_id):
 
 @mutation.field("block")
 async def resolve_block(_, info, user_id):
-    await blocks.block(info.context["svc"], blocker_id=_user(info), target_id=parse_id(user_id, "userId"))
+    await blocking.block(info.context["svc"], blocker_id=_user(info), target_id=parse_id(user_id, "userId"))
     return True
 
 
 @mutation.field("unblock")
 async def resolve_unblock(_, info, user_id):
-    await blocks.unblock(info.context["svc"], blocker_id=_user(info), target_id=parse_id(user_id, "userId"))
+    await blocking.unblock(info.context["svc"], blocker_id=_user(info), target_id=parse_id(user_id, "userId"))
     return True
 
 
@@ -116,15 +132,25 @@ async def resolve_create_circle(_, info, name):
 @mutation.field("addCircleMember")
 async def resolve_add_circle_member(_, info, circle_id, user_id):
     me = _user(info)
-    return await circles.add_member(info.context["svc"], viewer_id=me, owner_id=me,
-                                    circle_id=parse_id(circle_id, "circleId"), member_id=parse_id(user_id, "userId"))
+    return await circles.add_member(
+        info.context["svc"],
+        viewer_id=me,
+        owner_id=me,
+        circle_id=parse_id(circle_id, "circleId"),
+        member_id=parse_id(user_id, "userId"),
+    )
 
 
 @mutation.field("removeCircleMember")
 async def resolve_remove_circle_member(_, info, circle_id, user_id):
     me = _user(info)
-    await circles.remove_member(info.context["svc"], viewer_id=me, owner_id=me,
-                                circle_id=parse_id(circle_id, "circleId"), member_id=parse_id(user_id, "userId"))
+    await circles.remove_member(
+        info.context["svc"],
+        viewer_id=me,
+        owner_id=me,
+        circle_id=parse_id(circle_id, "circleId"),
+        member_id=parse_id(user_id, "userId"),
+    )
     return True
 
 

@@ -1,29 +1,34 @@
 """Resolvers for users: user(id), profiles, trust scores, reports, roles and badges."""
+
 from __future__ import annotations
 
 from ariadne import EnumType, MutationType, ObjectType, QueryType
 
 from api.auth import client, parse_id
-from api.graphql.resolvers.common import current_user as _user, validate as _validate
+from api.graphql.resolvers.common import current_user as _user
+from api.graphql.resolvers.common import validate as _validate
 from api.routes.admin import ReportsQuery
 from api.routes.reports import ReportIn
 from api.routes.users import ProfilePatchIn
 from models.accounts import badges, profiles, roles, users
 from models.moderation import reports, trust
+from models.social import flows as social_flows
 
 query, mutation = QueryType(), MutationType()
 trust_type = ObjectType("TrustScore")
-enums = [EnumType("Role", {r.upper(): r for r in roles.ROLES}),
-         EnumType("ReportTargetType", {t.upper(): t for t in reports.TARGET_TYPES}),
-         EnumType("ReportStatus", {s.upper(): s for s in ("open", *reports.OUTCOMES)}),
-         EnumType("ReportOutcome", {o.upper(): o for o in reports.OUTCOMES})]
+enums = [
+    EnumType("Role", {r.upper(): r for r in roles.ROLES}),
+    EnumType("ReportTargetType", {t.upper(): t for t in reports.TARGET_TYPES}),
+    EnumType("ReportStatus", {s.upper(): s for s in ("open", *reports.OUTCOMES)}),
+    EnumType("ReportOutcome", {o.upper(): o for o in reports.OUTCOMES}),
+]
 
 
 @query.field("user")
 async def resolve_user(_, info, id):
     svc, viewer = info.context["svc"], _user(info)
     user_id = parse_id(id, "id")
-    profile = await profiles.get_profile(svc, viewer, user_id)  # 404 when unknown or hidden
+    profile = await social_flows.view_profile(svc, viewer, user_id)  # 404 when unknown or hidden
     user = await users.get_user(svc, user_id)
     # `profile` is picked up by User.profile (resolvers/core.py) instead of reading it again.
     return {**users.public(user), "email": user.email if user_id == viewer else None, "profile": profile}
@@ -50,15 +55,22 @@ async def resolve_reports(_, info, **args):
 @mutation.field("updateProfile")
 async def resolve_update_profile(_, info, input):
     data, me = _validate(ProfilePatchIn, input), _user(info)
-    return await profiles.update_profile(info.context["svc"], actor_id=me, user_id=me, changes=data.changes(),
-                                         client=client())
+    return await profiles.update_profile(
+        info.context["svc"], actor_id=me, user_id=me, changes=data.changes(), client=client()
+    )
 
 
 @mutation.field("createReport")
 async def resolve_create_report(_, info, input):
     data = _validate(ReportIn, input)
-    return await reports.create(info.context["svc"], reporter_id=_user(info), target_type=data.target_type,
-                                target_id=data.target_id, reason=data.reason, client=client())
+    return await reports.create(
+        info.context["svc"],
+        reporter_id=_user(info),
+        target_type=data.target_type,
+        target_id=data.target_id,
+        reason=data.reason,
+        client=client(),
+    )
 
 
 @mutation.field("resolveReport")
@@ -83,8 +95,7 @@ async def resolve_set_role(_, info, user_id, role):
 @mutation.field("grantBadge")
 async def resolve_grant_badge(_, info, user_id, badge):
     svc, me = await _admin(info)
-    held, _new = await badges.grant(svc, user_id=parse_id(user_id, "userId"), badge=badge, actor=me,
-                                    client=client())
+    held, _new = await badges.grant(svc, user_id=parse_id(user_id, "userId"), badge=badge, actor=me, client=client())
     return held
 
 

@@ -1,4 +1,5 @@
 """Import every ORM module so Base.metadata knows all tables (Alembic, tests)."""
+
 from __future__ import annotations
 
 import importlib
@@ -11,6 +12,3 @@ def load_all() -> None:
     for mod in pkgutil.walk_packages(models.__path__, "models."):
         if not mod.name.startswith("models.migrations"):
             importlib.import_module(mod.name)
-
-
-load_all()
