@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STAMP_ML := $(VENV)/.installed-ml
 
-.PHONY: run test bench migrate reconcile renew seed rebuild-recs admin worker api install install-ml clean
+.PHONY: run test lint bench migrate reconcile renew seed rebuild-recs admin worker api install install-ml clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ run: $(STAMP_ML)
 
 test: $(STAMP_ML)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (lint + format), mypy over models/, import-linter's layer and no-cycle contracts
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP_ML)
 	$(PY) -m tests.bench.run
