@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
 from quart import Blueprint, g
 from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import client, parse_id, role_required, svc
-from api.inputs import Strict
+from api.inputs.moderation import ReportsQuery, ResolveIn
+from api.inputs.users import RoleIn
 from models.accounts import badges, roles
 from models.moderation import reports
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 tag_admin = tag(["admin"])
-
-
-class RoleIn(Strict):
-    role: Literal["user", "moderator", "admin"]
-
-
-class ReportsQuery(Strict):
-    status: Literal["open", "upheld", "dismissed"] | None = None
-    cursor: str | None = Field(None, max_length=200)
-    limit: int = Field(50, ge=1, le=100)
-
-
-class ResolveIn(Strict):
-    outcome: Literal["upheld", "dismissed"]
 
 
 @bp.put("/users/<user_id>/role")

@@ -6,93 +6,16 @@ without one they log in the account that holds the (verified) phone.
 
 from __future__ import annotations
 
-from uuid import UUID
-
-from pydantic import Field, model_validator
-from quart import Blueprint, g, request
+from quart import Blueprint, g
 from quart_schema import tag, validate_request
 
-from api.auth import auth_required, bearer_token, client, parse_id, principal, svc
-from api.inputs import Strict
-from api.routes.auth import PhoneField, limit
-from models.accounts import passkeys, phone_verification, sessions, users
-from models.accounts.phone_verification import Channel
+from api.auth import auth_required, client, parse_id, svc
+from api.flows.auth_factors import check_code, passkey_login, passkey_login_options, send_code
+from api.inputs.auth import PasskeyLoginIn, PasskeyLoginOptionsIn, PasskeyRegisterIn, PhoneCodeIn, PhoneIn
+from models.accounts import passkeys
 
 bp = Blueprint("auth_factors", __name__, url_prefix="/auth")
 tag_factors = tag(["auth"])
-
-
-class PhoneIn(Strict):
-    phone: str = Field(min_length=3, max_length=32)
-
-
-class PhoneCodeIn(PhoneIn):
-    code: str = Field(
-        min_length=4,
-        max_length=16,
-        pattern=r"^\+?[0-9]+$",
-        description="OTP: the 6 digits; flash call: the calling number, or its last digits",
-    )
-
-
-class PasskeyRegisterIn(Strict):
-    credential: dict = Field(description="the PublicKeyCredential of navigator.credentials.create(), as JSON")
-    device_name: str | None = Field(None, max_length=100)
-
-
-class PasskeyLoginOptionsIn(Strict):
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = PhoneField
-
-    @model_validator(mode="after")
-    def _one(self):
-        if self.email and self.phone:
-            raise ValueError("give an email or a phone, not both")
-        return self
-
-
-class PasskeyLoginIn(Strict):
-    credential: dict = Field(description="the PublicKeyCredential of navigator.credentials.get(), as JSON")
-
-
-async def caller() -> UUID | None:
-    """The bearer token's user if the request carries one (a bad one is a 401, not anonymous)."""
-    if not request.headers.get("Authorization"):
-        return None
-    return (await principal(bearer_token())).user_id
-
-
-async def send_code(channel: Channel, raw_phone: str) -> dict:
-    """Per IP and per phone limits, then phone_verification.request (REST and GraphQL)."""
-    s, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
-    who = await caller()
-    await limit("phone_send_ip", s.rate_limit_otp_ip, [f"ip:{request.remote_addr}"])
-    await limit("phone_send", s.rate_limit_otp_phone, [users.phone_subject(svc(), phone)])
-    return await phone_verification.request(svc(), channel, phone, caller=who, client=client())
-
-
-async def check_code(channel: Channel, raw_phone: str, code: str) -> dict:
-    """A caller's phone verified -> {"verified", "phone", "phone_verified_at", "user"}; else a login
-    -> the token pair."""
-    s, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
-    who = await caller()
-    await limit("phone_verify_ip", s.rate_limit_otp_verify_ip, [f"ip:{request.remote_addr}"])
-    proven = await phone_verification.verify(svc(), channel, phone, code, caller=who, client=client())
-    if proven.caller:
-        return {"verified": True, **phone_verification.public_phone(proven.user), "user": users.public(proven.user)}
-    return await sessions.token_pair(svc(), proven.user, client(), method=channel)
-
-
-async def passkey_login(credential: dict) -> dict:
-    await limit("login", svc().settings.rate_limit_login, [f"ip:{request.remote_addr}"])
-    user = await passkeys.login(svc(), credential, client())
-    return await sessions.token_pair(svc(), user, client(), method="passkey")
-
-
-async def passkey_login_options(email: str | None, phone: str | None) -> dict:
-    return await passkeys.login_options(
-        svc(), email=email, phone=users.normalize_phone(svc(), phone) if phone else None
-    )
 
 
 @bp.post("/otp/request")

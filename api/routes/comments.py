@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
-from pydantic import Field
 from quart import Blueprint, g
 from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
-from api.inputs import ShortPageIn, Strict
+from api.inputs import ShortPageIn
+from api.inputs.interactions import CommentEditIn, CommentIn
 from models.content import comments
 
 bp = Blueprint("comments", __name__)
 tag_comments = tag(["interactions"])
-
-
-class CommentIn(Strict):
-    post_id: UUID
-    body: str = Field(max_length=20_000)  # the domain's limit (2200) answers comment_too_long
-    parent_id: UUID | None = None
-
-
-class CommentEditIn(Strict):
-    body: str = Field(max_length=20_000)
 
 
 @bp.post("/interactions/comments")

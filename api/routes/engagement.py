@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-from uuid import UUID
-
-from pydantic import Field
 from quart import Blueprint, g, request
 from quart_schema import tag, validate_request
 
 from api.auth import auth_required, svc
-from api.inputs import Strict
+from api.inputs.interactions import FeedbackIn, ShareIn, ViewIn
 from models.content import feedback, views
 
 bp = Blueprint("engagement", __name__, url_prefix="/interactions")
 tag_interactions = tag(["interactions"])
-
-
-class ViewIn(Strict):
-    post_id: UUID
-    watched_ms: int = Field(ge=0, le=24 * 3600 * 1000)
-
-
-class ShareIn(Strict):
-    post_id: UUID
-    channel: Literal[views.SHARE_CHANNELS] = "link"  # type: ignore[valid-type]
-
-
-class FeedbackIn(Strict):
-    post_id: UUID
-    kind: feedback.Kind
 
 
 @bp.post("/views")

@@ -3,21 +3,15 @@ is api/routes/trending.py."""
 
 from __future__ import annotations
 
-from pydantic import Field
 from quart import Blueprint, g
 from quart_schema import tag, validate_querystring
 
 from api.auth import auth_required, parse_id, svc
-from api.inputs import Strict
+from api.inputs.discovery import FeedIn
 from models.discovery import feeds
 
 bp = Blueprint("feeds", __name__)
 tag_feeds = tag(["feeds"])
-
-
-class FeedIn(Strict):
-    cursor: str | None = Field(None, max_length=4096)
-    limit: int = Field(20, ge=1, le=50)
 
 
 def _answer(page: dict):

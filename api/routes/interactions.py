@@ -1,21 +1,13 @@
 from __future__ import annotations
 
-from uuid import UUID
-
 from quart import Blueprint, g, request
 from quart_schema import tag, validate_request
 
 from api.auth import auth_required, svc
-from api.inputs import Strict
+from api.inputs.interactions import ReactionIn
 from models.content import reactions
-from models.core.topics import ReactionType
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
-
-
-class ReactionIn(Strict):
-    post_id: UUID
-    type: ReactionType = "like"
 
 
 async def _react(data: ReactionIn, add: bool):

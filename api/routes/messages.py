@@ -3,32 +3,16 @@ the "interactions" blueprint shares."""
 
 from __future__ import annotations
 
-from uuid import UUID
-
-from pydantic import Field
 from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
-from api.inputs import ShortPageIn, Strict
+from api.inputs import ShortPageIn
+from api.inputs.messages import MessageIn, ReadIn, SettingsIn
 from models.messaging import messages
 
 bp = Blueprint("messages", __name__)
 tag_messages = tag(["messages"])
-
-
-class MessageIn(Strict):
-    to_user_id: UUID
-    body: str = Field(max_length=20_000)  # the domain's limit (DM_MAX_BODY) answers message_too_long
-    client_id: str | None = Field(None, min_length=1, max_length=64)
-
-
-class ReadIn(Strict):
-    up_to_message_id: UUID
-
-
-class SettingsIn(Strict):
-    dm_policy: messages.Policy
 
 
 @bp.post("/interactions/messages")

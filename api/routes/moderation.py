@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
 from quart import Blueprint, g, redirect, request, send_file
 from quart_schema import hide, tag, validate_querystring, validate_request
 
 from api.auth import client, parse_id, role_required, svc
-from api.inputs import Strict
+from api.inputs.moderation import CasesQuery, DecideIn
 from infra.storage import content_type, storage_for
 from models.accounts import roles
 from models.moderation import cases
 
 bp = Blueprint("moderation", __name__, url_prefix="/admin/moderation")
 tag_moderation = tag(["moderation"])
-
-
-class CasesQuery(Strict):
-    status: Literal["open", "closed"] = "open"
-    cursor: str | None = Field(None, max_length=200)
-    limit: int = Field(50, ge=1, le=100)
-
-
-class DecideIn(Strict):
-    decision: Literal["approve", "reject"]
-    note: str | None = Field(None, max_length=500)
 
 
 @bp.get("/cases")

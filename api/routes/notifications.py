@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
-from pydantic import Field, model_validator
 from quart import Blueprint, g
 from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, svc
-from api.inputs import ShortPageIn, Strict
+from api.inputs import ShortPageIn
+from api.inputs.notifications import ReadIn
 from models.messaging import notifications
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 tag_notifications = tag(["notifications"])
-
-
-class ReadIn(Strict):
-    ids: list[UUID] | None = Field(None, max_length=500)
-    all: bool = False
-
-    @model_validator(mode="after")
-    def _one(self):
-        if bool(self.ids) == self.all:
-            raise ValueError('give either "ids" or "all": true')
-        return self
 
 
 @bp.get("")

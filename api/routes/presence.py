@@ -6,15 +6,11 @@ from quart import Blueprint, g
 from quart_schema import tag, validate_request
 
 from api.auth import auth_required, parse_id, svc
-from api.inputs import Strict
+from api.inputs.presence import SettingsIn
 from models.messaging import presence
 
 bp = Blueprint("presence", __name__)
 tag_presence = tag(["presence"])
-
-
-class SettingsIn(Strict):
-    visible: bool
 
 
 @bp.get("/users/me/presence-settings")

@@ -3,28 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field, StringConstraints
 from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
-from api.inputs import Strict
+from api.inputs.discovery import InterestsIn, RecommendedIn
 from models.discovery import recommendations
 
 bp = Blueprint("recommendations", __name__, url_prefix="/recommendations")
-
-Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-
-
-class RecommendedIn(Strict):
-    cursor: str | None = Field(None, max_length=200)
-    limit: int | None = Field(None, ge=1, le=50)
-
-
-class InterestsIn(Strict):
-    topics: list[Topic] = Field(max_length=20)
 
 
 @bp.get("/users/<user_id>/recommended")

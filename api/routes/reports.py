@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-from uuid import UUID
-
-from pydantic import Field
 from quart import Blueprint, g
 from quart_schema import tag, validate_request
 
 from api.auth import auth_required, client, svc
-from api.inputs import Strict
+from api.inputs.moderation import ReportIn
 from models.moderation import reports
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-
-
-class ReportIn(Strict):
-    target_type: Literal["user", "post"]
-    target_id: UUID
-    reason: str = Field(min_length=1, max_length=500)
 
 
 @bp.post("")

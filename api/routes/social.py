@@ -8,25 +8,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import Field
 from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
-from api.inputs import PageIn, Strict
+from api.inputs import PageIn
+from api.inputs.social import CircleIn, MemberIn
 from models.social import blocking, circles, follows, mutes
 from models.social.lookups import require_user
 
 bp = Blueprint("social", __name__, url_prefix="/users")
 tag_social = tag(["social"])
-
-
-class CircleIn(Strict):
-    name: str = Field(min_length=1, max_length=50)
-
-
-class MemberIn(Strict):
-    user_id: UUID
 
 
 def _uid(user_id: str) -> UUID:

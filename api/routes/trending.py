@@ -3,21 +3,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from quart import Blueprint, g
 from quart_schema import tag, validate_querystring
 
 from api.auth import auth_required, svc
-from api.inputs import ShortPageIn, Strict
+from api.inputs import ShortPageIn
+from api.inputs.discovery import TrendingIn
 from models.discovery import trending
 
 bp = Blueprint("trending", __name__)
-
-
-class TrendingIn(Strict):
-    hashtag: str | None = Field(None, max_length=101)
-    cursor: str | None = Field(None, max_length=200)
-    limit: int = Field(20, ge=1, le=100)
 
 
 @bp.get("/feeds/trending")

@@ -5,39 +5,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-from uuid import UUID
-
-from pydantic import AfterValidator, Field
 from quart import Blueprint, g
 from quart_schema import tag, validate_request
 
 from api.auth import auth_required, client, parse_id, svc
-from api.inputs import Strict
+from api.inputs.users import ProfilePatchIn
 from models.accounts import profiles
 from models.moderation import trust
 from models.social import flows as social_flows
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 tag_users = tag(["users"])
-
-
-class ProfilePatchIn(Strict):
-    """Every field optional; a field sent as null is cleared, a field left out is kept."""
-
-    display_name: (
-        Annotated[
-            str, Field(min_length=1, max_length=profiles.DISPLAY_NAME_MAX), AfterValidator(profiles.clean_display_name)
-        ]
-        | None
-    ) = None
-    bio: Annotated[str, Field(max_length=profiles.BIO_MAX), AfterValidator(profiles.clean_bio)] | None = None
-    avatar_media_id: UUID | None = None
-    language: Annotated[str, Field(max_length=35), AfterValidator(profiles.clean_language)] | None = None
-    region: Annotated[str, Field(max_length=2), AfterValidator(profiles.clean_region)] | None = None
-
-    def changes(self) -> dict:
-        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 @bp.get("/<user_id>/profile")

@@ -1,6 +1,5 @@
-"""Resolvers for WhatsApp OTP, flash call and passkeys: the REST helpers of
-api/routes/auth_factors.py, which call the domain functions (models/accounts/phone_verification.py,
-models/accounts/passkeys.py)."""
+"""Resolvers for WhatsApp OTP, flash call and passkeys: the flows REST runs too (api/flows/auth_factors.py),
+which call the domain functions (models/accounts/phone_verification.py, models/accounts/passkeys.py)."""
 
 from __future__ import annotations
 
@@ -10,17 +9,10 @@ from uuid import UUID
 from ariadne import MutationType, ObjectType, QueryType
 
 from api.auth import client, parse_id
+from api.flows.auth_factors import check_code, passkey_login, passkey_login_options, send_code
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.auth_factors import (
-    PasskeyLoginOptionsIn,
-    PhoneCodeIn,
-    PhoneIn,
-    check_code,
-    passkey_login,
-    passkey_login_options,
-    send_code,
-)
+from api.inputs.auth import PasskeyLoginOptionsIn, PhoneCodeIn, PhoneIn
 from models.accounts import passkeys, users
 from models.core.errors import DomainError
 

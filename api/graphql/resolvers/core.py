@@ -7,10 +7,11 @@ from uuid import UUID
 from ariadne import EnumType, MutationType, ObjectType, QueryType
 
 from api.auth import client, parse_id
+from api.flows.auth import do_login, do_refresh, do_register
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.auth import LoginIn, RefreshIn, RegisterIn, do_login, do_register
-from api.routes.posts import PostIn
+from api.inputs.auth import LoginIn, RefreshIn, RegisterIn
+from api.inputs.content import PostIn
 from models.accounts import sessions, users
 from models.content import posts, publishing, reactions, visibility
 from models.social import flows as social_flows
@@ -56,8 +57,7 @@ async def resolve_login(_, info, input):
 
 @mutation.field("refresh")
 async def resolve_refresh(_, info, refresh_token):
-    data = _validate(RefreshIn, {"refresh_token": refresh_token})
-    return await sessions.refresh(info.context["svc"], data.refresh_token, client())
+    return await do_refresh(_validate(RefreshIn, {"refresh_token": refresh_token}))
 
 
 @mutation.field("logout")

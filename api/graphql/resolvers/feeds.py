@@ -7,8 +7,8 @@ from ariadne import MutationType, QueryType
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.feeds import FeedIn
-from api.routes.posts import PostIn
+from api.inputs.content import PostIn
+from api.inputs.discovery import FeedIn
 from models.content import posts, publishing
 from models.discovery import feeds
 

@@ -8,9 +8,8 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import page as _page
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.comments import CommentEditIn, CommentIn
-from api.routes.engagement import ShareIn, ViewIn
-from api.routes.trending import TrendingIn
+from api.inputs.discovery import TrendingIn
+from api.inputs.interactions import CommentEditIn, CommentIn, ShareIn, ViewIn
 from models.content import comments, feedback, views
 from models.discovery import trending
 

@@ -1,4 +1,4 @@
-"""Resolvers for videos: status and posting a video (REST: api/routes/media.py, POST /posts)."""
+"""Resolvers for videos: status and posting a video (REST: GET /media/{id}/status, POST /posts)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from quart import request
 
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user, validate
-from api.routes.posts import PostIn
+from api.inputs.content import PostIn
 from models.content import post_videos, posts, publishing
 from models.core.errors import DomainError, NotFound
 from models.media import videos

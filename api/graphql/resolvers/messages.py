@@ -8,8 +8,8 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import page as _page
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.messages import MessageIn, ReadIn, SettingsIn
-from api.routes.notifications import ReadIn as NotificationsReadIn
+from api.inputs.messages import MessageIn, ReadIn, SettingsIn
+from api.inputs.notifications import ReadIn as NotificationsReadIn
 from models.messaging import messages, notifications
 
 query, mutation = QueryType(), MutationType()

@@ -1,4 +1,4 @@
-"""Resolvers for the moderators' queue (REST: api/routes/moderation.py)."""
+"""Resolvers for the moderators' queue (REST: /admin/moderation; inputs: api/inputs/moderation.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from quart import request
 
 from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user, validate
-from api.routes.moderation import CasesQuery, DecideIn
+from api.inputs.moderation import CasesQuery, DecideIn
 from models.accounts import roles
 from models.moderation import cases
 

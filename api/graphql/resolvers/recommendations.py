@@ -8,7 +8,7 @@ from quart import request
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.recommendations import InterestsIn, RecommendedIn
+from api.inputs.discovery import InterestsIn, RecommendedIn
 from models.discovery import recommendations
 
 query, mutation = QueryType(), MutationType()

@@ -9,7 +9,7 @@ from ariadne import EnumType, MutationType, ObjectType
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.remixes import RemixPageIn, RemixSettingsIn
+from api.inputs.content import RemixPageIn, RemixSettingsIn
 from models.content import remixes
 
 mutation, post_type = MutationType(), ObjectType("Post")

@@ -10,7 +10,7 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import page as _page
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.social import CircleIn
+from api.inputs.social import CircleIn
 from models.social import blocking, circles, follows, mutes
 from models.social.lookups import require_user
 

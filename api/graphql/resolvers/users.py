@@ -7,9 +7,8 @@ from ariadne import EnumType, MutationType, ObjectType, QueryType
 from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
-from api.routes.admin import ReportsQuery
-from api.routes.reports import ReportIn
-from api.routes.users import ProfilePatchIn
+from api.inputs.moderation import ReportIn, ReportsQuery
+from api.inputs.users import ProfilePatchIn
 from models.accounts import badges, profiles, roles, users
 from models.moderation import reports, trust
 from models.social import flows as social_flows

@@ -1,4 +1,4 @@
-"""Wallet resolvers: the same domain functions and input models as api/routes/wallets.py."""
+"""Wallet resolvers: the same domain functions and input models (api/inputs/wallet.py) as REST."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
 from api.inputs import PageIn
-from api.routes.wallets import MetricsIn, PlanIn, TipIn, TransactionIn
+from api.inputs.wallet import MetricsIn, PlanIn, TipIn, TransactionIn
 from models.wallet import cashout, metrics, subscriptions, tips, topups, wallets
 
 query, mutation = QueryType(), MutationType()

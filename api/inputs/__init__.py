@@ -1,4 +1,5 @@
-"""Request models every REST face shares: strict bodies and query strings, and paging."""
+"""Request models shared by the REST routes and the GraphQL resolvers: the strict base and paging
+here, each area's bodies and query strings in its own module (api/inputs/<area>.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,53 @@
+"""Phone codes (WhatsApp OTP, flash call) and passkey logins: run alike by the REST routes and the
+GraphQL resolvers."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from quart import request
+
+from api.auth import bearer_token, client, principal, svc
+from api.flows.auth import limit
+from models.accounts import passkeys, phone_verification, sessions, users
+from models.accounts.phone_verification import Channel
+
+
+async def caller() -> UUID | None:
+    """The bearer token's user if the request carries one (a bad one is a 401, not anonymous)."""
+    if not request.headers.get("Authorization"):
+        return None
+    return (await principal(bearer_token())).user_id
+
+
+async def send_code(channel: Channel, raw_phone: str) -> dict:
+    """Per IP and per phone limits, then phone_verification.request (REST and GraphQL)."""
+    s, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
+    who = await caller()
+    await limit("phone_send_ip", s.rate_limit_otp_ip, [f"ip:{request.remote_addr}"])
+    await limit("phone_send", s.rate_limit_otp_phone, [users.phone_subject(svc(), phone)])
+    return await phone_verification.request(svc(), channel, phone, caller=who, client=client())
+
+
+async def check_code(channel: Channel, raw_phone: str, code: str) -> dict:
+    """A caller's phone verified -> {"verified", "phone", "phone_verified_at", "user"}; else a login
+    -> the token pair."""
+    s, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
+    who = await caller()
+    await limit("phone_verify_ip", s.rate_limit_otp_verify_ip, [f"ip:{request.remote_addr}"])
+    proven = await phone_verification.verify(svc(), channel, phone, code, caller=who, client=client())
+    if proven.caller:
+        return {"verified": True, **phone_verification.public_phone(proven.user), "user": users.public(proven.user)}
+    return await sessions.token_pair(svc(), proven.user, client(), method=channel)
+
+
+async def passkey_login(credential: dict) -> dict:
+    await limit("login", svc().settings.rate_limit_login, [f"ip:{request.remote_addr}"])
+    user = await passkeys.login(svc(), credential, client())
+    return await sessions.token_pair(svc(), user, client(), method="passkey")
+
+
+async def passkey_login_options(email: str | None, phone: str | None) -> dict:
+    return await passkeys.login_options(
+        svc(), email=email, phone=users.normalize_phone(svc(), phone) if phone else None
+    )

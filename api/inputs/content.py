@@ -1,0 +1,54 @@
+"""Post and remix request bodies (posts, duets, stitches), shared by REST and GraphQL."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from api.inputs import ShortPageIn, Strict
+from models.content import remixes
+
+
+class RemixIn(Strict):
+    """`POST /posts` "remix": which range of which post's video; a stitch takes at most
+    REMIX_STITCH_MAX_MS (5 s), a duet any range; within the source video."""
+
+    type: Literal["duet", "stitch"]
+    source_post_id: UUID
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.end_ms <= self.start_ms:
+            raise ValueError("end_ms must be after start_ms")
+        return self
+
+    def spec(self) -> remixes.RemixSpec:
+        return remixes.RemixSpec(self.type, self.source_post_id, self.start_ms, self.end_ms)
+
+
+class PostIn(Strict):
+    caption: str = Field("", max_length=2200)
+    visibility: Literal["public", "followers", "circle", "subscribers"] = "public"
+    circle_id: UUID | None = None  # one of your circles; required with "circle", refused otherwise
+    video_id: UUID | None = None  # your own upload, processing or ready; others see the post once it is ready
+    kind: Literal["post", "story"] = "post"  # a story expires after 24 h (STORY_TTL)
+    remix: RemixIn | None = None  # a duet or stitch of another post's video (needs video_id)
+
+    @model_validator(mode="after")
+    def _circle(self):
+        if (self.visibility == "circle") != (self.circle_id is not None):
+            raise ValueError('circle_id is required with visibility "circle" and only with it')
+        return self
+
+
+class RemixSettingsIn(Strict):
+    allow_duets: bool | None = None
+    allow_stitches: bool | None = None
+
+
+class RemixPageIn(ShortPageIn):
+    type: Literal["duet", "stitch"] | None = None

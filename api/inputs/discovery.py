@@ -1,0 +1,31 @@
+"""Feed, trending and recommendation request shapes, shared by REST and GraphQL."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from api.inputs import Strict
+
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class FeedIn(Strict):
+    cursor: str | None = Field(None, max_length=4096)
+    limit: int = Field(20, ge=1, le=50)
+
+
+class TrendingIn(Strict):
+    hashtag: str | None = Field(None, max_length=101)
+    cursor: str | None = Field(None, max_length=200)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class RecommendedIn(Strict):
+    cursor: str | None = Field(None, max_length=200)
+    limit: int | None = Field(None, ge=1, le=50)
+
+
+class InterestsIn(Strict):
+    topics: list[Topic] = Field(max_length=20)

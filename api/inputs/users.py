@@ -1,0 +1,33 @@
+"""Profile and role request bodies, shared by REST and GraphQL."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, Field
+
+from api.inputs import Strict
+from models.accounts import profiles
+
+
+class ProfilePatchIn(Strict):
+    """Every field optional; a field sent as null is cleared, a field left out is kept."""
+
+    display_name: (
+        Annotated[
+            str, Field(min_length=1, max_length=profiles.DISPLAY_NAME_MAX), AfterValidator(profiles.clean_display_name)
+        ]
+        | None
+    ) = None
+    bio: Annotated[str, Field(max_length=profiles.BIO_MAX), AfterValidator(profiles.clean_bio)] | None = None
+    avatar_media_id: UUID | None = None
+    language: Annotated[str, Field(max_length=35), AfterValidator(profiles.clean_language)] | None = None
+    region: Annotated[str, Field(max_length=2), AfterValidator(profiles.clean_region)] | None = None
+
+    def changes(self) -> dict:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class RoleIn(Strict):
+    role: Literal["user", "moderator", "admin"]
