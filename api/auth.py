@@ -42,17 +42,17 @@ async def user_from_token(token: str | None) -> UUID:
     return (await principal(token)).user_id
 
 
-async def _limit(rule: str, rate, subjects: list[str], actor: UUID | None = None) -> None:
-    # Raises RateLimited (429 + headers); on success the headers ride on the response.
+async def limit(rule: str, rate, subjects: list[str], actor: UUID | None = None) -> None:
+    """Count this request (RateLimited -> 429); the X-RateLimit-* headers ride on the response."""
     g.rate_limit = await ratelimit.enforce(svc(), rule, rate, subjects, client(), actor)
 
 
 async def limit_api(who: Principal) -> None:
-    await _limit("api", svc().settings.rate_limit_api, [f"user:{who.user_id}"], who.user_id)
+    await limit("api", svc().settings.rate_limit_api, [f"user:{who.user_id}"], who.user_id)
 
 
 async def limit_login(email: str) -> None:
-    await _limit(
+    await limit(
         "login",
         svc().settings.rate_limit_login,
         [f"ip:{request.remote_addr}", f"email:{audit.email_digest(svc(), email)}"],
@@ -60,7 +60,7 @@ async def limit_login(email: str) -> None:
 
 
 async def limit_register() -> None:
-    await _limit("register", svc().settings.rate_limit_register, [f"ip:{request.remote_addr}"])
+    await limit("register", svc().settings.rate_limit_register, [f"ip:{request.remote_addr}"])
 
 
 def auth_required(func):

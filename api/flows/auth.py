@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from quart import g, request
+from quart import request
 
-from api.auth import client, limit_login, limit_register, svc
+from api.auth import client, limit, limit_login, limit_register, svc
 from api.inputs.auth import LoginIn, RefreshIn, RegisterIn
 from models.accounts import sessions, users
-from models.core import ratelimit
-
-
-async def limit(rule: str, rate, subjects: list[str]) -> None:
-    """Count this request (RateLimited -> 429); the X-RateLimit-* headers ride on the response."""
-    g.rate_limit = await ratelimit.enforce(svc(), rule, rate, subjects, client())
 
 
 async def do_register(data: RegisterIn) -> dict:

@@ -7,8 +7,7 @@ from uuid import UUID
 
 from quart import request
 
-from api.auth import bearer_token, client, principal, svc
-from api.flows.auth import limit
+from api.auth import bearer_token, client, limit, principal, svc
 from models.accounts import passkeys, phone_verification, sessions, users
 from models.accounts.phone_verification import Channel
 
