@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from streams import topics
+from models.core import topics
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "topics.md"
 
