@@ -123,12 +123,12 @@ async def test_blocked_either_cache_never_serves_a_stale_allow(client, svc):
     ida, idb = uid(a), uid(b)
     a_id, b_id = UUID(ida), UUID(idb)
     assert not await blocks.blocked_either(svc, a_id, b_id)  # caches "0"
-    assert await svc.redis.get(blocks._cache_key(a_id, b_id)) == b"0"
+    assert await svc.redis.get(blocks.cache_key(a_id, b_id)) == b"0"
     # the block overwrites the cached "0" as part of answering
     assert (await client.post(f"/users/{idb}/block", headers=a["headers"])).status_code == 204
     assert await blocks.blocked_either(svc, b_id, a_id)
     # a reader that computed "0" before the block committed cannot overwrite it (SET NX)
-    await svc.redis.set(blocks._cache_key(a_id, b_id), b"0", nx=True)
+    await svc.redis.set(blocks.cache_key(a_id, b_id), b"0", nx=True)
     assert await blocks.blocked_either(svc, a_id, b_id)
     # the reverse direction still blocks after a's unblock if b blocked a meanwhile
     assert (await client.post(f"/users/{ida}/block", headers=b["headers"])).status_code == 204
