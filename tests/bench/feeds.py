@@ -105,7 +105,7 @@ def run(
         if own:
             from infra.dev import start_stack
             from tests.bench.run import _EXTERNAL
-            from tests.conftest import REPO, start_api
+            from tests.support.processes import REPO, start_api
 
             tmp = Path(tempfile.mkdtemp(prefix="daira-bench-feeds-"))
             (tmp / "logs").mkdir()

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from infra.ffmpeg import build_hls_command, probe, sample_frames, transcode_hls
-from tests.media_samples import make_video
+from tests.support.videos import make_video
 
 BATCH = 16
 

@@ -42,7 +42,7 @@ import uvloop
 
 from infra.dev import start_stack
 from tests.bench import api_load, apply, feeds, media, recs, wallet, workload
-from tests.conftest import REPO, Proc, Worker, start_api
+from tests.support.processes import REPO, Proc, Worker, start_api
 
 # Anything that would point the benchmark at someone's real services is dropped: it always
 # runs on its own embedded stack.

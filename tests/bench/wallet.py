@@ -34,7 +34,7 @@ from models.accounts import users
 from models.wallet import ledger, tips
 from models.wallet.ledger import InsufficientFunds
 from tests.bench.api_load import pct
-from tests.wallet_support import fund
+from tests.support.wallet import fund
 
 CLIENTS, SECONDS, CREATORS, HOT_TIPS, AMOUNT = 64, 10.0, 16, 1000, 1_000
 
@@ -163,7 +163,7 @@ def report(r: dict) -> str:
 def main() -> int:
     from infra.dev import start_stack
     from tests.bench.run import _EXTERNAL
-    from tests.conftest import REPO
+    from tests.support.processes import REPO
 
     tmp = Path(tempfile.mkdtemp(prefix="daira-wallet-bench-"))
     saved = dict(os.environ)
