@@ -22,14 +22,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.engagement.base import (
-    FOLLOW_COUNTERS,
-    REACTION_TYPES,
-    FollowChange,
-    FollowLink,
-    FollowLists,
-    ReactionChange,
-)
+from models.engagement import base
+from models.engagement.base import FOLLOW_COUNTERS, REACTION_TYPES, FollowChange, FollowLink, ReactionChange
 
 _INPUT = """unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::uuid[])
     AS i(post_id, user_id, type, active, event_id)"""
@@ -218,7 +212,7 @@ def _by_post(rows, out: dict[UUID, dict[str, int]]) -> dict[UUID, dict[str, int]
     return out
 
 
-class PgEngagementStore(FollowLists):
+class PgEngagementStore(base.FollowLists):
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self.single_statement: bool | None = None  # PostgreSQL 18+ (RETURNING old/new); set on first use
