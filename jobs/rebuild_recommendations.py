@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import sys
 import time
-from datetime import datetime
 from uuid import UUID
 
 import orjson
@@ -33,7 +32,7 @@ from infra.settings import get_settings
 from infra.vectors import new_version
 from models.content.feedback import PostFeedback
 from models.content.posts import Post
-from models.core.events import Event
+from models.core.events import Event, uuid7_at
 from models.core.topics import RECS_REBUILD, validate_payload
 from models.discovery.recommendations import BUILDING, FINISHED, TOPICS, WEIGHTS, Interests, topics_text
 from models.engagement.tables import ReactionEdge
@@ -43,12 +42,6 @@ CHECKPOINT = "recs:rebuild:checkpoint"
 POST_BATCH = 128  # ~300 KB per message at most (captions are at most 2,200 characters)
 USER_BATCH = 200  # users read per query
 SIGNALS_PER_MESSAGE = 4000
-
-
-def uuid7_at(at: datetime) -> UUID:
-    """A UUIDv7 for a stored time (feedback rows have no event id): the same on every run."""
-    ms = int(at.timestamp() * 1000)
-    return UUID(int=(ms << 80) | (0x7 << 76) | (0b10 << 62))
 
 
 class Rebuild:
@@ -216,7 +209,7 @@ class Rebuild:
                         {
                             "key": str(f.post_id),
                             "kind": f.kind,
-                            "event_id": uuid7_at(f.created_at),
+                            "event_id": uuid7_at(f.created_at.timestamp()),  # the same on every run
                             "weight": WEIGHTS[f.kind],
                         }
                     )

@@ -31,7 +31,7 @@ import redis.asyncio as aioredis
 from infra import db
 from infra.settings import Settings
 from jobs.environment import run_job
-from models.core.events import new_id
+from models.core.events import new_id, uuid7_at
 from models.discovery import trending
 from models.engagement import FollowChange, ReactionChange, make_store
 
@@ -58,11 +58,6 @@ class Seeded:
     reactions: int = 0
     max_in_degree: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def uuid7_at(ts: float, rnd: random.Random) -> UUID:
-    """A UUIDv7 carrying time `ts` (rows made "in the past" keep the id/time order of real ones)."""
-    return UUID(int=(int(ts * 1000) << 80) | (7 << 76) | (rnd.getrandbits(12) << 64) | (2 << 62) | rnd.getrandbits(62))
 
 
 def _zipf_cum(n: int, s: float) -> list[float]:

@@ -7,8 +7,11 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
 
+import httpx
+
+from infra import http
 from models.core.errors import DomainError, Unauthorized, Unavailable
 
 
@@ -49,6 +52,25 @@ class CashoutProvider(Protocol):
     async def payout(self, *, reference: str, destination: str, amount: int, currency: str) -> str: ...
 
     def verify_notification(self, body: dict) -> Notification: ...
+
+
+async def call(
+    vendor: str, method: str, path: str, *, base_url: str, timeout: float, **request
+) -> tuple[httpx.Response, Any]:
+    """infra.http.call for a payment provider: no answer, an answer that is not JSON and an HTTP
+    5xx are ProviderUnavailable (the outcome is unknown); the caller judges the rest."""
+    r, body = await http.call(
+        method,
+        path,
+        base_url=base_url,
+        timeout=timeout,
+        require_json=True,
+        unreachable=lambda reason: ProviderUnavailable(f"{vendor} did not answer: {reason}"),
+        **request,
+    )
+    if r.status_code >= 500:
+        raise ProviderUnavailable(f"{vendor} answered HTTP {r.status_code}")
+    return r, body
 
 
 def two_decimals(minor: int) -> str:

@@ -20,14 +20,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-import httpx
-
 from infra.payments.base import (
     InvalidSignature,
     Notification,
     ProviderNotConfigured,
     ProviderRejected,
-    ProviderUnavailable,
+    call,
     same,
     sha256_hex,
     to_minor,
@@ -80,14 +78,7 @@ class Fawry:
 
     async def _call(self, method: str, path: str, **kw) -> dict:
         self.ensure_configured()
-        try:
-            async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as c:
-                r = await c.request(method, path, **kw)
-            body = r.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise ProviderUnavailable(f"Fawry did not answer: {type(exc).__name__}") from None
-        if r.status_code >= 500:
-            raise ProviderUnavailable(f"Fawry answered HTTP {r.status_code}")
+        r, body = await call("Fawry", method, path, base_url=self.base_url, timeout=self.timeout, **kw)
         code = body.get("statusCode", r.status_code) if isinstance(body, dict) else r.status_code
         if r.status_code >= 400 or code != 200:
             detail = body.get("statusDescription") if isinstance(body, dict) else None

@@ -19,14 +19,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-import httpx
-
 from infra.payments.base import (
     InvalidSignature,
     Notification,
     ProviderNotConfigured,
     ProviderRejected,
-    ProviderUnavailable,
+    call,
     same,
     to_minor,
     two_decimals,
@@ -69,14 +67,9 @@ class VodafoneCash:
             "timestamp": ts,
             "signature": self.sign(self.merchant_id, reference, destination, price, currency, ts),
         }
-        try:
-            async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as c:
-                r = await c.post(DISBURSE_PATH, json=body)
-            answer = r.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise ProviderUnavailable(f"Vodafone Cash did not answer: {type(exc).__name__}") from None
-        if r.status_code >= 500:
-            raise ProviderUnavailable(f"Vodafone Cash answered HTTP {r.status_code}")
+        r, answer = await call(
+            "Vodafone Cash", "POST", DISBURSE_PATH, base_url=self.base_url, timeout=self.timeout, json=body
+        )
         if r.status_code >= 400 or answer.get("status") != "ACCEPTED":
             raise ProviderRejected(f"Vodafone Cash refused the disbursement: {answer.get('reason') or r.status_code}")
         return str(answer.get("transactionId") or "")

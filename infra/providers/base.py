@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+import httpx
+
+from infra import http
 
 
 class ProviderError(Exception):
@@ -13,6 +17,22 @@ class ProviderError(Exception):
     def __init__(self, message: str, *, retryable: bool, detail: dict | None = None):
         super().__init__(message)
         self.retryable, self.detail = retryable, detail or {}
+
+
+async def call(
+    vendor: str, provider: str, method: str, url: str, *, timeout: float, **request
+) -> tuple[httpx.Response, Any]:
+    """infra.http.call for a provider: no answer is a retryable ProviderError "<vendor> unreachable:
+    <error class>"; a body that is not JSON reads as None."""
+    return await http.call(
+        method,
+        url,
+        timeout=timeout,
+        unreachable=lambda reason: ProviderError(
+            f"{vendor} unreachable: {reason}", retryable=True, detail={"provider": provider}
+        ),
+        **request,
+    )
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,7 @@ import hmac
 import json
 from datetime import UTC, datetime
 
-import httpx
-
-from infra.providers.base import FlashCallStarted, ProviderError
+from infra.providers.base import FlashCallStarted, ProviderError, call
 from infra.settings import Settings
 
 CONTENT_TYPE = "application/json; charset=UTF-8"
@@ -60,19 +58,15 @@ class SinchFlashCall:
 
     async def _call(self, method: str, path: str, payload: dict) -> tuple[int, dict]:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        try:
-            async with httpx.AsyncClient(timeout=self.settings.phone_provider_timeout) as http:
-                r = await http.request(
-                    method, self.base + path, content=body, headers=self._headers(method, path, body)
-                )
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"Sinch unreachable: {type(exc).__name__}", retryable=True, detail={"provider": self.name}
-            ) from exc
-        try:
-            data = r.json()
-        except ValueError:
-            data = {}
+        r, data = await call(
+            "Sinch",
+            self.name,
+            method,
+            self.base + path,
+            timeout=self.settings.phone_provider_timeout,
+            content=body,
+            headers=self._headers(method, path, body),
+        )
         return r.status_code, data if isinstance(data, dict) else {}
 
     def _error(self, status: int, data: dict) -> ProviderError:

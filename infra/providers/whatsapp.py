@@ -9,9 +9,7 @@ errors `{"error": {"message", "type", "code", "error_subcode"?, "fbtrace_id"}}`.
 
 from __future__ import annotations
 
-import httpx
-
-from infra.providers.base import ProviderError
+from infra.providers.base import ProviderError, call
 from infra.settings import Settings
 
 
@@ -42,17 +40,15 @@ class WhatsAppCloud:
 
     async def send_code(self, phone: str, code: str) -> str:
         headers = {"Authorization": f"Bearer {self.settings.whatsapp_access_token}"}
-        try:
-            async with httpx.AsyncClient(timeout=self.settings.phone_provider_timeout) as http:
-                r = await http.post(self.url, json=self.message(phone, code), headers=headers)
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"WhatsApp unreachable: {type(exc).__name__}", retryable=True, detail={"provider": self.name}
-            ) from exc
-        try:
-            body = r.json()
-        except ValueError:
-            body = {}
+        r, body = await call(
+            "WhatsApp",
+            self.name,
+            "POST",
+            self.url,
+            timeout=self.settings.phone_provider_timeout,
+            json=self.message(phone, code),
+            headers=headers,
+        )
         if r.is_success and isinstance(body, dict):
             messages = body.get("messages")
             if isinstance(messages, list) and messages and isinstance(messages[0], dict) and messages[0].get("id"):

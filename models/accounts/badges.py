@@ -75,7 +75,7 @@ async def grant(svc, *, user_id: UUID, badge: str, actor: UUID, client: Client |
 
 async def revoke(svc, *, user_id: UUID, badge: str, actor: UUID, client: Client | None = None) -> None:
     _check(badge)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         gone = (
             await s.execute(
                 delete(UserBadge)
@@ -87,4 +87,3 @@ async def revoke(svc, *, user_id: UUID, badge: str, actor: UUID, client: Client 
             raise NotFound("this user does not hold that badge", code="badge_not_found")
         audit.stage(s, "admin.badge_revoked", client, actor=actor, subject=f"user:{user_id}", details={"badge": badge})
         outbox.stage(s, Event("user.badge_revoked", {"user_id": str(user_id), "badge": badge}, actor=actor))
-    svc.relay.kick()

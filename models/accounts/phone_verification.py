@@ -135,6 +135,11 @@ async def _subject(svc, phone: str) -> str:
     return f"user:{holder.id}" if holder else phone_subject(svc, phone)
 
 
+async def _audit(svc, action: str, phone: str, client: Client | None, caller: UUID | None, details: dict) -> None:
+    """An audit record about `phone`: its subject is the account holding it, else the phone's digest."""
+    await audit.record(svc, action, client, actor=caller, subject=await _subject(svc, phone), details=details)
+
+
 async def request(
     svc, channel: Channel, phone: str, *, caller: UUID | None = None, client: Client | None = None
 ) -> dict:
@@ -166,14 +171,7 @@ async def request(
             out |= {"cli_filter": started.cli_filter, "interception_timeout": started.interception_timeout}
     except ProviderError as exc:
         await svc.redis.delete(cooldown)
-        await audit.record(
-            svc,
-            "auth.phone_code_failed",
-            client,
-            actor=caller,
-            subject=await _subject(svc, phone),
-            details={"channel": channel, **exc.detail},
-        )
+        await _audit(svc, "auth.phone_code_failed", phone, client, caller, {"channel": channel, **exc.detail})
         raise ProviderFailed(exc) from exc
     key = _pending_key(channel, phone)
     async with svc.redis.pipeline(transaction=True) as pipe:
@@ -183,13 +181,13 @@ async def request(
         )
         pipe.expire(key, _seconds(s.otp_ttl))
         await pipe.execute()
-    await audit.record(
+    await _audit(
         svc,
         "auth.phone_code_sent",
+        phone,
         client,
-        actor=caller,
-        subject=await _subject(svc, phone),
-        details={"channel": channel, "provider": provider.name, "provider_ref": ref},
+        caller,
+        {"channel": channel, "provider": provider.name, "provider_ref": ref},
     )
     return out
 
@@ -199,14 +197,7 @@ async def _lock(svc, channel: Channel, phone: str, client: Client | None, caller
     first = await svc.redis.set(_lock_key(phone), 1, ex=ttl, nx=True)
     await svc.redis.delete(_pending_key(channel, phone))
     if first:
-        await audit.record(
-            svc,
-            "auth.phone_locked",
-            client,
-            actor=caller,
-            subject=await _subject(svc, phone),
-            details={"channel": channel, "lockout_s": ttl},
-        )
+        await _audit(svc, "auth.phone_locked", phone, client, caller, {"channel": channel, "lockout_s": ttl})
     return Locked(ttl)
 
 
@@ -222,14 +213,7 @@ async def verify(
     if not pending or float(pending.get("exp", 0)) <= time.time():
         await _check_lock(svc, phone)  # a parallel guess may have just locked it (and deleted the code)
         await svc.redis.delete(key)
-        await audit.record(
-            svc,
-            "auth.phone_verify_failed",
-            client,
-            actor=caller,
-            subject=await _subject(svc, phone),
-            details={**why, "reason": "code_expired"},
-        )
+        await _audit(svc, "auth.phone_verify_failed", phone, client, caller, {**why, "reason": "code_expired"})
         raise Unauthorized("no code is pending for this phone, or it expired; ask for a new one", code="code_expired")
     attempts, stored = int(pending["attempts"]), pending.get("h", "")
     if attempts > s.otp_max_attempts:
@@ -247,23 +231,16 @@ async def verify(
         field, expected = "ref", pending.get("ref", "")
     if ok is None:  # the provider closed the verification (expired, denied)
         await svc.redis.delete(key)
-        await audit.record(
-            svc,
-            "auth.phone_verify_failed",
-            client,
-            actor=caller,
-            subject=await _subject(svc, phone),
-            details={**why, "reason": "code_expired"},
-        )
+        await _audit(svc, "auth.phone_verify_failed", phone, client, caller, {**why, "reason": "code_expired"})
         raise Unauthorized("this verification is over; ask for a new code", code="code_expired")
     if not ok:
-        await audit.record(
+        await _audit(
             svc,
             "auth.phone_verify_failed",
+            phone,
             client,
-            actor=caller,
-            subject=await _subject(svc, phone),
-            details={**why, "reason": "invalid_code", "attempt": attempts},
+            caller,
+            {**why, "reason": "invalid_code", "attempt": attempts},
         )
         if attempts >= s.otp_max_attempts:
             raise await _lock(svc, channel, phone, client, caller)

@@ -121,7 +121,7 @@ async def update_profile(svc, *, actor_id: UUID, user_id: UUID, changes: dict, c
     changes = {k: v for k, v in changes.items() if k in FIELDS}
     if changes:
         values = {**changes, "updated_at": utcnow()}
-        async with svc.sessions() as s, s.begin():
+        async with outbox.transaction(svc) as s:
             await s.execute(
                 insert(Profile)
                 .values(user_id=user_id, **values)
@@ -138,5 +138,4 @@ async def update_profile(svc, *, actor_id: UUID, user_id: UUID, changes: dict, c
             outbox.stage(
                 s, Event("user.profile_updated", {"user_id": str(user_id), "fields": sorted(changes)}, actor=actor_id)
             )
-        svc.relay.kick()
     return await get_profile(svc, user_id)

@@ -80,7 +80,7 @@ async def register(
         id=new_id(), email=email.lower() if email else None, phone=phone, username=username, password_hash=password_hash
     )
     try:
-        async with svc.sessions() as s, s.begin():
+        async with outbox.transaction(svc) as s:
             clash = func.lower(User.username) == username.lower()
             if user.email:
                 clash |= func.lower(User.email) == user.email
@@ -101,7 +101,6 @@ async def register(
             audit.stage(s, "auth.register", client, actor=user.id, subject=f"user:{user.id}")
     except IntegrityError as exc:  # a concurrent registration won the race
         raise Conflict("this email, phone or username is already registered", code="account_exists") from exc
-    svc.relay.kick()
     return user
 
 

@@ -121,7 +121,7 @@ async def create(svc, *, author_id: UUID, post_id: UUID, body: str, parent_id: U
         parent_author = parent.author_id
     await _ensure_can_reach(svc, author_id, post.author_id, *([parent_author] if parent_author else []))
     try:
-        async with svc.sessions() as s, s.begin():
+        async with outbox.transaction(svc) as s:
             mentions = await resolve_mentions(s, body, svc.settings.comment_max_mentions)
             c = Comment(
                 id=new_id(),
@@ -137,7 +137,6 @@ async def create(svc, *, author_id: UUID, post_id: UUID, body: str, parent_id: U
             outbox.stage(s, _event(CREATED, c, post.author_id, parent_author, mentions))
     except IntegrityError:  # the parent was deleted meanwhile
         raise NotFound("no such comment", code="comment_not_found") from None
-    svc.relay.kick()
     return public(c)
 
 
@@ -164,7 +163,7 @@ async def edit(svc, *, user_id: UUID, comment_id: UUID, body: str) -> dict:
     c, post = await get_visible(svc, user_id, comment_id)
     if c.author_id != user_id:
         raise Forbidden("only its author can edit a comment", code="not_comment_author")
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         c = await s.get(Comment, comment_id, with_for_update=True)
         if c is None:
             raise NotFound("no such comment", code="comment_not_found")
@@ -174,7 +173,6 @@ async def edit(svc, *, user_id: UUID, comment_id: UUID, body: str) -> dict:
         await s.flush()
         parent_author = (await s.get(Comment, c.parent_id)).author_id if c.parent_id else None
         outbox.stage(s, _event(EDITED, c, post.author_id, parent_author, [m for m in mentions if m not in before]))
-    svc.relay.kick()
     return public(c, await _reply_count(svc, c.id))
 
 
@@ -191,7 +189,7 @@ async def delete(svc, *, user_id: UUID, comment_id: UUID) -> int:
     c, post = await get_visible(svc, user_id, comment_id)
     if user_id not in (c.author_id, post.author_id):
         raise Forbidden("only its author or the post's author can delete a comment", code="not_comment_author")
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         # Comment writes on this post wait (the insert's foreign-key check), so the subtree read
         # here is exactly what the cascade deletes: every deleted reply gets its event.
         await s.execute(select(Post.id).where(Post.id == c.post_id).with_for_update())
@@ -213,7 +211,6 @@ async def delete(svc, *, user_id: UUID, comment_id: UUID) -> int:
                     actor=user_id,
                 ),
             )
-    svc.relay.kick()
     return len(doomed)
 
 

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict, Unpack
 from uuid import UUID
 
 from sqlalchemy import DateTime, String, Uuid
@@ -52,7 +53,13 @@ def email_digest(svc, email: str) -> str:
     return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
-def _row(action: str, client: Client | None, actor: UUID | None, subject: str | None, details: dict | None) -> AuditLog:
+def _row(
+    action: str,
+    client: Client | None,
+    actor: UUID | None = None,
+    subject: str | None = None,
+    details: dict | None = None,
+) -> AuditLog:
     client = client or Client()
     return AuditLog(
         id=new_id(),
@@ -66,28 +73,20 @@ def _row(action: str, client: Client | None, actor: UUID | None, subject: str | 
     )
 
 
-def stage(
-    s: AsyncSession,
-    action: str,
-    client: Client | None,
-    *,
-    actor: UUID | None = None,
-    subject: str | None = None,
-    details: dict | None = None,
-) -> None:
+class About(TypedDict, total=False):
+    """The keyword arguments of `stage` and `record`; each defaults to None."""
+
+    actor: UUID | None
+    subject: str | None
+    details: dict | None
+
+
+def stage(s: AsyncSession, action: str, client: Client | None, **about: Unpack[About]) -> None:
     """Add the record to the caller's open transaction."""
-    s.add(_row(action, client, actor, subject, details))
+    s.add(_row(action, client, **about))
 
 
-async def record(
-    svc,
-    action: str,
-    client: Client | None,
-    *,
-    actor: UUID | None = None,
-    subject: str | None = None,
-    details: dict | None = None,
-) -> None:
+async def record(svc, action: str, client: Client | None, **about: Unpack[About]) -> None:
     """Its own insert, for an event that changes no state."""
     async with svc.sessions() as s, s.begin():
-        stage(s, action, client, actor=actor, subject=subject, details=details)
+        stage(s, action, client, **about)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from random import Random
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,16 @@ import uuid_utils
 
 def new_id() -> UUID:
     return UUID(bytes=uuid_utils.uuid7().bytes)
+
+
+def uuid7_at(ts: float, rnd: Random | None = None) -> UUID:
+    """A UUIDv7 carrying Unix time `ts` (s), for rows dated in the past so they keep the id/time
+    order of real ones. Its other bits come from `rnd`; without it they are zero, so a stored time
+    always gives the same id (e.g. for rows that have no event id)."""
+    ms = int(ts * 1000)
+    if rnd is None:
+        return UUID(int=(ms << 80) | (0x7 << 76) | (0b10 << 62))
+    return UUID(int=(ms << 80) | (7 << 76) | (rnd.getrandbits(12) << 64) | (2 << 62) | rnd.getrandbits(62))
 
 
 @dataclass(frozen=True, slots=True)

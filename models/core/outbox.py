@@ -5,6 +5,10 @@ durable). The relay that publishes the rows is infra/outbox_relay.py.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol
+
 from sqlalchemy import BigInteger, LargeBinary, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -27,3 +31,28 @@ def stage(session: AsyncSession, event: Event) -> None:
     topic = TOPIC_OF_EVENT[event.type]
     validate_payload(event.type, event.payload)
     session.add(OutboxRow(topic=topic.name, key=str(event.payload[topic.key]), value=event.to_bytes()))
+
+
+class Relay(Protocol):
+    def kick(self) -> None: ...
+
+
+class Services(Protocol):
+    """What `transaction` uses of infra.services.Services (or of a job's stand-in for it)."""
+
+    @property
+    def sessions(self) -> Callable[[], AsyncSession]: ...
+
+    @property
+    def relay(self) -> Relay: ...
+
+
+@asynccontextmanager
+async def transaction(svc: Services) -> AsyncIterator[AsyncSession]:
+    """A session in an open transaction, for writes that `stage` events. Leaving the block commits
+    and then kicks the relay (publish now, not at its next poll), also when it is left by a
+    `return`; an exception (in the block or from the commit) rolls back, propagates and kicks
+    nothing."""
+    async with svc.sessions() as session, session.begin():
+        yield session
+    svc.relay.kick()

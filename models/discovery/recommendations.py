@@ -175,14 +175,13 @@ async def set_interests(svc, *, viewer_id: UUID, user_id: UUID, topics: list[str
     _own(viewer_id, user_id)
     topics, eid, now = clean_topics(topics), new_id(), utcnow()
     values = {"topics": topics, "event_id": eid, "updated_at": now}
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         await s.execute(
             insert(Interests)
             .values(user_id=user_id, **values)
             .on_conflict_do_update(index_elements=[Interests.user_id], set_=values)
         )
         outbox.stage(s, Event("recs.interests_set", {"user_id": str(user_id), "topics": topics}, actor=user_id, id=eid))
-    svc.relay.kick()
     return {"topics": topics, "updated_at": now.isoformat()}
 
 

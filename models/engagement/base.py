@@ -73,6 +73,20 @@ def named(kinds: dict[str, int]) -> dict[str, int]:
     return {name: int(kinds.get(kind, 0)) for kind, name in COUNTER_NAMES.items()}
 
 
+class FollowLists:
+    """`list_followers` and `list_following` of both stores, over the store's own
+    `_list(direction, user_id, after, limit)` ("followers" or "following")."""
+
+    async def _list(self, direction: str, user_id: UUID, after: FollowLink | None, limit: int) -> list[FollowLink]:
+        raise NotImplementedError
+
+    async def list_followers(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
+        return await self._list("followers", user_id, after, limit)
+
+    async def list_following(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
+        return await self._list("following", user_id, after, limit)
+
+
 class EngagementStore(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...

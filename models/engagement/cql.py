@@ -74,6 +74,7 @@ from models.engagement.base import (
     REACTION_TYPES,
     FollowChange,
     FollowLink,
+    FollowLists,
     ReactionChange,
     latest_per_edge,
 )
@@ -221,12 +222,18 @@ _IDEMPOTENT = {
 _UNKNOWN_OUTCOME = (WriteTimeout, WriteFailure, OperationTimedOut, ConnectionException, ServerError)
 
 _UNKNOWN = object()  # "a failed CAS did not say what the row is now"
+_STALE = object()  # "the edge already holds this event or a newer one": nothing to write
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 
 
 class CasContention(RuntimeError):
     """An edge kept losing its compare-and-set; the batch should be retried."""
+
+
+def _follow_state(edge: dict | None) -> tuple[bool, UUID | None]:
+    """(active, since) of a follow edge's stored state; (False, None) for no row."""
+    return (bool(edge["active"]), edge["since"]) if edge is not None else (False, None)
 
 
 def _newer(a: UUID, b: UUID) -> bool:
@@ -264,7 +271,7 @@ class _NoBlindWriteRetry(RetryPolicy):
         return self.RETHROW, None
 
 
-class CqlEngagementStore:
+class CqlEngagementStore(FollowLists):
     # Prepared by start(), one per STATEMENTS entry.
     _q_read_edge: PreparedStatement
     _q_insert_edge: PreparedStatement
@@ -462,18 +469,66 @@ class CqlEngagementStore:
     async def _apply_edge(self, c: ReactionChange) -> int:
         """Move one edge to `c` if `c` is newer; return the counter delta this call applied."""
         key = (c.post_id, c.user_id, c.type)
-        current = await self._read_edge(key, serial=False)  # a stale read only costs a CAS retry
+        before = await self._cas(
+            "edge",
+            key,
+            c.event_id,
+            lambda current, token, now: (c.active, c.event_id, now, token),
+            read=self._read_edge,
+            lwt_current=self._lwt_current,
+            insert=self._q_insert_edge,
+            update=self._q_update_edge,
+            overwritten="its counter may be off by one until reconcile",
+        )
+        if before is _STALE:
+            return 0  # repeated or stale event: no-op
+        old_active = bool(before["active"]) if before is not None else False
+        delta = (1 if c.active else -1) if c.active != old_active else 0
+        if delta:
+            try:
+                await self._execute(self._q_bump, (delta, c.post_id, c.type))
+            except Exception:
+                log.error(
+                    "edge %s moved but its counter %+d failed: post_counters(%s, %s) is off by one until `reconcile`",
+                    key,
+                    delta,
+                    c.post_id,
+                    c.type,
+                )
+                raise
+        return delta
+
+    async def _cas(
+        self,
+        what: str,
+        key: tuple,
+        event_id: UUID,
+        values: Callable[[dict | None, UUID, datetime], tuple],
+        *,
+        read: Callable[..., Awaitable[dict | None]],
+        lwt_current: Callable[[ResultSet], Any],
+        insert: PreparedStatement,
+        update: PreparedStatement,
+        overwritten: str | None = None,
+    ) -> Any:
+        """The compare-and-set loop every edge write goes through (see the module docstring).
+        While `event_id` is newer than the edge's, write `values(current, write_id, now)`: with
+        `insert` (key columns, then the values; IF NOT EXISTS) when there is no row, else with
+        `update` (the values, then the key, then IF last_event_id and active as read). Returns the
+        edge state the applied write replaced (None: there was no row), or _STALE when the edge
+        already holds this event or a newer one; raises CasContention after `cas_attempts` lost
+        rounds. `overwritten`: what to add to the warning when a write of unknown outcome turns out
+        to have been overtaken by a newer event."""
+        current = await read(key, serial=False)  # a stale read only costs a CAS retry
         for attempt in range(self.cas_attempts):
-            if current is not None and not _newer(c.event_id, current["last_event_id"]):
-                return 0  # repeated or stale event: no-op
-            old_active = bool(current["active"]) if current is not None else False
-            token, now = uuid4(), datetime.now(UTC)
-            if current is None:
-                stmt = self._q_insert_edge
-                params = (*key, c.active, c.event_id, now, token)
+            if current is not None and not _newer(event_id, current["last_event_id"]):
+                return _STALE
+            before, token = current, uuid4()
+            row = values(before, token, datetime.now(UTC))
+            if before is None:
+                stmt, params = insert, (*key, *row)
             else:
-                stmt = self._q_update_edge
-                params = (c.active, c.event_id, now, token, *key, current["last_event_id"], current["active"])
+                stmt, params = update, (*row, *key, before["last_event_id"], before["active"])
             try:
                 rs = await self._execute(stmt, params)
                 applied = rs.was_applied
@@ -481,40 +536,27 @@ class CqlEngagementStore:
                 # Did our write land? Only a linearizable read can say (it also finishes any
                 # half-done Paxos round), and only our random write_id can tell our write from an
                 # identical concurrent one (same event redelivered to another worker).
-                log.warning("edge %s: CAS outcome unknown (%r); checking", key, exc)
-                current = await self._read_edge(key, serial=True)
+                log.warning("%s %s: CAS outcome unknown (%r); checking", what, key, exc)
+                current = await read(key, serial=True)
                 applied = current is not None and current.get("write_id") == token
                 if not applied:
-                    if current is not None and _newer(current["last_event_id"], c.event_id):
+                    if overwritten and current is not None and _newer(current["last_event_id"], event_id):
                         log.warning(
-                            "edge %s: a newer event overwrote it before our CAS outcome "
-                            "was known; its counter may be off by one until reconcile",
+                            "%s %s: a newer event overwrote it before our CAS outcome was known; %s",
+                            what,
                             key,
+                            overwritten,
                         )
                     await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                     continue
             else:
                 if not applied:
-                    current = self._lwt_current(rs)
+                    current = lwt_current(rs)
                     if current is _UNKNOWN:
-                        current = await self._read_edge(key, serial=True)
+                        current = await read(key, serial=True)
                     continue
-            delta = (1 if c.active else -1) if c.active != old_active else 0
-            if delta:
-                try:
-                    await self._execute(self._q_bump, (delta, c.post_id, c.type))
-                except Exception:
-                    log.error(
-                        "edge %s moved but its counter %+d failed: post_counters(%s, %s) is "
-                        "off by one until `reconcile`",
-                        key,
-                        delta,
-                        c.post_id,
-                        c.type,
-                    )
-                    raise
-            return delta
-        raise CasContention(f"edge {key}: compare-and-set lost {self.cas_attempts} times")
+            return before
+        raise CasContention(f"{what} {key}: compare-and-set lost {self.cas_attempts} times")
 
     async def _read_edge(self, key: tuple[UUID, UUID, str], *, serial: bool) -> dict | None:
         rs = await self._execute(self._q_read_edge, key, serial=serial)
@@ -636,49 +678,38 @@ class CqlEngagementStore:
     async def _apply_follow_edge(self, c: FollowChange) -> int:
         """Move one follow edge to `c` if `c` is newer; return the delta (+1, -1, 0) it applied."""
         key = (c.follower_id, c.followee_id)
-        current = await self._read_follow(key, serial=False)
-        for attempt in range(self.cas_attempts):
-            if current is not None and not _newer(c.event_id, current["last_event_id"]):
-                return 0
-            old_active = bool(current["active"]) if current is not None else False
-            old_since = current["since"] if current is not None else None
+
+        def values(current: dict | None, token: UUID, now: datetime) -> tuple:
+            old_active, old_since = _follow_state(current)
             since = c.event_id if c.active and not old_active else (old_since or c.event_id)
-            token, now = uuid4(), datetime.now(UTC)
-            if current is None:
-                stmt, params = self._q_insert_follow, (*key, c.active, c.event_id, since, now, token)
-            else:
-                stmt = self._q_update_follow
-                params = (c.active, c.event_id, since, now, token, *key, current["last_event_id"], current["active"])
-            try:
-                rs = await self._execute(stmt, params)
-                applied = rs.was_applied
-            except _UNKNOWN_OUTCOME as exc:
-                log.warning("follow edge %s: CAS outcome unknown (%r); checking", key, exc)
-                current = await self._read_follow(key, serial=True)
-                applied = current is not None and current.get("write_id") == token
-                if not applied:
-                    await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-                    continue
-            else:
-                if not applied:
-                    current = self._lwt_follow_current(rs)
-                    if current is _UNKNOWN:
-                        current = await self._read_follow(key, serial=True)
-                    continue
-            if c.active == old_active:
-                return 0
-            delta = 1 if c.active else -1
-            try:
-                await self._follow_flipped(c, delta, since if delta > 0 else old_since)
-            except Exception:
-                log.error(
-                    "follow edge %s moved (%+d) but its lists/counters failed: off until `reconcile_follows`",
-                    key,
-                    delta,
-                )
-                raise
-            return delta
-        raise CasContention(f"follow edge {key}: compare-and-set lost {self.cas_attempts} times")
+            return (c.active, c.event_id, since, now, token)
+
+        before = await self._cas(
+            "follow edge",
+            key,
+            c.event_id,
+            values,
+            read=self._read_follow,
+            lwt_current=self._lwt_follow_current,
+            insert=self._q_insert_follow,
+            update=self._q_update_follow,
+        )
+        if before is _STALE:
+            return 0
+        old_active, old_since = _follow_state(before)
+        if c.active == old_active:
+            return 0
+        delta = 1 if c.active else -1
+        try:  # a flip to active wrote `since` = c.event_id
+            await self._follow_flipped(c, delta, c.event_id if delta > 0 else old_since)
+        except Exception:
+            log.error(
+                "follow edge %s moved (%+d) but its lists/counters failed: off until `reconcile_follows`",
+                key,
+                delta,
+            )
+            raise
+        return delta
 
     async def _follow_flipped(self, c: FollowChange, delta: int, since: UUID) -> None:
         lists = BatchStatement(batch_type=BatchType.LOGGED)
@@ -741,12 +772,6 @@ class CqlEngagementStore:
             )
         other = "follower_id" if direction == "followers" else "followee_id"
         return [FollowLink(user_id=r[other], since=UUID(bytes=r["since"])) for r in rs.current_rows]
-
-    async def list_followers(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
-        return await self._list("followers", user_id, after, limit)
-
-    async def list_following(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
-        return await self._list("following", user_id, after, limit)
 
     async def _follow_snapshot(self):
         """(counter truth, counters, list-row truth, list rows) from full scans."""

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models.engagement import base
 from models.engagement.base import FOLLOW_COUNTERS, REACTION_TYPES, FollowChange, FollowLink, ReactionChange
 
 _INPUT = """unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::uuid[])
@@ -211,7 +212,7 @@ def _by_post(rows, out: dict[UUID, dict[str, int]]) -> dict[UUID, dict[str, int]
     return out
 
 
-class PgEngagementStore:
+class PgEngagementStore(base.FollowLists):
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self.single_statement: bool | None = None  # PostgreSQL 18+ (RETURNING old/new); set on first use
@@ -326,12 +327,6 @@ class PgEngagementStore:
         async with self._connection() as apg:
             rows = await apg.fetch(_LISTS[(direction, after is not None)], *args)
         return [FollowLink(user_id=r[0], since=r[1]) for r in rows]
-
-    async def list_followers(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
-        return await self._list("followers", user_id, after, limit)
-
-    async def list_following(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
-        return await self._list("following", user_id, after, limit)
 
     async def reconcile_follows(self) -> int:
         async with self._connection() as apg, apg.transaction():

@@ -241,7 +241,7 @@ async def decide(
     A video hidden meanwhile for another reason (an upheld report) stays as it is."""
     if decision not in DECISIONS:
         raise DomainError("decision must be approve or reject", code="invalid_decision")
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         case = (
             await s.execute(select(ModerationCase).where(ModerationCase.id == case_id).with_for_update())
         ).scalar_one_or_none()
@@ -277,7 +277,6 @@ async def decide(
             ),
         )
         post_id = (await s.execute(select(Post.id).where(Post.video_id == video.id))).scalar_one_or_none()
-    svc.relay.kick()
     if changed is not None:
         await videos.push_status(svc, changed)
     return await _public(svc, case, video, post_id, base_url=base_url)

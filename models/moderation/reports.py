@@ -97,7 +97,7 @@ async def create(
         created_at=utcnow(),
     )
     try:
-        async with svc.sessions() as s, s.begin():
+        async with outbox.transaction(svc) as s:
             s.add(report)
             await s.flush()
             audit.stage(
@@ -111,14 +111,13 @@ async def create(
             outbox.stage(s, Event("report.created", _payload(report), actor=reporter_id))
     except IntegrityError as exc:  # uq_reports_open_per_reporter
         raise Conflict("you already have an open report about this", code="report_exists") from exc
-    svc.relay.kick()
     return public(report)
 
 
 async def resolve(svc, *, report_id: UUID, outcome: str, actor: UUID, client: Client | None = None) -> dict:
     if outcome not in OUTCOMES:
         raise DomainError("outcome must be upheld or dismissed", code="invalid_outcome")
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         report = (await s.execute(select(Report).where(Report.id == report_id).with_for_update())).scalar_one_or_none()
         if report is None:
             raise NotFound("no such report", code="report_not_found")
@@ -139,7 +138,6 @@ async def resolve(svc, *, report_id: UUID, outcome: str, actor: UUID, client: Cl
             details={"outcome": outcome, **({"hidden_video_id": str(hidden.id)} if hidden else {})},
         )
         outbox.stage(s, Event("report.resolved", _payload(report), actor=actor))
-    svc.relay.kick()
     if hidden is not None:
         await videos.push_status(svc, hidden)
     return public(report)

@@ -24,7 +24,7 @@ async def block(svc, *, blocker_id: UUID, target_id: UUID) -> None:
     if blocker_id == target_id:
         raise DomainError("you cannot block yourself", code="cannot_block_self")
     await require_user(svc, target_id)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         added = (
             await s.execute(
                 pg_insert(Block)
@@ -45,7 +45,6 @@ async def block(svc, *, blocker_id: UUID, target_id: UUID) -> None:
                 s, Event("user.blocked", {"user_id": str(blocker_id), "target_id": str(target_id)}, actor=blocker_id)
             )
             await drop_memberships_between(s, blocker_id, target_id)
-    svc.relay.kick()
     # Also when it already existed: repairs a cache write lost after an earlier commit.
     await svc.redis.set(cache_key(blocker_id, target_id), b"1", ex=svc.settings.block_cache_ttl)
 
@@ -53,7 +52,7 @@ async def block(svc, *, blocker_id: UUID, target_id: UUID) -> None:
 async def unblock(svc, *, blocker_id: UUID, target_id: UUID) -> None:
     """Idempotent; follows ended by the block stay ended."""
     await require_user(svc, target_id)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         removed = (
             await s.execute(
                 delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == target_id).returning(Block.id)
@@ -63,7 +62,6 @@ async def unblock(svc, *, blocker_id: UUID, target_id: UUID) -> None:
             outbox.stage(
                 s, Event("user.unblocked", {"user_id": str(blocker_id), "target_id": str(target_id)}, actor=blocker_id)
             )
-    svc.relay.kick()
     await svc.redis.delete(cache_key(blocker_id, target_id))  # the other direction may still block
 
 

@@ -31,7 +31,7 @@ async def mute(svc, *, muter_id: UUID, target_id: UUID) -> None:
     if muter_id == target_id:
         raise DomainError("you cannot mute yourself", code="cannot_mute_self")
     await require_user(svc, target_id)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         added = (
             await s.execute(
                 pg_insert(Mute)
@@ -44,13 +44,12 @@ async def mute(svc, *, muter_id: UUID, target_id: UUID) -> None:
             outbox.stage(
                 s, Event("user.muted", {"user_id": str(muter_id), "target_id": str(target_id)}, actor=muter_id)
             )
-    svc.relay.kick()
 
 
 async def unmute(svc, *, muter_id: UUID, target_id: UUID) -> None:
     """Idempotent."""
     await require_user(svc, target_id)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         removed = (
             await s.execute(
                 delete(Mute).where(Mute.muter_id == muter_id, Mute.muted_id == target_id).returning(Mute.id)
@@ -60,7 +59,6 @@ async def unmute(svc, *, muter_id: UUID, target_id: UUID) -> None:
             outbox.stage(
                 s, Event("user.unmuted", {"user_id": str(muter_id), "target_id": str(target_id)}, actor=muter_id)
             )
-    svc.relay.kick()
 
 
 async def muted_by(svc, user: UUID) -> set[UUID]:

@@ -79,6 +79,10 @@ async def apply(svc, events: list[dict]) -> int:
     return len(facts)
 
 
+# What creator_metrics sums, per day and in total (in this order).
+FIGURES = ("earnings", "tips", "tip_earnings", "subscription_payments", "subscription_earnings", "new_subscribers")
+
+
 async def creator_metrics(svc, *, viewer_id: UUID, creator_id: UUID, days: int = 30) -> dict:
     """The creator's last `days` days (UTC), newest first, totals, and subscribers with access now."""
     await access.ensure_owner_or_admin(svc, viewer_id, creator_id)
@@ -96,27 +100,9 @@ async def creator_metrics(svc, *, viewer_id: UUID, creator_id: UUID, days: int =
             .all()
         )
     by_day: dict[date, dict] = {}
-    totals = {
-        "earnings": 0,
-        "tips": 0,
-        "tip_earnings": 0,
-        "subscription_payments": 0,
-        "subscription_earnings": 0,
-        "new_subscribers": 0,
-    }
+    totals = dict.fromkeys(FIGURES, 0)
     for r in rows:
-        d = by_day.setdefault(
-            r.day,
-            {
-                "day": r.day.isoformat(),
-                "earnings": 0,
-                "tips": 0,
-                "tip_earnings": 0,
-                "subscription_payments": 0,
-                "subscription_earnings": 0,
-                "new_subscribers": 0,
-            },
-        )
+        d = by_day.setdefault(r.day, {"day": r.day.isoformat(), **dict.fromkeys(FIGURES, 0)})
         if r.source == "tip":
             parts = {"tips": r.count, "tip_earnings": r.earnings}
         else:
