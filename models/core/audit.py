@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core.base import Base, utcnow
 from models.core.events import new_id
+from models.core.protocols import CoreServices
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class AuditLog(Base):
     details: Mapped[dict] = mapped_column(JSONB, default=dict)
 
 
-def email_digest(svc, email: str) -> str:
+def email_digest(svc: CoreServices, email: str) -> str:
     key = hashlib.sha256(b"daira-audit-email:" + svc.settings.jwt_secret.encode()).digest()
     return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
@@ -80,7 +81,7 @@ def stage(
 
 
 async def record(
-    svc,
+    svc: CoreServices,
     action: str,
     client: Client | None,
     *,

@@ -15,6 +15,7 @@ import orjson
 
 from models.core.errors import DomainError
 from models.core.events import new_id
+from models.core.protocols import CoreServices
 
 
 class IdempotencyKeyReused(DomainError):
@@ -25,7 +26,7 @@ def body_hash(body: dict) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-async def event_id(svc, *, actor: UUID, key: str | None, scope: str, body: dict) -> UUID:
+async def event_id(svc: CoreServices, *, actor: UUID, key: str | None, scope: str, body: dict) -> UUID:
     if not key:
         return new_id()
     if len(key) > 255:

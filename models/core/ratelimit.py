@@ -21,6 +21,7 @@ from uuid import UUID
 
 from models.core import audit
 from models.core.errors import DomainError
+from models.core.protocols import CoreServices
 
 
 class Rate(NamedTuple):
@@ -84,7 +85,12 @@ async def hit(redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict
 
 
 async def enforce(
-    svc, rule: str, rate: Rate, subjects: list[str], client: audit.Client | None, actor: UUID | None = None
+    svc: CoreServices,
+    rule: str,
+    rate: Rate,
+    subjects: list[str],
+    client: audit.Client | None,
+    actor: UUID | None = None,
 ) -> Verdict:
     """Count the request for every subject (e.g. `ip:…` and `email:<hmac>`); raise RateLimited
     if any is over its limit, else return the tightest verdict (for the X-RateLimit headers)."""

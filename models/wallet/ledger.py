@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import case, func, insert, select, text, update
@@ -33,6 +33,9 @@ from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event, new_id
 from models.core.idempotency import IdempotencyKeyReused, body_hash
 from models.wallet.tables import Account, Entry, Transaction
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 USER = "user"
 # System accounts, one per currency.
@@ -101,7 +104,7 @@ def require_key(key: str | None, actor_id: UUID, scope: str, body: dict) -> Idem
     return Idempotency(actor_id, key, body_hash({"scope": scope, **body}))
 
 
-def currency(svc) -> str:
+def currency(svc: Services) -> str:
     return svc.settings.wallet_currency
 
 
@@ -110,7 +113,7 @@ def currency(svc) -> str:
 _system_ids: dict[tuple[str, str, str], UUID] = {}
 
 
-async def system_account(svc, kind: str, cur: str) -> UUID:
+async def system_account(svc: Services, kind: str, cur: str) -> UUID:
     """The id of a system account, created on first use (cached per database)."""
     cache_key = (svc.settings.database_url, kind, cur)
     if cache_key in _system_ids:
@@ -214,7 +217,7 @@ async def lock_wallets(s: AsyncSession, user_ids: list[UUID], cur: str) -> dict[
 
 
 async def write(
-    svc, s: AsyncSession, tx: Posted, legs: list[Leg], wallets: dict[UUID, Account] | None = None
+    svc: Services, s: AsyncSession, tx: Posted, legs: list[Leg], wallets: dict[UUID, Account] | None = None
 ) -> Posted:
     """Apply `legs` to the transaction begun with `begin`: lock the user wallets (unless the
     caller already holds them), refuse a negative balance, update balances, insert the entries
@@ -280,7 +283,7 @@ _queues = _WalletQueues()
 
 
 async def post(
-    svc,
+    svc: Services,
     *,
     kind: str,
     legs: list[Leg],
@@ -350,7 +353,7 @@ async def load(s: AsyncSession, row: Transaction) -> Posted:
     )
 
 
-async def get_transaction(svc, tx_id: UUID) -> Posted:
+async def get_transaction(svc: Services, tx_id: UUID) -> Posted:
     async with svc.sessions() as s:
         row = await s.get(Transaction, tx_id)
         if row is None:
@@ -358,7 +361,7 @@ async def get_transaction(svc, tx_id: UUID) -> Posted:
         return await load(s, row)
 
 
-async def balance(svc, user_id: UUID) -> int:
+async def balance(svc: Services, user_id: UUID) -> int:
     async with svc.sessions() as s:
         value = (
             await s.execute(
@@ -368,7 +371,7 @@ async def balance(svc, user_id: UUID) -> int:
     return value or 0
 
 
-async def history(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
+async def history(svc: Services, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
     """The wallet's entries, newest first, keyset-paginated by entry id. Entries of one wallet
     are inserted under its row lock, so their ids follow commit order: a page never skips one."""
     after = None
@@ -403,7 +406,7 @@ async def history(svc, user_id: UUID, *, cursor: str | None = None, limit: int =
     return {"items": items, "next_cursor": str(rows[limit - 1][0]) if len(rows) > limit else None}
 
 
-async def reconcile(svc) -> dict:
+async def reconcile(svc: Services) -> dict:
     """Verify the ledger: every transaction sums to zero, the whole ledger sums to zero per
     currency, every user balance equals the sum of its entries and none is negative."""
     async with svc.sessions() as s:
