@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, LargeBinary, String, select
@@ -98,7 +98,7 @@ async def _take_challenge(svc: Services, ceremony: str, credential: dict) -> tup
         client_data = parse_client_data_json(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (KeyError, TypeError, ValueError, WebAuthnException):
         raise DomainError("the credential is not a valid WebAuthn response", code="invalid_credential") from None
-    value = await svc.redis.getdel(_key(ceremony, client_data.challenge))
+    value = cast(bytes | None, await svc.redis.getdel(_key(ceremony, client_data.challenge)))
     if value is None:
         raise Unauthorized(
             "this challenge is unknown, expired or already used; ask for new options", code="challenge_invalid"
@@ -252,6 +252,7 @@ async def login_options(svc: Services, *, email: str | None = None, phone: str |
             user = (await db.execute(select(User).where(where))).scalar_one_or_none()
             creds = await _live(db, user.id) if user else []
         if creds:
+            assert user is not None  # the creds are the user's
             owner = str(user.id)
             allow = [
                 PublicKeyCredentialDescriptor(id=c.credential_id, transports=_transports(c.transports)) for c in creds
@@ -324,4 +325,5 @@ async def login(svc: Services, credential: dict, client: Client | None = None) -
             ) from None
         row.sign_count, row.last_used_at = verified.new_sign_count, utcnow()
         user = await db.get(User, row.user_id)
+        assert user is not None  # the passkey's foreign key
     return user

@@ -158,6 +158,8 @@ async def request(
         "expires_in": _seconds(cfg.otp_ttl),
         "resend_after": _seconds(cfg.otp_resend_cooldown),
     }
+    provider: providers.OtpSender | providers.FlashCaller
+    fields: dict  # of the pending code's hash
     try:
         if channel == "otp":
             code = f"{secrets.randbelow(10**6):06d}"
@@ -311,6 +313,7 @@ async def _complete(svc: Services, channel: Channel, phone: str, caller: UUID | 
                 user = None
             verified_now = user is not None and (user.phone != phone or user.phone_verified_at is None)
             if verified_now:
+                assert user is not None  # verified_now says so
                 user.phone, user.phone_verified_at = phone, now
                 outbox.stage(
                     s,

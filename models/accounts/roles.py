@@ -11,7 +11,7 @@ pay this one Redis GET (and a primary-key read on a miss).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -36,7 +36,7 @@ def _key(user_id: UUID) -> str:
 
 async def current_role(svc: Services, user_id: UUID) -> str | None:
     """The user's role now (within ROLE_CACHE_TTL); None if the account is gone."""
-    cached = await svc.redis.get(_key(user_id))
+    cached = cast(bytes | None, await svc.redis.get(_key(user_id)))
     if cached is not None:
         return cached.decode() or None
     async with svc.sessions() as s:

@@ -17,7 +17,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import jwt
@@ -225,7 +225,7 @@ async def refresh(svc: Services, token: str, client: Client | None = None) -> di
         elif rt.expires_at <= now:
             failure = Unauthorized("the refresh token has expired", code="refresh_token_expired")
         if failure is None:
-            user = await s.get(User, session.user_id)
+            user = cast(User, await s.get(User, session.user_id))  # the locked session's foreign key
             rt.used_at = now
             session.last_used_at, session.expires_at = now, now + svc.settings.refresh_expiration
             session.ip = client.ip and client.ip[:64]

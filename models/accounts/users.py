@@ -118,7 +118,7 @@ async def authenticate(
         user = (await s.execute(select(User).where(where))).scalar_one_or_none()
     try:
         # Verify against a dummy hash for unknown accounts: same cost, same answer.
-        ok = await asyncio.to_thread(_hasher.verify, user.password_hash if user else _DUMMY_HASH, password)
+        ok: bool = await asyncio.to_thread(_hasher.verify, user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, Text, Uuid, func, select, text
+from sqlalchemy import DateTime, ForeignKey, Table, Text, Uuid, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, aliased, mapped_column
@@ -165,6 +165,7 @@ async def get_visible(svc: Services, viewer_id: UUID, comment_id: UUID) -> tuple
 
 async def edit(svc: Services, *, user_id: UUID, comment_id: UUID, body: str) -> dict:
     body = clean_body(body)
+    c: Comment | None  # re-read under lock below
     c, post = await get_visible(svc, user_id, comment_id)
     if c.author_id != user_id:
         raise Forbidden("only its author can edit a comment", code="not_comment_author")
@@ -176,7 +177,8 @@ async def edit(svc: Services, *, user_id: UUID, comment_id: UUID, body: str) -> 
         mentions = await resolve_mentions(s, body, svc.settings.comment_max_mentions)
         c.body, c.mentions, c.edited_at = body, mentions, utcnow()
         await s.flush()
-        parent_author = (await s.get(Comment, c.parent_id)).author_id if c.parent_id else None
+        # a reply's parent exists: deleting it deletes its replies
+        parent_author = cast(Comment, await s.get(Comment, c.parent_id)).author_id if c.parent_id else None
         outbox.stage(s, _event(EDITED, c, post.author_id, parent_author, [m for m in mentions if m not in before]))
     svc.relay.kick()
     return public(c, await _reply_count(svc, c.id))
@@ -202,7 +204,7 @@ async def delete(svc: Services, *, user_id: UUID, comment_id: UUID) -> int:
         doomed = (await s.execute(_SUBTREE, {"id": comment_id})).all()
         if not doomed:
             raise NotFound("no such comment", code="comment_not_found")
-        await s.execute(Comment.__table__.delete().where(Comment.id == comment_id))
+        await s.execute(cast(Table, Comment.__table__).delete().where(Comment.id == comment_id))
         for cid, author in doomed:
             outbox.stage(
                 s,

@@ -4,7 +4,7 @@ Videos themselves (states, transitions, signed links) are models/media/videos.py
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import select, update
@@ -71,7 +71,10 @@ async def links(svc: Services, video: Video, *, base_url: str) -> tuple[str | No
     master = video.playlist_key[len(hls_root(video)) + 1 :]
     playback = f"{base}/media/{video.id}/hls/{master}{query}" if video.status == "ready" else None
     store = storage_for(svc.settings)
-    thumb = await store.url(video.thumbnail_key, public=public, expires=int(svc.settings.media_url_ttl.total_seconds()))
+    # set with playlist_key (videos.store_transcode)
+    thumb = await store.url(
+        cast(str, video.thumbnail_key), public=public, expires=int(svc.settings.media_url_ttl.total_seconds())
+    )
     return playback, thumb or f"{base}/media/{video.id}/thumbnail.jpg{query}"
 
 

@@ -12,7 +12,7 @@ and the window as TTL, holding the view's event id and whether the broker took i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from models.content.visibility import get_visible_post
@@ -41,7 +41,7 @@ async def record_view(svc: Services, *, viewer_id: UUID, post_id: UUID, watched_
     key, ttl = _view_key(viewer_id, post_id), int(settings.view_dedupe_window.total_seconds())
     eid = new_id()
     if not await svc.redis.set(key, f"{eid}:pending", nx=True, ex=ttl):
-        stored = await svc.redis.get(key)
+        stored = cast(bytes | None, await svc.redis.get(key))
         if stored is None:  # the window ended in between: this is a new view
             return await record_view(svc, viewer_id=viewer_id, post_id=post_id, watched_ms=watched_ms)
         prior, state = stored.decode().split(":")

@@ -35,7 +35,7 @@ import hmac
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
@@ -153,7 +153,7 @@ async def following(svc: Services, user_id: UUID) -> set[UUID]:
     (follows are applied by an agent anyway, so a feed reads them eventually)."""
     key, ttl = f"feed:following:{user_id}", svc.settings.feed_cache_ttl
     if ttl:
-        raw = await svc.redis.get(key)
+        raw = cast(bytes | None, await svc.redis.get(key))
         if raw is not None:
             return {UUID(bytes=raw[i : i + 16]) for i in range(0, len(raw), 16)}
     out: list[UUID] = []
@@ -239,7 +239,8 @@ async def _rows(
     if key:
         params.update(k_at=key[0], k_id=key[1])
     async with svc.sessions() as s:
-        return list((await s.execute(_QUERIES[(layer, key is not None)], params)).all())
+        # plain rows standing in for Post (see _QUERIES)
+        return cast(list[Post], list((await s.execute(_QUERIES[(layer, key is not None)], params)).all()))
 
 
 def _settled(v: Viewer, post: Post) -> bool:
@@ -326,7 +327,7 @@ async def _fill_trending(svc: Services, v: Viewer, c: Cursor, items: list[dict],
 
 
 async def _cache_key(svc: Services, user_id: UUID, feed: str, cursor: str | None, limit: int) -> str:
-    gen = (await svc.redis.get(posts.generation_key(user_id))) or b"0"
+    gen = cast(bytes | None, await svc.redis.get(posts.generation_key(user_id))) or b"0"
     digest = hashlib.sha256((cursor or "").encode()).hexdigest()[:24]
     return f"feed:page:{user_id}:{gen.decode()}:{feed}:{limit}:{digest}"
 

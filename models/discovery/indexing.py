@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import select
@@ -88,7 +88,7 @@ def payload_of(doc: PostDoc, status: str | None) -> dict:
 
 async def with_building(svc: Services, alias: str) -> list[str]:
     """[alias] plus the collection a running rebuild is filling, which must see live writes too."""
-    building = await svc.redis.get(BUILDING)
+    building = cast(bytes | None, await svc.redis.get(BUILDING))
     if not building:
         return [alias]
     name = f"{alias}_{building.decode()}"
@@ -109,7 +109,10 @@ async def index_posts(svc: Services, docs: list[PostDoc], collections: list[str]
     videos = [d.video_id for d in docs if d.video_id]
     status = await video_statuses(svc, videos)
     emb = await embeddings.aencode([post_text(d.caption) for d in docs], svc.settings.recs_embed_batch)
-    ids, payloads = [d.post_id for d in docs], [payload_of(d, status.get(d.video_id)) for d in docs]
+    ids, payloads = (
+        [d.post_id for d in docs],
+        [payload_of(d, status.get(d.video_id) if d.video_id else None) for d in docs],
+    )
     for c in collections:
         await vecs.upsert(c, ids, emb, payloads)
     if videos:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import numpy as np
@@ -191,7 +191,7 @@ async def refresh_users(
     await vecs.ensure(VIDEOS, USERS)
     if targets is None:
         targets = [USERS]
-        building = await redis.get(BUILDING)
+        building = cast(bytes | None, await redis.get(BUILDING))
         if building:
             targets.append(f"{USERS}_{building.decode()}")
             await vecs.create(targets[-1])
@@ -200,7 +200,7 @@ async def refresh_users(
         videos, {h.key for hs in histories.values() for h in hs if h.weight and h.key != TOPICS}
     )
     texts = sorted({h.text for hs in histories.values() for h in hs if h.key == TOPICS and h.weight and h.text})
-    text_vecs = dict(zip(texts, await embeddings.aencode(texts))) if texts else {}
+    text_vecs: dict[str | None, np.ndarray] = dict(zip(texts, await embeddings.aencode(texts))) if texts else {}
     now_ms = int(time.time() * 1000)
     half_life_ms = cfg.recs_half_life.total_seconds() * 1000
 

@@ -324,7 +324,7 @@ def blend(sources: dict[str, list[str]], weights: dict[str, float]) -> list[tupl
     while queues:
         for k in credit:
             credit[k] += weights[k]
-        k = max(credit, key=credit.get)
+        k = max(credit, key=credit.__getitem__)
         credit[k] -= sum(weights[q] for q in credit)
         q = queues[k]
         while q and q[-1] in taken:

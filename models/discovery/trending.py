@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
@@ -265,15 +265,17 @@ async def page(
         if not await redis.exists(_keys(gen)["meta"]):
             raise CursorExpired("this ranking has been replaced; start again without a cursor")
     else:
-        gen, position = await redis.get(CURRENT), 0
-        if gen is None:
+        current, position = cast(bytes | None, await redis.get(CURRENT)), 0
+        if current is None:
             return {"items": [], "next_cursor": None}
-        gen = gen.decode()
+        gen = current.decode()
     key = _tag_key(gen, normalize_tag(hashtag)) if hashtag else _keys(gen)["global"]
     skip = await feedback.feedback_for(svc, viewer_id, feedback.KINDS if recommend else ("hide",))
     items: list[dict] = []
     while len(items) < limit:
-        batch = await redis.zrevrange(key, position, position + limit * 2 - 1, withscores=True)
+        batch = cast(
+            list[tuple[bytes, float]], await redis.zrevrange(key, position, position + limit * 2 - 1, withscores=True)
+        )
         if not batch:
             break
         ids = [UUID(m.decode()) for m, _ in batch]

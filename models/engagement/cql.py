@@ -52,7 +52,7 @@ import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from cassandra import (
@@ -470,7 +470,7 @@ class CqlEngagementStore:
             token, now = uuid4(), datetime.now(UTC)
             if current is None:
                 stmt = self._q_insert_edge
-                params = (*key, c.active, c.event_id, now, token)
+                params: tuple = (*key, c.active, c.event_id, now, token)
             else:
                 stmt = self._q_update_edge
                 params = (c.active, c.event_id, now, token, *key, current["last_event_id"], current["active"])
@@ -574,6 +574,7 @@ class CqlEngagementStore:
 
     async def _post_snapshot(self, post_id: UUID):
         """(active edges per kind, reaction counters, fingerprint of every edge version)."""
+        assert self._sem is not None
         async with self._sem:
             counters = {k: v for k, v in (await self._post_counters(post_id)).items() if k in REACTION_TYPES}
             truth: dict[str, int] = defaultdict(int)
@@ -644,6 +645,7 @@ class CqlEngagementStore:
             old_since = current["since"] if current is not None else None
             since = c.event_id if c.active and not old_active else (old_since or c.event_id)
             token, now = uuid4(), datetime.now(UTC)
+            params: tuple
             if current is None:
                 stmt, params = self._q_insert_follow, (*key, c.active, c.event_id, since, now, token)
             else:
@@ -669,7 +671,8 @@ class CqlEngagementStore:
                 return 0
             delta = 1 if c.active else -1
             try:
-                await self._follow_flipped(c, delta, since if delta > 0 else old_since)
+                # a flip to inactive: the row was active, so it has its `since`
+                await self._follow_flipped(c, delta, since if delta > 0 else cast(UUID, old_since))
             except Exception:
                 log.error(
                     "follow edge %s moved (%+d) but its lists/counters failed: off until `reconcile_follows`",
@@ -748,7 +751,7 @@ class CqlEngagementStore:
     async def list_following(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
         return await self._list("following", user_id, after, limit)
 
-    async def _follow_snapshot(self):
+    async def _follow_snapshot(self) -> tuple[dict, dict, set, set]:
         """(counter truth, counters, list-row truth, list rows) from full scans."""
         truth: dict[tuple[UUID, str], int] = defaultdict(int)
         rows_truth: set[tuple[str, UUID, bytes, UUID]] = set()

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -58,6 +58,7 @@ class StorageQuotaExceeded(DomainError):
 
 class DailyUploadsExceeded(DomainError):
     status, code = 429, "upload_quota_exceeded"
+    headers: dict[str, str]  # Retry-After, set where raised
 
 
 class UnsupportedContainer(DomainError):
@@ -112,7 +113,7 @@ async def create_upload(svc: Services, *, owner_id: UUID, length: int, metadata:
                     Video.owner_id == owner_id, Video.status != "failed"
                 )
             )
-        ).scalar()
+        ).scalar_one()
         if used + length > cfg.media_quota_bytes:
             raise StorageQuotaExceeded(
                 f"this upload would take your videos to {used + length} bytes; the quota is {cfg.media_quota_bytes}"
@@ -141,8 +142,9 @@ async def create_upload(svc: Services, *, owner_id: UUID, length: int, metadata:
 
 
 async def _reload(svc: Services, video_id: UUID) -> Video:
+    # None only for a video deleted meanwhile, which get_upload checks for
     async with svc.sessions() as ss:
-        return await ss.get(Video, video_id)
+        return cast(Video, await ss.get(Video, video_id))
 
 
 async def get_upload(svc: Services, video_id: UUID, owner_id: UUID) -> Video:

@@ -17,7 +17,7 @@ import logging
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
@@ -328,4 +328,4 @@ def verify(settings: Settings, video_id: UUID, token: str | None, *, now: float 
 
 
 def hls_root(video: Video) -> str:
-    return video.playlist_key.rsplit("/", 1)[0]
+    return cast(str, video.playlist_key).rsplit("/", 1)[0]  # of a transcoded video: the key is set

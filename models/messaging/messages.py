@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 from uuid import UUID
 
 import orjson
@@ -307,8 +307,8 @@ async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, c
                     id=m.id,
                 ),
             )
-    if inserted is None:
-        return await _replay(svc, sender_id, client_id, to_user_id, body)
+    if inserted is None:  # only a client_id can conflict, and its message is committed: _replay finds it
+        return cast(dict, await _replay(svc, sender_id, cast(str, client_id), to_user_id, body))
     svc.relay.kick()
     out = public(m, to_user_id)
     await push(svc, (to_user_id, sender_id), {"type": "message.new", "message": out})
@@ -367,7 +367,7 @@ async def conversations(svc: Services, user_id: UUID, *, cursor: str | None = No
         }
         for r in rows
     ]
-    return {"items": items, "next_cursor": cursors.encode_ids(rows[-1].last_message_id) if more else None}
+    return {"items": items, "next_cursor": cursors.encode_ids(cast(UUID, rows[-1].last_message_id)) if more else None}
 
 
 async def history(
@@ -401,14 +401,17 @@ async def mark_read(svc: Services, user_id: UUID, conversation_id: UUID, up_to_m
         moved = me.last_read_id is None or up_to_message_id > me.last_read_id
         if moved:
             me.last_read_id = up_to_message_id
-            me.unread = await s.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.id > up_to_message_id,
-                    Message.sender_id != user_id,
-                )
+            me.unread = cast(
+                int,
+                await s.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.id > up_to_message_id,
+                        Message.sender_id != user_id,
+                    )
+                ),
             )
         peer, unread, read_up_to = me.peer_id, me.unread, me.last_read_id
     receipt = {

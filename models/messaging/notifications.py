@@ -19,12 +19,13 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
 from sqlalchemy import (
     BigInteger,
+    CursorResult,
     DateTime,
     ForeignKey,
     Integer,
@@ -330,10 +331,13 @@ async def _render(svc: Services, rows: list[Notification]) -> list[dict]:
 
 async def unread_count(svc: Services, user_id: UUID) -> int:
     async with svc.sessions() as s:
-        return await s.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
+        return cast(
+            int,
+            await s.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
+            ),
         )
 
 
@@ -364,9 +368,9 @@ async def mark_read(svc: Services, user_id: UUID, *, ids: list[UUID] | None = No
         raise DomainError('give "ids" or "all": true', code="validation_error")
     q = update(Notification).where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
     if not everything:
-        q = q.where(Notification.id.in_(ids))
+        q = q.where(Notification.id.in_(cast(list[UUID], ids)))  # given when not `everything`
     async with svc.sessions() as s, s.begin():
-        n = (await s.execute(q.values(read_at=utcnow()))).rowcount
+        n = cast(CursorResult, await s.execute(q.values(read_at=utcnow()))).rowcount
     unread = await unread_count(svc, user_id)
     try:
         await svc.redis.publish(f"user:{user_id}", orjson.dumps({"type": "notifications.read", "unread_count": unread}))

@@ -230,7 +230,7 @@ async def list_cases(
     return {
         "items": [await _public(svc, r.ModerationCase, r.Video, r.post_id, base_url=base_url) for r in rows],
         "next_cursor": _cursor(status, last.opened_at if status == "open" else last.closed_at, last.id)
-        if more
+        if more and last is not None
         else None,
     }
 
@@ -259,6 +259,7 @@ async def decide(
             raise Conflict(f"this case was already decided ({case.decision or 'closed'})", code="case_closed")
         changed = await videos.apply_decision(s, case.video_id, decision)
         video = changed or await s.get(videos.Video, case.video_id)
+        assert video is not None  # the case's foreign key, and the case is locked
         case.status, case.decision, case.decided_by = "closed", decision, actor
         case.note, case.closed_at = note or None, utcnow()
         audit.stage(

@@ -8,7 +8,7 @@ circle id the owner does not have). Limits: CIRCLES_MAX per owner, CIRCLE_MEMBER
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, String, and_, delete, func, or_, select, text
@@ -67,7 +67,9 @@ async def _own_circle(s: AsyncSession, owner_id: UUID, circle_id: UUID, *, lock:
 
 
 async def _member_count(s: AsyncSession, circle_id: UUID) -> int:
-    return await s.scalar(select(func.count()).select_from(CircleMember).where(CircleMember.circle_id == circle_id))
+    return cast(
+        int, await s.scalar(select(func.count()).select_from(CircleMember).where(CircleMember.circle_id == circle_id))
+    )
 
 
 async def create_circle(svc: Services, *, viewer_id: UUID, owner_id: UUID, name: str) -> dict:
@@ -76,7 +78,9 @@ async def create_circle(svc: Services, *, viewer_id: UUID, owner_id: UUID, name:
         async with svc.sessions() as s, s.begin():
             # One creator per owner at a time, so the limit holds under concurrent requests.
             await s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"circles:{owner_id}"})
-            have = await s.scalar(select(func.count()).select_from(Circle).where(Circle.owner_id == owner_id))
+            have = cast(
+                int, await s.scalar(select(func.count()).select_from(Circle).where(Circle.owner_id == owner_id))
+            )
             if have >= svc.settings.circles_max:
                 raise Conflict(f"at most {svc.settings.circles_max} circles per user", code="circle_limit_reached")
             circle = Circle(id=new_id(), owner_id=owner_id, name=name)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -61,7 +61,7 @@ async def ensure_identity(svc: Services, user_id: UUID) -> None:
         raise Forbidden("cashouts need a verified phone number", code="phone_not_verified")
     # Computed now, not the stored score: money must not move on a score up to a day old
     # (a report upheld an hour ago counts).
-    score = (await trust.compute(svc, user_id))["score"]
+    score = cast(dict, await trust.compute(svc, user_id))["score"]  # None only for a missing user
     if score <= svc.settings.cashout_min_trust:
         raise Forbidden(
             "your account's trust score is too low for cashouts yet",
@@ -149,7 +149,7 @@ async def request_cashout(
                 .where(Cashout.id == cashout_id, Cashout.provider_ref.is_(None))
                 .values(provider_ref=ref or None, updated_at=utcnow())
             )
-    return public(await find(svc, cashout_id))
+    return public(cast(Cashout, await find(svc, cashout_id)))  # created above; never deleted
 
 
 async def find(svc: Services, cashout_id: UUID) -> Cashout | None:

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from sqlalchemy import case, func, insert, select, text, update
@@ -58,7 +58,7 @@ class Leg:
 
     @property
     def account(self) -> str:
-        return USER if self.user_id is not None else self.system
+        return USER if self.user_id is not None else cast(str, self.system)  # one of the two is set
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,8 @@ async def lock_wallets(s: AsyncSession, user_ids: list[UUID], cur: str) -> dict[
         .order_by(Account.id)
         .with_for_update()
     )
-    found = {a.user_id: a for a in (await s.execute(stmt)).scalars()}
+    # user accounts: user_id is set
+    found = {cast(UUID, a.user_id): a for a in (await s.execute(stmt)).scalars()}
     missing = [u for u in users if u not in found]
     if missing:
         await s.execute(
@@ -212,7 +213,10 @@ async def lock_wallets(s: AsyncSession, user_ids: list[UUID], cur: str) -> dict[
             )
             .on_conflict_do_nothing()
         )
-        found = {a.user_id: a for a in (await s.execute(stmt.execution_options(populate_existing=True))).scalars()}
+        found = {
+            cast(UUID, a.user_id): a
+            for a in (await s.execute(stmt.execution_options(populate_existing=True))).scalars()
+        }
     return found
 
 
@@ -226,13 +230,15 @@ async def write(
         raise ValueError(f"unbalanced or empty legs: {legs}")  # a programming error, never input
     user_legs = [leg for leg in legs if leg.user_id is not None]
     if wallets is None:
-        wallets = await lock_wallets(s, [leg.user_id for leg in user_legs], tx.currency) if user_legs else {}
+        wallets = (
+            await lock_wallets(s, [cast(UUID, leg.user_id) for leg in user_legs], tx.currency) if user_legs else {}
+        )
     deltas: dict[UUID, int] = {}
     for leg in user_legs:
-        acc = wallets[leg.user_id]
+        acc = wallets[cast(UUID, leg.user_id)]
         deltas[acc.id] = deltas.get(acc.id, 0) + leg.amount
     for acc in wallets.values():
-        if acc.id in deltas and acc.balance + deltas[acc.id] < 0:
+        if acc.id in deltas and cast(int, acc.balance) + deltas[acc.id] < 0:  # a user account's balance is set
             raise InsufficientFunds("the wallet balance does not cover this amount")
     if deltas:
         await s.execute(
@@ -244,7 +250,9 @@ async def write(
     rows = []
     for leg in legs:
         account_id = (
-            wallets[leg.user_id].id if leg.user_id is not None else await system_account(svc, leg.system, tx.currency)
+            wallets[leg.user_id].id
+            if leg.user_id is not None
+            else await system_account(svc, cast(str, leg.system), tx.currency)
         )
         rows.append({"transaction_id": tx.id, "account_id": account_id, "currency": tx.currency, "amount": leg.amount})
     await s.execute(insert(Entry), rows)
@@ -259,7 +267,7 @@ class _WalletQueues:
     instead of each holding a pooled connection while blocked on the row lock, which would starve
     every other request of connections. The row lock stays the guard across processes."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._locks: dict[UUID, list] = {}  # user id -> [lock, holders + waiters]
 
     @contextlib.asynccontextmanager
@@ -422,7 +430,7 @@ async def reconcile(svc: Services) -> dict:
             .scalars()
             .all()
         )
-        totals = dict(
+        totals: dict[str, int] = dict(
             (await s.execute(text("SELECT currency, sum(amount) FROM wallet_entries GROUP BY currency"))).all()
         )
         mismatched = (

@@ -13,7 +13,7 @@ subscriber-only posts.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import and_, func, or_, select
@@ -306,7 +306,7 @@ async def renew_one(svc: Services, sub_id: UUID, now: datetime) -> str:
         except InsufficientFunds:
             if sub.status == "active":
                 sub.status, sub.grace_until = "grace", start + svc.settings.subscription_grace
-            if now >= sub.grace_until:
+            if now >= cast(datetime, sub.grace_until):  # set on entering grace
                 sub.status = "lapsed"
                 return "lapsed"
             return "grace"

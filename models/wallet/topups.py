@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import select
@@ -111,6 +111,7 @@ async def start_topup(
             mobile=mobile,
         )
         topup = await s.get(Topup, topup_id)
+        assert topup is not None  # inserted above
         topup.provider_ref = charged["reference_number"]
         topup.details = {"expires_at": expires_at.isoformat(), "order_status": charged["order_status"]}
     return public(topup)
@@ -175,5 +176,5 @@ async def get_topup(svc: Services, *, viewer_id: UUID, user_id: UUID, topup_id: 
             log.warning("fawry payment status failed", extra={"topup_id": str(topup.id), "error": exc.code})
         else:
             await apply_notification(svc, topup.id, status)
-            topup = await find(svc, topup_id)
+            topup = cast(Topup, await find(svc, topup_id))  # top-ups are never deleted
     return public(topup)
