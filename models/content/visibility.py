@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from models.content.posts import get_post
+from models.content.posts import Post, get_post
 from models.core.base import utcnow
 from models.core.errors import NotFound
 from models.media.videos import is_ready
@@ -64,7 +64,7 @@ async def ensure_visible(svc: Services, viewer_id: UUID | None, post) -> None:
         raise NotFound("no such post", code="post_not_found")
 
 
-async def get_visible_post(svc: Services, viewer_id: UUID | None, post_id: UUID):
+async def get_visible_post(svc: Services, viewer_id: UUID | None, post_id: UUID) -> Post:
     """The post, or NotFound."""
     post = await get_post(svc, post_id)
     await ensure_visible(svc, viewer_id, post)

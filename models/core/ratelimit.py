@@ -19,6 +19,8 @@ from datetime import timedelta
 from typing import NamedTuple
 from uuid import UUID
 
+import redis.asyncio as aioredis
+
 from models.core import audit
 from models.core.errors import DomainError
 from models.core.protocols import CoreServices
@@ -71,7 +73,7 @@ class RateLimited(DomainError):
         self.headers = verdict.headers()
 
 
-async def hit(redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict]:
+async def hit(redis: aioredis.Redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict]:
     """Count one request against `rate` for each subject; one round trip."""
     window = max(1, int(rate.window.total_seconds()))
     index = int(time.time() // window)

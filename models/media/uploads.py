@@ -33,6 +33,8 @@ from models.core.events import Event, new_id
 from models.media.videos import Video, fail, part_path, push_status, upload_dir
 
 if TYPE_CHECKING:
+    from redis.asyncio.lock import Lock
+
     from infra.services import Services
 
 HEAD_BYTES = 64  # what sniff_container reads; a decision needs at most this many
@@ -159,7 +161,7 @@ def _expired(video: Video) -> bool:
     return video.upload_expires_at is not None and video.upload_expires_at <= utcnow()
 
 
-def _lock(svc: Services, video_id: UUID):
+def _lock(svc: Services, video_id: UUID) -> Lock:
     return svc.redis.lock(f"tus:lock:{video_id}", timeout=LOCK_TTL, blocking_timeout=LOCK_WAIT)
 
 
