@@ -195,6 +195,7 @@ async def _run(argv: list[str], timeout: float, what: str) -> tuple[int, bytes, 
                 out, err = await proc.communicate()
         except TimeoutError:
             raise VideoError("timeout", f"{what} took longer than {timeout:g}s") from None
+    assert proc.returncode is not None  # communicate() waited for the exit
     return proc.returncode, out, err.decode(errors="replace")
 
 
@@ -337,7 +338,9 @@ def build_hls_command(
     videos = video_in.filter_multi_output("split", n) if n > 1 else None
     audios = audio_in.filter_multi_output("asplit", n) if has_audio and n > 1 else None
     portrait = info.height > info.width
-    streams, opts, stream_map = [], {}, []
+    streams: list = []
+    opts: dict[str, str | int] = {}
+    stream_map: list[str] = []
     for i, r in enumerate(ladder):
         v = videos.stream(i) if videos is not None else video_in
         w, h = (r.height, -2) if portrait else (-2, r.height)
@@ -450,11 +453,13 @@ async def _run_with_progress(argv: list[str], progress: _Progress) -> tuple[int,
         err_lines: deque[str] = deque(maxlen=30)
 
         async def drain_stderr() -> None:
+            assert proc.stderr is not None  # _spawn pipes it
             async for line in proc.stderr:
                 err_lines.append(line.decode(errors="replace"))
 
         drain = asyncio.create_task(drain_stderr())
         try:
+            assert proc.stdout is not None  # _spawn pipes it
             async for line in proc.stdout:
                 if line.startswith(b"out_time_us=") and line[12:].strip().isdigit():
                     await progress.out_time(int(line[12:]) / 1e6)

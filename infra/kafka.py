@@ -58,24 +58,24 @@ class EventProducer:
         self._task = asyncio.get_running_loop().create_task(self._connect_forever())
 
     async def _connect_forever(self) -> None:
-        s = self.settings
+        cfg = self.settings
         while self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=s.kafka_bootstrap,
+                bootstrap_servers=cfg.kafka_bootstrap,
                 acks="all",
-                linger_ms=s.kafka_linger_ms,
+                linger_ms=cfg.kafka_linger_ms,
                 # Batches the broker has not taken within the send timeout expire rather than
                 # linger: a 503 answer must not be followed by a late write much later.
-                request_timeout_ms=int(s.kafka_send_timeout * 1000),
+                request_timeout_ms=int(cfg.kafka_send_timeout * 1000),
                 retry_backoff_ms=100,
                 metadata_max_age_ms=30000,
                 enable_idempotence=False,
             )
             try:
-                await asyncio.wait_for(producer.start(), s.kafka_send_timeout)
-                await ensure_topics(s)
+                await asyncio.wait_for(producer.start(), cfg.kafka_send_timeout)
+                await ensure_topics(cfg)
                 self._producer = producer
-                log.info("kafka producer connected", extra={"bootstrap": s.kafka_bootstrap})
+                log.info("kafka producer connected", extra={"bootstrap": cfg.kafka_bootstrap})
             except (TimeoutError, KafkaError, OSError) as exc:
                 log.warning("kafka not reachable, retrying", extra={"error": repr(exc)})
                 await producer.stop()

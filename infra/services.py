@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra import db
 from infra.kafka import EventProducer
@@ -30,7 +31,7 @@ class Services:
     relay: OutboxRelay
 
     @property
-    def sessions(self):
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
         return db.sessions()
 
     @classmethod

@@ -9,6 +9,7 @@ thread. Large files go up in parts (TransferConfig, S3_MULTIPART_BYTES per part)
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import os
 import re
@@ -129,7 +130,7 @@ class LocalStorage:
     async def list(self, prefix: str) -> list[str]:
         return await asyncio.to_thread(self._list, prefix)
 
-    def _list(self, prefix: str) -> list[str]:
+    def _list(self, prefix: str) -> builtins.list[str]:  # `list` is the method here
         base = self.root / (prefix.rsplit("/", 1)[0] if "/" in prefix else "")
         if not base.is_dir():
             return []

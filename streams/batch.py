@@ -137,16 +137,16 @@ class BatchRunner:
         self._positions: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
-        s = self.settings
+        cfg = self.settings
         tune_gc()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
+            bootstrap_servers=cfg.kafka_bootstrap,
             group_id=self.status.group,
             client_id=f"{self.status.group}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # a new group starts from the beginning of the log
-            session_timeout_ms=s.kafka_session_timeout_ms,
-            heartbeat_interval_ms=s.kafka_heartbeat_ms,
+            session_timeout_ms=cfg.kafka_session_timeout_ms,
+            heartbeat_interval_ms=cfg.kafka_heartbeat_ms,
             max_poll_interval_ms=self.agent.max_poll_interval_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=self._fetch_max_wait_ms(),

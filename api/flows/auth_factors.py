@@ -21,19 +21,19 @@ async def caller() -> UUID | None:
 
 async def send_code(channel: Channel, raw_phone: str) -> dict:
     """Per IP and per phone limits, then phone_verification.request (REST and GraphQL)."""
-    s, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
+    cfg, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
     who = await caller()
-    await limit("phone_send_ip", s.rate_limit_otp_ip, [f"ip:{request.remote_addr}"])
-    await limit("phone_send", s.rate_limit_otp_phone, [users.phone_subject(svc(), phone)])
+    await limit("phone_send_ip", cfg.rate_limit_otp_ip, [f"ip:{request.remote_addr}"])
+    await limit("phone_send", cfg.rate_limit_otp_phone, [users.phone_subject(svc(), phone)])
     return await phone_verification.request(svc(), channel, phone, caller=who, client=client())
 
 
 async def check_code(channel: Channel, raw_phone: str, code: str) -> dict:
     """A caller's phone verified -> {"verified", "phone", "phone_verified_at", "user"}; else a login
     -> the token pair."""
-    s, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
+    cfg, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
     who = await caller()
-    await limit("phone_verify_ip", s.rate_limit_otp_verify_ip, [f"ip:{request.remote_addr}"])
+    await limit("phone_verify_ip", cfg.rate_limit_otp_verify_ip, [f"ip:{request.remote_addr}"])
     proven = await phone_verification.verify(svc(), channel, phone, code, caller=who, client=client())
     if proven.caller:
         return {"verified": True, **phone_verification.public_phone(proven.user), "user": users.public(proven.user)}

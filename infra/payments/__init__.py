@@ -9,6 +9,9 @@ adapter's business.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from infra.payments.base import (
     CashoutProvider,
     InvalidSignature,
@@ -23,6 +26,9 @@ from infra.payments.base import (
 )
 from infra.payments.fawry import Fawry
 from infra.payments.vodafone_cash import VodafoneCash
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
 
 __all__ = [
     "ProviderNotConfigured",
@@ -39,5 +45,6 @@ __all__ = [
 ]
 
 
-def cashout_provider(settings, name: str) -> CashoutProvider:
-    return {"fawry": Fawry, "vodafone_cash": VodafoneCash}[name](settings)
+def cashout_provider(settings: Settings, name: str) -> CashoutProvider:
+    providers: dict[str, Callable[[Settings], CashoutProvider]] = {"fawry": Fawry, "vodafone_cash": VodafoneCash}
+    return providers[name](settings)

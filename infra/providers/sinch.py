@@ -48,12 +48,12 @@ class SinchFlashCall:
         self.base = settings.sinch_verification_base.rstrip("/")
 
     def _headers(self, method: str, path: str, body: bytes) -> dict:
-        s = self.settings
-        if s.sinch_auth == "basic":
-            token = base64.b64encode(f"{s.sinch_application_key}:{s.sinch_application_secret}".encode()).decode()
+        cfg = self.settings
+        if cfg.sinch_auth == "basic":
+            token = base64.b64encode(f"{cfg.sinch_application_key}:{cfg.sinch_application_secret}".encode()).decode()
             return {"Authorization": f"Basic {token}", "Content-Type": CONTENT_TYPE}
         return signed_headers(
-            s.sinch_application_key, s.sinch_application_secret, method, path, body, datetime.now(UTC).isoformat()
+            cfg.sinch_application_key, cfg.sinch_application_secret, method, path, body, datetime.now(UTC).isoformat()
         )
 
     async def _call(self, method: str, path: str, payload: dict) -> tuple[int, dict]:

@@ -18,19 +18,21 @@ class WhatsAppCloud:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        s = settings
-        self.url = f"{s.whatsapp_api_base.rstrip('/')}/{s.whatsapp_api_version}/{s.whatsapp_phone_number_id}/messages"
+        cfg = settings
+        self.url = (
+            f"{cfg.whatsapp_api_base.rstrip('/')}/{cfg.whatsapp_api_version}/{cfg.whatsapp_phone_number_id}/messages"
+        )
 
     def message(self, phone: str, code: str) -> dict:
-        s = self.settings
+        cfg = self.settings
         return {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": phone,
             "type": "template",
             "template": {
-                "name": s.whatsapp_template,
-                "language": {"code": s.whatsapp_template_language},
+                "name": cfg.whatsapp_template,
+                "language": {"code": cfg.whatsapp_template_language},
                 "components": [
                     {"type": "body", "parameters": [{"type": "text", "text": code}]},
                     {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": code}]},

@@ -7,6 +7,7 @@ audited and published (`user.badge_granted` / `user.badge_revoked`) through the 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, String, delete, select
@@ -20,6 +21,9 @@ from models.core.audit import Client
 from models.core.base import Base, utcnow
 from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 # verified: the person or organisation is who the profile says; creator: a known creator;
 # official: a government body, brand or the platform itself.
@@ -48,7 +52,9 @@ async def of_user(s: AsyncSession, user_id: UUID) -> list[dict]:
     return [{"name": r.badge, "granted_at": r.granted_at.isoformat()} for r in rows]
 
 
-async def grant(svc, *, user_id: UUID, badge: str, actor: UUID, client: Client | None = None) -> tuple[dict, bool]:
+async def grant(
+    svc: Services, *, user_id: UUID, badge: str, actor: UUID, client: Client | None = None
+) -> tuple[dict, bool]:
     """(the badge, whether it is new). Granting a held badge changes nothing."""
     _check(badge)
     async with svc.sessions() as s, s.begin():
@@ -73,7 +79,7 @@ async def grant(svc, *, user_id: UUID, badge: str, actor: UUID, client: Client |
     return {"name": badge, "granted_at": row.granted_at.isoformat()}, True
 
 
-async def revoke(svc, *, user_id: UUID, badge: str, actor: UUID, client: Client | None = None) -> None:
+async def revoke(svc: Services, *, user_id: UUID, badge: str, actor: UUID, client: Client | None = None) -> None:
     _check(badge)
     async with outbox.transaction(svc) as s:
         gone = (

@@ -20,10 +20,12 @@ import hashlib
 import hmac
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, LargeBinary, String, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from webauthn import (
     generate_authentication_options,
@@ -48,6 +50,9 @@ from models.core.audit import Client
 from models.core.base import Base, CreatedAt, utcnow
 from models.core.errors import Conflict, DomainError, NotFound, Unauthorized
 from models.core.events import new_id
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 
 class PasskeyCredential(CreatedAt, Base):
@@ -82,18 +87,18 @@ def _key(ceremony: str, challenge: bytes | str) -> str:
     return f"passkey:{ceremony}:{value}"
 
 
-def _ttl(svc) -> int:
+def _ttl(svc: Services) -> int:
     return max(1, int(svc.settings.webauthn_challenge_ttl.total_seconds()))
 
 
-async def _take_challenge(svc, ceremony: str, credential: dict) -> tuple[bytes, str]:
+async def _take_challenge(svc: Services, ceremony: str, credential: dict) -> tuple[bytes, str]:
     """The challenge a response signs, if it is still outstanding (single use) -> (challenge, value)."""
     try:
         raw = credential["response"]["clientDataJSON"]
         client_data = parse_client_data_json(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (KeyError, TypeError, ValueError, WebAuthnException):
         raise DomainError("the credential is not a valid WebAuthn response", code="invalid_credential") from None
-    value = await svc.redis.getdel(_key(ceremony, client_data.challenge))
+    value = cast(bytes | None, await svc.redis.getdel(_key(ceremony, client_data.challenge)))
     if value is None:
         raise Unauthorized(
             "this challenge is unknown, expired or already used; ask for new options", code="challenge_invalid"
@@ -106,7 +111,7 @@ def _transports(values) -> list[AuthenticatorTransport]:
     return [AuthenticatorTransport(t) for t in values or [] if t in known]
 
 
-async def _live(s, user_id: UUID) -> list[PasskeyCredential]:
+async def _live(s: AsyncSession, user_id: UUID) -> list[PasskeyCredential]:
     return list(
         (
             await s.execute(
@@ -121,8 +126,8 @@ async def _live(s, user_id: UUID) -> list[PasskeyCredential]:
 # --- registration (a logged-in user adds a device) ---------------------------------------------
 
 
-async def registration_options(svc, user_id: UUID) -> dict:
-    s = svc.settings
+async def registration_options(svc: Services, user_id: UUID) -> dict:
+    cfg = svc.settings
     async with svc.sessions() as db:
         user = await db.get(User, user_id)
         existing = await _live(db, user_id)
@@ -130,8 +135,8 @@ async def registration_options(svc, user_id: UUID) -> dict:
         raise Unauthorized("this account no longer exists")
     challenge = generate_challenge()
     options = generate_registration_options(
-        rp_id=s.webauthn_rp_id,
-        rp_name=s.webauthn_rp_name,
+        rp_id=cfg.webauthn_rp_id,
+        rp_name=cfg.webauthn_rp_name,
         user_id=user.id.bytes,
         user_name=user.username,
         user_display_name=user.username,
@@ -149,9 +154,9 @@ async def registration_options(svc, user_id: UUID) -> dict:
 
 
 async def register(
-    svc, user_id: UUID, credential: dict, *, device_name: str | None = None, client: Client | None = None
+    svc: Services, user_id: UUID, credential: dict, *, device_name: str | None = None, client: Client | None = None
 ) -> PasskeyCredential:
-    s = svc.settings
+    cfg = svc.settings
     challenge, owner = await _take_challenge(svc, "reg", credential)
     if owner != str(user_id):  # options issued to someone else
         raise Unauthorized("this challenge was issued to another account", code="challenge_invalid")
@@ -159,8 +164,8 @@ async def register(
         verified = verify_registration_response(
             credential=credential,
             expected_challenge=challenge,
-            expected_rp_id=s.webauthn_rp_id,
-            expected_origin=s.webauthn_origins,
+            expected_rp_id=cfg.webauthn_rp_id,
+            expected_origin=cfg.webauthn_origins,
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
@@ -202,12 +207,12 @@ async def register(
     return row
 
 
-async def list_passkeys(svc, user_id: UUID) -> list[dict]:
+async def list_passkeys(svc: Services, user_id: UUID) -> list[dict]:
     async with svc.sessions() as db:
         return [public(c) for c in await _live(db, user_id)]
 
 
-async def revoke(svc, user_id: UUID, passkey_id: UUID, client: Client | None = None) -> None:
+async def revoke(svc: Services, user_id: UUID, passkey_id: UUID, client: Client | None = None) -> None:
     """Revoke one of the user's own passkeys (another user's is a 404, like a missing one)."""
     async with svc.sessions() as db, db.begin():
         row = (
@@ -230,13 +235,13 @@ async def revoke(svc, user_id: UUID, passkey_id: UUID, client: Client | None = N
 # --- login ---------------------------------------------------------------------------------------
 
 
-def _decoy_id(svc, identifier: str) -> bytes:
+def _decoy_id(svc: Services, identifier: str) -> bytes:
     # An unknown account gets a stable made-up credential, so options do not reveal who exists.
     key = hashlib.sha256(b"daira-passkey-decoy:" + svc.settings.jwt_secret.encode()).digest()
     return hmac.new(key, identifier.encode(), hashlib.sha256).digest()[:16]
 
 
-async def login_options(svc, *, email: str | None = None, phone: str | None = None) -> dict:
+async def login_options(svc: Services, *, email: str | None = None, phone: str | None = None) -> dict:
     """Options for navigator.credentials.get(). With an email or phone, the account's passkeys
     are listed (allowCredentials) and only they may answer; without, any discoverable passkey."""
     allow: list[PublicKeyCredentialDescriptor] = []
@@ -247,6 +252,7 @@ async def login_options(svc, *, email: str | None = None, phone: str | None = No
             user = (await db.execute(select(User).where(where))).scalar_one_or_none()
             creds = await _live(db, user.id) if user else []
         if creds:
+            assert user is not None  # the creds are the user's
             owner = str(user.id)
             allow = [
                 PublicKeyCredentialDescriptor(id=c.credential_id, transports=_transports(c.transports)) for c in creds
@@ -271,9 +277,9 @@ async def login_options(svc, *, email: str | None = None, phone: str | None = No
     return json.loads(options_to_json(options))
 
 
-async def login(svc, credential: dict, client: Client | None = None) -> User:
+async def login(svc: Services, credential: dict, client: Client | None = None) -> User:
     """Verify an assertion; the user it proves (the caller opens the session)."""
-    s = svc.settings
+    cfg = svc.settings
     challenge, owner = await _take_challenge(svc, "auth", credential)
     try:
         raw = credential["rawId"]
@@ -304,8 +310,8 @@ async def login(svc, credential: dict, client: Client | None = None) -> User:
             verified = verify_authentication_response(
                 credential=credential,
                 expected_challenge=challenge,
-                expected_rp_id=s.webauthn_rp_id,
-                expected_origin=s.webauthn_origins,
+                expected_rp_id=cfg.webauthn_rp_id,
+                expected_origin=cfg.webauthn_origins,
                 credential_public_key=row.public_key,
                 credential_current_sign_count=row.sign_count,
                 require_user_verification=True,
@@ -319,4 +325,5 @@ async def login(svc, credential: dict, client: Client | None = None) -> User:
             ) from None
         row.sign_count, row.last_used_at = verified.new_sign_count, utcnow()
         user = await db.get(User, row.user_id)
+        assert user is not None  # the passkey's foreign key
     return user

@@ -29,11 +29,12 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import providers
 from infra.providers import ProviderError
@@ -43,6 +44,9 @@ from models.core.audit import Client
 from models.core.base import utcnow
 from models.core.errors import Conflict, DomainError, Unauthorized
 from models.core.events import Event
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 Channel = Literal["otp", "flash_call"]
 
@@ -110,7 +114,7 @@ def _lock_key(phone: str) -> str:
     return f"phonever:lock:{phone}"
 
 
-def code_hash(svc, phone: str, code: str) -> str:
+def code_hash(svc: Services, phone: str, code: str) -> str:
     key = hashlib.sha256(b"daira-phone-code:" + svc.settings.jwt_secret.encode()).digest()
     return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
@@ -119,17 +123,17 @@ def _seconds(td) -> int:
     return max(1, math.ceil(td.total_seconds()))
 
 
-async def _check_lock(svc, phone: str) -> None:
+async def _check_lock(svc: Services, phone: str) -> None:
     ttl = await svc.redis.ttl(_lock_key(phone))
     if ttl and ttl > 0:
         raise Locked(ttl)
 
 
-async def _holder(s, phone: str) -> User | None:
+async def _holder(s: AsyncSession, phone: str) -> User | None:
     return (await s.execute(select(User).where(User.phone == phone))).scalar_one_or_none()
 
 
-async def _subject(svc, phone: str) -> str:
+async def _subject(svc: Services, phone: str) -> str:
     async with svc.sessions() as db:
         holder = await _holder(db, phone)
     return f"user:{holder.id}" if holder else phone_subject(svc, phone)
@@ -141,7 +145,7 @@ async def _audit(svc, action: str, phone: str, client: Client | None, caller: UU
 
 
 async def request(
-    svc, channel: Channel, phone: str, *, caller: UUID | None = None, client: Client | None = None
+    svc: Services, channel: Channel, phone: str, *, caller: UUID | None = None, client: Client | None = None
 ) -> dict:
     """Send a code to `phone` (E.164, see users.normalize_phone) through `channel`."""
     await _check_lock(svc, phone)
@@ -150,19 +154,25 @@ async def request(
             holder = await _holder(db, phone)
         if holder is not None and holder.id != caller:
             raise Conflict("this phone belongs to another account", code="phone_taken")
-    s = svc.settings
+    cfg = svc.settings
     cooldown = _cooldown_key(channel, phone)
-    if not await svc.redis.set(cooldown, 1, ex=_seconds(s.otp_resend_cooldown), nx=True):
+    if not await svc.redis.set(cooldown, 1, ex=_seconds(cfg.otp_resend_cooldown), nx=True):
         raise TooSoon(max(1, await svc.redis.ttl(cooldown)))
-    out: dict = {"channel": channel, "expires_in": _seconds(s.otp_ttl), "resend_after": _seconds(s.otp_resend_cooldown)}
+    out: dict = {
+        "channel": channel,
+        "expires_in": _seconds(cfg.otp_ttl),
+        "resend_after": _seconds(cfg.otp_resend_cooldown),
+    }
+    provider: providers.OtpSender | providers.FlashCaller
+    fields: dict  # of the pending code's hash
     try:
         if channel == "otp":
             code = f"{secrets.randbelow(10**6):06d}"
-            provider = providers.otp_sender(s)
+            provider = providers.otp_sender(cfg)
             ref = await provider.send_code(phone, code)
             fields = {"h": code_hash(svc, phone, code), "ref": ref}
         else:
-            provider = providers.flash_caller(s)
+            provider = providers.flash_caller(cfg)
             started = await provider.start(phone)
             ref = started.id
             # A local code is checked here (its length says how many trailing digits count).
@@ -177,9 +187,9 @@ async def request(
     async with svc.redis.pipeline(transaction=True) as pipe:
         # HSET keeps `attempts`: a resend does not reset the guesses left.
         pipe.hset(
-            key, mapping={**fields, "exp": str(time.time() + s.otp_ttl.total_seconds()), "provider": provider.name}
+            key, mapping={**fields, "exp": str(time.time() + cfg.otp_ttl.total_seconds()), "provider": provider.name}
         )
-        pipe.expire(key, _seconds(s.otp_ttl))
+        pipe.expire(key, _seconds(cfg.otp_ttl))
         await pipe.execute()
     await _audit(
         svc,
@@ -192,7 +202,7 @@ async def request(
     return out
 
 
-async def _lock(svc, channel: Channel, phone: str, client: Client | None, caller: UUID | None) -> Locked:
+async def _lock(svc: Services, channel: Channel, phone: str, client: Client | None, caller: UUID | None) -> Locked:
     ttl = _seconds(svc.settings.otp_lockout)
     first = await svc.redis.set(_lock_key(phone), 1, ex=ttl, nx=True)
     await svc.redis.delete(_pending_key(channel, phone))
@@ -202,11 +212,11 @@ async def _lock(svc, channel: Channel, phone: str, client: Client | None, caller
 
 
 async def verify(
-    svc, channel: Channel, phone: str, code: str, *, caller: UUID | None = None, client: Client | None = None
+    svc: Services, channel: Channel, phone: str, code: str, *, caller: UUID | None = None, client: Client | None = None
 ) -> Proven:
     """Check `code` against the pending verification of (`channel`, `phone`); see the module doc."""
     await _check_lock(svc, phone)
-    key, s = _pending_key(channel, phone), svc.settings
+    key, cfg = _pending_key(channel, phone), svc.settings
     found = await svc.redis.eval(_ATTEMPT, 1, key)
     pending = {} if found == -1 else {k.decode(): v.decode() for k, v in zip(found[::2], found[1::2])}
     why = {"channel": channel}
@@ -216,7 +226,7 @@ async def verify(
         await _audit(svc, "auth.phone_verify_failed", phone, client, caller, {**why, "reason": "code_expired"})
         raise Unauthorized("no code is pending for this phone, or it expired; ask for a new one", code="code_expired")
     attempts, stored = int(pending["attempts"]), pending.get("h", "")
-    if attempts > s.otp_max_attempts:
+    if attempts > cfg.otp_max_attempts:
         raise await _lock(svc, channel, phone, client, caller)
     if stored:  # checked here: OTP codes; development flash calls (the caller's last digits)
         digits = int(pending.get("digits") or 0)
@@ -224,7 +234,7 @@ async def verify(
         field, expected = "h", stored
     else:  # a Sinch flash call: only Sinch knows the calling number
         try:
-            ok = await providers.flash_caller(s).report(phone, code)
+            ok = await providers.flash_caller(cfg).report(phone, code)
         except ProviderError as exc:
             await svc.redis.hincrby(key, "attempts", -1)  # the provider failed, not the guess
             raise ProviderFailed(exc) from exc
@@ -242,17 +252,17 @@ async def verify(
             caller,
             {**why, "reason": "invalid_code", "attempt": attempts},
         )
-        if attempts >= s.otp_max_attempts:
+        if attempts >= cfg.otp_max_attempts:
             raise await _lock(svc, channel, phone, client, caller)
         raise Unauthorized(
-            "the code is not right", code="invalid_code", details={"attempts_left": s.otp_max_attempts - attempts}
+            "the code is not right", code="invalid_code", details={"attempts_left": cfg.otp_max_attempts - attempts}
         )
     if not await svc.redis.eval(_CONSUME, 1, key, field, expected):
         raise Unauthorized("this code was already used; ask for a new one", code="code_expired")
     return await _complete(svc, channel, phone, caller, client)
 
 
-async def _complete(svc, channel: Channel, phone: str, caller: UUID | None, client: Client | None) -> Proven:
+async def _complete(svc: Services, channel: Channel, phone: str, caller: UUID | None, client: Client | None) -> Proven:
     now = utcnow()
     try:
         async with svc.sessions() as s, s.begin():
@@ -280,6 +290,7 @@ async def _complete(svc, channel: Channel, phone: str, caller: UUID | None, clie
                 user = None
             verified_now = user is not None and (user.phone != phone or user.phone_verified_at is None)
             if verified_now:
+                assert user is not None  # verified_now says so
                 user.phone, user.phone_verified_at = phone, now
                 outbox.stage(
                     s,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import phonenumbers
@@ -23,6 +24,9 @@ from models.core.audit import Client
 from models.core.base import Base, utcnow
 from models.core.errors import Forbidden, NotFound
 from models.core.events import Event
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 FIELDS = ("display_name", "bio", "avatar_media_id", "language", "region")
 DISPLAY_NAME_MAX, BIO_MAX = 50, 300
@@ -96,7 +100,7 @@ def _out(user_id: UUID, username: str, joined: datetime, profile: Profile | None
     }
 
 
-async def get_profile(svc, user_id: UUID) -> dict:
+async def get_profile(svc: Services, user_id: UUID) -> dict:
     """The profile, or 404 `user_not_found`. Others read it through models/social/flows.view_profile
     (blocks hide it)."""
     async with svc.sessions() as s:
@@ -113,7 +117,9 @@ async def get_profile(svc, user_id: UUID) -> dict:
     return _out(user_id, row.username, row.created_at, row.Profile, held)
 
 
-async def update_profile(svc, *, actor_id: UUID, user_id: UUID, changes: dict, client: Client | None = None) -> dict:
+async def update_profile(
+    svc: Services, *, actor_id: UUID, user_id: UUID, changes: dict, client: Client | None = None
+) -> dict:
     """Set the given fields (None clears one) of the actor's own profile; anyone else's is 403
     `not_owner`. Audited by field name (never values); `user.profile_updated` event."""
     if actor_id != user_id:

@@ -11,6 +11,7 @@ pay this one Redis GET (and a primary-key read on a miss).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -21,6 +22,9 @@ from models.core.audit import Client
 from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import Event
 
+if TYPE_CHECKING:
+    from infra.services import Services
+
 ROLES = ("user", "moderator", "admin")
 STAFF = ("moderator", "admin")  # may work the report queue
 _ROLE_LOCK = 0x526F6C65  # pg advisory lock key ("Role") held by every role change
@@ -30,9 +34,9 @@ def _key(user_id: UUID) -> str:
     return f"users:role:{user_id}"
 
 
-async def current_role(svc, user_id: UUID) -> str | None:
+async def current_role(svc: Services, user_id: UUID) -> str | None:
     """The user's role now (within ROLE_CACHE_TTL); None if the account is gone."""
-    cached = await svc.redis.get(_key(user_id))
+    cached = cast(bytes | None, await svc.redis.get(_key(user_id)))
     if cached is not None:
         return cached.decode() or None
     async with svc.sessions() as s:
@@ -41,7 +45,7 @@ async def current_role(svc, user_id: UUID) -> str | None:
     return role
 
 
-async def require(svc, user_id: UUID, allowed: tuple[str, ...]) -> str:
+async def require(svc: Services, user_id: UUID, allowed: tuple[str, ...]) -> str:
     """The caller's role if it is one of `allowed`, else 403 `forbidden_role`."""
     role = await current_role(svc, user_id)
     if role not in allowed:
@@ -49,7 +53,9 @@ async def require(svc, user_id: UUID, allowed: tuple[str, ...]) -> str:
     return role
 
 
-async def set_role(svc, *, user_id: UUID, role: str, actor: UUID | None, client: Client | None = None) -> dict:
+async def set_role(
+    svc: Services, *, user_id: UUID, role: str, actor: UUID | None, client: Client | None = None
+) -> dict:
     """Give `user_id` the role `role` (audited, `user.role_changed` event). The last admin
     cannot be demoted: someone must be able to grant roles. `actor` None: the make_admin job."""
     if role not in ROLES:
@@ -86,7 +92,7 @@ async def set_role(svc, *, user_id: UUID, role: str, actor: UUID | None, client:
     return {"user_id": str(user_id), "role": role, "changed": True}
 
 
-async def user_id_by_email(svc, email: str) -> UUID | None:
+async def user_id_by_email(svc: Services, email: str) -> UUID | None:
     async with svc.sessions() as s:
         return (
             await s.execute(select(User.id).where(func.lower(User.email) == email.strip().lower()))

@@ -17,10 +17,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import jwt
 from sqlalchemy import DateTime, ForeignKey, String, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.accounts.users import User, public
@@ -29,6 +31,9 @@ from models.core.audit import Client
 from models.core.base import Base, CreatedAt, utcnow
 from models.core.errors import DomainError, NotFound, Unauthorized
 from models.core.events import new_id
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 
 class AuthSession(CreatedAt, Base):
@@ -65,7 +70,7 @@ class Principal:
 # --- access tokens -------------------------------------------------------------------------
 
 
-def issue_access_token(svc, user: User, session_id: UUID) -> str:
+def issue_access_token(svc: Services, user: User, session_id: UUID) -> str:
     now = utcnow()
     return jwt.encode(
         {
@@ -82,7 +87,7 @@ def issue_access_token(svc, user: User, session_id: UUID) -> str:
     )
 
 
-def decode_access_token(svc, token: str) -> dict:
+def decode_access_token(svc: Services, token: str) -> dict:
     """Signature (HS256 only: `alg: none` and others are refused), expiry, claims, type."""
     try:
         claims = jwt.decode(
@@ -102,7 +107,7 @@ def _revoked_key(session_id) -> str:
     return f"auth:revoked:{session_id}"
 
 
-async def authenticate(svc, token: str | None) -> Principal:
+async def authenticate(svc: Services, token: str | None) -> Principal:
     """The bearer token of a request -> Principal, or 401. One Redis read, no PostgreSQL."""
     if not token:
         raise Unauthorized("a bearer token is required", code="unauthorized")
@@ -113,7 +118,7 @@ async def authenticate(svc, token: str | None) -> Principal:
     return Principal(UUID(claims["sub"]), sid, claims.get("role", "user"))
 
 
-async def _publish_revoked(svc, session_id: UUID) -> None:
+async def _publish_revoked(svc: Services, session_id: UUID) -> None:
     # Outlives every access token the session was issued (+ a minute for clock skew).
     ttl = int(svc.settings.jwt_expiration.total_seconds()) + 60
     await svc.redis.set(_revoked_key(session_id), 1, ex=ttl)
@@ -126,7 +131,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _next_refresh_token(s, session: AuthSession, now: datetime) -> str:
+def _next_refresh_token(s: AsyncSession, session: AuthSession, now: datetime) -> str:
     token = secrets.token_urlsafe(32)
     s.add(
         RefreshToken(
@@ -141,7 +146,7 @@ def _next_refresh_token(s, session: AuthSession, now: datetime) -> str:
     return token
 
 
-def _pair(svc, user: User, session_id: UUID, refresh_token: str) -> dict:
+def _pair(svc: Services, user: User, session_id: UUID, refresh_token: str) -> dict:
     return {
         "access_token": issue_access_token(svc, user, session_id),
         "refresh_token": refresh_token,
@@ -151,7 +156,7 @@ def _pair(svc, user: User, session_id: UUID, refresh_token: str) -> dict:
     }
 
 
-async def token_pair(svc, user: User, client: Client | None = None, *, method: str = "password") -> dict:
+async def token_pair(svc: Services, user: User, client: Client | None = None, *, method: str = "password") -> dict:
     """Log `user` in: open a session with its first refresh token, recorded as `auth.login`
     (details.method says how they proved who they are), all in one transaction."""
     client, now = client or Client(), utcnow()
@@ -172,7 +177,7 @@ async def token_pair(svc, user: User, client: Client | None = None, *, method: s
     return _pair(svc, user, session.id, token)
 
 
-async def _revoke_family(s, session: AuthSession, now: datetime) -> None:
+async def _revoke_family(s: AsyncSession, session: AuthSession, now: datetime) -> None:
     session.revoked_at = now
     await s.execute(
         update(RefreshToken)
@@ -181,7 +186,7 @@ async def _revoke_family(s, session: AuthSession, now: datetime) -> None:
     )
 
 
-async def refresh(svc, token: str, client: Client | None = None) -> dict:
+async def refresh(svc: Services, token: str, client: Client | None = None) -> dict:
     """Rotate: the presented refresh token is spent, the answer is a new pair (like login)."""
     client, now = client or Client(), utcnow()
     failure: DomainError | None = None
@@ -220,7 +225,7 @@ async def refresh(svc, token: str, client: Client | None = None) -> dict:
         elif rt.expires_at <= now:
             failure = Unauthorized("the refresh token has expired", code="refresh_token_expired")
         if failure is None:
-            user = await s.get(User, session.user_id)
+            user = cast(User, await s.get(User, session.user_id))  # the locked session's foreign key
             rt.used_at = now
             session.last_used_at, session.expires_at = now, now + svc.settings.refresh_expiration
             session.ip = client.ip and client.ip[:64]
@@ -237,7 +242,12 @@ async def refresh(svc, token: str, client: Client | None = None) -> dict:
 
 
 async def revoke(
-    svc, *, user_id: UUID, session_id: UUID, client: Client | None = None, action: str = "auth.session_revoked"
+    svc: Services,
+    *,
+    user_id: UUID,
+    session_id: UUID,
+    client: Client | None = None,
+    action: str = "auth.session_revoked",
 ) -> None:
     """Revoke one of `user_id`'s own sessions (another user's is a 404, like a missing one)."""
     async with svc.sessions() as s, s.begin():
@@ -269,7 +279,7 @@ def _session_out(session: AuthSession, current: UUID | None) -> dict:
 
 
 async def list_sessions(
-    svc, user_id: UUID, *, current: UUID | None = None, cursor: str | None = None, limit: int = 50
+    svc: Services, user_id: UUID, *, current: UUID | None = None, cursor: str | None = None, limit: int = 50
 ) -> dict:
     """The user's live sessions (neither revoked nor expired), newest first, cursor-paginated
     on the time-ordered session id."""

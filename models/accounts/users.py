@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import phonenumbers
@@ -21,6 +22,9 @@ from models.core.audit import Client
 from models.core.base import Base, CreatedAt
 from models.core.errors import Conflict, DomainError, Unauthorized
 from models.core.events import Event, new_id
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile defaults
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -43,7 +47,7 @@ def public(user: User) -> dict:
     return {"id": str(user.id), "email": user.email, "username": user.username}
 
 
-def normalize_phone(svc, raw: str) -> str:
+def normalize_phone(svc: Services, raw: str) -> str:
     """A phone number as typed -> E.164 ('+201001234567'); numbers without '+<country>' are read
     as PHONE_DEFAULT_REGION's. Not a possible, valid number -> 400 invalid_phone."""
     try:
@@ -57,13 +61,13 @@ def normalize_phone(svc, raw: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def phone_subject(svc, phone: str) -> str:
+def phone_subject(svc: Services, phone: str) -> str:
     """How audit rows and rate-limit keys name a phone nobody is known by: a keyed hash, like emails."""
     return f"phone:{audit.email_digest(svc, phone)}"
 
 
 async def register(
-    svc,
+    svc: Services,
     *,
     email: str | None = None,
     phone: str | None = None,
@@ -105,7 +109,7 @@ async def register(
 
 
 async def authenticate(
-    svc, *, email: str | None = None, phone: str | None = None, password: str, client: Client | None = None
+    svc: Services, *, email: str | None = None, phone: str | None = None, password: str, client: Client | None = None
 ) -> User:
     """Password login by email or by phone (E.164)."""
     where = User.email == email.lower() if email else User.phone == phone
@@ -113,7 +117,7 @@ async def authenticate(
         user = (await s.execute(select(User).where(where))).scalar_one_or_none()
     try:
         # Verify against a dummy hash for unknown accounts: same cost, same answer.
-        ok = await asyncio.to_thread(_hasher.verify, user.password_hash if user else _DUMMY_HASH, password)
+        ok: bool = await asyncio.to_thread(_hasher.verify, user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
@@ -132,6 +136,6 @@ async def authenticate(
     return user
 
 
-async def get_user(svc, user_id: UUID) -> User | None:
+async def get_user(svc: Services, user_id: UUID) -> User | None:
     async with svc.sessions() as s:
         return await s.get(User, user_id)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, Text, Uuid, func, select, text
+from sqlalchemy import DateTime, ForeignKey, Table, Text, Uuid, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, aliased, mapped_column
@@ -30,6 +31,9 @@ from models.core.errors import DomainError, Forbidden, NotFound
 from models.core.events import Event, new_id
 from models.engagement import ReactionChange
 from models.social.blocks import ensure_not_blocked
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 MAX_BODY = 2200
 # @username as usernames are made (models/accounts/users.py): letters, digits, "_" and "."; not inside an
@@ -86,7 +90,7 @@ async def resolve_mentions(session, body: str, limit: int) -> list[UUID]:
     return [ids[n] for n in names if n in ids]
 
 
-async def _ensure_can_reach(svc, actor: UUID, *others: UUID) -> None:
+async def _ensure_can_reach(svc: Services, actor: UUID, *others: UUID) -> None:
     for other in dict.fromkeys(others):
         if other != actor:
             await ensure_not_blocked(svc, actor, other)
@@ -110,7 +114,7 @@ def _event(etype: str, c: Comment, post_author: UUID, parent_author: UUID | None
     )
 
 
-async def create(svc, *, author_id: UUID, post_id: UUID, body: str, parent_id: UUID | None = None) -> dict:
+async def create(svc: Services, *, author_id: UUID, post_id: UUID, body: str, parent_id: UUID | None = None) -> dict:
     body = clean_body(body)
     post = await get_visible_post(svc, author_id, post_id)
     parent_author = None
@@ -140,7 +144,7 @@ async def create(svc, *, author_id: UUID, post_id: UUID, body: str, parent_id: U
     return public(c)
 
 
-async def _get(svc, comment_id: UUID) -> Comment:
+async def _get(svc: Services, comment_id: UUID) -> Comment:
     async with svc.sessions() as s:
         c = await s.get(Comment, comment_id)
     if c is None:
@@ -148,7 +152,7 @@ async def _get(svc, comment_id: UUID) -> Comment:
     return c
 
 
-async def get_visible(svc, viewer_id: UUID, comment_id: UUID) -> tuple[Comment, Post]:
+async def get_visible(svc: Services, viewer_id: UUID, comment_id: UUID) -> tuple[Comment, Post]:
     """The comment and its post, or NotFound if either does not exist for the viewer."""
     c = await _get(svc, comment_id)
     try:
@@ -158,8 +162,9 @@ async def get_visible(svc, viewer_id: UUID, comment_id: UUID) -> tuple[Comment, 
     return c, post
 
 
-async def edit(svc, *, user_id: UUID, comment_id: UUID, body: str) -> dict:
+async def edit(svc: Services, *, user_id: UUID, comment_id: UUID, body: str) -> dict:
     body = clean_body(body)
+    c: Comment | None  # re-read under lock below
     c, post = await get_visible(svc, user_id, comment_id)
     if c.author_id != user_id:
         raise Forbidden("only its author can edit a comment", code="not_comment_author")
@@ -171,7 +176,8 @@ async def edit(svc, *, user_id: UUID, comment_id: UUID, body: str) -> dict:
         mentions = await resolve_mentions(s, body, svc.settings.comment_max_mentions)
         c.body, c.mentions, c.edited_at = body, mentions, utcnow()
         await s.flush()
-        parent_author = (await s.get(Comment, c.parent_id)).author_id if c.parent_id else None
+        # a reply's parent exists: deleting it deletes its replies
+        parent_author = cast(Comment, await s.get(Comment, c.parent_id)).author_id if c.parent_id else None
         outbox.stage(s, _event(EDITED, c, post.author_id, parent_author, [m for m in mentions if m not in before]))
     return public(c, await _reply_count(svc, c.id))
 
@@ -184,7 +190,7 @@ WITH RECURSIVE t AS (
 ) SELECT id, author_id FROM t""")
 
 
-async def delete(svc, *, user_id: UUID, comment_id: UUID) -> int:
+async def delete(svc: Services, *, user_id: UUID, comment_id: UUID) -> int:
     """Delete a comment and its replies; returns how many were deleted."""
     c, post = await get_visible(svc, user_id, comment_id)
     if user_id not in (c.author_id, post.author_id):
@@ -196,7 +202,7 @@ async def delete(svc, *, user_id: UUID, comment_id: UUID) -> int:
         doomed = (await s.execute(_SUBTREE, {"id": comment_id})).all()
         if not doomed:
             raise NotFound("no such comment", code="comment_not_found")
-        await s.execute(Comment.__table__.delete().where(Comment.id == comment_id))
+        await s.execute(cast(Table, Comment.__table__).delete().where(Comment.id == comment_id))
         for cid, author in doomed:
             outbox.stage(
                 s,
@@ -214,7 +220,7 @@ async def delete(svc, *, user_id: UUID, comment_id: UUID) -> int:
     return len(doomed)
 
 
-async def _page(svc, where, newest_first: bool, cursor: str | None, limit: int) -> dict:
+async def _page(svc: Services, where, newest_first: bool, cursor: str | None, limit: int) -> dict:
     replies = aliased(Comment)
     count = (
         select(func.count())
@@ -238,19 +244,23 @@ async def _page(svc, where, newest_first: bool, cursor: str | None, limit: int) 
     }
 
 
-async def list_for_post(svc, viewer_id: UUID, post_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
+async def list_for_post(
+    svc: Services, viewer_id: UUID, post_id: UUID, *, cursor: str | None = None, limit: int = 20
+) -> dict:
     """A post's top-level comments, newest first."""
     await get_visible_post(svc, viewer_id, post_id)
     return await _page(svc, (Comment.post_id == post_id, Comment.parent_id.is_(None)), True, cursor, limit)
 
 
-async def list_replies(svc, viewer_id: UUID, comment_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
+async def list_replies(
+    svc: Services, viewer_id: UUID, comment_id: UUID, *, cursor: str | None = None, limit: int = 20
+) -> dict:
     """A comment's direct replies, oldest first (conversation order)."""
     await get_visible(svc, viewer_id, comment_id)
     return await _page(svc, (Comment.parent_id == comment_id,), False, cursor, limit)
 
 
-async def _reply_count(svc, comment_id: UUID) -> int:
+async def _reply_count(svc: Services, comment_id: UUID) -> int:
     async with svc.sessions() as s:
         return (await s.execute(select(func.count()).where(Comment.parent_id == comment_id))).scalar_one()
 

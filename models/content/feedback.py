@@ -7,7 +7,7 @@ kinds feed the recommender through `interactions.feedback` (outbox, after commit
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, String, delete, select
@@ -18,6 +18,9 @@ from models.content.visibility import get_visible_post
 from models.core import outbox
 from models.core.base import Base, utcnow
 from models.core.events import Event
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 Kind = Literal["not_interested", "hide"]
 KINDS: tuple[str, ...] = ("not_interested", "hide")
@@ -31,7 +34,7 @@ class PostFeedback(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-async def give(svc, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
+async def give(svc: Services, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
     """Record it (idempotent); True if it is new. Only about a post the user can see."""
     await get_visible_post(svc, user_id, post_id)
     async with svc.sessions() as s, s.begin():
@@ -50,7 +53,7 @@ async def give(svc, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
     return inserted is not None
 
 
-async def take_back(svc, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
+async def take_back(svc: Services, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
     """Remove it (idempotent); True if there was one. Works for a post no longer visible too."""
     async with svc.sessions() as s, s.begin():
         removed = (
@@ -71,7 +74,7 @@ def _payload(user_id: UUID, post_id: UUID, kind: str) -> dict:
     return {"post_id": str(post_id), "user_id": str(user_id), "kind": kind}
 
 
-async def feedback_for(svc, user_id: UUID, kinds: tuple[str, ...] = KINDS) -> set[UUID]:
+async def feedback_for(svc: Services, user_id: UUID, kinds: tuple[str, ...] = KINDS) -> set[UUID]:
     async with svc.sessions() as s:
         rows = await s.execute(
             select(PostFeedback.post_id).where(PostFeedback.user_id == user_id, PostFeedback.kind.in_(kinds))
@@ -79,6 +82,6 @@ async def feedback_for(svc, user_id: UUID, kinds: tuple[str, ...] = KINDS) -> se
     return set(rows.scalars())
 
 
-async def hidden_for(svc, user: UUID) -> set[UUID]:
+async def hidden_for(svc: Services, user: UUID) -> set[UUID]:
     """The posts `user` hid: never shown to them again."""
     return await feedback_for(svc, user, ("hide",))

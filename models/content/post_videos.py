@@ -4,6 +4,7 @@ Videos themselves (states, transitions, signed links) are models/media/videos.py
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import select, update
@@ -15,6 +16,9 @@ from models.content.visibility import can_see
 from models.core.base import utcnow
 from models.core.errors import Conflict
 from models.media.videos import ATTACHABLE, Video, VideoNotFound, current_progress, get_video, hls_root, sign
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 
 async def attach(s: AsyncSession, *, video_id: UUID, owner_id: UUID) -> None:
@@ -33,7 +37,7 @@ async def post_of(s: AsyncSession, video_id: UUID):
     return (await s.execute(select(Post).where(Post.video_id == video_id))).scalar_one_or_none()
 
 
-async def is_public(svc, video: Video) -> bool:
+async def is_public(svc: Services, video: Video) -> bool:
     """Ready and on a public post: then links need no token (the ids are unguessable)."""
     if video.status != "ready":
         return False
@@ -57,7 +61,7 @@ async def hide_post_video(s: AsyncSession, post_id: UUID, reason: str) -> Video 
     ).scalar_one_or_none()
 
 
-async def links(svc, video: Video, *, base_url: str) -> tuple[str | None, str | None]:
+async def links(svc: Services, video: Video, *, base_url: str) -> tuple[str | None, str | None]:
     """(playback_url, thumbnail_url) for someone allowed to see the video."""
     if video.status not in ("ready", "in_review") or not video.playlist_key:
         return None, None
@@ -67,11 +71,14 @@ async def links(svc, video: Video, *, base_url: str) -> tuple[str | None, str | 
     master = video.playlist_key[len(hls_root(video)) + 1 :]
     playback = f"{base}/media/{video.id}/hls/{master}{query}" if video.status == "ready" else None
     store = storage_for(svc.settings)
-    thumb = await store.url(video.thumbnail_key, public=public, expires=int(svc.settings.media_url_ttl.total_seconds()))
+    # set with playlist_key (videos.store_transcode)
+    thumb = await store.url(
+        cast(str, video.thumbnail_key), public=public, expires=int(svc.settings.media_url_ttl.total_seconds())
+    )
     return playback, thumb or f"{base}/media/{video.id}/thumbnail.jpg{query}"
 
 
-async def video_status(svc, video_id: UUID, viewer_id: UUID, *, base_url: str) -> dict:
+async def video_status(svc: Services, video_id: UUID, viewer_id: UUID, *, base_url: str) -> dict:
     """The owner sees every state; anyone else only a ready video on a post they may see."""
     video = await get_video(svc, video_id)
     if video is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, String, Text, select
@@ -15,6 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.core.base import Base, CreatedAt
 from models.core.errors import NotFound
 from models.core.events import new_id
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 VISIBILITIES = ("public", "followers", "circle", "subscribers")
 KINDS = ("post", "story")  # a story expires STORY_TTL (24 h) after it is made
@@ -51,7 +55,7 @@ def public(post: Post) -> dict:
     }
 
 
-async def get_post(svc, post_id: UUID) -> Post:
+async def get_post(svc: Services, post_id: UUID) -> Post:
     async with svc.sessions() as s:
         post = await s.get(Post, post_id)
     if post is None:
@@ -93,7 +97,7 @@ _known: dict[UUID, tuple[float, PostRef]] = {}
 _KNOWN_TTL, _KNOWN_MAX = 60.0, 100_000
 
 
-async def ensure_exists(svc, post_id: UUID) -> PostRef:
+async def ensure_exists(svc: Services, post_id: UUID) -> PostRef:
     now = time.monotonic()
     hit = _known.get(post_id)
     if hit is not None and hit[0] > now:

@@ -4,6 +4,7 @@ Posts themselves (table, reads, the existence cache) are models/content/posts.py
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from models.content import post_videos, posts, remixes
@@ -13,9 +14,12 @@ from models.core.errors import DomainError
 from models.core.events import Event
 from models.social.circles import ensure_own_circle
 
+if TYPE_CHECKING:
+    from infra.services import Services
+
 
 async def create_post(
-    svc,
+    svc: Services,
     *,
     author_id: UUID,
     caption: str,

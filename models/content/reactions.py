@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import orjson
@@ -14,11 +15,16 @@ from models.core.events import Event
 from models.core.topics import REACTIONS
 from models.engagement import ReactionChange, latest_per_edge, named
 
+if TYPE_CHECKING:
+    from infra.services import Services
+
 ADDED, REMOVED = "reaction.added", "reaction.removed"
 log = logging.getLogger(__name__)
 
 
-async def react(svc, *, user_id: UUID, post_id: UUID, type: str, add: bool, idempotency_key: str | None = None) -> UUID:
+async def react(
+    svc: Services, *, user_id: UUID, post_id: UUID, type: str, add: bool, idempotency_key: str | None = None
+) -> UUID:
     """Validate and publish; returns the event id (the write is accepted, applied shortly).
     A post the user may not see (circle, followers, a block) is 404 like a missing one."""
     await visibility.ensure_visible(svc, user_id, await posts.ensure_exists(svc, post_id))
@@ -44,12 +50,12 @@ def change_from_event(event: dict) -> ReactionChange | None:
     )
 
 
-async def counters(svc, post_id: UUID, viewer_id: UUID | None) -> dict[str, int]:
+async def counters(svc: Services, post_id: UUID, viewer_id: UUID | None) -> dict[str, int]:
     await visibility.ensure_visible(svc, viewer_id, await posts.ensure_exists(svc, post_id))
     return await counters_of(svc, post_id)
 
 
-async def counters_of(svc, post_id: UUID) -> dict[str, int]:
+async def counters_of(svc: Services, post_id: UUID) -> dict[str, int]:
     """The API's counter object of a post already known to exist."""
     return counters_of_kinds((await svc.store.get_counters([post_id]))[post_id])
 
@@ -68,7 +74,7 @@ def counters_channel(post_id) -> str:
 
 
 async def apply_changes(
-    svc, changes: Iterable[ReactionChange | None], shape: Callable[[dict[str, int]], dict[str, int]] = named
+    svc: Services, changes: Iterable[ReactionChange | None], shape: Callable[[dict[str, int]], dict[str, int]] = named
 ) -> None:
     """Edge changes -> the engagement store; each post whose counters moved -> `post:<id>`
     (its counters as `shape` names them). Used by the counters and engagement agents."""

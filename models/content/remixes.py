@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, select
@@ -24,6 +25,9 @@ from models.core.base import Base, utcnow
 from models.core.errors import Conflict, DomainError, Forbidden
 from models.media.videos import Video
 from models.social.blocks import ensure_not_blocked
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 TYPES = ("duet", "stitch")
 
@@ -76,7 +80,7 @@ def _ref(r: Remix) -> dict:
     return {"type": r.type, "source_post_id": str(r.source_post_id), "start_ms": r.start_ms, "end_ms": r.end_ms}
 
 
-async def check(svc, author_id: UUID, spec: RemixSpec) -> RemixSpec:
+async def check(svc: Services, author_id: UUID, spec: RemixSpec) -> RemixSpec:
     """Before the post's transaction: the range's shape, the source exists for the author, no block
     either way. Returns the spec with the source's author and video."""
     if spec.type not in TYPES:
@@ -118,14 +122,14 @@ async def add(s: AsyncSession, post_id: UUID, spec: RemixSpec) -> None:
     )
 
 
-async def ref_of(svc, post_id: UUID) -> dict | None:
+async def ref_of(svc: Services, post_id: UUID) -> dict | None:
     async with svc.sessions() as s:
         r = await s.get(Remix, post_id)
     return _ref(r) if r else None
 
 
 async def set_settings(
-    svc, user_id: UUID, post_id: UUID, *, allow_duets: bool | None = None, allow_stitches: bool | None = None
+    svc: Services, user_id: UUID, post_id: UUID, *, allow_duets: bool | None = None, allow_stitches: bool | None = None
 ) -> dict:
     """The post's owner only (403 not_owner); an omitted switch keeps its value."""
     post = await get_post(svc, post_id)
@@ -148,7 +152,13 @@ async def set_settings(
 
 
 async def list_remixes(
-    svc, viewer_id: UUID, post_id: UUID, *, type: str | None = None, cursor: str | None = None, limit: int = 20
+    svc: Services,
+    viewer_id: UUID,
+    post_id: UUID,
+    *,
+    type: str | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
 ) -> dict:
     """Remixes of a post the viewer can see, newest first (keyset on the remix post's UUIDv7),
     each one the viewer may see with its `remix` reference. A page scans past remixes hidden from

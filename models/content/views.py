@@ -12,6 +12,7 @@ and the window as TTL, holding the view's event id and whether the broker took i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from models.content.visibility import get_visible_post
@@ -19,6 +20,9 @@ from models.core import idempotency
 from models.core.events import Event, new_id
 from models.core.topics import ENGAGEMENT
 from models.engagement import ReactionChange
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 VIEW, SHARE = "view.counted", "share.created"
 SHARE_CHANNELS = ("link", "dm", "whatsapp", "telegram", "facebook", "instagram", "x", "email", "sms", "other")
@@ -28,7 +32,7 @@ def _view_key(viewer_id: UUID, post_id: UUID) -> str:
     return f"view:{viewer_id}:{post_id}"
 
 
-async def record_view(svc, *, viewer_id: UUID, post_id: UUID, watched_ms: int) -> dict:
+async def record_view(svc: Services, *, viewer_id: UUID, post_id: UUID, watched_ms: int) -> dict:
     """{"counted": bool, "event_id"?: str, "reason"?: "too_short" | "already_counted"}."""
     await get_visible_post(svc, viewer_id, post_id)
     settings = svc.settings
@@ -37,7 +41,7 @@ async def record_view(svc, *, viewer_id: UUID, post_id: UUID, watched_ms: int) -
     key, ttl = _view_key(viewer_id, post_id), int(settings.view_dedupe_window.total_seconds())
     eid = new_id()
     if not await svc.redis.set(key, f"{eid}:pending", nx=True, ex=ttl):
-        stored = await svc.redis.get(key)
+        stored = cast(bytes | None, await svc.redis.get(key))
         if stored is None:  # the window ended in between: this is a new view
             return await record_view(svc, viewer_id=viewer_id, post_id=post_id, watched_ms=watched_ms)
         prior, state = stored.decode().split(":")
@@ -50,7 +54,9 @@ async def record_view(svc, *, viewer_id: UUID, post_id: UUID, watched_ms: int) -
     return {"counted": True, "event_id": str(eid)}
 
 
-async def share(svc, *, user_id: UUID, post_id: UUID, channel: str, idempotency_key: str | None = None) -> UUID:
+async def share(
+    svc: Services, *, user_id: UUID, post_id: UUID, channel: str, idempotency_key: str | None = None
+) -> UUID:
     """Publish a share of a post the user can see; returns the event id."""
     await get_visible_post(svc, user_id, post_id)
     payload = {"post_id": str(post_id), "user_id": str(user_id), "channel": channel}

@@ -10,9 +10,10 @@ between viewer and author (either way) hides the post.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-from models.content.posts import get_post
+from models.content.posts import Post, get_post
 from models.core.base import utcnow
 from models.core.errors import NotFound
 from models.media.videos import is_ready
@@ -20,10 +21,13 @@ from models.social.blocks import blocked_either
 from models.social.circles import members_only
 from models.social.follows import followers_only
 
+if TYPE_CHECKING:
+    from infra.services import Services
+
 Rule = Callable[..., Awaitable[bool]]
 
 
-async def everyone(svc, viewer_id: UUID | None, post) -> bool:
+async def everyone(svc: Services, viewer_id: UUID | None, post) -> bool:
     return True
 
 
@@ -35,7 +39,7 @@ def register(visibility: str, rule: Rule) -> None:
     RULES[visibility] = rule
 
 
-async def can_see(svc, viewer_id: UUID | None, post) -> bool:
+async def can_see(svc: Services, viewer_id: UUID | None, post) -> bool:
     """`post`: a models.content.posts.Post or PostRef (author_id, visibility, circle_id)."""
     # an expired story exists for nobody, its author included (models/content/posts.py)
     expires_at = getattr(post, "expires_at", None)
@@ -53,14 +57,14 @@ async def can_see(svc, viewer_id: UUID | None, post) -> bool:
     return viewer_id is None or not await blocked_either(svc, viewer_id, post.author_id)
 
 
-async def ensure_visible(svc, viewer_id: UUID | None, post) -> None:
+async def ensure_visible(svc: Services, viewer_id: UUID | None, post) -> None:
     """NotFound unless the viewer may see `post`: a post you may not see does not exist for you
     (no 403 oracle)."""
     if not await can_see(svc, viewer_id, post):
         raise NotFound("no such post", code="post_not_found")
 
 
-async def get_visible_post(svc, viewer_id: UUID | None, post_id: UUID):
+async def get_visible_post(svc: Services, viewer_id: UUID | None, post_id: UUID) -> Post:
     """The post, or NotFound."""
     post = await get_post(svc, post_id)
     await ensure_visible(svc, viewer_id, post)

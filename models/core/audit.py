@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core.base import Base, utcnow
 from models.core.events import new_id
+from models.core.protocols import CoreServices
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class AuditLog(Base):
     details: Mapped[dict] = mapped_column(JSONB, default=dict)
 
 
-def email_digest(svc, email: str) -> str:
+def email_digest(svc: CoreServices, email: str) -> str:
     key = hashlib.sha256(b"daira-audit-email:" + svc.settings.jwt_secret.encode()).digest()
     return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
@@ -86,7 +87,7 @@ def stage(s: AsyncSession, action: str, client: Client | None, **about: Unpack[A
     s.add(_row(action, client, **about))
 
 
-async def record(svc, action: str, client: Client | None, **about: Unpack[About]) -> None:
+async def record(svc: CoreServices, action: str, client: Client | None, **about: Unpack[About]) -> None:
     """Its own insert, for an event that changes no state."""
     async with svc.sessions() as s, s.begin():
         stage(s, action, client, **about)

@@ -7,7 +7,7 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+    def __init__(self, message: str, *, code: str | None = None, details: dict | list | None = None):
         super().__init__(message)
         self.message = message
         if code:

@@ -9,12 +9,14 @@ on. The same key with a different body is a client bug: 422.
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 from uuid import UUID
 
 import orjson
 
 from models.core.errors import DomainError
 from models.core.events import new_id
+from models.core.protocols import CoreServices
 
 
 class IdempotencyKeyReused(DomainError):
@@ -25,7 +27,7 @@ def body_hash(body: dict) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-async def event_id(svc, *, actor: UUID, key: str | None, scope: str, body: dict) -> UUID:
+async def event_id(svc: CoreServices, *, actor: UUID, key: str | None, scope: str, body: dict) -> UUID:
     if not key:
         return new_id()
     if len(key) > 255:
@@ -36,7 +38,7 @@ async def event_id(svc, *, actor: UUID, key: str | None, scope: str, body: dict)
     # SET NX + GET in one command needs Redis 7; the embedded server is 6.2.
     if await svc.redis.set(rkey, f"{fresh}:{digest}", nx=True, ex=ttl):
         return fresh
-    stored = await svc.redis.get(rkey)
+    stored = cast(bytes | None, await svc.redis.get(rkey))
     if stored is None:  # expired in between: this request is the first again
         return await event_id(svc, actor=actor, key=key, scope=scope, body=body)
     prior_id, prior_digest = stored.decode().split(":")

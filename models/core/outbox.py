@@ -5,9 +5,8 @@ durable). The relay that publishes the rows is infra/outbox_relay.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
 
 from sqlalchemy import BigInteger, LargeBinary, String
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core.base import Base, CreatedAt
 from models.core.events import Event
+from models.core.protocols import TransactionServices
 from models.core.topics import TOPIC_OF_EVENT, validate_payload
 
 
@@ -33,22 +33,8 @@ def stage(session: AsyncSession, event: Event) -> None:
     session.add(OutboxRow(topic=topic.name, key=str(event.payload[topic.key]), value=event.to_bytes()))
 
 
-class Relay(Protocol):
-    def kick(self) -> None: ...
-
-
-class Services(Protocol):
-    """What `transaction` uses of infra.services.Services (or of a job's stand-in for it)."""
-
-    @property
-    def sessions(self) -> Callable[[], AsyncSession]: ...
-
-    @property
-    def relay(self) -> Relay: ...
-
-
 @asynccontextmanager
-async def transaction(svc: Services) -> AsyncIterator[AsyncSession]:
+async def transaction(svc: TransactionServices) -> AsyncIterator[AsyncSession]:
     """A session in an open transaction, for writes that `stage` events. Leaving the block commits
     and then kicks the relay (publish now, not at its next poll), also when it is left by a
     `return`; an exception (in the block or from the commit) rolls back, propagates and kicks

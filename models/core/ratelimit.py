@@ -19,8 +19,11 @@ from datetime import timedelta
 from typing import NamedTuple
 from uuid import UUID
 
+import redis.asyncio as aioredis
+
 from models.core import audit
 from models.core.errors import DomainError
+from models.core.protocols import CoreServices
 
 
 class Rate(NamedTuple):
@@ -70,7 +73,7 @@ class RateLimited(DomainError):
         self.headers = verdict.headers()
 
 
-async def hit(redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict]:
+async def hit(redis: aioredis.Redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict]:
     """Count one request against `rate` for each subject; one round trip."""
     window = max(1, int(rate.window.total_seconds()))
     index = int(time.time() // window)
@@ -84,7 +87,12 @@ async def hit(redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict
 
 
 async def enforce(
-    svc, rule: str, rate: Rate, subjects: list[str], client: audit.Client | None, actor: UUID | None = None
+    svc: CoreServices,
+    rule: str,
+    rate: Rate,
+    subjects: list[str],
+    client: audit.Client | None,
+    actor: UUID | None = None,
 ) -> Verdict:
     """Count the request for every subject (e.g. `ip:…` and `email:<hmac>`); raise RateLimited
     if any is over its limit, else return the tightest verdict (for the X-RateLimit headers)."""

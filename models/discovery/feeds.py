@@ -35,6 +35,7 @@ import hmac
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
@@ -50,6 +51,9 @@ from models.core.errors import DomainError, NotFound
 from models.discovery import trending
 from models.engagement import FollowLink
 from models.social.circles import Circle, CircleMember
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 LAYERS = ("stories", "circles", "outer", "trending")
 BLOOM_BITS, BLOOM_HASHES = 4096, 4
@@ -91,11 +95,11 @@ class Cursor:
     bloom: Bloom = field(default_factory=Bloom)
 
 
-def _signer(svc) -> bytes:
+def _signer(svc: Services) -> bytes:
     return hmac.new(svc.settings.jwt_secret.encode(), b"feed-cursor", hashlib.sha256).digest()
 
 
-def encode_cursor(svc, c: Cursor) -> str:
+def encode_cursor(svc: Services, c: Cursor) -> str:
     body = {
         "f": c.feed,
         "l": c.layer,
@@ -108,7 +112,7 @@ def encode_cursor(svc, c: Cursor) -> str:
     return cursors.encode(sig + raw)
 
 
-def decode_cursor(svc, cursor: str, feed: str) -> Cursor:
+def decode_cursor(svc: Services, cursor: str, feed: str) -> Cursor:
     try:
         blob = cursors.decode(cursor)
         sig, raw = blob[:8], blob[8:]
@@ -144,12 +148,12 @@ class Viewer:
         return list((self.following.union(*extra) | {self.id}) - self.excluded)
 
 
-async def following(svc, user_id: UUID) -> set[UUID]:
+async def following(svc: Services, user_id: UUID) -> set[UUID]:
     """Whom `user_id` follows, through the engagement store's interface; cached FEED_CACHE_TTL
     (follows are applied by an agent anyway, so a feed reads them eventually)."""
     key, ttl = f"feed:following:{user_id}", svc.settings.feed_cache_ttl
     if ttl:
-        raw = await svc.redis.get(key)
+        raw = cast(bytes | None, await svc.redis.get(key))
         if raw is not None:
             return {UUID(bytes=raw[i : i + 16]) for i in range(0, len(raw), 16)}
     out: list[UUID] = []
@@ -176,7 +180,7 @@ UNION ALL SELECT 'c', id, owner_id FROM circles WHERE owner_id = :me
 """)
 
 
-async def viewer(svc, user_id: UUID) -> Viewer:
+async def viewer(svc: Services, user_id: UUID) -> Viewer:
     """What the layers filter by, in one round trip (the same rows models.social.blocks, mutes,
     feedback.hidden_for and circles read) plus the follow list."""
 
@@ -222,14 +226,21 @@ _QUERIES = {
 
 
 async def _rows(
-    svc, layer: str, v: Viewer, authors: list[UUID], circles: list[UUID], key: tuple[datetime, UUID] | None, n: int
+    svc: Services,
+    layer: str,
+    v: Viewer,
+    authors: list[UUID],
+    circles: list[UUID],
+    key: tuple[datetime, UUID] | None,
+    n: int,
 ) -> list[Post]:
     params = {"excluded": list(v.excluded), "hidden": list(v.hidden), "me": v.id, "n": n}
     params.update({"authors": authors} if ":authors" in _WHERE[layer] else {"circles": circles})
     if key:
         params.update(k_at=key[0], k_id=key[1])
     async with svc.sessions() as s:
-        return list((await s.execute(_QUERIES[(layer, key is not None)], params)).all())
+        # plain rows standing in for Post (see _QUERIES)
+        return cast(list[Post], list((await s.execute(_QUERIES[(layer, key is not None)], params)).all()))
 
 
 def _settled(v: Viewer, post: Post) -> bool:
@@ -244,7 +255,7 @@ def _settled(v: Viewer, post: Post) -> bool:
     )
 
 
-async def _visible(svc, v: Viewer, rows: list[Post]) -> list[bool]:
+async def _visible(svc: Services, v: Viewer, rows: list[Post]) -> list[bool]:
     """can_see for every post the SQL could not settle (subscribers, a circle story of a circle
     you are not in, ...), concurrently."""
     asked = [None if _settled(v, p) else can_see(svc, v.id, p) for p in rows]
@@ -253,7 +264,7 @@ async def _visible(svc, v: Viewer, rows: list[Post]) -> list[bool]:
 
 
 async def _fill_keyset(
-    svc,
+    svc: Services,
     layer: str,
     v: Viewer,
     authors: list[UUID],
@@ -280,7 +291,7 @@ async def _fill_keyset(
     return False
 
 
-async def _fill_trending(svc, v: Viewer, c: Cursor, items: list[dict], limit: int) -> bool:
+async def _fill_trending(svc: Services, v: Viewer, c: Cursor, items: list[dict], limit: int) -> bool:
     own = v.following | {v.id}
     restarted = False
     while len(items) < limit:
@@ -315,8 +326,8 @@ async def _fill_trending(svc, v: Viewer, c: Cursor, items: list[dict], limit: in
 # ------------------------------------------------------------------ cache
 
 
-async def _cache_key(svc, user_id: UUID, feed: str, cursor: str | None, limit: int) -> str:
-    gen = (await svc.redis.get(posts.generation_key(user_id))) or b"0"
+async def _cache_key(svc: Services, user_id: UUID, feed: str, cursor: str | None, limit: int) -> str:
+    gen = cast(bytes | None, await svc.redis.get(posts.generation_key(user_id))) or b"0"
     digest = hashlib.sha256((cursor or "").encode()).hexdigest()[:24]
     return f"feed:page:{user_id}:{gen.decode()}:{feed}:{limit}:{digest}"
 
@@ -329,7 +340,7 @@ UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = :me AND blocker_id = 
 """).bindparams(bindparam("ids", type_=_UUIDS), bindparam("authors", type_=_UUIDS))
 
 
-async def _recheck(svc, user_id: UUID, page: dict) -> dict:
+async def _recheck(svc: Services, user_id: UUID, page: dict) -> dict:
     """A cached page minus what the reader hid, muted or blocked since, and expired stories."""
     posts = [i["post"] for i in page["items"]]
     if not posts:
@@ -359,7 +370,7 @@ async def _recheck(svc, user_id: UUID, page: dict) -> dict:
     return page
 
 
-async def _cached(svc, user_id: UUID, feed: str, cursor: str | None, limit: int, build) -> dict:
+async def _cached(svc: Services, user_id: UUID, feed: str, cursor: str | None, limit: int, build) -> dict:
     ttl = svc.settings.feed_cache_ttl
     if not ttl:
         return {**await build(), "cached": False}
@@ -375,7 +386,7 @@ async def _cached(svc, user_id: UUID, feed: str, cursor: str | None, limit: int,
 # ------------------------------------------------------------------ the feeds
 
 
-async def home(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
+async def home(svc: Services, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """{"items": [{"layer", "post"}], "next_cursor", "cached"}: the layers in order (docs/feeds.md)."""
 
     async def build() -> dict:
@@ -404,7 +415,7 @@ async def home(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 20
     return await _cached(svc, user_id, "home", cursor, limit, build)
 
 
-async def circle(svc, user_id: UUID, circle_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
+async def circle(svc: Services, user_id: UUID, circle_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """Posts shared to one circle, newest first; members and the owner only (404 circle_not_found
     for anyone else, as for a circle that does not exist)."""
     feed = f"circle:{circle_id}"

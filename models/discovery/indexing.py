@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import select
@@ -27,6 +28,9 @@ from models.discovery.recommendations import (
 )
 from models.discovery.trending import hashtags
 from models.media.videos import Video
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 BUILD_TTL = 24 * 3600  # an abandoned rebuild stops the double writes after this
 
@@ -57,7 +61,7 @@ def post_text(caption: str) -> str:
     return " ".join(caption.replace("#", " ").split())
 
 
-async def video_statuses(svc, video_ids) -> dict[str, str]:
+async def video_statuses(svc: Services, video_ids) -> dict[str, str]:
     ids = [UUID(v) for v in video_ids]
     if not ids:
         return {}
@@ -82,9 +86,9 @@ def payload_of(doc: PostDoc, status: str | None) -> dict:
     }
 
 
-async def with_building(svc, alias: str) -> list[str]:
+async def with_building(svc: Services, alias: str) -> list[str]:
     """[alias] plus the collection a running rebuild is filling, which must see live writes too."""
-    building = await svc.redis.get(BUILDING)
+    building = cast(bytes | None, await svc.redis.get(BUILDING))
     if not building:
         return [alias]
     name = f"{alias}_{building.decode()}"
@@ -92,7 +96,7 @@ async def with_building(svc, alias: str) -> list[str]:
     return [alias, name]
 
 
-async def index_posts(svc, docs: list[PostDoc], collections: list[str]) -> list[str]:
+async def index_posts(svc: Services, docs: list[PostDoc], collections: list[str]) -> list[str]:
     """Embed and upsert; posts without any text are left out (nothing to match them on). Returns
     the ids indexed. The whole batch is encoded in one call (sorted by length inside, as a raw
     `encode` is), then upserted: overlapping the two was slower on this 2-core machine, the
@@ -105,7 +109,10 @@ async def index_posts(svc, docs: list[PostDoc], collections: list[str]) -> list[
     videos = [d.video_id for d in docs if d.video_id]
     status = await video_statuses(svc, videos)
     emb = await embeddings.aencode([post_text(d.caption) for d in docs], svc.settings.recs_embed_batch)
-    ids, payloads = [d.post_id for d in docs], [payload_of(d, status.get(d.video_id)) for d in docs]
+    ids, payloads = (
+        [d.post_id for d in docs],
+        [payload_of(d, status.get(d.video_id) if d.video_id else None) for d in docs],
+    )
     for c in collections:
         await vecs.upsert(c, ids, emb, payloads)
     if videos:
@@ -124,7 +131,7 @@ async def index_posts(svc, docs: list[PostDoc], collections: list[str]) -> list[
     return [d.post_id for d in docs]
 
 
-async def apply_rebuild(svc, event: dict) -> None:
+async def apply_rebuild(svc: Services, event: dict) -> None:
     """One step of a rebuild (jobs/rebuild_recommendations.py). Every step is idempotent, and a
     finished version is never touched again."""
     p, etype, redis = event["payload"], event["type"], svc.redis

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import numpy as np
@@ -41,6 +42,9 @@ from models.discovery.recommendations import (
     store_candidates,
     topics_text,
 )
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 RECOMMENDABLE = ("public",)  # restricted posts reach their audience through the following source
 
@@ -170,22 +174,24 @@ def pick_candidates(
     return [(pid, round(score, 5)) for pid, score in scored[:n]]
 
 
-async def engagement_of(svc, post_ids: Iterable[str]) -> dict[str, float]:
+async def engagement_of(svc: Services, post_ids: Iterable[str]) -> dict[str, float]:
     """Every counter of each post (reactions, views, shares, comments) summed: how much others engage."""
     counters = await svc.store.get_counters([UUID(p) for p in post_ids])
     return {str(p): float(sum(c.values())) for p, c in counters.items()}
 
 
-async def refresh_users(svc, users: Iterable[str], *, videos: str = VIDEOS, targets: list[str] | None = None) -> int:
+async def refresh_users(
+    svc: Services, users: Iterable[str], *, videos: str = VIDEOS, targets: list[str] | None = None
+) -> int:
     """Recompute the users' vectors from their histories, store them in `targets` (the `users`
     alias, and the collection a rebuild is filling), and write their candidate lists from a
     search of `videos`. Returns how many users have a vector."""
-    s, redis = svc.settings, svc.redis
-    vecs = vectors.shared(s)
+    cfg, redis = svc.settings, svc.redis
+    vecs = vectors.shared(cfg)
     await vecs.ensure(VIDEOS, USERS)
     if targets is None:
         targets = [USERS]
-        building = await redis.get(BUILDING)
+        building = cast(bytes | None, await redis.get(BUILDING))
         if building:
             targets.append(f"{USERS}_{building.decode()}")
             await vecs.create(targets[-1])
@@ -194,9 +200,9 @@ async def refresh_users(svc, users: Iterable[str], *, videos: str = VIDEOS, targ
         videos, {h.key for hs in histories.values() for h in hs if h.weight and h.key != TOPICS}
     )
     texts = sorted({h.text for hs in histories.values() for h in hs if h.key == TOPICS and h.weight and h.text})
-    text_vecs = dict(zip(texts, await embeddings.aencode(texts))) if texts else {}
+    text_vecs: dict[str | None, np.ndarray] = dict(zip(texts, await embeddings.aencode(texts))) if texts else {}
     now_ms = int(time.time() * 1000)
-    half_life_ms = s.recs_half_life.total_seconds() * 1000
+    half_life_ms = cfg.recs_half_life.total_seconds() * 1000
 
     def lookup(sig: Signal) -> np.ndarray | None:
         return text_vecs.get(sig.text) if sig.key == TOPICS else post_vecs.get(sig.key)
@@ -221,15 +227,18 @@ async def refresh_users(svc, users: Iterable[str], *, videos: str = VIDEOS, targ
         return 0
     pipe = redis.pipeline(transaction=False)
     for u in have:
-        pipe.zrangebyscore(served_key(u), time.time() - s.recs_seen_ttl.total_seconds(), "+inf")
+        pipe.zrangebyscore(served_key(u), time.time() - cfg.recs_seen_ttl.total_seconds(), "+inf")
     served = dict(zip(have, await pipe.execute()))
     exclude = {u: {m.decode() for m in served[u]} | {h.key for h in histories[u]} for u in have}
-    limit = POOL * s.recs_candidates + max(len(e) for e in exclude.values())
+    limit = POOL * cfg.recs_candidates + max(len(e) for e in exclude.values())
     hits = await vecs.search_many(videos, list(have.values()), limit, CANDIDATE_FIELDS)
     engagement = await engagement_of(svc, {str(p.id) for points in hits for p in points})
     for u, points in zip(have, hits):
         await store_candidates(
-            redis, u, pick_candidates(points, u, exclude[u], s.recs_candidates, engagement, s.recs_popularity), now_ms
+            redis,
+            u,
+            pick_candidates(points, u, exclude[u], cfg.recs_candidates, engagement, cfg.recs_popularity),
+            now_ms,
         )
     return len(have)
 

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import orjson
@@ -34,6 +35,9 @@ from models.core.topics import RECS_USERS
 from models.discovery import trending
 from models.media.videos import Video
 from models.social import blocks, mutes
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +174,7 @@ def clean_topics(topics: list[str]) -> list[str]:
     return out
 
 
-async def set_interests(svc, *, viewer_id: UUID, user_id: UUID, topics: list[str]) -> dict:
+async def set_interests(svc: Services, *, viewer_id: UUID, user_id: UUID, topics: list[str]) -> dict:
     """Replace the user's onboarding interests (an empty list clears them)."""
     _own(viewer_id, user_id)
     topics, eid, now = clean_topics(topics), new_id(), utcnow()
@@ -185,7 +189,7 @@ async def set_interests(svc, *, viewer_id: UUID, user_id: UUID, topics: list[str
     return {"topics": topics, "updated_at": now.isoformat()}
 
 
-async def get_interests(svc, *, viewer_id: UUID, user_id: UUID) -> dict:
+async def get_interests(svc: Services, *, viewer_id: UUID, user_id: UUID) -> dict:
     _own(viewer_id, user_id)
     async with svc.sessions() as s:
         row = await s.get(Interests, user_id)
@@ -214,7 +218,7 @@ def _decode_cursor(cursor: str) -> tuple[str, int]:
 
 
 async def recommended(
-    svc,
+    svc: Services,
     *,
     viewer_id: UUID,
     user_id: UUID,
@@ -245,7 +249,7 @@ async def recommended(
     return {"items": items, "next_cursor": _encode_cursor(sid, page + 1) if more else None, "cold_start": snap["cold"]}
 
 
-async def _serve(svc, viewer_id: UUID, entries: list[list[str]]) -> list[dict]:
+async def _serve(svc: Services, viewer_id: UUID, entries: list[list[str]]) -> list[dict]:
     """The page's posts that still pass the filters (a block or a hide since the snapshot counts);
     remembers them as served."""
     found, history = await asyncio.gather(_load_posts(svc, [UUID(e[0]) for e in entries]), _history(svc, viewer_id))
@@ -264,7 +268,7 @@ async def _serve(svc, viewer_id: UUID, entries: list[list[str]]) -> list[dict]:
     return [{**posts.public(p), "reason": reason[p.id]} for p in kept]
 
 
-async def _history(svc, user_id: UUID) -> list[Signal]:
+async def _history(svc: Services, user_id: UUID) -> list[Signal]:
     return [parse_signal(f, v) for f, v in (await svc.redis.hgetall(history_key(user_id))).items()]
 
 
@@ -273,12 +277,12 @@ def disliked(history: list[Signal]) -> set[UUID]:
     return {UUID(h.key) for h in history if h.weight < 0 and h.key != TOPICS}
 
 
-async def _snapshot(svc, viewer_id: UUID, page_size: int, accept_language: str | None) -> dict:
-    s, now = svc.settings, time.time()
+async def _snapshot(svc: Services, viewer_id: UUID, page_size: int, accept_language: str | None) -> dict:
+    cfg, now = svc.settings, time.time()
     cand, history, served, (region, language), following = await asyncio.gather(
         read_candidates(svc.redis, viewer_id),
         _history(svc, viewer_id),
-        svc.redis.zrangebyscore(served_key(viewer_id), now - s.recs_seen_ttl.total_seconds(), "+inf"),
+        svc.redis.zrangebyscore(served_key(viewer_id), now - cfg.recs_seen_ttl.total_seconds(), "+inf"),
         viewer_locale(svc, viewer_id, accept_language),
         _following_recent(svc, viewer_id),
     )
@@ -286,7 +290,7 @@ async def _snapshot(svc, viewer_id: UUID, page_size: int, accept_language: str |
     interests = [pid for pid, _ in (cand or {}).get("items", []) if pid not in seen]
     if (
         cand is None
-        or now * 1000 - cand["at"] > s.recs_refresh_after.total_seconds() * 1000
+        or now * 1000 - cand["at"] > cfg.recs_refresh_after.total_seconds() * 1000
         or len(interests) < page_size
     ):
         await request_refresh(svc, viewer_id)
@@ -306,7 +310,7 @@ async def _snapshot(svc, viewer_id: UUID, page_size: int, accept_language: str |
         )
     }
     entries = [(pid, str(found[UUID(pid)].author_id), why) for pid, why in ranked if UUID(pid) in kept]
-    pages = paginate(entries, page_size, s.recs_max_per_author)
+    pages = paginate(entries, page_size, cfg.recs_max_per_author)
     return {"u": str(viewer_id), "cold": cold, "pages": [[[pid, why] for pid, _, why in pg] for pg in pages]}
 
 
@@ -319,7 +323,7 @@ def blend(sources: dict[str, list[str]], weights: dict[str, float]) -> list[tupl
     while queues:
         for k in credit:
             credit[k] += weights[k]
-        k = max(credit, key=credit.get)
+        k = max(credit, key=credit.__getitem__)
         credit[k] -= sum(weights[q] for q in credit)
         q = queues[k]
         while q and q[-1] in taken:
@@ -355,7 +359,7 @@ def paginate(entries: list[tuple[str, str, str]], size: int, per_author: int) ->
 
 
 async def filter_posts(
-    svc, viewer_id: UUID, candidates: list[Post], *, hidden: set[UUID], thorough: bool = True
+    svc: Services, viewer_id: UUID, candidates: list[Post], *, hidden: set[UUID], thorough: bool = True
 ) -> list[Post]:
     """What may be recommended to the viewer, in the given order: not their own, not hidden or
     marked not interesting (PostgreSQL feedback, and `hidden`: negative signals such as reports),
@@ -387,7 +391,7 @@ async def filter_posts(
     return [p for p in cands if p.id not in refused]
 
 
-async def _ready_videos(svc, video_ids: list[UUID]) -> set[UUID]:
+async def _ready_videos(svc: Services, video_ids: list[UUID]) -> set[UUID]:
     if not video_ids:
         return set()
     async with svc.sessions() as s:
@@ -396,14 +400,14 @@ async def _ready_videos(svc, video_ids: list[UUID]) -> set[UUID]:
         )
 
 
-async def _load_posts(svc, ids: list[UUID]) -> dict[UUID, Post]:
+async def _load_posts(svc: Services, ids: list[UUID]) -> dict[UUID, Post]:
     if not ids:
         return {}
     async with svc.sessions() as s:
         return {p.id: p for p in (await s.execute(select(Post).where(Post.id.in_(ids)))).scalars()}
 
 
-async def _following_recent(svc, viewer_id: UUID) -> list[str]:
+async def _following_recent(svc: Services, viewer_id: UUID) -> list[str]:
     """Posts of the last FOLLOWING_WINDOW by the creators the viewer follows, newest first."""
     links = await svc.store.list_following(viewer_id, after=None, limit=FOLLOWEES_MAX)
     if not links:
@@ -419,7 +423,7 @@ async def _following_recent(svc, viewer_id: UUID) -> list[str]:
         return [str(i) for i in (await s.execute(q)).scalars()]
 
 
-async def _trending(svc, viewer_id: UUID, region: str | None, language: str | None) -> list[str]:
+async def _trending(svc: Services, viewer_id: UUID, region: str | None, language: str | None) -> list[str]:
     """The current trending ranking (models/discovery/trending.py, which already leaves out what the viewer
     may not see, hid, marked not interested or wrote), with the posts of the viewer's region and
     language first: both match, then the language, then the region (an author's profile region),
@@ -488,7 +492,7 @@ def _split_tag(tag: str) -> tuple[str | None, str | None]:
     return region, language
 
 
-async def viewer_locale(svc, viewer_id: UUID, accept_language: str | None) -> tuple[str | None, str | None]:
+async def viewer_locale(svc: Services, viewer_id: UUID, accept_language: str | None) -> tuple[str | None, str | None]:
     """(region, language) from the profile; what it leaves unset from Accept-Language."""
     async with svc.sessions() as s:
         prof = await s.get(profiles.Profile, viewer_id)
@@ -498,7 +502,7 @@ async def viewer_locale(svc, viewer_id: UUID, accept_language: str | None) -> tu
     return region, p_language or h_language
 
 
-async def request_refresh(svc, user_id: UUID) -> None:
+async def request_refresh(svc: Services, user_id: UUID) -> None:
     """Ask the worker to recompute the user's candidate list (at most once per REFRESH_LOCK_S).
     Best effort: the page is served from what exists either way."""
     if not await svc.redis.set(f"recs:refresh:{user_id}", b"1", nx=True, ex=REFRESH_LOCK_S):

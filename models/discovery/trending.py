@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
@@ -37,6 +38,10 @@ from models.content.posts import Post, public
 from models.content.visibility import can_see
 from models.core import cursors
 from models.core.errors import DomainError
+
+if TYPE_CHECKING:
+    from infra.services import Services
+    from infra.settings import Settings
 
 # Weight of one contribution. A view needs 10 s of watching and counts once an hour per viewer;
 # a comment or a share costs the user more than a tap, and a share brings new viewers.
@@ -62,15 +67,15 @@ class Config:
     ttl: int  # seconds a generation (and a partition snapshot) stays readable
 
     @classmethod
-    def from_settings(cls, s) -> Config:
+    def from_settings(cls, cfg: Settings) -> Config:
         return cls(
-            window=s.trending_window.total_seconds(),
-            step=s.trending_step.total_seconds(),
-            half_life=s.trending_half_life.total_seconds(),
-            expected=s.trending_expected,
-            threshold=s.trending_threshold,
-            max_posts=s.trending_max_posts,
-            ttl=int(s.trending_snapshot_ttl.total_seconds()),
+            window=cfg.trending_window.total_seconds(),
+            step=cfg.trending_step.total_seconds(),
+            half_life=cfg.trending_half_life.total_seconds(),
+            expected=cfg.trending_expected,
+            threshold=cfg.trending_threshold,
+            max_posts=cfg.trending_max_posts,
+            ttl=int(cfg.trending_snapshot_ttl.total_seconds()),
         )
 
 
@@ -237,13 +242,13 @@ def _decode_cursor(cursor: str) -> tuple[str, int]:
         raise cursors.invalid() from None
 
 
-async def _posts(svc, ids: list[UUID]) -> dict[UUID, Post]:
+async def _posts(svc: Services, ids: list[UUID]) -> dict[UUID, Post]:
     async with svc.sessions() as s:
         return {p.id: p for p in (await s.execute(select(Post).where(Post.id.in_(ids)))).scalars()}
 
 
 async def page(
-    svc,
+    svc: Services,
     viewer_id: UUID,
     *,
     hashtag: str | None = None,
@@ -260,15 +265,17 @@ async def page(
         if not await redis.exists(_keys(gen)["meta"]):
             raise CursorExpired("this ranking has been replaced; start again without a cursor")
     else:
-        gen, position = await redis.get(CURRENT), 0
-        if gen is None:
+        current, position = cast(bytes | None, await redis.get(CURRENT)), 0
+        if current is None:
             return {"items": [], "next_cursor": None}
-        gen = gen.decode()
+        gen = current.decode()
     key = _tag_key(gen, normalize_tag(hashtag)) if hashtag else _keys(gen)["global"]
     skip = await feedback.feedback_for(svc, viewer_id, feedback.KINDS if recommend else ("hide",))
     items: list[dict] = []
     while len(items) < limit:
-        batch = await redis.zrevrange(key, position, position + limit * 2 - 1, withscores=True)
+        batch = cast(
+            list[tuple[bytes, float]], await redis.zrevrange(key, position, position + limit * 2 - 1, withscores=True)
+        )
         if not batch:
             break
         ids = [UUID(m.decode()) for m, _ in batch]

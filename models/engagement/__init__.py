@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from infra.settings import Settings
 from models.engagement.base import (
     COUNTER_NAMES,
@@ -14,7 +16,7 @@ from models.engagement.base import (
 )
 
 
-def make_store(settings: Settings, engine) -> EngagementStore:
+def make_store(settings: Settings, engine: AsyncEngine) -> EngagementStore:
     """ScyllaDB/Cassandra when SCYLLA_HOSTS is set, else PostgreSQL."""
     if settings.scylla_hosts:
         from models.engagement.cql import CqlEngagementStore

@@ -60,7 +60,7 @@ class FollowLink:
 def latest_per_edge(changes: Iterable[ReactionChange | FollowChange]) -> list:
     """Keep only the newest event per edge (what the edge would end with), sorted by edge so
     concurrent writers lock rows in the same order."""
-    latest: dict[tuple, ReactionChange] = {}
+    latest: dict[tuple, ReactionChange | FollowChange] = {}
     for c in changes:
         cur = latest.get(c.edge)
         if cur is None or c.event_id > cur.event_id:

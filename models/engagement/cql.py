@@ -52,7 +52,7 @@ import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from cassandra import (
@@ -616,6 +616,7 @@ class CqlEngagementStore(FollowLists):
 
     async def _post_snapshot(self, post_id: UUID):
         """(active edges per kind, reaction counters, fingerprint of every edge version)."""
+        assert self._sem is not None
         async with self._sem:
             counters = {k: v for k, v in (await self._post_counters(post_id)).items() if k in REACTION_TYPES}
             truth: dict[str, int] = defaultdict(int)
@@ -701,7 +702,8 @@ class CqlEngagementStore(FollowLists):
             return 0
         delta = 1 if c.active else -1
         try:  # a flip to active wrote `since` = c.event_id
-            await self._follow_flipped(c, delta, c.event_id if delta > 0 else old_since)
+            # an active edge always has its `since` (written with the flip to active)
+            await self._follow_flipped(c, delta, c.event_id if delta > 0 else cast(UUID, old_since))
         except Exception:
             log.error(
                 "follow edge %s moved (%+d) but its lists/counters failed: off until `reconcile_follows`",

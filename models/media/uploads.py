@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -30,6 +31,11 @@ from models.core.base import utcnow
 from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event, new_id
 from models.media.videos import Video, fail, part_path, push_status, upload_dir
+
+if TYPE_CHECKING:
+    from redis.asyncio.lock import Lock
+
+    from infra.services import Services
 
 HEAD_BYTES = 64  # what sniff_container reads; a decision needs at most this many
 CHECKSUMS = {"sha1": hashlib.sha1}
@@ -54,6 +60,7 @@ class StorageQuotaExceeded(DomainError):
 
 class DailyUploadsExceeded(DomainError):
     status, code = 429, "upload_quota_exceeded"
+    headers: dict[str, str]  # Retry-After, set where raised
 
 
 class UnsupportedContainer(DomainError):
@@ -80,12 +87,12 @@ def _owner_lock_key(owner_id: UUID) -> int:
     return int.from_bytes(owner_id.bytes[:8], "big", signed=True)
 
 
-async def create_upload(svc, *, owner_id: UUID, length: int, metadata: dict[str, str]) -> Video:
+async def create_upload(svc: Services, *, owner_id: UUID, length: int, metadata: dict[str, str]) -> Video:
     """A new upload of `length` bytes, after the size and quota checks. Quotas: uploads started
     in the last 24 h, and bytes of the user's videos that did not fail (this one included)."""
-    s = svc.settings
-    if length > s.media_max_upload_bytes:
-        raise UploadTooLarge(f"Upload-Length {length} is over the {s.media_max_upload_bytes}-byte limit")
+    cfg = svc.settings
+    if length > cfg.media_max_upload_bytes:
+        raise UploadTooLarge(f"Upload-Length {length} is over the {cfg.media_max_upload_bytes}-byte limit")
     now = utcnow()
     async with svc.sessions() as ss, ss.begin():
         # one user's creations in turn, so two at once cannot both squeeze under a quota
@@ -98,8 +105,8 @@ async def create_upload(svc, *, owner_id: UUID, length: int, metadata: dict[str,
                 )
             )
         ).one()
-        if count >= s.media_quota_uploads_per_day:
-            exc = DailyUploadsExceeded(f"at most {s.media_quota_uploads_per_day} uploads per 24 hours")
+        if count >= cfg.media_quota_uploads_per_day:
+            exc = DailyUploadsExceeded(f"at most {cfg.media_quota_uploads_per_day} uploads per 24 hours")
             exc.headers = {"Retry-After": str(max(1, int((oldest - day_ago).total_seconds()) + 1))}
             raise exc
         used = (
@@ -108,10 +115,10 @@ async def create_upload(svc, *, owner_id: UUID, length: int, metadata: dict[str,
                     Video.owner_id == owner_id, Video.status != "failed"
                 )
             )
-        ).scalar()
-        if used + length > s.media_quota_bytes:
+        ).scalar_one()
+        if used + length > cfg.media_quota_bytes:
             raise StorageQuotaExceeded(
-                f"this upload would take your videos to {used + length} bytes; the quota is {s.media_quota_bytes}"
+                f"this upload would take your videos to {used + length} bytes; the quota is {cfg.media_quota_bytes}"
             )
         video = Video(
             id=new_id(),
@@ -121,14 +128,14 @@ async def create_upload(svc, *, owner_id: UUID, length: int, metadata: dict[str,
             size=length,
             received=0,
             upload_metadata=metadata,
-            upload_expires_at=now + s.media_upload_expiry,
+            upload_expires_at=now + cfg.media_upload_expiry,
             renditions=[],
             created_at=now,
             updated_at=now,
         )
         ss.add(video)
-    upload_dir(s).mkdir(parents=True, exist_ok=True)
-    part_path(s, video.id).touch()
+    upload_dir(cfg).mkdir(parents=True, exist_ok=True)
+    part_path(cfg, video.id).touch()
     await push_status(svc, video)
     if length == 0:
         await finalize(svc, video)
@@ -136,12 +143,13 @@ async def create_upload(svc, *, owner_id: UUID, length: int, metadata: dict[str,
     return video
 
 
-async def _reload(svc, video_id: UUID) -> Video:
+async def _reload(svc: Services, video_id: UUID) -> Video:
+    # None only for a video deleted meanwhile, which get_upload checks for
     async with svc.sessions() as ss:
-        return await ss.get(Video, video_id)
+        return cast(Video, await ss.get(Video, video_id))
 
 
-async def get_upload(svc, video_id: UUID, owner_id: UUID) -> Video:
+async def get_upload(svc: Services, video_id: UUID, owner_id: UUID) -> Video:
     """Another user's upload does not exist for you."""
     video = await _reload(svc, video_id)
     if video is None or video.owner_id != owner_id:
@@ -153,11 +161,11 @@ def _expired(video: Video) -> bool:
     return video.upload_expires_at is not None and video.upload_expires_at <= utcnow()
 
 
-def _lock(svc, video_id: UUID):
+def _lock(svc: Services, video_id: UUID) -> Lock:
     return svc.redis.lock(f"tus:lock:{video_id}", timeout=LOCK_TTL, blocking_timeout=LOCK_WAIT)
 
 
-async def offset(svc, video: Video, *, locked: bool = False) -> int:
+async def offset(svc: Services, video: Video, *, locked: bool = False) -> int:
     """The Upload-Offset of a HEAD: bytes received so far, or the length once complete.
     410 for an upload that expired, was refused or was lost."""
     if video.status == "uploading":
@@ -185,7 +193,7 @@ async def offset(svc, video: Video, *, locked: bool = False) -> int:
 
 
 async def append(
-    svc, video: Video, *, at: int, body: AsyncIterable[bytes], checksum: tuple[str, str] | None = None
+    svc: Services, video: Video, *, at: int, body: AsyncIterable[bytes], checksum: tuple[str, str] | None = None
 ) -> int:
     """Write the request body at offset `at` (which must be the current offset); returns the new
     offset. Completes the upload when the last byte arrives."""
@@ -230,7 +238,7 @@ async def _release(lock) -> None:
         pass
 
 
-async def _write(svc, video: Video, at: int, body: AsyncIterable[bytes], checksum, lock) -> int:
+async def _write(svc: Services, video: Video, at: int, body: AsyncIterable[bytes], checksum, lock) -> int:
     part = part_path(svc.settings, video.id)
     need_head = min(HEAD_BYTES, video.size)
     head = part.read_bytes()[:at] if at < need_head else None
@@ -279,10 +287,10 @@ async def _write(svc, video: Video, at: int, body: AsyncIterable[bytes], checksu
     return written
 
 
-async def finalize(svc, video: Video) -> None:
+async def finalize(svc: Services, video: Video) -> None:
     """Hand a complete upload on: original into storage, then processing + media.uploaded."""
-    s, store = svc.settings, storage_for(svc.settings)
-    part, key = part_path(s, video.id), f"originals/{video.id}"
+    cfg, store = svc.settings, storage_for(svc.settings)
+    part, key = part_path(cfg, video.id), f"originals/{video.id}"
     if part.exists():
         with part.open("rb") as f:
             head = f.read(HEAD_BYTES)
@@ -327,7 +335,7 @@ async def finalize(svc, video: Video) -> None:
     await push_status(svc, done)
 
 
-async def terminate(svc, video: Video) -> None:
+async def terminate(svc: Services, video: Video) -> None:
     """Tus termination: an unfinished upload turns `failed` (terminated) and its bytes are
     deleted; the row stays, so it still counts against the daily quota. Idempotent."""
     if video.status == "failed" and video.uploaded_at is None:
@@ -346,7 +354,7 @@ async def terminate(svc, video: Video) -> None:
         await _release(lock)
 
 
-async def expire_uploads(svc, *, now: datetime | None = None, limit: int = 500) -> int:
+async def expire_uploads(svc: Services, *, now: datetime | None = None, limit: int = 500) -> int:
     """Fail uploads past Upload-Expires and delete their bytes; returns how many."""
     async with svc.sessions() as ss:
         ids = (
@@ -372,7 +380,7 @@ class UploadSweeper(BackgroundLoop):
     """Every API process runs one (api/app.py; the sweep is safe to run concurrently), every
     MEDIA_UPLOAD_SWEEP_INTERVAL seconds; `python -m jobs.expire_uploads` runs one sweep by hand."""
 
-    def __init__(self, svc):
+    def __init__(self, svc: Services):
         self.svc = svc
 
     async def _run(self) -> None:

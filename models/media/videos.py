@@ -17,6 +17,7 @@ import logging
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
@@ -45,6 +46,9 @@ from models.core import outbox
 from models.core.base import Base, utcnow
 from models.core.errors import NotFound
 from models.core.events import Event, new_id
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,7 @@ def video_prefix(video_id: UUID) -> str:
     return f"videos/{video_id}/"
 
 
-async def get_video(svc, video_id: UUID) -> Video | None:
+async def get_video(svc: Services, video_id: UUID) -> Video | None:
     async with svc.sessions() as s:
         return await s.get(Video, video_id)
 
@@ -117,7 +121,7 @@ def user_channel(user_id: UUID) -> str:
     return f"user:{user_id}"
 
 
-async def push_status(svc, video: Video, progress: int | None = None) -> None:
+async def push_status(svc: Services, video: Video, progress: int | None = None) -> None:
     msg = {
         "type": "media.status",
         "video_id": str(video.id),
@@ -131,7 +135,7 @@ async def push_status(svc, video: Video, progress: int | None = None) -> None:
         log.warning("media status push failed", extra={"video_id": str(video.id), "error": repr(exc)})
 
 
-async def set_progress(svc, video: Video, progress: int) -> None:
+async def set_progress(svc: Services, video: Video, progress: int) -> None:
     """Processing progress lives in Redis (it changes every half second); the row keeps states."""
     try:
         await svc.redis.set(f"media:progress:{video.id}", progress, ex=PROGRESS_TTL)
@@ -140,7 +144,7 @@ async def set_progress(svc, video: Video, progress: int) -> None:
     await push_status(svc, video, progress)
 
 
-async def current_progress(svc, video: Video) -> int:
+async def current_progress(svc: Services, video: Video) -> int:
     if video.status == "uploading":  # share of the bytes received so far
         return video.received * 100 // video.size if video.size else 0
     if video.status != "processing":
@@ -155,7 +159,9 @@ async def current_progress(svc, video: Video) -> int:
 # ---------------------------------------------------------------- transitions
 
 
-async def _transition(svc, video_id: UUID, expect: tuple[str, ...], values: dict, *, extra_where=()) -> Video | None:
+async def _transition(
+    svc: Services, video_id: UUID, expect: tuple[str, ...], values: dict, *, extra_where=()
+) -> Video | None:
     async with svc.sessions() as s, s.begin():
         row = (
             await s.execute(
@@ -168,7 +174,7 @@ async def _transition(svc, video_id: UUID, expect: tuple[str, ...], values: dict
     return row
 
 
-async def fail(svc, video_id: UUID, reason: str, message: str) -> Video | None:
+async def fail(svc: Services, video_id: UUID, reason: str, message: str) -> Video | None:
     """uploading|processing -> failed, then its files go: the staged upload, the original,
     any renditions. None if the video had already left those states."""
     video = await _transition(
@@ -184,7 +190,7 @@ async def fail(svc, video_id: UUID, reason: str, message: str) -> Video | None:
     return video
 
 
-async def remove_files(svc, video: Video) -> None:
+async def remove_files(svc: Services, video: Video) -> None:
     part_path(svc.settings, video.id).unlink(missing_ok=True)
     store = storage_for(svc.settings)
     if video.original_key:
@@ -193,7 +199,7 @@ async def remove_files(svc, video: Video) -> None:
 
 
 async def store_transcode(
-    svc, video_id: UUID, *, playlist_key: str, thumbnail_key: str, renditions: list[str], info
+    svc: Services, video_id: UUID, *, playlist_key: str, thumbnail_key: str, renditions: list[str], info
 ) -> Video | None:
     """Record a complete rendition set and hand the video to moderation (media.transcoded).
     Only the first complete set of a video is taken: None for a later one."""
@@ -287,7 +293,7 @@ async def apply_decision(s: AsyncSession, video_id: UUID, decision: str) -> Vide
     ).scalar_one_or_none()
 
 
-async def is_ready(svc, video_id: UUID) -> bool:
+async def is_ready(svc: Services, video_id: UUID) -> bool:
     async with svc.sessions() as s:
         return (await s.execute(select(Video.status).where(Video.id == video_id))).scalar() == "ready"
 
@@ -322,4 +328,4 @@ def verify(settings: Settings, video_id: UUID, token: str | None, *, now: float 
 
 
 def hls_root(video: Video) -> str:
-    return video.playlist_key.rsplit("/", 1)[0]
+    return cast(str, video.playlist_key).rsplit("/", 1)[0]  # of a transcoded video: the key is set

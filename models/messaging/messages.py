@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 from uuid import UUID
 
 import orjson
@@ -46,6 +46,9 @@ from models.messaging.notifications import mark_target_read
 from models.social.blocks import blocked_either, ensure_not_blocked
 from models.social.circles import Circle, CircleMember
 from models.social.lookups import people, require_user
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,7 @@ def user_channel(user_id: UUID) -> str:
     return f"user:{user_id}"
 
 
-async def push(svc, user_ids, msg: dict) -> None:
+async def push(svc: Services, user_ids, msg: dict) -> None:
     """Best effort: PostgreSQL is the truth, clients catch up from the history."""
     data = orjson.dumps(msg)
     for uid in user_ids:
@@ -125,13 +128,13 @@ async def push(svc, user_ids, msg: dict) -> None:
 # ------------------------------------------------------------------ settings
 
 
-async def get_settings(svc, user_id: UUID) -> dict:
+async def get_settings(svc: Services, user_id: UUID) -> dict:
     async with svc.sessions() as s:
         policy = await s.scalar(select(MessageSettings.dm_policy).where(MessageSettings.user_id == user_id))
     return {"dm_policy": policy or "everyone"}
 
 
-async def set_settings(svc, user_id: UUID, *, dm_policy: Policy) -> dict:
+async def set_settings(svc: Services, user_id: UUID, *, dm_policy: Policy) -> dict:
     if dm_policy not in POLICIES:
         raise DomainError(f"dm_policy is one of {', '.join(POLICIES)}", code="validation_error")
     async with svc.sessions() as s, s.begin():
@@ -159,7 +162,7 @@ async def _answering(s: AsyncSession, sender: UUID, recipient: UUID) -> bool:
     return (await s.execute(q)).first() is not None
 
 
-async def ensure_may_message(svc, sender: UUID, recipient: UUID) -> None:
+async def ensure_may_message(svc: Services, sender: UUID, recipient: UUID) -> None:
     if sender == recipient:
         raise DomainError("you cannot message yourself", code="cannot_message_self")
     await require_user(svc, recipient)
@@ -215,7 +218,7 @@ async def _conversation(s: AsyncSession, a: UUID, b: UUID) -> Conversation:
     return conv
 
 
-async def _replay(svc, sender: UUID, client_id: str, recipient: UUID, body: str) -> dict | None:
+async def _replay(svc: Services, sender: UUID, client_id: str, recipient: UUID, body: str) -> dict | None:
     async with svc.sessions() as s:
         row = (
             await s.execute(
@@ -232,7 +235,7 @@ async def _replay(svc, sender: UUID, client_id: str, recipient: UUID, body: str)
     return public(m, recipient)
 
 
-def clean_body(svc, body: str) -> str:
+def clean_body(svc: Services, body: str) -> str:
     body = body.strip()
     if not body:
         raise DomainError("a message needs some text", code="empty_message")
@@ -241,7 +244,7 @@ def clean_body(svc, body: str) -> str:
     return body
 
 
-async def send(svc, *, sender_id: UUID, to_user_id: UUID, body: str, client_id: str | None = None) -> dict:
+async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, client_id: str | None = None) -> dict:
     """Store, announce (outbox) and push a message; a retry with the same client_id answers the
     same message."""
     body = clean_body(svc, body)
@@ -304,8 +307,8 @@ async def send(svc, *, sender_id: UUID, to_user_id: UUID, body: str, client_id: 
                     id=m.id,
                 ),
             )
-    if inserted is None:
-        return await _replay(svc, sender_id, client_id, to_user_id, body)
+    if inserted is None:  # only a client_id can conflict, and its message is committed: _replay finds it
+        return cast(dict, await _replay(svc, sender_id, cast(str, client_id), to_user_id, body))
     svc.relay.kick()
     out = public(m, to_user_id)
     await push(svc, (to_user_id, sender_id), {"type": "message.new", "message": out})
@@ -322,7 +325,7 @@ async def _member(s: AsyncSession, user_id: UUID, conversation_id: UUID, *, lock
     return me
 
 
-async def conversations(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
+async def conversations(svc: Services, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """Your conversations, newest activity first: {"items": [{"id", "peer", "last_message",
     "unread", "peer_read_up_to"}], "next_cursor"}. A conversation that gets a message while you
     page moves to the top: the live push (message.new) tells the client."""
@@ -364,10 +367,12 @@ async def conversations(svc, user_id: UUID, *, cursor: str | None = None, limit:
         }
         for r in rows
     ]
-    return {"items": items, "next_cursor": cursors.encode_ids(rows[-1].last_message_id) if more else None}
+    return {"items": items, "next_cursor": cursors.encode_ids(cast(UUID, rows[-1].last_message_id)) if more else None}
 
 
-async def history(svc, user_id: UUID, conversation_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
+async def history(
+    svc: Services, user_id: UUID, conversation_id: UUID, *, cursor: str | None = None, limit: int = 50
+) -> dict:
     """A conversation's messages, newest first, keyset on the id (messages arriving while you
     page land above the first page): {"items", "next_cursor", "peer_read_up_to"}."""
     q = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit + 1)
@@ -385,7 +390,7 @@ async def history(svc, user_id: UUID, conversation_id: UUID, *, cursor: str | No
     }
 
 
-async def mark_read(svc, user_id: UUID, conversation_id: UUID, up_to_message_id: UUID) -> dict:
+async def mark_read(svc: Services, user_id: UUID, conversation_id: UUID, up_to_message_id: UUID) -> dict:
     """Read receipt: everything up to that message (of this conversation) is read. Moves only
     forward; the sender hears `message.read` on their channel when it moved."""
     async with svc.sessions() as s, s.begin():
@@ -396,14 +401,17 @@ async def mark_read(svc, user_id: UUID, conversation_id: UUID, up_to_message_id:
         moved = me.last_read_id is None or up_to_message_id > me.last_read_id
         if moved:
             me.last_read_id = up_to_message_id
-            me.unread = await s.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.id > up_to_message_id,
-                    Message.sender_id != user_id,
-                )
+            me.unread = cast(
+                int,
+                await s.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.id > up_to_message_id,
+                        Message.sender_id != user_id,
+                    )
+                ),
             )
         peer, unread, read_up_to = me.peer_id, me.unread, me.last_read_id
     receipt = {
@@ -420,7 +428,7 @@ async def mark_read(svc, user_id: UUID, conversation_id: UUID, up_to_message_id:
     return {"conversation_id": str(conversation_id), "up_to_message_id": str(read_up_to), "unread": unread}
 
 
-async def typing(svc, user_id: UUID, conversation_id: UUID) -> None:
+async def typing(svc: Services, user_id: UUID, conversation_id: UUID) -> None:
     """A typing indicator (websocket): pushed to the peer, stored nowhere."""
     async with svc.sessions() as s:
         me = await _member(s, user_id, conversation_id)

@@ -19,11 +19,13 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
 from sqlalchemy import (
     BigInteger,
+    CursorResult,
     DateTime,
     ForeignKey,
     Integer,
@@ -48,6 +50,9 @@ from models.core.events import new_id
 from models.social.blocks import blocked_among
 from models.social.lookups import people
 from models.social.mutes import Mute
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +157,7 @@ def notices(event: dict, post_authors: dict[UUID, UUID]) -> list[Notice]:
     return result
 
 
-async def post_authors(svc, events: list[dict]) -> dict[UUID, UUID]:
+async def post_authors(svc: Services, events: list[dict]) -> dict[UUID, UUID]:
     ids = {UUID(e["payload"]["post_id"]) for e in events if e.get("type") == "reaction.added"}
     if not ids:
         return {}
@@ -163,7 +168,7 @@ async def post_authors(svc, events: list[dict]) -> dict[UUID, UUID]:
 # ------------------------------------------------------------------ applying
 
 
-async def _allowed(svc, found: list[Notice]) -> list[Notice]:
+async def _allowed(svc: Services, found: list[Notice]) -> list[Notice]:
     """Without notices to yourself, between users blocked either way, or from someone muted."""
     found = [n for n in found if n.recipient != n.actor]
     pairs = list({(n.recipient, n.actor) for n in found})
@@ -195,7 +200,7 @@ WHERE notification_id = :n AND actor_id = ANY(:actors) AND NOT (event_id = ANY(:
 """).bindparams(bindparam("actors", type_=ARRAY(Uuid)), bindparam("events", type_=ARRAY(Uuid)))
 
 
-async def apply(svc, found: list[Notice]) -> list[UUID]:
+async def apply(svc: Services, found: list[Notice]) -> list[UUID]:
     """Fold notices into notifications, idempotently; returns the ids of those that changed."""
     found = await _allowed(svc, found)
     if not found:
@@ -268,7 +273,7 @@ async def apply(svc, found: list[Notice]) -> list[UUID]:
     return changed
 
 
-async def push_changed(svc, ids: list[UUID]) -> None:
+async def push_changed(svc: Services, ids: list[UUID]) -> None:
     """Live delivery of changed notifications (best effort: the list is the truth)."""
     if not ids:
         return
@@ -301,7 +306,7 @@ def text_of(kind: str, names: list[str], actor_count: int, event_count: int) -> 
     return f"{who} {verb}"
 
 
-async def _render(svc, rows: list[Notification]) -> list[dict]:
+async def _render(svc: Services, rows: list[Notification]) -> list[dict]:
     found = await people(svc, list({a for n in rows for a in n.actors}))
     out = []
     for n in rows:
@@ -324,16 +329,19 @@ async def _render(svc, rows: list[Notification]) -> list[dict]:
     return out
 
 
-async def unread_count(svc, user_id: UUID) -> int:
+async def unread_count(svc: Services, user_id: UUID) -> int:
     async with svc.sessions() as s:
-        return await s.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
+        return cast(
+            int,
+            await s.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
+            ),
         )
 
 
-async def list_for(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
+async def list_for(svc: Services, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """Newest activity first: {"items", "next_cursor", "unread_count"}. A notification that takes
     a new event moves to the top (and is pushed live), so paging never shows it twice."""
     q = (
@@ -354,15 +362,15 @@ async def list_for(svc, user_id: UUID, *, cursor: str | None = None, limit: int 
     }
 
 
-async def mark_read(svc, user_id: UUID, *, ids: list[UUID] | None = None, everything: bool = False) -> dict:
+async def mark_read(svc: Services, user_id: UUID, *, ids: list[UUID] | None = None, everything: bool = False) -> dict:
     """Mark some of your notifications (ids; others' are ignored) or all of them read."""
     if not everything and not ids:
         raise DomainError('give "ids" or "all": true', code="validation_error")
     q = update(Notification).where(Notification.recipient_id == user_id, Notification.read_at.is_(None))
     if not everything:
-        q = q.where(Notification.id.in_(ids))
+        q = q.where(Notification.id.in_(cast(list[UUID], ids)))  # given when not `everything`
     async with svc.sessions() as s, s.begin():
-        n = (await s.execute(q.values(read_at=utcnow()))).rowcount
+        n = cast(CursorResult, await s.execute(q.values(read_at=utcnow()))).rowcount
     unread = await unread_count(svc, user_id)
     try:
         await svc.redis.publish(f"user:{user_id}", orjson.dumps({"type": "notifications.read", "unread_count": unread}))
@@ -371,7 +379,7 @@ async def mark_read(svc, user_id: UUID, *, ids: list[UUID] | None = None, everyt
     return {"updated": n, "unread_count": unread}
 
 
-async def mark_target_read(svc, user_id: UUID, kind: str, target_id: UUID) -> None:
+async def mark_target_read(svc: Services, user_id: UUID, kind: str, target_id: UUID) -> None:
     """E.g. reading a conversation reads its "sent you messages" notifications."""
     async with svc.sessions() as s, s.begin():
         await s.execute(

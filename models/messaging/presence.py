@@ -23,6 +23,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import orjson
@@ -33,6 +34,9 @@ from models.core.events import new_id
 from models.messaging.messages import ConversationMember, push
 from models.social.blocks import blocked_among, blocked_either
 from models.social.lookups import require_user
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ def _iso(ms: bytes | None) -> str | None:
 # ------------------------------------------------------------------ connections (api/routes/ws.py)
 
 
-async def _touch(svc, user_id: UUID, conn: str, *, remove: bool) -> int:
+async def _touch(svc: Services, user_id: UUID, conn: str, *, remove: bool) -> int:
     """Add/refresh or remove one connection; the number of live connections after it."""
     now = time.time()
     ttl = svc.settings.presence_ttl
@@ -84,7 +88,7 @@ async def _touch(svc, user_id: UUID, conn: str, *, remove: bool) -> int:
         return (await p.execute())[2]
 
 
-async def connected(svc, user_id: UUID) -> str:
+async def connected(svc: Services, user_id: UUID) -> str:
     """A socket opened: its connection id. Announces "online" if it is the user's first."""
     conn = str(new_id())
     if await _touch(svc, user_id, conn, remove=False) == 1:
@@ -92,7 +96,7 @@ async def connected(svc, user_id: UUID) -> str:
     return conn
 
 
-async def keepalive(svc, user_id: UUID, conn: str) -> None:
+async def keepalive(svc: Services, user_id: UUID, conn: str) -> None:
     """Runs for the socket's lifetime: refreshes its entry so it keeps counting."""
     while True:
         await asyncio.sleep(svc.settings.presence_refresh)
@@ -102,13 +106,13 @@ async def keepalive(svc, user_id: UUID, conn: str) -> None:
             log.warning("presence refresh failed", extra={"user_id": str(user_id), "error": repr(exc)})
 
 
-def disconnected(svc, user_id: UUID, conn: str) -> None:
+def disconnected(svc: Services, user_id: UUID, conn: str) -> None:
     """A socket closed (called from its handler's `finally`, possibly while being cancelled:
     the work runs in its own task)."""
     _spawn(_close(svc, user_id, conn))
 
 
-async def _close(svc, user_id: UUID, conn: str) -> None:
+async def _close(svc: Services, user_id: UUID, conn: str) -> None:
     if await _touch(svc, user_id, conn, remove=True) == 0:
         await _settle(svc, user_id)
 
@@ -122,7 +126,7 @@ def _spawn(coro) -> None:
     task.add_done_callback(_settling.discard)
 
 
-async def _settle(svc, user_id: UUID) -> None:
+async def _settle(svc: Services, user_id: UUID) -> None:
     """After the debounce, announce the state if it differs from the one last announced."""
     try:
         await asyncio.sleep(svc.settings.presence_debounce)
@@ -138,7 +142,7 @@ async def _settle(svc, user_id: UUID) -> None:
         log.warning("presence announcement failed", extra={"user_id": str(user_id), "error": repr(exc)})
 
 
-async def partners(svc, user_id: UUID) -> list[UUID]:
+async def partners(svc: Services, user_id: UUID) -> list[UUID]:
     """The user's most recent conversation partners, without those with a block either way."""
     q = (
         select(ConversationMember.peer_id)
@@ -152,7 +156,7 @@ async def partners(svc, user_id: UUID) -> list[UUID]:
     return [p for p in peers if frozenset((user_id, p)) not in blocked]
 
 
-async def _announce(svc, user_id: UUID, state: dict) -> None:
+async def _announce(svc: Services, user_id: UUID, state: dict) -> None:
     msg = {"type": "presence", **state}
     await push(svc, await partners(svc, user_id), msg)
     await svc.redis.publish(channel(user_id), orjson.dumps(msg))
@@ -161,7 +165,7 @@ async def _announce(svc, user_id: UUID, state: dict) -> None:
 # ------------------------------------------------------------------ reading and settings
 
 
-async def status(svc, user_id: UUID) -> dict:
+async def status(svc: Services, user_id: UUID) -> dict:
     """{"user_id", "online", "last_seen_at"}, unchecked (the caller checked may_see)."""
     async with svc.redis.pipeline(transaction=False) as p:
         p.zcount(_conn(user_id), time.time(), "+inf")
@@ -170,7 +174,7 @@ async def status(svc, user_id: UUID) -> dict:
     return {"user_id": str(user_id), "online": live > 0, "last_seen_at": _iso(seen)}
 
 
-async def ensure_may_see(svc, viewer_id: UUID, user_id: UUID) -> None:
+async def ensure_may_see(svc: Services, viewer_id: UUID, user_id: UUID) -> None:
     if viewer_id == user_id:
         return
     await require_user(svc, user_id)
@@ -195,16 +199,16 @@ async def ensure_may_see(svc, viewer_id: UUID, user_id: UUID) -> None:
         raise hidden
 
 
-async def presence(svc, viewer_id: UUID, user_id: UUID) -> dict:
+async def presence(svc: Services, viewer_id: UUID, user_id: UUID) -> dict:
     await ensure_may_see(svc, viewer_id, user_id)
     return await status(svc, user_id)
 
 
-async def get_settings(svc, user_id: UUID) -> dict:
+async def get_settings(svc: Services, user_id: UUID) -> dict:
     return {"visible": not await svc.redis.exists(_hidden(user_id))}
 
 
-async def set_visible(svc, user_id: UUID, visible: bool) -> dict:
+async def set_visible(svc: Services, user_id: UUID, visible: bool) -> dict:
     """Hiding stops reads by others and announcements; it takes effect at once."""
     if visible:
         await svc.redis.delete(_hidden(user_id))

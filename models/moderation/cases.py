@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint, select, tuple_
@@ -28,6 +29,9 @@ from models.core.base import Base, utcnow
 from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event, new_id
 from models.media import videos
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 STATUSES = ("open", "closed")
 DECISIONS = ("approve", "reject")
@@ -80,7 +84,7 @@ async def open_case(
     )
 
 
-async def apply_verdict(svc, video_id: UUID, verdict) -> videos.Video | None:
+async def apply_verdict(svc: Services, video_id: UUID, verdict) -> videos.Video | None:
     """The NSFW agent's verdict: processing (transcoded) -> ready | in_review (case opened) |
     rejected (hidden, case opened). Ready is the last write of the pipeline: it is what makes the
     video playable. A redelivered verdict finds the video decided and does nothing (None)."""
@@ -123,7 +127,7 @@ async def cases_of(s: AsyncSession, video_id: UUID) -> list[ModerationCase]:
 # ---------------------------------------------------------------- the moderators' queue
 
 
-async def thumbnail_url(svc, case: ModerationCase, video: videos.Video, *, base_url: str) -> str | None:
+async def thumbnail_url(svc: Services, case: ModerationCase, video: videos.Video, *, base_url: str) -> str | None:
     """A link a moderator's browser opens without headers until MEDIA_URL_TTL: presigned with S3,
     else the API's route with a token signed over the case id (it opens nothing else)."""
     if not video.thumbnail_key or video.status == "failed":
@@ -136,7 +140,7 @@ async def thumbnail_url(svc, case: ModerationCase, video: videos.Video, *, base_
     return f"{base}/admin/moderation/cases/{case.id}/thumbnail.jpg?t={videos.sign(svc.settings, case.id)}"
 
 
-async def thumbnail_key(svc, case_id: UUID, token: str | None) -> str:
+async def thumbnail_key(svc: Services, case_id: UUID, token: str | None) -> str:
     """The storage key of a case's thumbnail for the holder of its signed link; else 404 (a bad
     token looks like no case)."""
     if not videos.verify(svc.settings, case_id, token):
@@ -154,7 +158,9 @@ async def thumbnail_key(svc, case_id: UUID, token: str | None) -> str:
     return key
 
 
-async def _public(svc, case: ModerationCase, video: videos.Video, post_id: UUID | None, *, base_url: str) -> dict:
+async def _public(
+    svc: Services, case: ModerationCase, video: videos.Video, post_id: UUID | None, *, base_url: str
+) -> dict:
     return {
         "id": str(case.id),
         "kind": case.kind,
@@ -199,7 +205,9 @@ def _after(status: str, cursor: str):
     return at, case_id
 
 
-async def list_cases(svc, *, status: str = "open", cursor: str | None = None, limit: int = 50, base_url: str) -> dict:
+async def list_cases(
+    svc: Services, *, status: str = "open", cursor: str | None = None, limit: int = 50, base_url: str
+) -> dict:
     if status not in STATUSES:
         raise DomainError("status must be open or closed", code="invalid_status")
     at = ModerationCase.opened_at if status == "open" else ModerationCase.closed_at
@@ -222,13 +230,13 @@ async def list_cases(svc, *, status: str = "open", cursor: str | None = None, li
     return {
         "items": [await _public(svc, r.ModerationCase, r.Video, r.post_id, base_url=base_url) for r in rows],
         "next_cursor": _cursor(status, last.opened_at if status == "open" else last.closed_at, last.id)
-        if more
+        if more and last is not None
         else None,
     }
 
 
 async def decide(
-    svc,
+    svc: Services,
     *,
     case_id: UUID,
     decision: str,
@@ -251,6 +259,7 @@ async def decide(
             raise Conflict(f"this case was already decided ({case.decision or 'closed'})", code="case_closed")
         changed = await videos.apply_decision(s, case.video_id, decision)
         video = changed or await s.get(videos.Video, case.video_id)
+        assert video is not None  # the case's foreign key, and the case is locked
         case.status, case.decision, case.decided_by = "closed", decision, actor
         case.note, case.closed_at = note or None, utcnow()
         audit.stage(

@@ -11,6 +11,7 @@ a post with a video hides the video (rejected, `report_upheld`) in the same tran
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, String, Uuid, and_, case, or_, select
@@ -25,6 +26,9 @@ from models.core.base import Base, CreatedAt, utcnow
 from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event, new_id
 from models.media import videos
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 TARGET_TYPES = ("user", "post")
 OUTCOMES = ("upheld", "dismissed")
@@ -69,7 +73,7 @@ def _payload(r: Report) -> dict:
     }
 
 
-async def _target_user(svc, reporter_id: UUID, target_type: str, target_id: UUID) -> UUID:
+async def _target_user(svc: Services, reporter_id: UUID, target_type: str, target_id: UUID) -> UUID:
     if target_type == "post":
         return (await visibility.get_visible_post(svc, reporter_id, target_id)).author_id
     async with svc.sessions() as s:
@@ -79,7 +83,7 @@ async def _target_user(svc, reporter_id: UUID, target_type: str, target_id: UUID
 
 
 async def create(
-    svc, *, reporter_id: UUID, target_type: str, target_id: UUID, reason: str, client: Client | None = None
+    svc: Services, *, reporter_id: UUID, target_type: str, target_id: UUID, reason: str, client: Client | None = None
 ) -> dict:
     if target_type not in TARGET_TYPES:
         raise DomainError("target_type must be user or post", code="invalid_target_type")
@@ -114,7 +118,7 @@ async def create(
     return public(report)
 
 
-async def resolve(svc, *, report_id: UUID, outcome: str, actor: UUID, client: Client | None = None) -> dict:
+async def resolve(svc: Services, *, report_id: UUID, outcome: str, actor: UUID, client: Client | None = None) -> dict:
     if outcome not in OUTCOMES:
         raise DomainError("outcome must be upheld or dismissed", code="invalid_outcome")
     async with outbox.transaction(svc) as s:
@@ -162,7 +166,7 @@ def _after(cursor: str):
     return and_(Report.status != "open", Report.id < rid)
 
 
-async def list_reports(svc, *, status: str | None = None, cursor: str | None = None, limit: int = 50) -> dict:
+async def list_reports(svc: Services, *, status: str | None = None, cursor: str | None = None, limit: int = 50) -> dict:
     group = case((Report.status == "open", 0), else_=1)
     q = (
         select(Report, group.label("g"))

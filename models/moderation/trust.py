@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, SmallInteger, func, select, text
@@ -38,6 +39,9 @@ from models.core.base import Base, utcnow
 from models.core.errors import NotFound
 from models.moderation.reports import Report
 from models.social import blocks
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 BASE, PHONE, BADGE, AGE, RECIPROCITY = 10, 25, 20, 25, 20
 AGE_FULL_DAYS = 180
@@ -112,7 +116,7 @@ def _out(user_id: UUID, score: int, components: dict, computed_at: datetime) -> 
     return {"user_id": str(user_id), "score": score, "components": components, "computed_at": computed_at.isoformat()}
 
 
-async def compute(svc, user_id: UUID) -> dict | None:
+async def compute(svc: Services, user_id: UUID) -> dict | None:
     """Compute and store the user's score; None if there is no such user."""
     started = utcnow()
     measured = not svc.settings.scylla_hosts  # the edges live in PostgreSQL
@@ -153,12 +157,12 @@ async def compute(svc, user_id: UUID) -> dict | None:
     return _out(user_id, score, parts, started)
 
 
-async def recompute(svc, user_ids: Iterable[UUID]) -> None:
+async def recompute(svc: Services, user_ids: Iterable[UUID]) -> None:
     for uid in sorted(set(user_ids)):
         await compute(svc, uid)
 
 
-async def get_score(svc, viewer_id: UUID | None, user_id: UUID) -> dict:
+async def get_score(svc: Services, viewer_id: UUID | None, user_id: UUID) -> dict:
     """The stored score, computed first if missing or older than TRUST_SCORE_MAX_AGE. Like the
     profile, 404 `user_not_found` when either of viewer and user blocked the other."""
     if viewer_id is not None and await blocks.blocked_either(svc, viewer_id, user_id):

@@ -4,6 +4,7 @@ circle memberships both ways. The checks other areas call are models/social/bloc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import delete
@@ -17,8 +18,11 @@ from models.social.blocks import Block, cache_key
 from models.social.circles import drop_memberships_between
 from models.social.lookups import relation_page, require_user
 
+if TYPE_CHECKING:
+    from infra.services import Services
 
-async def block(svc, *, blocker_id: UUID, target_id: UUID) -> None:
+
+async def block(svc: Services, *, blocker_id: UUID, target_id: UUID) -> None:
     """Idempotent. Also ends follows both ways (through the follow stream, so the counters stay
     exact) and circle memberships both ways (at once, in this transaction)."""
     if blocker_id == target_id:
@@ -49,7 +53,7 @@ async def block(svc, *, blocker_id: UUID, target_id: UUID) -> None:
     await svc.redis.set(cache_key(blocker_id, target_id), b"1", ex=svc.settings.block_cache_ttl)
 
 
-async def unblock(svc, *, blocker_id: UUID, target_id: UUID) -> None:
+async def unblock(svc: Services, *, blocker_id: UUID, target_id: UUID) -> None:
     """Idempotent; follows ended by the block stay ended."""
     await require_user(svc, target_id)
     async with outbox.transaction(svc) as s:
@@ -65,6 +69,6 @@ async def unblock(svc, *, blocker_id: UUID, target_id: UUID) -> None:
     await svc.redis.delete(cache_key(blocker_id, target_id))  # the other direction may still block
 
 
-async def list_blocks(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
+async def list_blocks(svc: Services, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
     """Users `user_id` blocked, newest first: {"items": [{"user", "created_at"}], "next_cursor"}."""
     return await relation_page(svc, Block, Block.blocker_id, user_id, Block.blocked_id, cursor=cursor, limit=limit)

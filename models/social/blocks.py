@@ -6,6 +6,7 @@ before letting one user reach another (follow, react, comment, message, tip, cir
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, and_, or_, select, tuple_
@@ -14,6 +15,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.core.base import Base, utcnow
 from models.core.errors import Forbidden
 from models.core.events import new_id
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 
 class Block(Base):
@@ -32,7 +36,7 @@ def cache_key(a: UUID, b: UUID) -> str:
     return f"blocked:{lo}:{hi}"
 
 
-async def blocked_either(svc, a: UUID, b: UUID) -> bool:
+async def blocked_either(svc: Services, a: UUID, b: UUID) -> bool:
     """Has a blocked b, or b blocked a? Cached in Redis per pair.
 
     Cache protocol: a reader fills a miss with SET NX (never overwriting); block() SETs "1" after
@@ -57,13 +61,13 @@ async def blocked_either(svc, a: UUID, b: UUID) -> bool:
     return found
 
 
-async def ensure_not_blocked(svc, actor: UUID, other: UUID) -> None:
+async def ensure_not_blocked(svc: Services, actor: UUID, other: UUID) -> None:
     """Forbidden (403 `blocked`) if either user blocked the other."""
     if await blocked_either(svc, actor, other):
         raise Forbidden("you cannot interact with this user", code="blocked")
 
 
-async def blocked_among(svc, pairs: list[tuple[UUID, UUID]]) -> set[frozenset[UUID]]:
+async def blocked_among(svc: Services, pairs: list[tuple[UUID, UUID]]) -> set[frozenset[UUID]]:
     """Which of these pairs have a block either way (one query; for agents applying a batch)."""
     if not pairs:
         return set()

@@ -8,6 +8,7 @@ circle id the owner does not have). Limits: CIRCLES_MAX per owner, CIRCLE_MEMBER
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, String, and_, delete, func, or_, select, text
@@ -21,6 +22,9 @@ from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import new_id
 from models.social.blocks import ensure_not_blocked
 from models.social.lookups import relation_page, require_user
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 
 class Circle(CreatedAt, Base):
@@ -48,7 +52,7 @@ def public(circle: Circle, member_count: int) -> dict:
     }
 
 
-async def _owner_only(svc, viewer_id: UUID, owner_id: UUID) -> None:
+async def _owner_only(svc: Services, viewer_id: UUID, owner_id: UUID) -> None:
     if viewer_id != owner_id:
         await require_user(svc, owner_id)
         raise Forbidden("circles are visible to and changed by their owner only", code="not_owner")
@@ -63,16 +67,20 @@ async def _own_circle(s: AsyncSession, owner_id: UUID, circle_id: UUID, *, lock:
 
 
 async def _member_count(s: AsyncSession, circle_id: UUID) -> int:
-    return await s.scalar(select(func.count()).select_from(CircleMember).where(CircleMember.circle_id == circle_id))
+    return cast(
+        int, await s.scalar(select(func.count()).select_from(CircleMember).where(CircleMember.circle_id == circle_id))
+    )
 
 
-async def create_circle(svc, *, viewer_id: UUID, owner_id: UUID, name: str) -> dict:
+async def create_circle(svc: Services, *, viewer_id: UUID, owner_id: UUID, name: str) -> dict:
     await _owner_only(svc, viewer_id, owner_id)
     try:
         async with svc.sessions() as s, s.begin():
             # One creator per owner at a time, so the limit holds under concurrent requests.
             await s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"circles:{owner_id}"})
-            have = await s.scalar(select(func.count()).select_from(Circle).where(Circle.owner_id == owner_id))
+            have = cast(
+                int, await s.scalar(select(func.count()).select_from(Circle).where(Circle.owner_id == owner_id))
+            )
             if have >= svc.settings.circles_max:
                 raise Conflict(f"at most {svc.settings.circles_max} circles per user", code="circle_limit_reached")
             circle = Circle(id=new_id(), owner_id=owner_id, name=name)
@@ -83,7 +91,7 @@ async def create_circle(svc, *, viewer_id: UUID, owner_id: UUID, name: str) -> d
     return public(circle, 0)
 
 
-async def list_circles(svc, *, viewer_id: UUID, owner_id: UUID) -> dict:
+async def list_circles(svc: Services, *, viewer_id: UUID, owner_id: UUID) -> dict:
     """All of the owner's circles (at most CIRCLES_MAX), newest first."""
     await _owner_only(svc, viewer_id, owner_id)
     counts = select(CircleMember.circle_id, func.count().label("n")).group_by(CircleMember.circle_id).subquery()
@@ -98,7 +106,7 @@ async def list_circles(svc, *, viewer_id: UUID, owner_id: UUID) -> dict:
     return {"items": [public(c, n) for c, n in rows], "next_cursor": None}
 
 
-async def add_member(svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, member_id: UUID) -> bool:
+async def add_member(svc: Services, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, member_id: UUID) -> bool:
     """Idempotent; True if the member was added now, False if already in."""
     await _owner_only(svc, viewer_id, owner_id)
     if member_id == owner_id:
@@ -124,7 +132,7 @@ async def add_member(svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, m
     return added is not None
 
 
-async def remove_member(svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, member_id: UUID) -> None:
+async def remove_member(svc: Services, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, member_id: UUID) -> None:
     await _owner_only(svc, viewer_id, owner_id)
     async with svc.sessions() as s, s.begin():
         await _own_circle(s, owner_id, circle_id)
@@ -140,7 +148,7 @@ async def remove_member(svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID
 
 
 async def list_members(
-    svc, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, cursor: str | None = None, limit: int = 50
+    svc: Services, *, viewer_id: UUID, owner_id: UUID, circle_id: UUID, cursor: str | None = None, limit: int = 50
 ) -> dict:
     """Members, most recently added first: {"items": [{"user", "created_at"}], "next_cursor"}."""
     await _owner_only(svc, viewer_id, owner_id)
@@ -151,19 +159,19 @@ async def list_members(
     )
 
 
-async def ensure_own_circle(svc, owner_id: UUID, circle_id: UUID) -> None:
+async def ensure_own_circle(svc: Services, owner_id: UUID, circle_id: UUID) -> None:
     """For posting to a circle: someone else's circle is `circle_not_found` (no oracle)."""
     async with svc.sessions() as s:
         await _own_circle(s, owner_id, circle_id)
 
 
-async def is_member(svc, circle_id: UUID, user_id: UUID) -> bool:
+async def is_member(svc: Services, circle_id: UUID, user_id: UUID) -> bool:
     q = select(CircleMember.id).where(CircleMember.circle_id == circle_id, CircleMember.user_id == user_id)
     async with svc.sessions() as s:
         return (await s.execute(q)).first() is not None
 
 
-async def members_only(svc, viewer_id: UUID | None, post) -> bool:
+async def members_only(svc: Services, viewer_id: UUID | None, post) -> bool:
     """Visibility rule "circle" (models/content/visibility.py): members of the post's circle."""
     return viewer_id is not None and post.circle_id is not None and await is_member(svc, post.circle_id, viewer_id)
 

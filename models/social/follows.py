@@ -5,6 +5,7 @@ per edge — exactly as reactions do (models/content/reactions.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from models.core import cursors, idempotency
@@ -15,10 +16,15 @@ from models.engagement import FollowChange, FollowLink
 from models.social.blocks import ensure_not_blocked
 from models.social.lookups import people, require_user
 
+if TYPE_CHECKING:
+    from infra.services import Services
+
 ADDED, REMOVED = "follow.added", "follow.removed"
 
 
-async def follow(svc, *, follower_id: UUID, followee_id: UUID, add: bool, idempotency_key: str | None = None) -> UUID:
+async def follow(
+    svc: Services, *, follower_id: UUID, followee_id: UUID, add: bool, idempotency_key: str | None = None
+) -> UUID:
     """Validate and publish; returns the event id (accepted, applied shortly). Following someone
     who blocked you (or whom you blocked) is 403 `blocked`; unfollowing always goes through."""
     if follower_id == followee_id:
@@ -47,7 +53,7 @@ def change_from_event(event: dict) -> FollowChange | None:
     )
 
 
-async def follow_counts(svc, user_id: UUID) -> dict[str, int]:
+async def follow_counts(svc: Services, user_id: UUID) -> dict[str, int]:
     """{"followers": n, "following": n} (zeros for a user nobody follows; existence not checked)."""
     return (await svc.store.get_follow_counts([user_id]))[user_id]
 
@@ -58,7 +64,7 @@ def _at(event_id: UUID) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
-async def _page(svc, direction: str, user_id: UUID, viewer_id: UUID, cursor: str | None, limit: int) -> dict:
+async def _page(svc: Services, direction: str, user_id: UUID, viewer_id: UUID, cursor: str | None, limit: int) -> dict:
     await require_user(svc, user_id)
     await ensure_not_blocked(svc, viewer_id, user_id)
     after = None
@@ -78,17 +84,21 @@ async def _page(svc, direction: str, user_id: UUID, viewer_id: UUID, cursor: str
     }
 
 
-async def followers(svc, user_id: UUID, *, viewer_id: UUID, cursor: str | None = None, limit: int = 50) -> dict:
+async def followers(
+    svc: Services, user_id: UUID, *, viewer_id: UUID, cursor: str | None = None, limit: int = 50
+) -> dict:
     """Who follows `user_id`, newest first: {"items": [{"user", "followed_at"}], "next_cursor"}.
     Refused (403 `blocked`) between users with a block either way."""
     return await _page(svc, "followers", user_id, viewer_id, cursor, limit)
 
 
-async def following(svc, user_id: UUID, *, viewer_id: UUID, cursor: str | None = None, limit: int = 50) -> dict:
+async def following(
+    svc: Services, user_id: UUID, *, viewer_id: UUID, cursor: str | None = None, limit: int = 50
+) -> dict:
     """Whom `user_id` follows, newest first; same shape and rules as `followers`."""
     return await _page(svc, "following", user_id, viewer_id, cursor, limit)
 
 
-async def followers_only(svc, viewer_id: UUID | None, post) -> bool:
+async def followers_only(svc: Services, viewer_id: UUID | None, post) -> bool:
     """Visibility rule "followers" (models/content/visibility.py): the viewer follows the author."""
     return viewer_id is not None and await svc.store.is_following(viewer_id, post.author_id)

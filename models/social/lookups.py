@@ -3,6 +3,7 @@ page of relation rows (blocks, mutes, circle members) with opaque keyset cursors
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import select
@@ -11,15 +12,18 @@ from models.accounts.users import User
 from models.core import cursors
 from models.core.errors import NotFound
 
+if TYPE_CHECKING:
+    from infra.services import Services
 
-async def require_user(svc, user_id: UUID) -> None:
+
+async def require_user(svc: Services, user_id: UUID) -> None:
     async with svc.sessions() as s:
         found = (await s.execute(select(User.id).where(User.id == user_id))).first()
     if not found:
         raise NotFound("no such user", code="user_not_found")
 
 
-async def people(svc, ids: list[UUID]) -> dict[UUID, dict]:
+async def people(svc: Services, ids: list[UUID]) -> dict[UUID, dict]:
     """id -> {"id", "username"} for the ids that are accounts (deleted ones are left out)."""
     if not ids:
         return {}
@@ -28,7 +32,9 @@ async def people(svc, ids: list[UUID]) -> dict[UUID, dict]:
     return {r.id: {"id": str(r.id), "username": r.username} for r in rows}
 
 
-async def relation_page(svc, model, owner_col, owner: UUID, target_col, *, cursor: str | None, limit: int) -> dict:
+async def relation_page(
+    svc: Services, model, owner_col, owner: UUID, target_col, *, cursor: str | None, limit: int
+) -> dict:
     """Rows of `model` owned by `owner`, newest first, keyset on the row's UUIDv7 `id` (rows added
     while paging land before the cursor, so later pages neither repeat nor skip)."""
     q = (

@@ -5,6 +5,7 @@ user notices nothing and may still interact. Synchronous PostgreSQL writes + an 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, delete, select
@@ -17,6 +18,9 @@ from models.core.errors import DomainError
 from models.core.events import Event, new_id
 from models.social.lookups import relation_page, require_user
 
+if TYPE_CHECKING:
+    from infra.services import Services
+
 
 class Mute(Base):
     __tablename__ = "mutes"
@@ -26,7 +30,7 @@ class Mute(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-async def mute(svc, *, muter_id: UUID, target_id: UUID) -> None:
+async def mute(svc: Services, *, muter_id: UUID, target_id: UUID) -> None:
     """Idempotent."""
     if muter_id == target_id:
         raise DomainError("you cannot mute yourself", code="cannot_mute_self")
@@ -46,7 +50,7 @@ async def mute(svc, *, muter_id: UUID, target_id: UUID) -> None:
             )
 
 
-async def unmute(svc, *, muter_id: UUID, target_id: UUID) -> None:
+async def unmute(svc: Services, *, muter_id: UUID, target_id: UUID) -> None:
     """Idempotent."""
     await require_user(svc, target_id)
     async with outbox.transaction(svc) as s:
@@ -61,12 +65,12 @@ async def unmute(svc, *, muter_id: UUID, target_id: UUID) -> None:
             )
 
 
-async def muted_by(svc, user: UUID) -> set[UUID]:
+async def muted_by(svc: Services, user: UUID) -> set[UUID]:
     """Everyone `user` muted (what their feeds and notifications leave out)."""
     async with svc.sessions() as s:
         return set((await s.execute(select(Mute.muted_id).where(Mute.muter_id == user))).scalars())
 
 
-async def list_mutes(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
+async def list_mutes(svc: Services, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
     """Users `user_id` muted, newest first: {"items": [{"user", "created_at"}], "next_cursor"}."""
     return await relation_page(svc, Mute, Mute.muter_id, user_id, Mute.muted_id, cursor=cursor, limit=limit)

@@ -7,12 +7,16 @@ unique external reference in the ledger, and the top-up / cashout row is locked 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from infra.payments.fawry import Fawry
 from infra.payments.vodafone_cash import VodafoneCash
 from models.core.errors import NotFound
 from models.wallet import cashout, topups
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 
 def _reference(value: str) -> UUID:
@@ -22,7 +26,7 @@ def _reference(value: str) -> UUID:
         raise NotFound("no top-up or cashout has this reference", code="unknown_reference") from None
 
 
-async def fawry_notification(svc, body: dict) -> dict:
+async def fawry_notification(svc: Services, body: dict) -> dict:
     """FawryPay server notification V2: for a top-up (charge) or a cashout."""
     n = Fawry(svc.settings).verify_notification(body)
     ref = _reference(n.reference)
@@ -34,7 +38,7 @@ async def fawry_notification(svc, body: dict) -> dict:
     return {"reference": n.reference, "result": await cashout.apply_notification(svc, ref, n)}
 
 
-async def vodafone_cash_notification(svc, body: dict) -> dict:
+async def vodafone_cash_notification(svc: Services, body: dict) -> dict:
     n = VodafoneCash(svc.settings).verify_notification(body)
     ref = _reference(n.reference)
     found = await cashout.find(svc, ref)

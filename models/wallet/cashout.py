@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -27,6 +28,9 @@ from models.moderation import trust
 from models.wallet import access, ledger
 from models.wallet.ledger import CASHOUT_PENDING, CLEARING, Leg
 from models.wallet.tables import Cashout
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 PROVIDERS = tuple(CLEARING)
 EGYPT_MOBILE = re.compile(r"^01[0125]\d{8}$")
@@ -51,13 +55,13 @@ def public(c: Cashout) -> dict:
     }
 
 
-async def ensure_identity(svc, user_id: UUID) -> None:
+async def ensure_identity(svc: Services, user_id: UUID) -> None:
     user = await users.get_user(svc, user_id)
     if user is None or user.phone_verified_at is None:
         raise Forbidden("cashouts need a verified phone number", code="phone_not_verified")
     # Computed now, not the stored score: money must not move on a score up to a day old
     # (a report upheld an hour ago counts).
-    score = (await trust.compute(svc, user_id))["score"]
+    score = cast(dict, await trust.compute(svc, user_id))["score"]  # None only for a missing user
     if score <= svc.settings.cashout_min_trust:
         raise Forbidden(
             "your account's trust score is too low for cashouts yet",
@@ -67,7 +71,7 @@ async def ensure_identity(svc, user_id: UUID) -> None:
 
 
 async def request_cashout(
-    svc,
+    svc: Services,
     *,
     actor_id: UUID,
     user_id: UUID,
@@ -145,16 +149,16 @@ async def request_cashout(
                 .where(Cashout.id == cashout_id, Cashout.provider_ref.is_(None))
                 .values(provider_ref=ref or None, updated_at=utcnow())
             )
-    return public(await find(svc, cashout_id))
+    return public(cast(Cashout, await find(svc, cashout_id)))  # created above; never deleted
 
 
-async def find(svc, cashout_id: UUID) -> Cashout | None:
+async def find(svc: Services, cashout_id: UUID) -> Cashout | None:
     async with svc.sessions() as s:
         return await s.get(Cashout, cashout_id)
 
 
 async def settle(
-    svc,
+    svc: Services,
     cashout_id: UUID,
     *,
     success: bool,
@@ -196,7 +200,7 @@ async def settle(
     return "applied"
 
 
-async def apply_notification(svc, cashout_id: UUID, n: Notification) -> str:
+async def apply_notification(svc: Services, cashout_id: UUID, n: Notification) -> str:
     if n.outcome in ("done", "paid"):
         return await settle(svc, cashout_id, success=True, provider_ref=n.provider_ref, amount=n.amount)
     if n.outcome == "failed":
@@ -204,7 +208,7 @@ async def apply_notification(svc, cashout_id: UUID, n: Notification) -> str:
     return "ignored"
 
 
-async def get_cashout(svc, *, viewer_id: UUID, user_id: UUID, cashout_id: UUID) -> dict:
+async def get_cashout(svc: Services, *, viewer_id: UUID, user_id: UUID, cashout_id: UUID) -> dict:
     await access.ensure_owner_or_admin(svc, viewer_id, user_id)
     c = await find(svc, cashout_id)
     if c is None or c.user_id != user_id:

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from sqlalchemy import case, func, insert, select, text, update
@@ -33,6 +33,9 @@ from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event, new_id
 from models.core.idempotency import IdempotencyKeyReused, body_hash
 from models.wallet.tables import Account, Entry, Transaction
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 USER = "user"
 # System accounts, one per currency.
@@ -55,7 +58,7 @@ class Leg:
 
     @property
     def account(self) -> str:
-        return USER if self.user_id is not None else self.system
+        return USER if self.user_id is not None else cast(str, self.system)  # one of the two is set
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def require_key(key: str | None, actor_id: UUID, scope: str, body: dict) -> Idem
     return Idempotency(actor_id, key, body_hash({"scope": scope, **body}))
 
 
-def currency(svc) -> str:
+def currency(svc: Services) -> str:
     return svc.settings.wallet_currency
 
 
@@ -110,7 +113,7 @@ def currency(svc) -> str:
 _system_ids: dict[tuple[str, str, str], UUID] = {}
 
 
-async def system_account(svc, kind: str, cur: str) -> UUID:
+async def system_account(svc: Services, kind: str, cur: str) -> UUID:
     """The id of a system account, created on first use (cached per database)."""
     cache_key = (svc.settings.database_url, kind, cur)
     if cache_key in _system_ids:
@@ -196,7 +199,8 @@ async def lock_wallets(s: AsyncSession, user_ids: list[UUID], cur: str) -> dict[
         .order_by(Account.id)
         .with_for_update()
     )
-    found = {a.user_id: a for a in (await s.execute(stmt)).scalars()}
+    # user accounts: user_id is set
+    found = {cast(UUID, a.user_id): a for a in (await s.execute(stmt)).scalars()}
     missing = [u for u in users if u not in found]
     if missing:
         await s.execute(
@@ -209,12 +213,15 @@ async def lock_wallets(s: AsyncSession, user_ids: list[UUID], cur: str) -> dict[
             )
             .on_conflict_do_nothing()
         )
-        found = {a.user_id: a for a in (await s.execute(stmt.execution_options(populate_existing=True))).scalars()}
+        found = {
+            cast(UUID, a.user_id): a
+            for a in (await s.execute(stmt.execution_options(populate_existing=True))).scalars()
+        }
     return found
 
 
 async def write(
-    svc, s: AsyncSession, tx: Posted, legs: list[Leg], wallets: dict[UUID, Account] | None = None
+    svc: Services, s: AsyncSession, tx: Posted, legs: list[Leg], wallets: dict[UUID, Account] | None = None
 ) -> Posted:
     """Apply `legs` to the transaction begun with `begin`: lock the user wallets (unless the
     caller already holds them), refuse a negative balance, update balances, insert the entries
@@ -223,13 +230,15 @@ async def write(
         raise ValueError(f"unbalanced or empty legs: {legs}")  # a programming error, never input
     user_legs = [leg for leg in legs if leg.user_id is not None]
     if wallets is None:
-        wallets = await lock_wallets(s, [leg.user_id for leg in user_legs], tx.currency) if user_legs else {}
+        wallets = (
+            await lock_wallets(s, [cast(UUID, leg.user_id) for leg in user_legs], tx.currency) if user_legs else {}
+        )
     deltas: dict[UUID, int] = {}
     for leg in user_legs:
-        acc = wallets[leg.user_id]
+        acc = wallets[cast(UUID, leg.user_id)]
         deltas[acc.id] = deltas.get(acc.id, 0) + leg.amount
     for acc in wallets.values():
-        if acc.id in deltas and acc.balance + deltas[acc.id] < 0:
+        if acc.id in deltas and cast(int, acc.balance) + deltas[acc.id] < 0:  # a user account's balance is set
             raise InsufficientFunds("the wallet balance does not cover this amount")
     if deltas:
         await s.execute(
@@ -241,7 +250,9 @@ async def write(
     rows = []
     for leg in legs:
         account_id = (
-            wallets[leg.user_id].id if leg.user_id is not None else await system_account(svc, leg.system, tx.currency)
+            wallets[leg.user_id].id
+            if leg.user_id is not None
+            else await system_account(svc, cast(str, leg.system), tx.currency)
         )
         rows.append({"transaction_id": tx.id, "account_id": account_id, "currency": tx.currency, "amount": leg.amount})
     await s.execute(insert(Entry), rows)
@@ -256,7 +267,7 @@ class _WalletQueues:
     instead of each holding a pooled connection while blocked on the row lock, which would starve
     every other request of connections. The row lock stays the guard across processes."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._locks: dict[UUID, list] = {}  # user id -> [lock, holders + waiters]
 
     @contextlib.asynccontextmanager
@@ -280,7 +291,7 @@ _queues = _WalletQueues()
 
 
 async def post(
-    svc,
+    svc: Services,
     *,
     kind: str,
     legs: list[Leg],
@@ -350,7 +361,7 @@ async def load(s: AsyncSession, row: Transaction) -> Posted:
     )
 
 
-async def get_transaction(svc, tx_id: UUID) -> Posted:
+async def get_transaction(svc: Services, tx_id: UUID) -> Posted:
     async with svc.sessions() as s:
         row = await s.get(Transaction, tx_id)
         if row is None:
@@ -358,7 +369,7 @@ async def get_transaction(svc, tx_id: UUID) -> Posted:
         return await load(s, row)
 
 
-async def balance(svc, user_id: UUID) -> int:
+async def balance(svc: Services, user_id: UUID) -> int:
     async with svc.sessions() as s:
         value = (
             await s.execute(
@@ -368,7 +379,7 @@ async def balance(svc, user_id: UUID) -> int:
     return value or 0
 
 
-async def history(svc, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
+async def history(svc: Services, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
     """The wallet's entries, newest first, keyset-paginated by entry id. Entries of one wallet
     are inserted under its row lock, so their ids follow commit order: a page never skips one."""
     after = None
@@ -403,7 +414,7 @@ async def history(svc, user_id: UUID, *, cursor: str | None = None, limit: int =
     return {"items": items, "next_cursor": str(rows[limit - 1][0]) if len(rows) > limit else None}
 
 
-async def reconcile(svc) -> dict:
+async def reconcile(svc: Services) -> dict:
     """Verify the ledger: every transaction sums to zero, the whole ledger sums to zero per
     currency, every user balance equals the sum of its entries and none is negative."""
     async with svc.sessions() as s:
@@ -419,7 +430,7 @@ async def reconcile(svc) -> dict:
             .scalars()
             .all()
         )
-        totals = dict(
+        totals: dict[str, int] = dict(
             (await s.execute(text("SELECT currency, sum(amount) FROM wallet_entries GROUP BY currency"))).all()
         )
         mismatched = (

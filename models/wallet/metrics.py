@@ -8,6 +8,7 @@ same statement, so a redelivered or duplicated event changes nothing.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import select, text
@@ -16,6 +17,9 @@ from models.core.base import utcnow
 from models.wallet import access, ledger
 from models.wallet.subscriptions import active_subscribers
 from models.wallet.tables import CreatorMetricsDaily
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 SOURCES = {"tip": "to_user_id", "subscription": "creator_id"}  # kind -> metadata field naming the creator
 
@@ -59,7 +63,7 @@ def fact(event: dict) -> tuple | None:
     )
 
 
-async def apply(svc, events: list[dict]) -> int:
+async def apply(svc: Services, events: list[dict]) -> int:
     facts = {f[0]: f for f in map(fact, events) if f is not None}  # duplicates within a batch
     if not facts:
         return 0
@@ -83,7 +87,7 @@ async def apply(svc, events: list[dict]) -> int:
 FIGURES = ("earnings", "tips", "tip_earnings", "subscription_payments", "subscription_earnings", "new_subscribers")
 
 
-async def creator_metrics(svc, *, viewer_id: UUID, creator_id: UUID, days: int = 30) -> dict:
+async def creator_metrics(svc: Services, *, viewer_id: UUID, creator_id: UUID, days: int = 30) -> dict:
     """The creator's last `days` days (UTC), newest first, totals, and subscribers with access now."""
     await access.ensure_owner_or_admin(svc, viewer_id, creator_id)
     since: date = (utcnow() - timedelta(days=days - 1)).date()

@@ -13,10 +13,12 @@ subscriber-only posts.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.accounts import users
 from models.core.base import utcnow
@@ -27,6 +29,9 @@ from models.wallet import access, ledger
 from models.wallet.ledger import InsufficientFunds, Posted
 from models.wallet.tables import Plan, Subscription, Transaction
 from models.wallet.tips import split, split_legs
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 ACTIVE = ("active", "grace")
 
@@ -66,7 +71,7 @@ def has_access(sub: Subscription, now: datetime) -> bool:
     return sub.status == "grace" and sub.grace_until is not None and now < sub.grace_until
 
 
-async def subscriber_rule(svc, viewer_id: UUID | None, post) -> bool:
+async def subscriber_rule(svc: Services, viewer_id: UUID | None, post) -> bool:
     """Visibility rule of "subscribers" posts (models/content/visibility.py): active subscribers of the
     author (the author is let through by can_see itself)."""
     if viewer_id is None:
@@ -82,7 +87,9 @@ async def subscriber_rule(svc, viewer_id: UUID | None, post) -> bool:
     return sub is not None and has_access(sub, utcnow())
 
 
-async def set_plan(svc, *, actor_id: UUID, creator_id: UUID, price: int, period_days: int, active: bool = True) -> dict:
+async def set_plan(
+    svc: Services, *, actor_id: UUID, creator_id: UUID, price: int, period_days: int, active: bool = True
+) -> dict:
     if actor_id != creator_id:
         raise Forbidden("you can only set your own plan", code="not_owner")
     if price <= 0:
@@ -104,7 +111,7 @@ async def set_plan(svc, *, actor_id: UUID, creator_id: UUID, price: int, period_
     return plan_public(plan)
 
 
-async def get_plan(svc, creator_id: UUID) -> dict:
+async def get_plan(svc: Services, creator_id: UUID) -> dict:
     async with svc.sessions() as s:
         plan = await s.get(Plan, creator_id)
     if plan is None:
@@ -128,7 +135,9 @@ def _charge_metadata(sub: Subscription, start: datetime, end: datetime, fee_bps:
     }
 
 
-async def _charge(svc, s, sub: Subscription, start: datetime, *, first: bool, idem=None) -> Posted:
+async def _charge(
+    svc: Services, s: AsyncSession, sub: Subscription, start: datetime, *, first: bool, idem=None
+) -> Posted:
     """Charge the period starting at `start` inside the caller's transaction."""
     end = start + timedelta(days=sub.period_days)
     fee_bps = svc.settings.platform_fee_bps
@@ -146,7 +155,9 @@ async def _charge(svc, s, sub: Subscription, start: datetime, *, first: bool, id
     return tx
 
 
-async def subscribe(svc, *, subscriber_id: UUID, creator_id: UUID, idempotency_key: str | None = None) -> dict:
+async def subscribe(
+    svc: Services, *, subscriber_id: UUID, creator_id: UUID, idempotency_key: str | None = None
+) -> dict:
     idem = ledger.require_key(idempotency_key, subscriber_id, "subscribe", {"creator_id": str(creator_id)})
     if subscriber_id == creator_id:
         raise DomainError("you cannot subscribe to yourself", code="cannot_subscribe_self")
@@ -206,7 +217,7 @@ async def subscribe(svc, *, subscriber_id: UUID, creator_id: UUID, idempotency_k
     return public(sub, now)
 
 
-async def cancel(svc, *, subscriber_id: UUID, creator_id: UUID) -> dict:
+async def cancel(svc: Services, *, subscriber_id: UUID, creator_id: UUID) -> dict:
     async with svc.sessions() as s, s.begin():
         sub = (
             await s.execute(
@@ -225,7 +236,7 @@ async def cancel(svc, *, subscriber_id: UUID, creator_id: UUID) -> dict:
     return public(sub)
 
 
-async def list_subscriptions(svc, *, viewer_id: UUID, subscriber_id: UUID) -> list[dict]:
+async def list_subscriptions(svc: Services, *, viewer_id: UUID, subscriber_id: UUID) -> list[dict]:
     await access.ensure_owner_or_admin(svc, viewer_id, subscriber_id)
     async with svc.sessions() as s:
         subs = (
@@ -243,7 +254,7 @@ async def list_subscriptions(svc, *, viewer_id: UUID, subscriber_id: UUID) -> li
     return [public(sub, now) for sub in subs]
 
 
-async def active_subscribers(svc, creator_id: UUID) -> int:
+async def active_subscribers(svc: Services, creator_id: UUID) -> int:
     """Subscribers with access now (the same rule as has_access, in SQL)."""
     now = utcnow()
     with_access = or_(
@@ -262,7 +273,7 @@ async def active_subscribers(svc, creator_id: UUID) -> int:
 # --- renewal ---------------------------------------------------------------------------------
 
 
-async def due(svc, now: datetime, limit: int = 10_000) -> list[UUID]:
+async def due(svc: Services, now: datetime, limit: int = 10_000) -> list[UUID]:
     async with svc.sessions() as s:
         return list(
             (
@@ -276,7 +287,7 @@ async def due(svc, now: datetime, limit: int = 10_000) -> list[UUID]:
         )
 
 
-async def renew_one(svc, sub_id: UUID, now: datetime) -> str:
+async def renew_one(svc: Services, sub_id: UUID, now: datetime) -> str:
     """Process one due subscription in its own transaction: "renewed", "grace", "lapsed",
     "ended" (cancelled) or "skipped" (not due any more, or another job run holds it)."""
     async with svc.sessions() as s, s.begin():
@@ -295,7 +306,7 @@ async def renew_one(svc, sub_id: UUID, now: datetime) -> str:
         except InsufficientFunds:
             if sub.status == "active":
                 sub.status, sub.grace_until = "grace", start + svc.settings.subscription_grace
-            if now >= sub.grace_until:
+            if now >= cast(datetime, sub.grace_until):  # set on entering grace
                 sub.status = "lapsed"
                 return "lapsed"
             return "grace"
@@ -305,7 +316,7 @@ async def renew_one(svc, sub_id: UUID, now: datetime) -> str:
     return "renewed"
 
 
-async def renew_due(svc, now: datetime | None = None, progress=None) -> dict[str, int]:
+async def renew_due(svc: Services, now: datetime | None = None, progress=None) -> dict[str, int]:
     """Run the renewal over every due subscription (repeatable: a second run the same instant
     changes nothing). A subscription several periods behind renews one period per run."""
     now = now or utcnow()

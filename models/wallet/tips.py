@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from models.accounts import users
@@ -10,6 +11,9 @@ from models.core.errors import DomainError, NotFound
 from models.social import blocks
 from models.wallet import ledger
 from models.wallet.ledger import PLATFORM_FEE, Leg, Posted
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 
 def split(amount: int, fee_bps: int) -> tuple[int, int]:
@@ -26,7 +30,7 @@ def split_legs(payer_id: UUID, creator_id: UUID, amount: int, fee_bps: int) -> l
 
 
 async def send_tip(
-    svc,
+    svc: Services,
     *,
     sender_id: UUID,
     to_user_id: UUID,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from sqlalchemy import select
@@ -25,6 +26,9 @@ from models.core.idempotency import IdempotencyKeyReused
 from models.wallet import access, ledger
 from models.wallet.ledger import CLEARING, Leg
 from models.wallet.tables import Topup
+
+if TYPE_CHECKING:
+    from infra.services import Services
 
 log = logging.getLogger(__name__)
 EXPIRY = timedelta(hours=24)  # how long the Pay-at-Fawry reference number stays payable
@@ -47,7 +51,7 @@ def public(t: Topup) -> dict:
 
 
 async def start_topup(
-    svc,
+    svc: Services,
     *,
     actor_id: UUID,
     user_id: UUID,
@@ -107,17 +111,18 @@ async def start_topup(
             mobile=mobile,
         )
         topup = await s.get(Topup, topup_id)
+        assert topup is not None  # inserted above
         topup.provider_ref = charged["reference_number"]
         topup.details = {"expires_at": expires_at.isoformat(), "order_status": charged["order_status"]}
     return public(topup)
 
 
-async def find(svc, topup_id: UUID) -> Topup | None:
+async def find(svc: Services, topup_id: UUID) -> Topup | None:
     async with svc.sessions() as s:
         return await s.get(Topup, topup_id)
 
 
-async def apply_notification(svc, topup_id: UUID, n: Notification) -> str:
+async def apply_notification(svc: Services, topup_id: UUID, n: Notification) -> str:
     """Fawry says what happened to a top-up: PAID credits the wallet once (the settlement's
     external reference is unique), a failure closes it, anything else changes nothing."""
     async with svc.sessions() as s, s.begin():
@@ -157,7 +162,7 @@ async def apply_notification(svc, topup_id: UUID, n: Notification) -> str:
     return "applied"
 
 
-async def get_topup(svc, *, viewer_id: UUID, user_id: UUID, topup_id: UUID) -> dict:
+async def get_topup(svc: Services, *, viewer_id: UUID, user_id: UUID, topup_id: UUID) -> dict:
     """The top-up; while pending, Fawry's payment status is asked and applied (a notification
     that never arrived is not a lost payment)."""
     await access.ensure_owner_or_admin(svc, viewer_id, user_id)
@@ -171,5 +176,5 @@ async def get_topup(svc, *, viewer_id: UUID, user_id: UUID, topup_id: UUID) -> d
             log.warning("fawry payment status failed", extra={"topup_id": str(topup.id), "error": exc.code})
         else:
             await apply_notification(svc, topup.id, status)
-            topup = await find(svc, topup_id)
+            topup = cast(Topup, await find(svc, topup_id))  # top-ups are never deleted
     return public(topup)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -12,13 +13,16 @@ from models.wallet import access, ledger
 from models.wallet.ledger import ADJUSTMENTS, Leg, Posted
 from models.wallet.tables import Cashout
 
+if TYPE_CHECKING:
+    from infra.services import Services
 
-async def _existing(svc, user_id: UUID) -> None:
+
+async def _existing(svc: Services, user_id: UUID) -> None:
     if await users.get_user(svc, user_id) is None:
         raise NotFound("no such wallet", code="wallet_not_found")
 
 
-async def get_wallet(svc, viewer_id: UUID, user_id: UUID) -> dict:
+async def get_wallet(svc: Services, viewer_id: UUID, user_id: UUID) -> dict:
     await access.ensure_owner_or_admin(svc, viewer_id, user_id)
     await _existing(svc, user_id)
     async with svc.sessions() as s:
@@ -37,13 +41,15 @@ async def get_wallet(svc, viewer_id: UUID, user_id: UUID) -> dict:
     }
 
 
-async def list_transactions(svc, viewer_id: UUID, user_id: UUID, *, cursor: str | None = None, limit: int = 50) -> dict:
+async def list_transactions(
+    svc: Services, viewer_id: UUID, user_id: UUID, *, cursor: str | None = None, limit: int = 50
+) -> dict:
     await access.ensure_owner_or_admin(svc, viewer_id, user_id)
     return await ledger.history(svc, user_id, cursor=cursor, limit=limit)
 
 
 async def adjust(
-    svc, *, admin_id: UUID, user_id: UUID, amount: int, reason: str, idempotency_key: str | None
+    svc: Services, *, admin_id: UUID, user_id: UUID, amount: int, reason: str, idempotency_key: str | None
 ) -> Posted:
     """An admin's correction: a new transaction against the adjustments account (history is
     never edited). A debit cannot take the wallet below zero."""

@@ -31,12 +31,12 @@ async def moderate_video(svc, video_id: UUID) -> None:
     video = await videos.get_video(svc, video_id)
     if video is None or video.status != "processing" or not video.playlist_key:
         return  # not transcoded yet, already decided, or failed
-    s, store = svc.settings, storage_for(svc.settings)
-    work = videos.work_dir(s) / f"{video_id}.nsfw.{secrets.token_hex(4)}"
+    cfg, store = svc.settings, storage_for(svc.settings)
+    work = videos.work_dir(cfg) / f"{video_id}.nsfw.{secrets.token_hex(4)}"
     try:
         async with store.local_copy(video.original_key, work) as src:
             frames = await ffmpeg.sample_frames(
-                src, fps=s.nsfw_sample_fps, max_frames=s.nsfw_max_frames, timeout=s.media_transcode_timeout
+                src, fps=cfg.nsfw_sample_fps, max_frames=cfg.nsfw_max_frames, timeout=cfg.media_transcode_timeout
             )
         thumb = await store.get_bytes(video.thumbnail_key)
     except ffmpeg.VideoError as exc:
@@ -48,7 +48,7 @@ async def moderate_video(svc, video_id: UUID) -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     # loading (once per process) and scoring are CPU-bound: off the event loop
-    model = await asyncio.to_thread(classifier.load_classifier, s.nsfw_model)
+    model = await asyncio.to_thread(classifier.load_classifier, cfg.nsfw_model)
     scores = await asyncio.to_thread(model.scores, [thumb, *frames])
-    verdict = classifier.judge(scores, review_at=s.nsfw_review_at, reject_at=s.nsfw_reject_at)
+    verdict = classifier.judge(scores, review_at=cfg.nsfw_review_at, reject_at=cfg.nsfw_reject_at)
     await cases.apply_verdict(svc, video_id, verdict)

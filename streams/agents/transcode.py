@@ -60,10 +60,10 @@ async def transcode_video(svc, video_id: UUID) -> None:
     video = await videos.get_video(svc, video_id)
     if video is None or video.status != "processing" or video.playlist_key:
         return  # gone, failed, or already transcoded: a redelivery
-    s = svc.settings
-    async with _semaphore(s.media_transcode_concurrency):
-        root = videos.work_dir(s)
-        remove_stale(root, older_than=s.media_transcode_timeout + 600)
+    cfg = svc.settings
+    async with _semaphore(cfg.media_transcode_concurrency):
+        root = videos.work_dir(cfg)
+        remove_stale(root, older_than=cfg.media_transcode_timeout + 600)
         work = root / f"{video_id}.{secrets.token_hex(4)}"
         work.mkdir(parents=True)
         try:
@@ -76,7 +76,7 @@ async def transcode_video(svc, video_id: UUID) -> None:
 
 async def _transcode(svc, video: Video, work: Path) -> tuple[str, str] | None:
     """Transcodes and publishes the set; a refused file gives (reason, message) instead."""
-    s, store = svc.settings, storage_for(svc.settings)
+    cfg, store = svc.settings, storage_for(svc.settings)
     await videos.set_progress(svc, video, 0)
 
     async def progress(pct: float) -> None:
@@ -84,15 +84,15 @@ async def _transcode(svc, video: Video, work: Path) -> tuple[str, str] | None:
 
     try:
         async with store.local_copy(video.original_key, work) as src:
-            info = await ffmpeg.probe(src, max_duration=s.media_max_duration)
+            info = await ffmpeg.probe(src, max_duration=cfg.media_max_duration)
             hls = await ffmpeg.transcode_hls(
                 src,
                 work / "hls",
                 info,
                 on_progress=progress,
-                timeout=s.media_transcode_timeout,
-                segment_seconds=s.media_segment_seconds,
-                preset=s.media_ffmpeg_preset,
+                timeout=cfg.media_transcode_timeout,
+                segment_seconds=cfg.media_segment_seconds,
+                preset=cfg.media_ffmpeg_preset,
             )
             thumb = await ffmpeg.thumbnail(src, at=1.0, duration=info.duration)
     except ffmpeg.VideoError as exc:
