@@ -57,7 +57,7 @@ async def grant(
 ) -> tuple[dict, bool]:
     """(the badge, whether it is new). Granting a held badge changes nothing."""
     _check(badge)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         if await s.get(User, user_id) is None:
             raise NotFound("no such user", code="user_not_found")
         row = (
@@ -75,7 +75,6 @@ async def grant(
             return {"name": badge, "granted_at": held.granted_at.isoformat()}, False
         audit.stage(s, "admin.badge_granted", client, actor=actor, subject=f"user:{user_id}", details={"badge": badge})
         outbox.stage(s, Event("user.badge_granted", {"user_id": str(user_id), "badge": badge}, actor=actor))
-    svc.relay.kick()
     return {"name": badge, "granted_at": row.granted_at.isoformat()}, True
 
 

@@ -265,7 +265,7 @@ async def verify(
 async def _complete(svc: Services, channel: Channel, phone: str, caller: UUID | None, client: Client | None) -> Proven:
     now = utcnow()
     try:
-        async with svc.sessions() as s, s.begin():
+        async with outbox.transaction(svc) as s:
             holder = await _holder(s, phone)
             if caller is not None:
                 if holder is not None and holder.id != caller:
@@ -312,8 +312,6 @@ async def _complete(svc: Services, channel: Channel, phone: str, caller: UUID | 
         raise Conflict("this phone belongs to another account", code="phone_taken") from exc
     if user is None:
         raise refusal
-    if verified_now:
-        svc.relay.kick()
     return Proven(user=user, verified_now=verified_now, caller=caller is not None)
 
 

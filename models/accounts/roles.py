@@ -60,6 +60,7 @@ async def set_role(
     cannot be demoted: someone must be able to grant roles. `actor` None: the make_admin job."""
     if role not in ROLES:
         raise DomainError(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+    # Not outbox.transaction: the kick must follow the role-cache delete (consumers never read a stale role).
     async with svc.sessions() as s, s.begin():
         # Role changes are rare: one at a time, so two admins demoting each other cannot both win.
         await s.execute(select(func.pg_advisory_xact_lock(_ROLE_LOCK)))

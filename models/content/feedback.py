@@ -37,7 +37,7 @@ class PostFeedback(Base):
 async def give(svc: Services, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
     """Record it (idempotent); True if it is new. Only about a post the user can see."""
     await get_visible_post(svc, user_id, post_id)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         inserted = (
             await s.execute(
                 pg_insert(PostFeedback)
@@ -48,14 +48,12 @@ async def give(svc: Services, *, user_id: UUID, post_id: UUID, kind: Kind) -> bo
         ).first()
         if inserted:
             outbox.stage(s, Event("feedback.added", _payload(user_id, post_id, kind), actor=user_id))
-    if inserted:
-        svc.relay.kick()
     return inserted is not None
 
 
 async def take_back(svc: Services, *, user_id: UUID, post_id: UUID, kind: Kind) -> bool:
     """Remove it (idempotent); True if there was one. Works for a post no longer visible too."""
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         removed = (
             await s.execute(
                 delete(PostFeedback)
@@ -65,8 +63,6 @@ async def take_back(svc: Services, *, user_id: UUID, post_id: UUID, kind: Kind) 
         ).first()
         if removed:
             outbox.stage(s, Event("feedback.removed", _payload(user_id, post_id, kind), actor=user_id))
-    if removed:
-        svc.relay.kick()
     return removed is not None
 
 

@@ -57,7 +57,7 @@ async def create_post(
         remix = await remixes.check(svc, author_id, remix)
         body.update(remix.body())
     post_id = await idempotency.event_id(svc, actor=author_id, key=idempotency_key, scope="post.create", body=body)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         existing = await s.get(posts.Post, post_id)
         if existing is not None:
             return existing
@@ -99,7 +99,6 @@ async def create_post(
                 id=post_id,
             ),
         )
-    svc.relay.kick()
     await svc.redis.incr(posts.generation_key(author_id))  # the author sees it in their feeds at once
     posts.remember(post)
     return post

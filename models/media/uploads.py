@@ -304,7 +304,7 @@ async def finalize(svc: Services, video: Video) -> None:
     elif not await store.exists(key):
         await fail(svc, video.id, "upload_lost", "the uploaded bytes were lost; upload the file again")
         return
-    async with svc.sessions() as ss, ss.begin():
+    async with outbox.transaction(svc) as ss:
         done = (
             await ss.execute(
                 update(Video)
@@ -331,7 +331,6 @@ async def finalize(svc: Services, video: Video) -> None:
                 actor=video.owner_id,
             ),
         )
-    svc.relay.kick()
     await push_status(svc, done)
 
 

@@ -203,7 +203,7 @@ async def store_transcode(
 ) -> Video | None:
     """Record a complete rendition set and hand the video to moderation (media.transcoded).
     Only the first complete set of a video is taken: None for a later one."""
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         video = (
             await s.execute(
                 update(Video)
@@ -241,7 +241,6 @@ async def store_transcode(
                 actor=video.owner_id,
             ),
         )
-    svc.relay.kick()
     return video
 
 

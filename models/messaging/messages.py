@@ -253,7 +253,7 @@ async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, c
     if client_id and (done := await _replay(svc, sender_id, client_id, to_user_id, body)):
         return done
     await ensure_may_message(svc, sender_id, to_user_id)
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         conv = await _conversation(s, sender_id, to_user_id)
         # Made under the conversation's lock: ids of one conversation are in commit order.
         m = Message(
@@ -309,7 +309,6 @@ async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, c
             )
     if inserted is None:  # only a client_id can conflict, and its message is committed: _replay finds it
         return cast(dict, await _replay(svc, sender_id, cast(str, client_id), to_user_id, body))
-    svc.relay.kick()
     out = public(m, to_user_id)
     await push(svc, (to_user_id, sender_id), {"type": "message.new", "message": out})
     return out

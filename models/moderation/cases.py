@@ -88,7 +88,7 @@ async def apply_verdict(svc: Services, video_id: UUID, verdict) -> videos.Video 
     """The NSFW agent's verdict: processing (transcoded) -> ready | in_review (case opened) |
     rejected (hidden, case opened). Ready is the last write of the pipeline: it is what makes the
     video playable. A redelivered verdict finds the video decided and does nothing (None)."""
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         video = await videos.record_verdict(s, video_id, verdict)
         if video is None:
             return None
@@ -115,7 +115,6 @@ async def apply_verdict(svc: Services, video_id: UUID, verdict) -> videos.Video 
                 actor=video.owner_id,
             ),
         )
-    svc.relay.kick()
     await videos.push_status(svc, video)
     return video
 

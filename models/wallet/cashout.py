@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 
 from infra.payments import Notification, ProviderRejected, ProviderUnavailable, cashout_provider
 from models.accounts import users
+from models.core import outbox
 from models.core.base import utcnow
 from models.core.errors import DomainError, Forbidden, NotFound
 from models.core.events import new_id
@@ -99,7 +100,7 @@ async def request_cashout(
     adapter.ensure_configured()
     await ensure_identity(svc, user_id)
     cur, cashout_id = ledger.currency(svc), new_id()
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         tx = await ledger.begin(
             s, kind="cashout_hold", cur=cur, idem=idem, metadata={**body, "cashout_id": str(cashout_id)}
         )
@@ -135,7 +136,6 @@ async def request_cashout(
                 hold_transaction_id=tx.id,
             )
         )
-    svc.relay.kick()
     try:
         ref = await adapter.payout(reference=cashout_id.hex, destination=destination, amount=amount, currency=cur)
     except ProviderRejected as exc:
@@ -167,7 +167,7 @@ async def settle(
     amount: int | None = None,
 ) -> str:
     """Close a pending cashout exactly once; a second outcome for it is a no-op."""
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         c = (await s.execute(select(Cashout).where(Cashout.id == cashout_id).with_for_update())).scalar_one()
         if c.status != "pending":
             return "already_processed"
@@ -196,7 +196,6 @@ async def settle(
         c.status, c.settle_transaction_id = ("done" if success else "failed"), tx.id
         c.provider_ref = provider_ref or c.provider_ref
         c.failure_reason = None if success else (reason or "failed")[:300]
-    svc.relay.kick()
     return "applied"
 
 

@@ -302,7 +302,7 @@ async def post(
 ) -> Posted:
     """One movement in its own database transaction (begin + write + commit + relay kick)."""
     async with _queues.hold([leg.user_id for leg in legs if leg.user_id is not None]):
-        async with svc.sessions() as s, s.begin():
+        async with outbox.transaction(svc) as s:
             tx = await begin(
                 s,
                 kind=kind,
@@ -314,8 +314,6 @@ async def post(
             )
             if not tx.replayed:
                 await write(svc, s, tx, legs)
-    if not tx.replayed:
-        svc.relay.kick()
     return tx
 
 

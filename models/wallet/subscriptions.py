@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.accounts import users
+from models.core import outbox
 from models.core.base import utcnow
 from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import new_id
@@ -165,7 +166,7 @@ async def subscribe(
         raise NotFound("no such user", code="user_not_found")
     await blocks.ensure_not_blocked(svc, subscriber_id, creator_id)
     now = utcnow()
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         plan = await s.get(Plan, creator_id)
         if plan is None or not plan.active:
             raise NotFound("this creator has no subscription plan", code="plan_not_found")
@@ -213,7 +214,6 @@ async def subscribe(
             sub.status, sub.cancel_at_period_end, sub.grace_until = "active", False, None
             sub.current_period_start = now
             sub.current_period_end = now + timedelta(days=sub.period_days)
-    svc.relay.kick()
     return public(sub, now)
 
 
@@ -290,7 +290,7 @@ async def due(svc: Services, now: datetime, limit: int = 10_000) -> list[UUID]:
 async def renew_one(svc: Services, sub_id: UUID, now: datetime) -> str:
     """Process one due subscription in its own transaction: "renewed", "grace", "lapsed",
     "ended" (cancelled) or "skipped" (not due any more, or another job run holds it)."""
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         sub = (
             await s.execute(select(Subscription).where(Subscription.id == sub_id).with_for_update(skip_locked=True))
         ).scalar_one_or_none()
@@ -312,7 +312,6 @@ async def renew_one(svc: Services, sub_id: UUID, now: datetime) -> str:
             return "grace"
         sub.status, sub.grace_until = "active", None
         sub.current_period_start, sub.current_period_end = start, start + timedelta(days=sub.period_days)
-    svc.relay.kick()
     return "renewed"
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from infra.payments import Notification
 from infra.payments.fawry import Fawry
 from models.accounts import users
+from models.core import outbox
 from models.core.base import utcnow
 from models.core.errors import DomainError, NotFound
 from models.core.events import new_id
@@ -125,7 +126,7 @@ async def find(svc: Services, topup_id: UUID) -> Topup | None:
 async def apply_notification(svc: Services, topup_id: UUID, n: Notification) -> str:
     """Fawry says what happened to a top-up: PAID credits the wallet once (the settlement's
     external reference is unique), a failure closes it, anything else changes nothing."""
-    async with svc.sessions() as s, s.begin():
+    async with outbox.transaction(svc) as s:
         topup = (await s.execute(select(Topup).where(Topup.id == topup_id).with_for_update())).scalar_one()
         if topup.status != "pending":
             return "already_processed"
@@ -158,7 +159,6 @@ async def apply_notification(svc: Services, topup_id: UUID, n: Notification) -> 
             topup.details = {**topup.details, "failure_reason": n.reason}
         else:
             return "ignored"
-    svc.relay.kick()
     return "applied"
 
 
