@@ -4,8 +4,9 @@ from quart import Blueprint, g, request
 from quart_schema import tag, validate_request
 
 from api.auth import auth_required, parse_id, svc
+from api.flows import posts as flows
 from api.inputs.content import PostIn
-from models.content import posts, publishing, reactions, remixes, visibility
+from models.content import posts, reactions, remixes, visibility
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
 
@@ -15,17 +16,7 @@ bp = Blueprint("posts", __name__, url_prefix="/posts")
 @auth_required
 @validate_request(PostIn)
 async def create(data: PostIn):
-    post = await publishing.create_post(
-        svc(),
-        author_id=g.user_id,
-        caption=data.caption,
-        visibility=data.visibility,
-        circle_id=data.circle_id,
-        video_id=data.video_id,
-        kind=data.kind,
-        idempotency_key=request.headers.get("Idempotency-Key"),
-        remix=data.remix.spec() if data.remix else None,
-    )
+    post = await flows.create_post(svc(), g.user_id, data, request.headers.get("Idempotency-Key"))
     out = posts.public(post)
     if data.remix:
         out["remix"] = await remixes.ref_of(svc(), post.id)

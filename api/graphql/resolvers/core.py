@@ -7,13 +7,14 @@ from uuid import UUID
 from ariadne import EnumType, MutationType, ObjectType, QueryType
 
 from api.auth import client, parse_id
+from api.flows import posts as flows
 from api.flows.auth import do_login, do_refresh, do_register
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
 from api.inputs.auth import LoginIn, RefreshIn, RegisterIn
 from api.inputs.content import PostIn
 from models.accounts import sessions, users
-from models.content import posts, publishing, reactions, visibility
+from models.content import posts, reactions, visibility
 from models.social import flows as social_flows
 
 query, mutation = QueryType(), MutationType()
@@ -87,16 +88,7 @@ async def resolve_sessions(_, info):
 @mutation.field("createPost")
 async def resolve_create_post(_, info, input):
     data = _validate(PostIn, input)
-    post = await publishing.create_post(
-        info.context["svc"],
-        author_id=_user(info),
-        caption=data.caption,
-        visibility=data.visibility,
-        circle_id=data.circle_id,
-        video_id=data.video_id,
-        idempotency_key=info.context["idempotency_key"],
-        remix=data.remix.spec() if data.remix else None,
-    )
+    post = await flows.create_post(info.context["svc"], _user(info), data, info.context["idempotency_key"])
     return posts.public(post)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from ariadne import MutationType, QueryType
 
 from api.auth import parse_id
+from api.flows import posts as flows
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
 from api.inputs.content import PostIn
 from api.inputs.discovery import FeedIn
-from models.content import posts, publishing
+from models.content import posts
 from models.discovery import feeds
 
 query, mutation = QueryType(), MutationType()
@@ -36,16 +37,7 @@ async def resolve_circle_feed(_, info, circle_id, cursor=None, limit=20):
 @mutation.field("createStory")
 async def resolve_create_story(_, info, input):
     data = _validate(PostIn, {**input, "kind": "story"})
-    post = await publishing.create_post(
-        info.context["svc"],
-        author_id=_user(info),
-        caption=data.caption,
-        visibility=data.visibility,
-        circle_id=data.circle_id,
-        video_id=data.video_id,
-        kind="story",
-        idempotency_key=info.context["idempotency_key"],
-    )
+    post = await flows.create_post(info.context["svc"], _user(info), data, info.context["idempotency_key"])
     return posts.public(post)
 
 

@@ -8,9 +8,10 @@ from ariadne import EnumType, MutationType, ObjectType, QueryType
 from quart import request
 
 from api.auth import parse_id
+from api.flows import posts as flows
 from api.graphql.resolvers.common import current_user, validate
 from api.inputs.content import PostIn
-from models.content import post_videos, posts, publishing
+from models.content import post_videos, posts
 from models.core.errors import DomainError, NotFound
 from models.media import videos
 
@@ -36,15 +37,7 @@ async def resolve_create_video_post(_, info, input):
     data = validate(PostIn, input)
     if data.video_id is None:
         raise DomainError("videoId is required", code="validation_error")
-    post = await publishing.create_post(
-        info.context["svc"],
-        author_id=current_user(info),
-        caption=data.caption,
-        visibility=data.visibility,
-        circle_id=data.circle_id,
-        video_id=data.video_id,
-        idempotency_key=info.context["idempotency_key"],
-    )
+    post = await flows.create_post(info.context["svc"], current_user(info), data, info.context["idempotency_key"])
     return posts.public(post)
 
 
