@@ -12,14 +12,13 @@ from infra import db
 from infra.kafka import EventProducer
 from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
-from models.content import visibility
 from models.engagement import EngagementStore, make_store
 from models.wallet import subscriptions
 
 
 def wire_domains() -> None:
     """Hooks by which a higher domain extends a lower one, installed before anything is served."""
-    visibility.register("subscribers", subscriptions.subscriber_rule)
+    subscriptions.register_visibility()
 
 
 @dataclass

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.accounts import users
+from models.content import visibility
 from models.core import outbox
 from models.core.base import utcnow
 from models.core.errors import Conflict, DomainError, Forbidden, NotFound
@@ -86,6 +87,12 @@ async def subscriber_rule(svc: Services, viewer_id: UUID | None, post) -> bool:
             )
         ).scalar_one_or_none()
     return sub is not None and has_access(sub, utcnow())
+
+
+def register_visibility() -> None:
+    """Wallet owns the "subscribers" visibility: its rule joins models/content/visibility.py at
+    start-up (infra/services.wire_domains), since content sits below wallet and cannot name it."""
+    visibility.register("subscribers", subscriber_rule)
 
 
 async def set_plan(

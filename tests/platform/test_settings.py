@@ -28,10 +28,10 @@ def test_node_env_alias_and_seed_variable_names(monkeypatch):
     monkeypatch.setenv("CLOUDFLARE_R2_ENDPOINT", "https://r2.example")
     monkeypatch.setenv("JWT_EXPIRATION", "7d")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@h:5432/daira")
-    s = Settings()
-    assert s.env == "development" and s.s3_endpoint == "https://r2.example"
-    assert s.jwt_expiration == timedelta(days=7)
-    assert s.sqlalchemy_url == "postgresql+asyncpg://u:p@h:5432/daira"
+    cfg = Settings()
+    assert cfg.env == "development" and cfg.s3_endpoint == "https://r2.example"
+    assert cfg.jwt_expiration == timedelta(days=7)
+    assert cfg.sqlalchemy_url == "postgresql+asyncpg://u:p@h:5432/daira"
 
 
 @pytest.mark.parametrize("raw,expected", [("900", 900), ("15m", 900), ("2h", 7200), ("1d", 86400), (30, 30)])
