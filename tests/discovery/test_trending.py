@@ -23,7 +23,7 @@ from faust.windows import HoppingWindow
 
 from infra.services import Services
 from infra.settings import get_settings
-from models.core.events import Event, new_id
+from models.core.events import Event, new_id, uuid7_at
 from models.discovery import trending
 from streams.agents.trending import SOURCES, partition_of
 from streams.compat import fetch_high_watermarks
@@ -34,13 +34,16 @@ from tests.support.waiting import equals, wait_for
 CFG = trending.Config(window=3600, step=600, half_life=7200, expected=1.0, threshold=3.0, max_posts=100, ttl=60)
 
 
-def uuid7_at(ts: float) -> UUID:
-    """A UUIDv7 whose timestamp is `ts` (a post created then)."""
-    return UUID(int=(int(ts * 1000) << 80) | (7 << 76) | (2 << 62) | random.getrandbits(62))
+_RND = random.Random()
+
+
+def at_time(ts: float) -> UUID:
+    """A UUIDv7 whose timestamp is `ts` (a post created then), unique."""
+    return uuid7_at(ts, _RND)
 
 
 def ev(etype: str, payload: dict, at: float, eid: UUID | None = None) -> dict:
-    e = Event(etype, payload, id=eid or uuid7_at(at), ts=datetime.fromtimestamp(at, UTC))
+    e = Event(etype, payload, id=eid or at_time(at), ts=datetime.fromtimestamp(at, UTC))
     return orjson.loads(e.to_bytes())
 
 
@@ -79,7 +82,7 @@ class Windows:
 
 def test_synthetic_burst_ranks_first():
     now = time.time()
-    a, b, c = (uuid7_at(now - 1800) for _ in range(3))
+    a, b, c = (at_time(now - 1800) for _ in range(3))
     w = Windows()
     w.feed([like(b, uuid4(), now - 3000 + i) for i in range(5)])  # steady, earlier
     w.feed([like(a, uuid4(), now - 120 + i) for i in range(12)])  # the burst
@@ -95,14 +98,14 @@ def test_synthetic_burst_ranks_first():
 
 def test_decay_halves_per_half_life_and_old_windows_drop_out():
     now = time.time()
-    fresh, old = uuid7_at(now - 60), uuid7_at(now - 60 - 2 * CFG.half_life)
+    fresh, old = at_time(now - 60), at_time(now - 60 - 2 * CFG.half_life)
     w = Windows()
     for post in (fresh, old):
         w.feed([like(post, uuid4(), now - 30 + i) for i in range(6)])
     ranked = dict(trending.rank(w.snapshot(now), CFG, now)[0])
     assert ranked[str(old)] / ranked[str(fresh)] == pytest.approx(0.25, rel=1e-3)
 
-    stale = uuid7_at(now - 3 * 3600)
+    stale = at_time(now - 3 * 3600)
     w.feed([like(stale, uuid4(), now - 2 * 3600 + i) for i in range(50)])  # a burst 2 h ago
     assert str(stale) not in w.snapshot(now)
     assert w.snapshot(now - 2 * 3600 + 100)[str(stale)][0] == 50  # it was in its own window
@@ -110,7 +113,7 @@ def test_decay_halves_per_half_life_and_old_windows_drop_out():
 
 def test_weights_of_each_kind_and_comment_deletion():
     now = time.time()
-    post, user = uuid7_at(now - 100), uuid4()
+    post, user = at_time(now - 100), uuid4()
     comment_id = new_id()
     w = Windows()
     w.feed(
@@ -128,7 +131,7 @@ def test_weights_of_each_kind_and_comment_deletion():
 
 def test_redelivered_and_reordered_events_never_double_count():
     now = time.time()
-    post = uuid7_at(now - 600)
+    post = at_time(now - 600)
     users = [uuid4() for _ in range(8)]
     events = [like(post, u, now - 200 + i) for i, u in enumerate(users)]
     events += [like(post, users[0], now - 100, added=False), like(post, users[0], now - 90)]  # unlike, like again
@@ -158,7 +161,7 @@ def test_hashtags_are_parsed_and_listed_per_tag():
     ]
     assert trending.hashtags("no tags") == [] and trending.hashtags("") == []
     now = time.time()
-    food, coffee, both = (uuid7_at(now - 300) for _ in range(3))
+    food, coffee, both = (at_time(now - 300) for _ in range(3))
     w = Windows()
     for post, caption, n in ((food, "#food", 9), (coffee, "#قهوة time", 5), (both, "#food and #قهوة", 7)):
         w.feed(
@@ -252,7 +255,7 @@ async def test_publish_then_page_with_cursors_visibility_and_feedback(client, sv
 
 async def test_partition_snapshots_merge_and_replace(svc3):
     now = time.time()
-    p0, p1 = str(uuid7_at(now)), str(uuid7_at(now))
+    p0, p1 = str(at_time(now)), str(at_time(now))
     await trending.publish(svc3.redis, CFG, {0: {p0: [5.0, []]}}, 4, now)
     gen = await trending.publish(svc3.redis, CFG, {1: {p1: [7.0, []]}}, 4, now)  # another worker
     assert await svc3.redis.zrevrange(f"trending:{gen}:global", 0, -1) == [p1.encode(), p0.encode()]
