@@ -3,18 +3,17 @@ duplicated; then end to end, committed movements -> outbox -> broker -> agent ->
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 from models.core.events import Event
 from models.core.topics import WALLET_MOVEMENTS
 from models.wallet import ledger, subscriptions, tips
 from models.wallet.ledger import movement_payload
 from streams.agents.creator_metrics import creator_metrics
+from tests.support.broker import collect
 from tests.support.factories import register
 from tests.support.waiting import wait_for
 from tests.support.wallet import fund, key, tip
@@ -76,28 +75,6 @@ async def test_agent_without_a_broker_is_idempotent(client, svc):
     assert r.status_code == 404
 
 
-async def _movements(bootstrap: str, want, timeout: float = 20.0) -> list[dict]:
-    consumer = AIOKafkaConsumer(
-        WALLET_MOVEMENTS.name,
-        bootstrap_servers=bootstrap,
-        group_id=f"wallet-test-{uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline and not want(found):
-            for recs in (await consumer.getmany(timeout_ms=200)).values():
-                found += [orjson.loads(r.value) for r in recs]
-    finally:
-        await consumer.stop()
-    return found
-
-
 async def test_committed_tips_reach_the_metrics_through_the_broker(client, worker, svc, stack_env):
     creator, fan = await register(client), await register(client)
     await fund(svc, fan["user"]["id"], 1_500)
@@ -119,8 +96,11 @@ async def test_committed_tips_reach_the_metrics_through_the_broker(client, worke
         "new_subscribers": 0,
     }
     tx_id = ok.json()["id"]
-    events = await _movements(
-        stack_env["KAFKA_BOOTSTRAP"], lambda evs: any(e["payload"]["transaction_id"] == tx_id for e in evs)
+    events = await collect(
+        stack_env["KAFKA_BOOTSTRAP"],
+        WALLET_MOVEMENTS.name,
+        lambda evs: any(e["payload"]["transaction_id"] == tx_id for e in evs),
+        timeout=20.0,
     )
     mine = [e for e in events if e["payload"]["metadata"].get("from_user_id") == fan["user"]["id"]]
     assert [e["payload"]["transaction_id"] for e in mine] == [tx_id]  # the refused tip left nothing
