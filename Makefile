@@ -35,6 +35,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
+# A topic's last events, one line each (and its dead letters' count): make topic-tail TOPIC=content.posts N=20
+.PHONY: topic-tail
+topic-tail: $(STAMP)
+	$(PY) -m jobs.topic_tail "$(TOPIC)" "$(N)"
+
 bench: $(STAMP_ML)
 	$(PY) -m tests.bench.run
 

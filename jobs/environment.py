@@ -68,6 +68,20 @@ def job_settings(service: str = "jobs") -> Iterator[Settings]:
         yield get_settings()
 
 
+def kafka_bootstrap(settings: Settings) -> str:
+    """KAFKA_BOOTSTRAP, else the broker of a running `make run` (its VAR_DIR/stack.env). Raises
+    ServiceError when there is neither: a job never starts a broker of its own (the embedded one
+    keeps its topics in memory, so a fresh one would be empty)."""
+    if settings.kafka_bootstrap:
+        return settings.kafka_bootstrap
+    running = stack_file(settings.var_dir)
+    if running.exists():
+        bootstrap = json.loads(running.read_text()).get("KAFKA_BOOTSTRAP", "")
+        if bootstrap:
+            return bootstrap
+    raise ServiceError(f"no broker: set KAFKA_BOOTSTRAP, or start `make run` (it writes {running})")
+
+
 def run_job(name: str, work: Callable[[Settings], Awaitable[Any]], report: Callable[[Any], str]) -> int:
     """A job's whole main: its stores found as job_settings finds them, one run, one line of
     report; exit status 2 with the reason when there is no database to reach."""
