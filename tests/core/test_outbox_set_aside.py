@@ -13,6 +13,7 @@ import logging
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 from uuid import uuid4
 
 import asyncpg
@@ -20,11 +21,19 @@ import orjson
 import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    UnknownTopicOrPartitionError,
+)
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from infra.embedded import free_port
-from infra.kafka import EventProducer
+from infra.embedded import EmbeddedTansu, free_port
+from infra.kafka import EventProducer, RecordRefused
 from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings, get_settings
 from models.core.base import utcnow
@@ -159,6 +168,46 @@ async def test_a_refused_row_is_set_aside_and_the_rows_behind_it_publish(session
         await producer.stop()
 
 
+class _AiokafkaStub:
+    """An AIOKafkaProducer whose send raises `error` (the embedded broker creates any topic it is
+    asked for, so a missing topic cannot be produced against it); its broker answers metadata
+    requests or not."""
+
+    def __init__(self, error: Exception, answers: bool):
+        self.error = error
+        self.client = SimpleNamespace(force_metadata_update=self._metadata(answers))
+
+    @staticmethod
+    def _metadata(answers: bool):
+        async def update() -> bool:
+            return answers
+
+        return update
+
+    async def send(self, topic, value, key=None):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "answers", "raised"),
+    [
+        (UnknownTopicOrPartitionError(), True, RecordRefused),  # the broker answers: no such topic
+        (UnknownTopicOrPartitionError(), False, Unavailable),  # the broker is silent
+        (MessageSizeTooLargeError(), False, RecordRefused),
+        (InvalidTopicError(), True, RecordRefused),
+        (ValueError("bad key"), True, RecordRefused),
+        (KafkaConnectionError(), True, Unavailable),
+        (KafkaTimeoutError(), True, Unavailable),
+        (NotLeaderForPartitionError(), True, Unavailable),
+    ],
+)
+async def test_send_many_tells_a_refused_record_from_a_broker_outage(error, answers, raised):
+    producer = EventProducer(Settings(KAFKA_SEND_TIMEOUT=1))
+    producer._producer = _AiokafkaStub(error, answers)
+    with pytest.raises(raised):
+        await producer.send_many([("posts", "k", b"{}")])
+
+
 async def test_outbox_retry_puts_set_aside_rows_back(sessions, topic, own_db, stack_env):
     async with sessions() as s, s.begin():
         s.add_all(
@@ -203,6 +252,52 @@ async def test_a_broker_outage_counts_no_attempt(sessions, topic):
         assert all(r.attempts == 0 and r.failed_at is None and r.last_error is None for r in rows.values())
     finally:
         await producer.stop()
+
+
+async def test_a_broker_that_stops_answering_counts_no_attempt(sessions, stack_env, log_dir):
+    """A connected producer whose broker then stops: sends time out, a topic it has not seen yet
+    cannot be resolved; nothing is counted, and everything publishes once the broker is back."""
+    broker = EmbeddedTansu(free_port(), log_path=log_dir / "outbox-outage-tansu.log")
+    broker.start()
+    producer = None
+    try:
+        topics = [f"outbox-test-{uuid4().hex[:8]}" for _ in range(2)]
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(t, 1, 1) for t in topics])
+        finally:
+            await admin.close()
+        settings = get_settings().model_copy(update={"kafka_bootstrap": broker.bootstrap, "kafka_flavor": "tansu"})
+        producer = await _producer(settings)
+        await wait_for(lambda: producer.ready, timeout=20, what="producer connected")
+        relay = OutboxRelay(sessions, producer, max_attempts=1)  # one counted attempt would set a row aside
+        await _stage(sessions, (topics[0], "a", _value("before")))
+        assert await relay.relay_once() == 1
+
+        broker.stop()
+        ids = await _stage(sessions, (topics[0], "a", _value("during")), (topics[1], "b", _value("unseen topic")))
+        for _ in range(2):
+            with pytest.raises(Unavailable):
+                await relay.relay_once()
+        rows = await _rows(sessions)
+        assert set(rows) == set(ids)
+        assert all(r.attempts == 0 and r.failed_at is None for r in rows.values())
+
+        broker.start()
+
+        async def drained():
+            try:
+                await relay.relay_once()
+            except Unavailable:
+                return False
+            return not await _rows(sessions)
+
+        await wait_for(drained, timeout=60, interval=0.5, what="the outbox drained after the broker came back")
+    finally:
+        if producer:
+            await producer.stop()
+        broker.stop()
 
 
 async def test_metrics_show_set_aside_rows_and_ready_stays_green(client, worker, db):
