@@ -49,6 +49,11 @@ migrate: $(STAMP)
 reconcile: $(STAMP)
 	$(PY) -m jobs.reconcile_counters
 
+# Outbox rows the broker refused OUTBOX_MAX_ATTEMPTS times go back to the relay: make outbox-retry [TOPIC=posts]
+.PHONY: outbox-retry
+outbox-retry: $(STAMP)
+	$(PY) -m jobs.outbox_retry $(TOPIC)
+
 # Renews due creator subscriptions (run it every few minutes: cron, or the k8s CronJob)
 renew: $(STAMP)
 	$(PY) -m jobs.renew_subscriptions

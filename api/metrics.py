@@ -1,8 +1,9 @@
-"""Prometheus exposition: this API process's metrics plus the stream workers' figures, which
-arrive through their Redis heartbeat."""
+"""Prometheus exposition: this API process's metrics, the stream workers' figures, which
+arrive through their Redis heartbeat, and the outbox backlog, read from PostgreSQL at scrape time."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from prometheus_client import REGISTRY, generate_latest
@@ -11,6 +12,7 @@ from quart import Quart, request
 
 from infra import heartbeat
 from infra.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from models.core import outbox
 
 
 def instrument(app: Quart) -> None:
@@ -55,10 +57,32 @@ class _WorkerFigures:
         yield from (consumed, lag, up)
 
 
+class _OutboxFigures:
+    def __init__(self, backlog: outbox.Backlog):
+        self.backlog = backlog
+
+    def collect(self):
+        set_aside = GaugeMetricFamily(
+            "daira_outbox_set_aside",
+            "Outbox rows the broker refused OUTBOX_MAX_ATTEMPTS times, set aside until `make outbox-retry`",
+        )
+        set_aside.add_metric([], self.backlog.set_aside)
+        oldest = GaugeMetricFamily(
+            "daira_outbox_oldest_pending_seconds", "Age of the oldest outbox row not yet published (0: none)"
+        )
+        oldest.add_metric([], self.backlog.oldest_pending_seconds)
+        yield from (set_aside, oldest)
+
+
 async def render(svc) -> bytes:
     reg = CollectorRegistry(auto_describe=False)
     try:
         reg.register(_WorkerFigures(await heartbeat.live_workers(svc.redis, svc.settings.worker_heartbeat_ttl)))
     except Exception:  # Redis down: still expose this process's own metrics
+        pass
+    try:
+        async with svc.sessions() as session:
+            reg.register(_OutboxFigures(await asyncio.wait_for(outbox.backlog(session), 2.0)))
+    except Exception:  # PostgreSQL down or slow: the rest of the scrape still answers
         pass
     return generate_latest(REGISTRY) + generate_latest(reg)

@@ -12,7 +12,20 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+    UnsupportedForMessageFormatError,
+)
 
 from infra.metrics import EVENTS_PRODUCE_FAILED, EVENTS_PRODUCED
 from infra.settings import Settings
@@ -21,6 +34,28 @@ from models.core.errors import Unavailable
 from models.core.events import Event
 
 log = logging.getLogger(__name__)
+
+# Errors about the record itself: sending the same record again is refused again, however
+# healthy the broker is. Anything else (timeouts, connection and leadership errors) is the broker
+# being unavailable.
+REFUSALS: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,  # over the producer's max_request_size, or the broker's limit
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+    InvalidTimestampError,
+    UnsupportedForMessageFormatError,
+    PolicyViolationError,
+    ValueError,  # the producer rejected a key or value before sending it
+    TypeError,
+)
+
+
+class RecordRefused(Exception):
+    """A record of a send_many was refused for what it is (see REFUSALS), not because the broker
+    is down; which one is not said (the outbox relay bisects to find it)."""
 
 
 async def ensure_topics(settings: Settings, timeout: float = 10.0) -> None:
@@ -91,6 +126,13 @@ class EventProducer:
         if not await self._producer.client.force_metadata_update():
             raise RuntimeError("broker did not answer a metadata request")
 
+    async def _answers(self) -> bool:
+        try:
+            await asyncio.wait_for(self.ping(), self.settings.kafka_send_timeout)
+        except Exception:  # any failure means "not answering"
+            return False
+        return True
+
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
@@ -119,12 +161,22 @@ class EventProducer:
         EVENTS_PRODUCED.labels(topic).inc()
 
     async def send_many(self, items: list[tuple[str, str, bytes]]) -> None:
-        """Send pre-serialized (topic, key, value) records; all acked or Unavailable."""
+        """Send pre-serialized (topic, key, value) records: all acked, or RecordRefused (some
+        record is refused whatever the broker's health), or Unavailable (the broker is down or did
+        not acknowledge in time). On an exception some records may have been acked already."""
         if self._producer is None:
             raise Unavailable("the event broker is not reachable", retry_after=2)
         try:
             futs = [await self._producer.send(t, v, key=k.encode()) for t, k, v in items]
             await asyncio.wait_for(asyncio.gather(*futs), self.settings.kafka_send_timeout)
+        except REFUSALS as exc:
+            raise RecordRefused(repr(exc)) from exc
+        except UnknownTopicOrPartitionError as exc:
+            # aiokafka raises it both for a topic the broker does not have and for a broker that
+            # did not answer within the timeout: only an answering broker makes it a refusal.
+            if await self._answers():
+                raise RecordRefused(repr(exc)) from exc
+            raise Unavailable("the event broker is not reachable", retry_after=2) from exc
         except (TimeoutError, KafkaError) as exc:
             raise Unavailable("the event broker did not acknowledge", retry_after=2) from exc
         for t, _, _ in items:

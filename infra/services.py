@@ -53,7 +53,11 @@ class Services:
         store = make_store(settings, engine)
         await store.start()
         svc = cls(
-            settings=settings, redis=r, producer=producer, store=store, relay=OutboxRelay(db.sessions(), producer)
+            settings=settings,
+            redis=r,
+            producer=producer,
+            store=store,
+            relay=OutboxRelay(db.sessions(), producer, max_attempts=settings.outbox_max_attempts),
         )
         if relay:
             svc.relay.start()

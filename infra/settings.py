@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(10000, validation_alias="KAFKA_SESSION_TIMEOUT_MS")
     kafka_heartbeat_ms: int = Field(3000, validation_alias="KAFKA_HEARTBEAT_MS")
     consumer_group_prefix: str = Field("daira", validation_alias="CONSUMER_GROUP_PREFIX")
+    # An outbox row the broker refuses this many times (too large, invalid topic, ...) is set
+    # aside (failed_at) so it stops blocking the rows behind it (infra/outbox_relay.py).
+    outbox_max_attempts: int = Field(5, ge=1, validation_alias="OUTBOX_MAX_ATTEMPTS")
     # Which agents this worker runs: comma-separated names or fnmatch patterns, "-name" excludes
     # (e.g. "transcode,nsfw" for a media worker, "*,-transcode,-nsfw" for the rest). Default: all.
     worker_agents: str = Field("*", validation_alias="WORKER_AGENTS")
