@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STAMP_ML := $(VENV)/.installed-ml
 
-.PHONY: run test lint bench migrate reconcile renew seed rebuild-recs admin worker api install install-ml clean
+.PHONY: run test lint bench migrate reconcile outbox-retry topic-tail renew seed rebuild-recs admin worker api install install-ml clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,6 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
 # A topic's last events, one line each (and its dead letters' count): make topic-tail TOPIC=content.posts N=20
-.PHONY: topic-tail
 topic-tail: $(STAMP)
 	$(PY) -m jobs.topic_tail "$(TOPIC)" "$(N)"
 
@@ -49,8 +48,7 @@ migrate: $(STAMP)
 reconcile: $(STAMP)
 	$(PY) -m jobs.reconcile_counters
 
-# Outbox rows the broker refused OUTBOX_MAX_ATTEMPTS times go back to the relay: make outbox-retry [TOPIC=posts]
-.PHONY: outbox-retry
+# Outbox rows the broker refused OUTBOX_MAX_ATTEMPTS times go back to the relay: make outbox-retry [TOPIC=content.posts]
 outbox-retry: $(STAMP)
 	$(PY) -m jobs.outbox_retry $(TOPIC)
 
