@@ -110,30 +110,13 @@ class OutboxRelay(BackgroundLoop):
         for row, error in refused:
             row.attempts += 1
             row.last_error = error[:2000]
+            about = {"outbox_id": row.id, "topic": row.topic, "key": row.key, "attempts": row.attempts, "error": error}
             if row.attempts >= self.max_attempts:
                 row.failed_at = utcnow()
                 set_aside += 1
-                log.error(
-                    "outbox row set aside: the broker refused it",
-                    extra={
-                        "outbox_id": row.id,
-                        "topic": row.topic,
-                        "key": row.key,
-                        "attempts": row.attempts,
-                        "error": error,
-                    },
-                )
+                log.error("outbox row set aside: the broker refused it", extra=about)
             else:
-                log.warning(
-                    "outbox row refused by the broker",
-                    extra={
-                        "outbox_id": row.id,
-                        "topic": row.topic,
-                        "key": row.key,
-                        "attempts": row.attempts,
-                        "error": error,
-                    },
-                )
+                log.warning("outbox row refused by the broker", extra=about)
         return len(acked) + set_aside
 
     async def _run(self) -> None:
