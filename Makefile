@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STAMP_ML := $(VENV)/.installed-ml
 
-.PHONY: run test lint bench migrate reconcile outbox-retry topic-tail renew seed rebuild-recs admin worker api install install-ml clean
+.PHONY: run test lint bench migrate reconcile outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(STAMP)
 # A topic's last events, one line each (and its dead letters' count): make topic-tail TOPIC=content.posts N=20
 topic-tail: $(STAMP)
 	$(PY) -m jobs.topic_tail "$(TOPIC)" "$(N)"
+
+# An agent's dead letters (<topic>.dlq) back to their source topics: make dlq-replay AGENT=counters [TOPIC=interactions.reactions]
+dlq-replay: $(STAMP)
+	$(PY) -m jobs.dlq_replay "$(AGENT)" $(if $(TOPIC),"$(TOPIC)")
 
 bench: $(STAMP_ML)
 	$(PY) -m tests.bench.run

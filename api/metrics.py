@@ -43,6 +43,11 @@ class _WorkerFigures:
             "Log end offset minus committed position",
             labels=["worker", "agent", "topic", "partition"],
         )
+        dead = CounterMetricFamily(
+            "daira_dead_letters",
+            "Events a batch agent could not apply and wrote to <topic>.dlq (make dlq-replay)",
+            labels=["worker", "agent", "topic"],
+        )
         up = GaugeMetricFamily(
             "worker_agent_joined", "1 if the agent's consumer joined its group", labels=["worker", "agent"]
         )
@@ -51,10 +56,12 @@ class _WorkerFigures:
                 up.add_metric([wid, name], 1.0 if agent.get("joined") else 0.0)
                 for topic, n in agent.get("consumed", {}).items():
                     consumed.add_metric([wid, name, topic], n)
+                for topic, n in agent.get("dead_letters", {}).items():
+                    dead.add_metric([wid, name, topic], n)
                 for tp, n in agent.get("lag", {}).items():
                     topic, _, part = tp.rpartition(":")
                     lag.add_metric([wid, name, topic, part], n)
-        yield from (consumed, lag, up)
+        yield from (consumed, dead, lag, up)
 
 
 class _OutboxFigures:

@@ -59,15 +59,17 @@ class RecordRefused(Exception):
 
 
 async def ensure_topics(settings: Settings, timeout: float = 10.0) -> None:
-    """Create every topic of models.core.topics that the broker does not have (idempotent)."""
+    """Create every topic of models.core.topics, and its `<topic>.dlq`, that the broker does not have (idempotent)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout * 1000))
     await asyncio.wait_for(admin.start(), timeout)
     try:
         existing = set(await admin.list_topics())
+        # every topic and its dead letters (`<topic>.dlq`, streams/batch.py), with as many partitions
         missing = [
-            NewTopic(t.name, catalog.partitions(t, settings.kafka_partitions), settings.kafka_replication)
+            NewTopic(name, catalog.partitions(t, settings.kafka_partitions), settings.kafka_replication)
             for t in catalog.ALL
-            if t.name not in existing
+            for name in (t.name, catalog.dlq_name(t))
+            if name not in existing
         ]
         if missing:
             try:

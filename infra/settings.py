@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # An outbox row the broker refuses this many times (too large, invalid topic, ...) is set
     # aside (failed_at) so it stops blocking the rows behind it (infra/outbox_relay.py).
     outbox_max_attempts: int = Field(5, ge=1, validation_alias="OUTBOX_MAX_ATTEMPTS")
+    # A batch agent's handler that fails on a batch this many times: the batch is bisected and the
+    # events that fail on their own go to `<topic>.dlq` (streams/batch.py). Between attempts it
+    # waits AGENT_RETRY_BACKOFF seconds, doubling up to AGENT_RETRY_BACKOFF_MAX.
+    agent_max_attempts: int = Field(5, ge=1, validation_alias="AGENT_MAX_ATTEMPTS")
+    agent_retry_backoff: float = Field(0.2, gt=0, validation_alias="AGENT_RETRY_BACKOFF")
+    agent_retry_backoff_max: float = Field(5.0, gt=0, validation_alias="AGENT_RETRY_BACKOFF_MAX")
     # Which agents this worker runs: comma-separated names or fnmatch patterns, "-name" excludes
     # (e.g. "transcode,nsfw" for a media worker, "*,-transcode,-nsfw" for the rest). Default: all.
     worker_agents: str = Field("*", validation_alias="WORKER_AGENTS")

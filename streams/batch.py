@@ -4,11 +4,13 @@ Why not a Faust agent for hot paths: Faust hands each message through its own pe
 machinery before `take()` can group them, which caps an agent at 3-7% of what the broker and
 client deliver (ARCHITECTURE.md §4; docs/benchmarks.md). A batch agent gets whole fetches
 (`getmany`), hands the handler a list of decoded envelopes, and commits the offsets only after
-the handler returns, so delivery is at-least-once and handlers must be idempotent.
+the handler returns, so delivery is at-least-once and handlers must be idempotent. An event the
+handler keeps failing on, or a message that is not an event envelope, goes to `<topic>.dlq`
+(TopicRunner; docs/agents.md "Dead letters"); `make dlq-replay AGENT=…` puts them back.
 
 Adding one: a file in streams/agents/ with
 
-    @batch_agent(topics.SOME_TOPIC)
+    @batch_agent(topics.SOME_TOPIC)            # or several: @batch_agent(A, B, name="x")
     async def my_agent(events: list[dict], svc) -> None: ...
 
 and a test that awaits `my_agent(events, svc)` directly (no broker needed).
@@ -19,17 +21,25 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+from infra.metrics import DEAD_LETTERS
 from infra.settings import Settings
-from models.core.topics import Topic
+from models.core.errors import Unavailable
+from models.core.topics import Topic, dlq_name, validate_payload
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +66,11 @@ def tune_gc() -> None:
 @dataclass
 class BatchAgent:
     name: str
-    topic: Topic
+    # One topic, or several: then one consumer (and consumer group) per topic, one handler.
+    topics: tuple[Topic, ...] | Topic
     handler: Handler
-    max_records: int = 2000
+    # The largest batch the handler gets, or one per topic ({topic: n}; others get 2000).
+    max_records: int | dict[Topic, int] = 2000
     # A handler that may run longer than this (a transcode) must raise it, or the group evicts
     # the consumer mid-batch and the batch is redelivered to another one.
     max_poll_interval_ms: int = 300_000
@@ -69,6 +81,36 @@ class BatchAgent:
     # before the worker reports ready: a lazy load on the first events holds the GIL for
     # seconds and delays every other agent of the process (POST -> push p99 in docs/benchmarks.md).
     warmup: Callable[[Settings], object] | None = None
+    # Consumer group of each topic, without CONSUMER_GROUP_PREFIX: {topic: "name"}. Default
+    # `<name>` for a one-topic agent, `<name>.<topic name>` for each topic of a multi-topic one.
+    # Agents folded from one-topic agents keep the old groups so committed offsets carry over.
+    groups: dict[Topic, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.topics, Topic):
+            self.topics = (self.topics,)
+        if not self.topics:
+            raise ValueError(f"batch agent {self.name!r} has no topic")
+        if unknown := set(self.groups) - set(self.topics):
+            raise ValueError(f"batch agent {self.name!r}: groups for topics it does not read: {unknown}")
+
+    @property
+    def topic_list(self) -> tuple[Topic, ...]:
+        assert isinstance(self.topics, tuple)
+        return self.topics
+
+    def group(self, topic: Topic, prefix: str) -> str:
+        """The consumer group that reads `topic` for this agent."""
+        if topic in self.groups:
+            return f"{prefix}.{self.groups[topic]}"
+        if len(self.topic_list) == 1:
+            return f"{prefix}.{self.name}"
+        return f"{prefix}.{self.name}.{topic.name}"
+
+    def records_of(self, topic: Topic) -> int:
+        if isinstance(self.max_records, dict):
+            return self.max_records.get(topic, 2000)
+        return self.max_records
 
     async def __call__(self, events: list[dict], svc) -> None:
         await self.handler(events, svc)
@@ -83,16 +125,18 @@ def ids_of(events: list[dict], etype: str, field: str) -> list[UUID]:
 
 
 def batch_agent(
-    topic: Topic,
-    *,
+    *topics: Topic,
     name: str | None = None,
-    max_records: int = 2000,
+    max_records: int | dict[Topic, int] = 2000,
     max_poll_interval_ms: int = 300_000,
     live: bool = False,
     warmup: Callable[[Settings], object] | None = None,
+    groups: dict[Topic, str] | None = None,
 ):
     def register(fn: Handler) -> BatchAgent:
-        agent = BatchAgent(name or fn.__name__, topic, fn, max_records, max_poll_interval_ms, live, warmup)
+        agent = BatchAgent(
+            name or fn.__name__, topics, fn, max_records, max_poll_interval_ms, live, warmup, dict(groups or {})
+        )
         if agent.name in REGISTRY:
             raise ValueError(f"batch agent {agent.name!r} is defined twice")
         REGISTRY[agent.name] = agent
@@ -108,6 +152,7 @@ class RunnerStatus:
     partitions: list[str] = field(default_factory=list)
     consumed: int = 0
     malformed: int = 0
+    dead_letters: int = 0
     lag: dict[str, int] = field(default_factory=dict)
 
 
@@ -123,14 +168,148 @@ class _Listener(ConsumerRebalanceListener):
         self.status.joined = True
 
 
+class _Stopping(Exception):
+    """The worker is stopping while a failing batch is retried: leave it uncommitted."""
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says a store or the broker is unavailable: such a batch
+    is retried for as long as it takes, never dead-lettered (an outage is not a bad event)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, TRANSIENT) or getattr(seen, "connection_invalidated", False):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused, reset, broken pipe
+    TimeoutError,
+    Unavailable,
+    KafkaError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    DisconnectionError,
+    SATimeoutError,
+)
+
+
+def dead_letter(agent: str, rec, exc: BaseException | str, attempts: int) -> bytes:
+    """The dead letter of record `rec`: one JSON value (docs/agents.md "Dead letters")."""
+    try:
+        envelope, fmt = orjson.loads(rec.value), "json"
+    except (orjson.JSONDecodeError, TypeError):
+        value = rec.value or b""
+        envelope, fmt = value.decode("utf-8", "replace"), "text"
+    if isinstance(exc, BaseException):
+        error = {"type": type(exc).__name__, "message": str(exc)[:4000]}
+    else:
+        error = {"type": "MalformedEnvelope", "message": exc}
+    return orjson.dumps(
+        {
+            "envelope": envelope,
+            "format": fmt,
+            "error": error,
+            "agent": agent,
+            "topic": rec.topic,
+            "partition": rec.partition,
+            "offset": rec.offset,
+            "attempts": attempts,
+            "dead_at": time.time(),
+        }
+    )
+
+
+def envelope_error(ev) -> str | None:
+    """Why a decoded value is not an event envelope, or None."""
+    if not isinstance(ev, dict):
+        return "not a JSON object"
+    missing = [k for k in ("id", "type", "ts") if k not in ev]
+    return f"missing {', '.join(missing)}" if missing else None
+
+
+class _DeadLetterProducer:
+    """A producer of one agent's dead letters, started on the first one (most agents never need it)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def send(self, items: list[tuple[str, bytes | None, bytes]]) -> None:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
+                try:
+                    await asyncio.wait_for(producer.start(), 10)
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+        futs = [await self._producer.send(t, v, key=k) for t, k, v in items]
+        await asyncio.wait_for(asyncio.gather(*futs), 15)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
 class BatchRunner:
-    """Runs one BatchAgent: fetch -> decode -> handler -> commit, retrying the handler (never
-    skipping) until it succeeds or the partitions move to another worker. The next batch is
-    fetched and decoded while the handler waits on its stores."""
+    """Runs one BatchAgent: one TopicRunner (consumer group) per topic of the agent."""
 
     def __init__(self, agent: BatchAgent, svc, settings: Settings):
         self.agent, self.svc, self.settings = agent, svc, settings
-        self.status = RunnerStatus(group=f"{settings.consumer_group_prefix}.{agent.name}")
+        self._dlq = _DeadLetterProducer(settings)
+        self.runners = [TopicRunner(agent, t, svc, settings, self._dlq) for t in agent.topic_list]
+
+    @property
+    def status(self) -> RunnerStatus:
+        """The status of the first topic's consumer (a one-topic agent's only one)."""
+        return self.runners[0].status
+
+    def _fetch_max_wait_ms(self) -> int:
+        return self.runners[0]._fetch_max_wait_ms()
+
+    async def start(self) -> None:
+        await asyncio.gather(*(r.start() for r in self.runners))
+
+    async def stop(self, timeout: float = 8.0) -> None:
+        await asyncio.gather(*(r.stop(timeout) for r in self.runners), return_exceptions=True)
+        await self._dlq.stop()
+
+    def snapshot(self) -> dict:
+        sts = [(r.topic.name, r.status) for r in self.runners]
+        return {
+            "group": sts[0][1].group,
+            "groups": {t: st.group for t, st in sts},
+            "joined": all(st.joined for _, st in sts),
+            "partitions": sorted(p for _, st in sts for p in st.partitions),
+            "consumed": {t: st.consumed for t, st in sts},
+            "malformed": sum(st.malformed for _, st in sts),
+            "dead_letters": {t: st.dead_letters for t, st in sts},
+            "lag": {k: v for _, st in sts for k, v in st.lag.items()},
+        }
+
+
+class TopicRunner:
+    """One topic of a BatchAgent: fetch -> decode -> handler -> commit. The next batch is fetched
+    and decoded while the handler waits on its stores.
+
+    A batch whose handler raises is retried with backoff; after AGENT_MAX_ATTEMPTS failures it is
+    split in halves (bisected) to find the events that fail on their own: the rest are applied,
+    those go to `<topic>.dlq`, and the offsets are committed. A failure that says a store or the
+    broker is unavailable (`transient`) is retried for as long as it lasts, never dead-lettered.
+    A message that is not an event envelope goes to `<topic>.dlq` without reaching the handler.
+    Payloads are checked against their schema only for a failing batch (off the happy path)."""
+
+    def __init__(self, agent: BatchAgent, topic: Topic, svc, settings: Settings, dlq: _DeadLetterProducer):
+        self.agent, self.topic, self.svc, self.settings = agent, topic, svc, settings
+        self.status = RunnerStatus(group=agent.group(topic, settings.consumer_group_prefix))
+        self._dlq = dlq
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
@@ -151,9 +330,11 @@ class BatchRunner:
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=self._fetch_max_wait_ms(),
         )
-        self._consumer.subscribe([self.agent.topic.name], listener=_Listener(self.status))
+        self._consumer.subscribe([self.topic.name], listener=_Listener(self.status))
         await self._consumer.start()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"agent:{self.agent.name}")
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"agent:{self.agent.name}:{self.topic.name}"
+        )
 
     def _fetch_max_wait_ms(self) -> int:
         # Kafka answers a waiting fetch as soon as data arrives. The embedded Tansu broker does
@@ -176,18 +357,19 @@ class BatchRunner:
         if self._consumer:
             await self._consumer.stop()  # leaves the group: partitions move at once
 
-    def _decode(self, records) -> list[dict]:
+    def _decode(self, records, bad: list) -> list[dict]:
         events = []
         for r in records:
             try:
                 ev = orjson.loads(r.value)
-                if not isinstance(ev, dict) or "type" not in ev or "id" not in ev:
-                    raise ValueError("not an event envelope")
+                if not isinstance(ev, dict) or "type" not in ev or "id" not in ev or "ts" not in ev:
+                    raise ValueError(envelope_error(ev) or "not an event envelope")
                 events.append(ev)
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:  # TypeError: a null value (tombstone)
                 self.status.malformed += 1
+                bad.append((r, f"not an event envelope: {exc}"))
                 log.error(
-                    "malformed event skipped",
+                    "malformed event: to the dead letters",
                     extra={
                         "agent": self.agent.name,
                         "topic": r.topic,
@@ -198,28 +380,145 @@ class BatchRunner:
                 )
         return events
 
-    async def _handle(self, events: list[dict]) -> bool:
-        delay = 0.2
+    async def _handle(self, batches: dict, events: list[dict]) -> bool:
+        """Whether the batch is done (applied, or its failing events dead-lettered)."""
+        try:
+            await self.agent.handler(events, self.svc)
+            return True
+        except Exception as exc:
+            first = exc
+        try:
+            return await self._recover(batches, len(events), first)
+        except _Stopping:
+            return False  # uncommitted: the next owner of the partitions redoes it
+
+    async def _pause(self, delay: float) -> None:
+        if self._stopping.is_set():
+            raise _Stopping
+        try:
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        except TimeoutError:
+            return
+        raise _Stopping
+
+    async def _recover(self, batches: dict, size: int, exc: Exception) -> bool:
+        cfg, attempts, delay = self.settings, 1, self.settings.agent_retry_backoff
+        while attempts < cfg.agent_max_attempts or transient(exc):
+            log.error(
+                "agent batch failed; retrying",
+                exc_info=exc,
+                extra={"agent": self.agent.name, "topic": self.topic.name, "events": size, "attempt": attempts},
+            )
+            await self._pause(delay)
+            delay = min(delay * 2, cfg.agent_retry_backoff_max)
+            pairs = self._pairs(batches)
+            try:
+                await self.agent.handler([ev for _, ev in pairs], self.svc)
+                return True
+            except Exception as e:
+                exc, attempts = e, attempts + 1
+        log.error(
+            "agent batch failed %d times; looking for the events that fail on their own",
+            attempts,
+            exc_info=exc,
+            extra={"agent": self.agent.name, "topic": self.topic.name, "events": size},
+        )
+        pairs, dead = [], []
+        for rec, ev in self._pairs(batches):
+            if (invalid := self._invalid_payload(ev)) is not None:
+                dead.append((rec, invalid, attempts))
+            else:
+                pairs.append((rec, ev))
+        dead += await self._isolate(pairs, attempts, None if dead else exc)
+        if dead:
+            await self._dead_letters(dead)
+        return True
+
+    def _pairs(self, batches: dict) -> list[tuple]:
+        """The batch's records and their envelopes again (failure path only), partition by partition."""
+        out = []
+        for recs in batches.values():
+            for r in recs:
+                try:
+                    ev = orjson.loads(r.value)
+                except (ValueError, TypeError):
+                    continue
+                if envelope_error(ev) is None:
+                    out.append((r, ev))
+        return out
+
+    def _invalid_payload(self, ev: dict) -> Exception | None:
+        if ev["type"] not in self.topic.events:
+            return None  # a type this code does not know yet is not ours to judge
+        try:
+            validate_payload(ev["type"], ev.get("payload"))  # type: ignore[arg-type]
+        except ValidationError as exc:
+            return exc
+        return None
+
+    async def _attempt(self, events: list[dict]) -> Exception | None:
+        """Run the handler on `events`: None if it succeeds, else its (not transient) error."""
+        delay = self.settings.agent_retry_backoff
         while True:
             try:
                 await self.agent.handler(events, self.svc)
-                return True
-            except Exception:
-                log.exception("agent batch failed; retrying", extra={"agent": self.agent.name, "events": len(events)})
-                if self._stopping.is_set():
-                    return False  # uncommitted: the next owner of the partitions redoes it
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, 5.0)
+                return None
+            except Exception as exc:
+                if not transient(exc):
+                    return exc
+                log.warning("agent batch failed; retrying", extra={"agent": self.agent.name, "error": repr(exc)})
+            await self._pause(delay)
+            delay = min(delay * 2, self.settings.agent_retry_backoff_max)
 
-    async def _fetch(self) -> tuple[dict, list[dict]] | None:
-        """Up to max_records records and their decoded events, ({tp: records}, events), or None
-        if nothing came. Taken in slices of FETCH_SLICE records, yielding to the event loop
-        between slices: when this runs ahead during a handler, the handler's store calls go out
-        as soon as they are ready and this work overlaps the stores' own."""
-        limit, batches, events, taken, timeout_ms = self.agent.max_records, {}, [], 0, 200
+    async def _isolate(self, pairs: list[tuple], tried: int, failed: Exception | None) -> list[tuple]:
+        """The (record, error, attempts) of the events of `pairs` that fail on their own; the
+        others are applied. `failed`: the error of a run on exactly `pairs` already made."""
+        if not pairs:
+            return []
+        if failed is None:
+            failed = await self._attempt([ev for _, ev in pairs])
+            if failed is None:
+                return []
+            tried += 1
+        if len(pairs) == 1:
+            return [(pairs[0][0], failed, tried)]
+        mid = len(pairs) // 2
+        return await self._isolate(pairs[:mid], tried, None) + await self._isolate(pairs[mid:], tried, None)
+
+    async def _dead_letters(self, dead: list[tuple]) -> None:
+        """Write `dead` [(record, error, attempts)] to `<topic>.dlq`, retrying until the broker takes them."""
+        items = [(dlq_name(r.topic), r.key, dead_letter(self.agent.name, r, err, n)) for r, err, n in dead]
+        delay = self.settings.agent_retry_backoff
+        while True:
+            try:
+                await self._dlq.send(items)
+                break
+            except (TimeoutError, KafkaError, OSError) as exc:
+                log.warning("dead letters not written; retrying", extra={"agent": self.agent.name, "error": repr(exc)})
+            await self._pause(delay)
+            delay = min(delay * 2, self.settings.agent_retry_backoff_max)
+        for r, err, n in dead:
+            log.error(
+                "event dead-lettered",
+                extra={
+                    "agent": self.agent.name,
+                    "topic": r.topic,
+                    "partition": r.partition,
+                    "offset": r.offset,
+                    "attempts": n,
+                    "error": repr(err),
+                },
+            )
+        self.status.dead_letters += len(dead)
+        DEAD_LETTERS.labels(self.agent.name, self.topic.name).inc(len(dead))
+
+    async def _fetch(self) -> tuple[dict, list[dict], list] | None:
+        """Up to max_records records, their decoded events and the malformed ones, ({tp: records},
+        events, [(record, why)]), or None if nothing came. Taken in slices of FETCH_SLICE records,
+        yielding to the event loop between slices: when this runs ahead during a handler, the
+        handler's store calls go out as soon as they are ready and this work overlaps the stores' own."""
+        limit, batches, events, taken, timeout_ms = self.agent.records_of(self.topic), {}, [], 0, 200
+        bad: list = []
         while taken < limit:
             try:
                 got = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=min(FETCH_SLICE, limit - taken))
@@ -236,13 +535,13 @@ class BatchRunner:
                 batches.setdefault(tp, []).extend(recs)
                 records.extend(recs)
             taken += len(records)
-            events.extend(self._decode(records))
+            events.extend(self._decode(records, bad))
             timeout_ms = 0  # then only what the consumer already holds
             await asyncio.sleep(0)
         await self._update_lag()
         if not batches:
             return None
-        return batches, events
+        return batches, events, bad
 
     async def _run(self) -> None:
         consumer = self._consumer
@@ -253,13 +552,18 @@ class BatchRunner:
                 ahead = None
                 if fetched is None:
                     continue
-                batches, events = fetched
+                batches, events, bad = fetched
                 # The next fetch (broker round trip and decoding) runs while this batch's handler
                 # waits on its stores. Handlers still run one at a time, in order, and a batch's
                 # offsets are committed only after its own handler returned.
                 ahead = asyncio.ensure_future(self._fetch())
-                if events and not await self._handle(events):
+                if events and not await self._handle(batches, events):
                     return
+                if bad:
+                    try:
+                        await self._dead_letters([(r, why, 0) for r, why in bad])
+                    except _Stopping:
+                        return
                 offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}
                 try:
                     await consumer.commit(offsets)
@@ -288,14 +592,3 @@ class BatchRunner:
                     continue
             lag[f"{tp.topic}:{tp.partition}"] = max(0, hw - done)
         self.status.lag = lag
-
-    def snapshot(self) -> dict:
-        st = self.status
-        return {
-            "group": st.group,
-            "joined": st.joined,
-            "partitions": st.partitions,
-            "consumed": {self.agent.topic.name: st.consumed},
-            "malformed": st.malformed,
-            "lag": st.lag,
-        }

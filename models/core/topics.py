@@ -247,6 +247,9 @@ class Topic:
     doc: str
     partitions: int | None = None  # None: settings.kafka_partitions
 
+    def __hash__(self) -> int:  # a topic's name is unique (dict keys: @batch_agent(groups={TOPIC: ...}))
+        return hash(self.name)
+
 
 REACTIONS = Topic(
     "interactions.reactions",
@@ -398,6 +401,11 @@ MESSAGES = Topic(
 ALL: tuple[Topic, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Topic))
 BY_NAME = {t.name: t for t in ALL}
 TOPIC_OF_EVENT = {etype: t for t in ALL for etype in t.events}
+
+
+def dlq_name(topic: Topic | str) -> str:
+    """The dead-letter topic of `topic`: what its batch agents could not apply (streams/batch.py)."""
+    return f"{topic if isinstance(topic, str) else topic.name}.dlq"
 
 
 def partitions(topic: Topic, default: int) -> int:

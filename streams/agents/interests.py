@@ -1,4 +1,4 @@
-"""Interests agents: engagement signals -> each user's interest vector and candidate list
+"""Interests agent (recs_signals): engagement signals -> each user's interest vector and candidate list
 (models/discovery/interests.py does the work)."""
 
 from __future__ import annotations
@@ -33,19 +33,21 @@ async def apply_signals(events: list[dict], svc) -> None:
         await refresh_users(svc, sorted(set(by_user) | refresh))
 
 
-# One consumer group per topic (a batch agent reads one topic); the same handler for all.
-recs_reactions = batch_agent(REACTIONS, name="recs_reactions", max_records=1000, warmup=embeddings.warm)(apply_signals)
-
-
-recs_engagement = batch_agent(ENGAGEMENT, name="recs_engagement", max_records=1000, warmup=embeddings.warm)(
-    apply_signals
-)
-
-
-recs_feedback = batch_agent(FEEDBACK, name="recs_feedback", max_records=1000, warmup=embeddings.warm)(apply_signals)
-
-
-recs_reports = batch_agent(REPORTS, name="recs_reports", max_records=1000, warmup=embeddings.warm)(apply_signals)
-
-
-recs_users = batch_agent(RECS_USERS, name="recs_users", max_records=500, warmup=embeddings.warm)(apply_signals)
+# One consumer per topic, each in the group of the one-topic agent it replaced (offsets carry over).
+recs_signals = batch_agent(
+    REACTIONS,
+    ENGAGEMENT,
+    FEEDBACK,
+    REPORTS,
+    RECS_USERS,
+    name="recs_signals",
+    max_records={REACTIONS: 1000, ENGAGEMENT: 1000, FEEDBACK: 1000, REPORTS: 1000, RECS_USERS: 500},
+    warmup=embeddings.warm,
+    groups={
+        REACTIONS: "recs_reactions",
+        ENGAGEMENT: "recs_engagement",
+        FEEDBACK: "recs_feedback",
+        REPORTS: "recs_reports",
+        RECS_USERS: "recs_users",
+    },
+)(apply_signals)

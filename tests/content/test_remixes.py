@@ -15,7 +15,7 @@ from models.core.topics import validate_payload
 from models.media.videos import Video
 from models.messaging import notifications
 from models.social import blocking
-from streams.agents.notifications import notifications_posts
+from streams.agents.notifications import notifications as notifications_agent
 from tests.support.client import code
 from tests.support.factories import user
 
@@ -206,8 +206,8 @@ async def test_the_source_owner_is_notified_once_per_event(client, svc):
             "post.created", {"post_id": str(new_id()), "author_id": str(a["id"]), "visibility": "public", "caption": ""}
         ).to_bytes()
     )
-    await notifications_posts(batch + [plain], svc)
-    await notifications_posts(batch, svc)  # redelivered
+    await notifications_agent(batch + [plain], svc)
+    await notifications_agent(batch, svc)  # redelivered
     items = (await notifications.list_for(svc, owner["id"]))["items"]
     by_kind = {n["kind"]: n for n in items}
     assert sorted(by_kind) == ["duet", "stitch"] and len(items) == 2

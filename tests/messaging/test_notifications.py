@@ -16,12 +16,7 @@ from models.core.base import utcnow
 from models.core.events import Event, new_id
 from models.messaging import notifications
 from models.social import blocking, mutes
-from streams.agents.notifications import (
-    notifications_comments,
-    notifications_follows,
-    notifications_messages,
-    notifications_reactions,
-)
+from streams.agents.notifications import notifications as notifications_agent
 from tests.support.factories import create_post, user
 from tests.support.realtime import subscribed
 from tests.support.waiting import wait_for
@@ -53,11 +48,11 @@ async def test_likes_aggregate_into_one_notification_and_redelivery_never_double
     author, *fans = [await user(client) for _ in range(14)]
     post = await post_of(svc, author)
     batch = [like(post, f) for f in fans[:10]]
-    await notifications_reactions(batch, svc)
-    await notifications_reactions(batch, svc)  # the whole batch redelivered
-    await notifications_reactions(batch[3:] + [like(post, f) for f in fans[10:]] + batch[:2], svc)
+    await notifications_agent(batch, svc)
+    await notifications_agent(batch, svc)  # the whole batch redelivered
+    await notifications_agent(batch[3:] + [like(post, f) for f in fans[10:]] + batch[:2], svc)
     # one fan reacting again, in another way, and taking a like back: still one actor
-    await notifications_reactions([like(post, fans[0], added=False), like(post, fans[0], rtype="love")], svc)
+    await notifications_agent([like(post, fans[0], added=False), like(post, fans[0], rtype="love")], svc)
     [n] = await mine(svc, author)
     assert (n["kind"], n["target_id"], n["post_id"]) == ("reaction", str(post), str(post))
     assert n["actor_count"] == 13 and n["event_count"] == 14
@@ -72,9 +67,9 @@ async def test_no_notification_to_yourself_nor_from_blocked_or_muted(client, svc
     await blocking.block(svc, blocker_id=author["id"], target_id=blocked["id"])
     await blocking.block(svc, blocker_id=blocker["id"], target_id=author["id"])
     await mutes.mute(svc, muter_id=author["id"], target_id=muted["id"])
-    await notifications_reactions([like(post, u) for u in (author, blocked, blocker, muted)], svc)
+    await notifications_agent([like(post, u) for u in (author, blocked, blocker, muted)], svc)
     assert await mine(svc, author) == []
-    await notifications_reactions([like(post, fan)], svc)
+    await notifications_agent([like(post, fan)], svc)
     [n] = await mine(svc, author)
     assert n["actor_count"] == 1 and n["text"] == f"{fan['user']['username']} reacted to your post"
 
@@ -83,7 +78,7 @@ async def test_windows_kinds_and_read_state(client, svc):
     author, a, b, c = [await user(client) for _ in range(4)]
     post = await post_of(svc, author)
     window = svc.settings.notification_window
-    await notifications_reactions([like(post, a, at=utcnow() - 2 * window), like(post, b)], svc)
+    await notifications_agent([like(post, a, at=utcnow() - 2 * window), like(post, b)], svc)
     assert [n["actor_count"] for n in await mine(svc, author)] == [1, 1]  # two windows, two notifications
 
     comment = new_id()
@@ -107,8 +102,8 @@ async def test_windows_kinds_and_read_state(client, svc):
         "mentions": [],
         "new_mentions": [],
     }
-    await notifications_comments([ev("comment.created", created), ev("comment.created", reply)], svc)
-    await notifications_follows(
+    await notifications_agent([ev("comment.created", created), ev("comment.created", reply)], svc)
+    await notifications_agent(
         [
             ev("follow.added", {"follower_id": a["id"], "followee_id": author["id"]}),
             ev("follow.added", {"follower_id": b["id"], "followee_id": author["id"]}),
@@ -124,7 +119,7 @@ async def test_windows_kinds_and_read_state(client, svc):
         )
         for _ in range(3)
     ]
-    await notifications_messages(msgs, svc)
+    await notifications_agent(msgs, svc)
 
     by_kind = {}
     for n in await mine(svc, author):
@@ -146,7 +141,7 @@ async def test_windows_kinds_and_read_state(client, svc):
     assert done == {"updated": 1, "unread_count": 4}
     assert (await notifications.mark_read(svc, author["id"], everything=True))["unread_count"] == 0
     # a new actor on a read notification makes it unread again and moves it to the top
-    await notifications_follows([ev("follow.added", {"follower_id": c["id"], "followee_id": author["id"]})], svc)
+    await notifications_agent([ev("follow.added", {"follower_id": c["id"], "followee_id": author["id"]})], svc)
     top = (await mine(svc, author))[0]
     assert (top["kind"], top["actor_count"], top["read"]) == ("follow", 3, False)
     assert await notifications.unread_count(svc, author["id"]) == 1

@@ -8,7 +8,7 @@ import pytest
 
 from infra.settings import Settings
 from ml import embeddings, nsfw
-from models.core.topics import REACTIONS
+from models.core.topics import POSTS, REACTIONS
 from streams.app import import_agents, warm_up
 from streams.batch import REGISTRY, TANSU_BACKGROUND_WAIT_MS, TANSU_LIVE_WAIT_MS, BatchAgent, BatchRunner
 
@@ -65,9 +65,45 @@ def test_model_agents_load_their_model_at_start():
         "recs_embeddings",
         "recs_media",
         "recs_rebuild",
-        "recs_reactions",
-        "recs_engagement",
-        "recs_feedback",
-        "recs_reports",
-        "recs_users",
+        "recs_signals",
     }
+
+
+def test_folded_agents_keep_the_consumer_groups_of_the_agents_they_replaced():
+    # A deployed worker resumes where the one-topic agents were: same groups, same committed offsets.
+    settings = Settings(CONSUMER_GROUP_PREFIX="daira")
+    old = {
+        "notifications": {
+            "content.posts": "notifications_posts",
+            "interactions.comments": "notifications_comments",
+            "users.follows": "notifications_follows",
+            "interactions.reactions": "notifications_reactions",
+            "interactions.messages": "notifications_messages",
+        },
+        "recs_signals": {
+            "interactions.reactions": "recs_reactions",
+            "interactions.engagement": "recs_engagement",
+            "interactions.feedback": "recs_feedback",
+            "moderation.reports": "recs_reports",
+            "recs.users": "recs_users",
+        },
+    }
+    for name, groups in old.items():
+        runner = BatchRunner(REGISTRY[name], None, settings)
+        assert {r.topic.name: r.status.group for r in runner.runners} == {t: f"daira.{g}" for t, g in groups.items()}
+        assert runner.snapshot()["groups"] == {t: f"daira.{g}" for t, g in groups.items()}
+    assert REGISTRY["notifications"].records_of(REACTIONS) == 4000
+    assert not any(n.startswith("notifications_") or n in old["recs_signals"].values() for n in REGISTRY)
+
+
+def test_default_consumer_groups():
+    settings = Settings(CONSUMER_GROUP_PREFIX="p")
+    one = BatchAgent("one", REACTIONS, _noop)
+    two = BatchAgent("two", (REACTIONS, POSTS), _noop, groups={POSTS: "legacy"})
+    assert [r.status.group for r in BatchRunner(one, None, settings).runners] == ["p.one"]
+    assert [r.status.group for r in BatchRunner(two, None, settings).runners] == [
+        "p.two.interactions.reactions",
+        "p.legacy",
+    ]
+    with pytest.raises(ValueError):
+        BatchAgent("three", REACTIONS, _noop, groups={POSTS: "x"})

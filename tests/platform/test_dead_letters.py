@@ -1,0 +1,181 @@
+"""Dead letters (streams/batch.py): an event the handler keeps failing on, or a message that is not
+an event envelope, goes to `<topic>.dlq`; the rest of the batch is applied and the partition moves
+on; `make dlq-replay` (jobs/dlq_replay.py) puts the dead letters back. Against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID, uuid4
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from infra.settings import Settings
+from jobs import dlq_replay
+from models.core.events import Event
+from models.core.topics import REACTIONS, Topic, dlq_name
+from streams.agents.counters import counters
+from streams.batch import BatchAgent, BatchRunner
+from tests.support.broker import collect
+from tests.support.waiting import wait_for
+
+FAST = {"AGENT_MAX_ATTEMPTS": 2, "AGENT_RETRY_BACKOFF": 0.05, "AGENT_RETRY_BACKOFF_MAX": 0.1}
+
+
+def reaction(kind: str, post: UUID, user: UUID) -> Event:
+    return Event(f"reaction.{kind}", {"post_id": str(post), "user_id": str(user), "type": "like"}, actor=user)
+
+
+async def new_topic(bootstrap: str) -> Topic:
+    topic = Topic(f"test.dlq-{uuid4().hex[:8]}", key="post_id", events=REACTIONS.events, doc="a test topic")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic.name, 2, 1), NewTopic(dlq_name(topic), 2, 1)])
+    finally:
+        await admin.close()
+    return topic
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, value, key=key) for key, value in items])
+    finally:
+        await producer.stop()
+
+
+async def dead_letters(bootstrap: str, topic: str, agent: str, n: int) -> list[dict]:
+    def mine(found):
+        return [d for d in found if d.get("agent") == agent]
+
+    return mine(await collect(bootstrap, dlq_name(topic), lambda found: len(mine(found)) >= n, timeout=30))
+
+
+@pytest.fixture
+def settings(stack_env) -> Settings:
+    return Settings(**FAST)
+
+
+async def test_a_failing_event_is_dead_lettered_the_rest_applied_and_replay_applies_it(stack_env, settings):
+    bootstrap = stack_env["KAFKA_BOOTSTRAP"]
+    topic = await new_topic(bootstrap)
+    post, bad_user = uuid4(), uuid4()
+    events = [reaction("added", post, uuid4()) for _ in range(4)]
+    bad = reaction("added", post, bad_user)
+    events = events[:2] + [bad] + events[2:] + [reaction("added", uuid4(), uuid4()) for _ in range(3)]
+    applied: list[str] = []
+    fixed = asyncio.Event()
+
+    async def handler(batch: list[dict], svc) -> None:
+        if not fixed.is_set() and any(e["payload"]["user_id"] == str(bad_user) for e in batch):
+            raise RuntimeError("cannot handle this one")
+        applied.extend(e["id"] for e in batch)
+
+    agent = BatchAgent(f"dlq_test_{uuid4().hex[:6]}", topic, handler)
+    runner = BatchRunner(agent, None, settings)
+    await runner.start()
+    try:
+        await produce(bootstrap, topic.name, [(e.payload["post_id"].encode(), e.to_bytes()) for e in events])
+        good = {str(e.id) for e in events} - {str(bad.id)}
+        await wait_for(lambda: good <= set(applied), what="the other events applied", timeout=30)
+        [letter] = await dead_letters(bootstrap, topic.name, agent.name, 1)
+        assert letter["envelope"] == orjson.loads(bad.to_bytes()) and letter["format"] == "json"
+        assert letter["error"] == {"type": "RuntimeError", "message": "cannot handle this one"}
+        assert letter["agent"] == agent.name and letter["topic"] == topic.name
+        assert letter["attempts"] >= settings.agent_max_attempts  # the batch's tries (then alone, if not alone)
+        assert isinstance(letter["partition"], int) and isinstance(letter["offset"], int)
+        assert str(bad.id) not in applied
+        await wait_for(lambda: runner.snapshot()["dead_letters"] == {topic.name: 1}, what="counted", timeout=10)
+        assert runner.snapshot()["joined"]
+
+        fixed.set()  # the handler is fixed and deployed: replay
+        got = await dlq_replay.replay(bootstrap, agent.name, [topic.name])
+        assert got.replayed == {topic.name: 1} and got.not_json == 0
+        assert dlq_replay.report(agent.name, got).startswith(
+            f"dlq-replay: replayed 1 dead letter(s) of agent {agent.name!r}"
+        )
+        await wait_for(lambda: str(bad.id) in applied, what="the replayed event applied", timeout=30)
+    finally:
+        await runner.stop()
+
+
+async def test_malformed_messages_go_to_the_dead_letters_and_the_partition_moves_on(stack_env, settings):
+    bootstrap = stack_env["KAFKA_BOOTSTRAP"]
+    topic = await new_topic(bootstrap)
+    post = uuid4()
+    key = str(post).encode()
+    invalid = Event("reaction.added", {"post_id": str(post), "type": "like"})  # no user_id
+    no_ts = {k: v for k, v in orjson.loads(reaction("added", post, uuid4()).to_bytes()).items() if k != "ts"}
+    valid = reaction("added", post, uuid4())
+    applied: list[str] = []
+
+    async def handler(batch: list[dict], svc) -> None:
+        for e in batch:
+            UUID(e["payload"]["user_id"])  # a payload without it fails here
+        applied.extend(e["id"] for e in batch)
+
+    agent = BatchAgent(f"dlq_test_{uuid4().hex[:6]}", topic, handler)
+    runner = BatchRunner(agent, None, settings)
+    await runner.start()
+    try:
+        await produce(
+            bootstrap,
+            topic.name,
+            [(key, b"not json {"), (key, invalid.to_bytes()), (key, orjson.dumps(no_ts)), (key, valid.to_bytes())],
+        )
+        await wait_for(lambda: str(valid.id) in applied, what="the valid event applied", timeout=30)
+        letters = await dead_letters(bootstrap, topic.name, agent.name, 3)
+        by_error = {d["error"]["type"]: d for d in letters}
+        assert set(by_error) == {"MalformedEnvelope", "ValidationError"}
+        text = [d for d in letters if d["format"] == "text"]
+        assert [d["envelope"] for d in text] == ["not json {"] and text[0]["attempts"] == 0
+        assert [
+            d["envelope"] for d in letters if d["format"] == "json" and d["error"]["type"] == "MalformedEnvelope"
+        ] == [no_ts]
+        assert by_error["ValidationError"]["envelope"]["id"] == str(invalid.id)
+        assert "user_id" in by_error["ValidationError"]["error"]["message"]
+        assert applied == [str(valid.id)]
+        assert len({d["partition"] for d in letters}) == 1 and len({d["offset"] for d in letters}) == 3
+
+        got = await dlq_replay.replay(bootstrap, agent.name, [topic.name])
+        assert got.not_json == 1 and got.replayed == {topic.name: 2}  # they come back as dead letters
+    finally:
+        await runner.stop()
+
+
+async def test_a_replayed_like_older_than_an_applied_unlike_changes_nothing(stack_env, settings, svc):
+    bootstrap = stack_env["KAFKA_BOOTSTRAP"]
+    post, user = uuid4(), uuid4()
+    like = reaction("added", post, user)
+    unlike = reaction("removed", post, user)  # the newer event
+    fixed = asyncio.Event()
+    handled: set[str] = set()
+
+    async def flaky_counters(batch: list[dict], svc) -> None:
+        if not fixed.is_set() and any(e["id"] == str(like.id) for e in batch):
+            raise RuntimeError("store refused the like")
+        await counters(batch, svc)
+        handled.update(e["id"] for e in batch)
+
+    agent = BatchAgent(f"dlq_counters_{uuid4().hex[:6]}", REACTIONS, flaky_counters)
+    runner = BatchRunner(agent, svc, settings)
+    await runner.start()
+    try:
+        key = str(post).encode()
+        await produce(bootstrap, REACTIONS.name, [(key, like.to_bytes())])
+        await dead_letters(bootstrap, REACTIONS.name, agent.name, 1)
+        await produce(bootstrap, REACTIONS.name, [(key, unlike.to_bytes())])
+        await wait_for(lambda: str(unlike.id) in handled, what="the unlike applied", timeout=30)
+        assert (await svc.store.get_counters([post]))[post].get("like", 0) == 0
+
+        fixed.set()
+        got = await dlq_replay.replay(bootstrap, agent.name, [REACTIONS.name])
+        assert got.replayed == {REACTIONS.name: 1}
+        await wait_for(lambda: str(like.id) in handled, what="the replayed like handled", timeout=30)
+        assert (await svc.store.get_counters([post]))[post].get("like", 0) == 0  # not resurrected
+    finally:
+        await runner.stop()
