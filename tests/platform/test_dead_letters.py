@@ -179,3 +179,18 @@ async def test_a_replayed_like_older_than_an_applied_unlike_changes_nothing(stac
         assert (await svc.store.get_counters([post]))[post].get("like", 0) == 0  # not resurrected
     finally:
         await runner.stop()
+
+
+def test_the_api_exposes_the_dead_letters_of_the_worker_heartbeats():
+    from prometheus_client import generate_latest
+    from prometheus_client.core import CollectorRegistry
+
+    from api.metrics import _WorkerFigures
+
+    snapshot = BatchRunner(BatchAgent("x", (REACTIONS,), counters.handler), None, Settings()).snapshot()
+    assert snapshot["dead_letters"] == {REACTIONS.name: 0}
+    snapshot["dead_letters"] = {REACTIONS.name: 3}
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(_WorkerFigures({"w1": {"agents": {"x": snapshot}}}))
+    text = generate_latest(reg).decode()
+    assert 'daira_dead_letters_total{agent="x",topic="interactions.reactions",worker="w1"} 3.0' in text

@@ -47,8 +47,9 @@ async def test_prints_the_events_of_the_test_one_line_each(client, stack_env, ta
 
     code, lines, err = await run_main(capsys, POSTS.name, "5")
     assert code == 0, err
-    *events, summary = lines
+    *events, summary, dead = lines  # every catalog topic has its <topic>.dlq (infra/kafka.ensure_topics)
     assert 2 <= len(events) <= 5 and summary.startswith(f"{POSTS.name}: the last {len(events)} of ")
+    assert dead.startswith(f"{POSTS.name}.dlq: ") and dead.endswith(f"(make topic-tail TOPIC={POSTS.name}.dlq)")
     for post_id, caption in zip(post_ids, captions):
         (line,) = [x for x in events if f"key={post_id}" in x]
         where, ts, etype, key, payload = line.split("  ")
