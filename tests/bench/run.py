@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         from streams.batch import REGISTRY
 
         groups = [
-            f"{env['CONSUMER_GROUP_PREFIX']}.{a.name}" for a in REGISTRY.values() if a.topic.name == REACTIONS.name
+            a.group(REACTIONS, env["CONSUMER_GROUP_PREFIX"]) for a in REGISTRY.values() if REACTIONS in a.topic_list
         ] + [f"{env['CONSUMER_GROUP_PREFIX']}-worker"]
         skipped = uvloop.run(apply.skip_backlog(settings, REACTIONS.name, groups))
         say(f"{len(groups)} worker groups start at the end of {REACTIONS.name} ({skipped:,} events)")
