@@ -162,14 +162,15 @@ class EventProducer:
             ) from exc
         EVENTS_PRODUCED.labels(topic).inc()
 
-    async def send_many(self, items: list[tuple[str, str, bytes]]) -> None:
-        """Send pre-serialized (topic, key, value) records: all acked, or RecordRefused (some
+    async def send_many(self, items: list[tuple[str, str | bytes | None, bytes]]) -> None:
+        """Send pre-serialized (topic, key, value) records (a key as text, or as the raw bytes a
+        consumed record carried): all acked, or RecordRefused (some
         record is refused whatever the broker's health), or Unavailable (the broker is down or did
         not acknowledge in time). On an exception some records may have been acked already."""
         if self._producer is None:
             raise Unavailable("the event broker is not reachable", retry_after=2)
         try:
-            futs = [await self._producer.send(t, v, key=k.encode()) for t, k, v in items]
+            futs = [await self._producer.send(t, v, key=k.encode() if isinstance(k, str) else k) for t, k, v in items]
             await asyncio.wait_for(asyncio.gather(*futs), self.settings.kafka_send_timeout)
         except REFUSALS as exc:
             raise RecordRefused(repr(exc)) from exc

@@ -30,6 +30,7 @@ from aiokafka.errors import KafkaError
 from infra.embedded import ServiceError
 from infra.settings import get_settings
 from jobs.environment import kafka_bootstrap
+from models.core import topics as catalog
 
 NAME = "topic-tail"
 DEFAULT_N = 20
@@ -132,7 +133,7 @@ async def tail(bootstrap: str, topic: str, n: int, out=None) -> int:
             known = ", ".join(sorted(t for t in topics if not t.startswith("__"))) or "none"
             print(f"{NAME}: no topic {topic!r} at {bootstrap}; its topics: {known}", file=sys.stderr)
             return 2
-        dlq = f"{topic}.dlq"
+        dlq = catalog.dlq_name(topic)
         dlq = dlq if dlq in topics and not topic.endswith(".dlq") else None
         # now: the metadata of every topic is known; an assignment narrows it to the assigned ones
         partitions = {t: consumer.partitions_for_topic(t) or set() for t in (topic, dlq) if t}

@@ -22,12 +22,12 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
@@ -36,6 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+from infra.kafka import RecordRefused
 from infra.metrics import DEAD_LETTERS
 from infra.settings import Settings
 from models.core.errors import Unavailable
@@ -231,40 +232,12 @@ def envelope_error(ev) -> str | None:
     return f"missing {', '.join(missing)}" if missing else None
 
 
-class _DeadLetterProducer:
-    """A producer of one agent's dead letters, started on the first one (most agents never need it)."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def send(self, items: list[tuple[str, bytes | None, bytes]]) -> None:
-        async with self._lock:
-            if self._producer is None:
-                producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
-                try:
-                    await asyncio.wait_for(producer.start(), 10)
-                except BaseException:
-                    await producer.stop()
-                    raise
-                self._producer = producer
-        futs = [await self._producer.send(t, v, key=k) for t, k, v in items]
-        await asyncio.wait_for(asyncio.gather(*futs), 15)
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-
 class BatchRunner:
     """Runs one BatchAgent: one TopicRunner (consumer group) per topic of the agent."""
 
     def __init__(self, agent: BatchAgent, svc, settings: Settings):
         self.agent, self.svc, self.settings = agent, svc, settings
-        self._dlq = _DeadLetterProducer(settings)
-        self.runners = [TopicRunner(agent, t, svc, settings, self._dlq) for t in agent.topic_list]
+        self.runners = [TopicRunner(agent, t, svc, settings) for t in agent.topic_list]
 
     @property
     def status(self) -> RunnerStatus:
@@ -279,7 +252,6 @@ class BatchRunner:
 
     async def stop(self, timeout: float = 8.0) -> None:
         await asyncio.gather(*(r.stop(timeout) for r in self.runners), return_exceptions=True)
-        await self._dlq.stop()
 
     def snapshot(self) -> dict:
         sts = [(r.topic.name, r.status) for r in self.runners]
@@ -306,10 +278,9 @@ class TopicRunner:
     A message that is not an event envelope goes to `<topic>.dlq` without reaching the handler.
     Payloads are checked against their schema only for a failing batch (off the happy path)."""
 
-    def __init__(self, agent: BatchAgent, topic: Topic, svc, settings: Settings, dlq: _DeadLetterProducer):
+    def __init__(self, agent: BatchAgent, topic: Topic, svc, settings: Settings):
         self.agent, self.topic, self.svc, self.settings = agent, topic, svc, settings
         self.status = RunnerStatus(group=agent.group(topic, settings.consumer_group_prefix))
-        self._dlq = dlq
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
@@ -392,6 +363,13 @@ class TopicRunner:
         except _Stopping:
             return False  # uncommitted: the next owner of the partitions redoes it
 
+    def _delays(self) -> Iterator[float]:
+        """Retry delays: AGENT_RETRY_BACKOFF, doubling up to AGENT_RETRY_BACKOFF_MAX."""
+        delay = self.settings.agent_retry_backoff
+        while True:
+            yield delay
+            delay = min(delay * 2, self.settings.agent_retry_backoff_max)
+
     async def _pause(self, delay: float) -> None:
         if self._stopping.is_set():
             raise _Stopping
@@ -402,15 +380,14 @@ class TopicRunner:
         raise _Stopping
 
     async def _recover(self, batches: dict, size: int, exc: Exception) -> bool:
-        cfg, attempts, delay = self.settings, 1, self.settings.agent_retry_backoff
-        while attempts < cfg.agent_max_attempts or transient(exc):
+        attempts, delays = 1, self._delays()
+        while attempts < self.settings.agent_max_attempts or transient(exc):
             log.error(
                 "agent batch failed; retrying",
                 exc_info=exc,
                 extra={"agent": self.agent.name, "topic": self.topic.name, "events": size, "attempt": attempts},
             )
-            await self._pause(delay)
-            delay = min(delay * 2, cfg.agent_retry_backoff_max)
+            await self._pause(next(delays))
             pairs = self._pairs(batches)
             try:
                 await self.agent.handler([ev for _, ev in pairs], self.svc)
@@ -458,7 +435,7 @@ class TopicRunner:
 
     async def _attempt(self, events: list[dict]) -> Exception | None:
         """Run the handler on `events`: None if it succeeds, else its (not transient) error."""
-        delay = self.settings.agent_retry_backoff
+        delays = self._delays()
         while True:
             try:
                 await self.agent.handler(events, self.svc)
@@ -467,8 +444,7 @@ class TopicRunner:
                 if not transient(exc):
                     return exc
                 log.warning("agent batch failed; retrying", extra={"agent": self.agent.name, "error": repr(exc)})
-            await self._pause(delay)
-            delay = min(delay * 2, self.settings.agent_retry_backoff_max)
+            await self._pause(next(delays))
 
     async def _isolate(self, pairs: list[tuple], tried: int, failed: Exception | None) -> list[tuple]:
         """The (record, error, attempts) of the events of `pairs` that fail on their own; the
@@ -488,15 +464,14 @@ class TopicRunner:
     async def _dead_letters(self, dead: list[tuple]) -> None:
         """Write `dead` [(record, error, attempts)] to `<topic>.dlq`, retrying until the broker takes them."""
         items = [(dlq_name(r.topic), r.key, dead_letter(self.agent.name, r, err, n)) for r, err, n in dead]
-        delay = self.settings.agent_retry_backoff
+        delays = self._delays()
         while True:
             try:
-                await self._dlq.send(items)
+                await self.svc.producer.send_many(items)  # the process's producer (infra/kafka.py)
                 break
-            except (TimeoutError, KafkaError, OSError) as exc:
+            except (Unavailable, RecordRefused) as exc:
                 log.warning("dead letters not written; retrying", extra={"agent": self.agent.name, "error": repr(exc)})
-            await self._pause(delay)
-            delay = min(delay * 2, self.settings.agent_retry_backoff_max)
+            await self._pause(next(delays))
         for r, err, n in dead:
             log.error(
                 "event dead-lettered",

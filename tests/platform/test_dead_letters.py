@@ -60,7 +60,7 @@ def settings(stack_env) -> Settings:
     return Settings(**FAST)
 
 
-async def test_a_failing_event_is_dead_lettered_the_rest_applied_and_replay_applies_it(stack_env, settings):
+async def test_a_failing_event_is_dead_lettered_the_rest_applied_and_replay_applies_it(stack_env, settings, svc):
     bootstrap = stack_env["KAFKA_BOOTSTRAP"]
     topic = await new_topic(bootstrap)
     post, bad_user = uuid4(), uuid4()
@@ -76,7 +76,7 @@ async def test_a_failing_event_is_dead_lettered_the_rest_applied_and_replay_appl
         applied.extend(e["id"] for e in batch)
 
     agent = BatchAgent(f"dlq_test_{uuid4().hex[:6]}", topic, handler)
-    runner = BatchRunner(agent, None, settings)
+    runner = BatchRunner(agent, svc, settings)  # svc: its producer writes the dead letters
     await runner.start()
     try:
         await produce(bootstrap, topic.name, [(e.payload["post_id"].encode(), e.to_bytes()) for e in events])
@@ -103,7 +103,7 @@ async def test_a_failing_event_is_dead_lettered_the_rest_applied_and_replay_appl
         await runner.stop()
 
 
-async def test_malformed_messages_go_to_the_dead_letters_and_the_partition_moves_on(stack_env, settings):
+async def test_malformed_messages_go_to_the_dead_letters_and_the_partition_moves_on(stack_env, settings, svc):
     bootstrap = stack_env["KAFKA_BOOTSTRAP"]
     topic = await new_topic(bootstrap)
     post = uuid4()
@@ -119,7 +119,7 @@ async def test_malformed_messages_go_to_the_dead_letters_and_the_partition_moves
         applied.extend(e["id"] for e in batch)
 
     agent = BatchAgent(f"dlq_test_{uuid4().hex[:6]}", topic, handler)
-    runner = BatchRunner(agent, None, settings)
+    runner = BatchRunner(agent, svc, settings)  # svc: its producer writes the dead letters
     await runner.start()
     try:
         await produce(
