@@ -29,6 +29,12 @@ def stack_file(var_dir: str | Path) -> Path:
     return Path(var_dir).absolute() / STACK_FILE
 
 
+def running_stack(settings: Settings) -> dict[str, str]:
+    """The addresses a running `make run` wrote to VAR_DIR/stack.env ({} when none is up)."""
+    running = stack_file(settings.var_dir)
+    return json.loads(running.read_text()) if running.exists() else {}
+
+
 @contextmanager
 def database_url(settings: Settings):
     """DATABASE_URL, or the embedded PostgreSQL of VAR_DIR (started here if it is not running)."""
@@ -56,9 +62,8 @@ def job_settings(service: str = "jobs") -> Iterator[Settings]:
     filled in. Raises ServiceError when there is no database to reach."""
     settings = get_settings()
     logs.setup(settings.log_level, service=service)
-    running = stack_file(settings.var_dir)
-    if not settings.database_url and running.exists():
-        for key, value in json.loads(running.read_text()).items():
+    if not settings.database_url:
+        for key, value in running_stack(settings).items():
             os.environ.setdefault(key, value)
         get_settings.cache_clear()
         settings = get_settings()
@@ -72,14 +77,12 @@ def kafka_bootstrap(settings: Settings) -> str:
     """KAFKA_BOOTSTRAP, else the broker of a running `make run` (its VAR_DIR/stack.env). Raises
     ServiceError when there is neither: a job never starts a broker of its own (the embedded one
     keeps its topics in memory, so a fresh one would be empty)."""
-    if settings.kafka_bootstrap:
-        return settings.kafka_bootstrap
-    running = stack_file(settings.var_dir)
-    if running.exists():
-        bootstrap = json.loads(running.read_text()).get("KAFKA_BOOTSTRAP", "")
-        if bootstrap:
-            return bootstrap
-    raise ServiceError(f"no broker: set KAFKA_BOOTSTRAP, or start `make run` (it writes {running})")
+    bootstrap = settings.kafka_bootstrap or running_stack(settings).get("KAFKA_BOOTSTRAP", "")
+    if not bootstrap:
+        raise ServiceError(
+            f"no broker: set KAFKA_BOOTSTRAP, or start `make run` (it writes {stack_file(settings.var_dir)})"
+        )
+    return bootstrap
 
 
 def run_job(name: str, work: Callable[[Settings], Awaitable[Any]], report: Callable[[Any], str]) -> int:
