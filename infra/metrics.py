@@ -13,13 +13,4 @@ EVENTS_PRODUCED = Counter("events_produced_total", "Events acknowledged by the b
 EVENTS_PRODUCE_FAILED = Counter("events_produce_failed_total", "Events the broker did not accept", ["topic"])
 # Worker-side figures (events consumed, lag) travel in the worker heartbeat and are rendered by
 # the API's /metrics (api/metrics.py), so one scrape shows the whole pipeline.
-# Counted in the worker (not scraped there): the same figures travel in the heartbeat
-# ("dead_letters" per agent and topic) and the API's /metrics exposes them as
-# daira_dead_letters_total{worker,agent,topic}. Registered nowhere, so the API's own registry
-# does not declare the name twice.
-DEAD_LETTERS = Counter(
-    "daira_dead_letters",
-    "Events a batch agent wrote to <topic>.dlq",
-    ["agent", "topic"],
-    registry=None,
-)
+# Dead letters too: RunnerStatus.dead_letters per agent and topic -> daira_dead_letters_total.

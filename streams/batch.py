@@ -37,7 +37,6 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from infra.kafka import RecordRefused
-from infra.metrics import DEAD_LETTERS
 from infra.settings import Settings
 from models.core.errors import Unavailable
 from models.core.topics import Topic, dlq_name, validate_payload
@@ -485,7 +484,6 @@ class TopicRunner:
                 },
             )
         self.status.dead_letters += len(dead)
-        DEAD_LETTERS.labels(self.agent.name, self.topic.name).inc(len(dead))
 
     async def _fetch(self) -> tuple[dict, list[dict], list] | None:
         """Up to max_records records, their decoded events and the malformed ones, ({tp: records},
