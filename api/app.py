@@ -29,8 +29,25 @@ class JsonRequest(Request):
             kwargs["max_content_length"] = None
         super().__init__(method, scheme, path, *args, **kwargs)
 
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        # Quart decodes the body as UTF-8 before parsing, outside its JSON error handling: a
+        # non-UTF-8 body raised UnicodeDecodeError (a 500). orjson takes the bytes and refuses
+        # bad UTF-8 like any other invalid JSON.
+        if cache and self._cached_json[silent] is not Ellipsis:
+            return self._cached_json[silent]
+        if not (force or self.is_json):
+            return None
+        data = await self.get_data(cache=cache, as_text=False)
+        try:
+            result = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            result = None if silent else self.on_json_loading_failed(error)
+        if cache:
+            self._cached_json[silent] = result
+        return result
+
     def on_json_loading_failed(self, error: Exception):
-        raise BadRequest("the request body is not valid JSON")
+        raise BadRequest("the request body is not valid JSON (UTF-8)")
 
 
 class OrjsonProvider(DefaultJSONProvider):

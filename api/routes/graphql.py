@@ -7,10 +7,10 @@ from ariadne.explorer import ExplorerGraphiQL
 from quart import Blueprint, request
 
 from api.auth import bearer_token, limit_api, principal, svc
-from api.errors import error_response
+from api.errors import dependency_error, error_response
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
-from models.core.errors import DomainError
+from models.core.errors import DomainError, Unavailable
 
 bp = Blueprint("graphql", __name__)
 log = logging.getLogger(__name__)
@@ -18,9 +18,13 @@ log = logging.getLogger(__name__)
 
 def _unexpected_only(record: logging.LogRecord) -> bool:
     """Ariadne logs every resolver error at ERROR with a traceback; a DomainError is the
-    client's (401, 404, 422...), already answered in `errors`, so only the rest reach operators."""
+    client's (401, 404, 422...), already answered in `errors`, so only the rest reach operators
+    (and an unavailable dependency)."""
     error = record.exc_info[1] if record.exc_info else None
-    return not isinstance(getattr(error, "original_error", None), DomainError)
+    original = getattr(error, "original_error", None)
+    if original is not None and not isinstance(original, DomainError):
+        original = dependency_error(original)
+    return not isinstance(original, DomainError) or isinstance(original, Unavailable)
 
 
 log.addFilter(_unexpected_only)

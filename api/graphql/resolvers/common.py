@@ -7,7 +7,7 @@ from uuid import UUID
 from graphql import GraphQLError
 from pydantic import ValidationError
 
-from api.errors import pydantic_details
+from api.errors import dependency_error, pydantic_details
 from api.inputs import PageIn
 from models.core.errors import DomainError, Unauthorized
 
@@ -35,6 +35,8 @@ def page(cursor: str | None, limit: int) -> PageIn:
 def format_error(error: GraphQLError, debug: bool = False) -> dict:
     formatted = error.formatted
     original = error.original_error
+    if original is not None and not isinstance(original, DomainError):
+        original = dependency_error(original) or original
     if isinstance(original, DomainError):
         formatted["message"] = original.message
         formatted["extensions"] = {"code": original.code, "status": original.status}
