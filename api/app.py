@@ -10,6 +10,7 @@ from werkzeug.exceptions import BadRequest
 
 from api import auth as guard
 from api import errors, metrics
+from api.client_ip import TrustedProxies, parse_networks
 from api.realtime import Hub
 from api.routes import blueprints
 from infra import logs
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     metrics.instrument(app)
     for bp in blueprints():
         app.register_blueprint(bp)
+    app.asgi_app = TrustedProxies(app.asgi_app, parse_networks(settings.trusted_proxies))  # type: ignore[method-assign]
 
     @app.before_serving
     async def _startup():

@@ -1,4 +1,5 @@
-"""ASGI entry point: `uvicorn api.asgi:app`."""
+"""ASGI entry point: `uvicorn api.asgi:app --no-proxy-headers` (the app decides the client IP:
+api/client_ip.py)."""
 
 from api.app import create_app
 

@@ -1,8 +1,7 @@
 """Bearer-token guard and rate limits shared by REST, GraphQL and the websocket.
 
-The client IP is `request.remote_addr`, the ASGI peer address. The app never reads
-X-Forwarded-For itself: behind a proxy, uvicorn rewrites the peer from it only for the proxies
-listed in FORWARDED_ALLOW_IPS (default 127.0.0.1), so that trust is explicit (docs/auth.md).
+The client IP is `request.remote_addr`, set by api/client_ip.py: the peer address, or the
+X-Forwarded-For client when the peer is one of TRUSTED_PROXIES (docs/security.md).
 """
 
 from __future__ import annotations

@@ -260,6 +260,7 @@ def run() -> int:
                     "--ws",
                     "websockets",
                     "--no-access-log",
+                    "--no-proxy-headers",  # the app decides the client IP (api/client_ip.py)
                 ],
             ),
             env,

@@ -6,6 +6,7 @@ A component whose variable is unset is the embedded one that `make run` / the te
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from functools import lru_cache
@@ -338,6 +339,16 @@ class Settings(BaseSettings):
         return parse_duration(v)
 
     max_body_bytes: int = Field(256 * 1024, validation_alias="MAX_BODY_BYTES")
+    # Comma-separated CIDRs of the proxies whose X-Forwarded-For is believed (api/client_ip.py).
+    trusted_proxies: str = Field("", validation_alias="TRUSTED_PROXIES")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, v: str) -> str:
+        for item in filter(None, (i.strip() for i in v.split(","))):
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return v
+
     graphiql: bool | None = Field(None, validation_alias="GRAPHIQL")
     worker_heartbeat_ttl: float = Field(10.0, validation_alias="WORKER_HEARTBEAT_TTL")
 

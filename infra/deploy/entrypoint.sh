@@ -14,8 +14,9 @@ case "$role" in
     # One event loop per container: scale with replicas, not with --workers.
     # --timeout-graceful-shutdown bounds how long open websockets delay the exit after
     # SIGTERM; keep it below the orchestrator's grace period (30 s in compose.yaml and k8s).
+    # --no-proxy-headers: the app believes X-Forwarded-For only from TRUSTED_PROXIES.
     exec uvicorn api.asgi:app --host 0.0.0.0 --port "${PORT:-3000}" \
-         --loop uvloop --ws websockets --no-access-log \
+         --loop uvloop --ws websockets --no-access-log --no-proxy-headers \
          --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}" "$@"
     ;;
   worker)

@@ -50,7 +50,6 @@ def _reader(module: str) -> Path:
 # Variables the files set that are not settings, and who reads them (None: a runtime convention).
 NON_SETTINGS = {
     "GRACEFUL_SHUTDOWN_SECONDS": ENTRYPOINT,
-    "FORWARDED_ALLOW_IPS": _reader("uvicorn.config"),
     "OMP_NUM_THREADS": None,  # OpenMP runtime (torch's thread pool)
     "HF_HUB_OFFLINE": _reader("huggingface_hub.constants"),
     "TRANSFORMERS_OFFLINE": _reader("huggingface_hub.constants"),

@@ -80,6 +80,7 @@ def start_api(env: dict, log_dir: Path, **extra) -> tuple[Proc, str]:
             "--ws",
             "websockets",
             "--no-access-log",
+            "--no-proxy-headers",  # the app decides the client IP (api/client_ip.py)
         ],
         {**env, **extra, "PORT": str(port)},
         log_dir,
