@@ -6,7 +6,9 @@ everything in order. State lives in var/ (or $VAR_DIR) and survives restarts, ex
 Tansu broker, which keeps its topics in memory.
 
 DEV_API_CMD / DEV_WORKER_CMD / DEV_MIGRATE_CMD replace the child commands (shlex syntax;
-an empty DEV_MIGRATE_CMD skips migrations).
+an empty DEV_MIGRATE_CMD skips migrations). DEV_PREFERRED_PORTS=0 gives the embedded services
+free ports instead of their usual ones (55432, 56379, 59092): a second stack next to a
+developer's `make run` (tests/abuse/conftest.py).
 """
 
 from __future__ import annotations
@@ -226,7 +228,7 @@ def run() -> int:
             print(f"daira: port {port} is in use; set PORT to another one", file=sys.stderr)
             return 1
         print(f"daira: starting the development stack in {var_dir} ...", flush=True)
-        add, stop_stack = start_stack(var_dir, env)
+        add, stop_stack = start_stack(var_dir, env, preferred_ports=env.get("DEV_PREFERRED_PORTS", "1") != "0")
         env.update(add)
         # Jobs started next to this stack (`make admin`, `make renew`, ...) read where it is.
         stack_env = var_dir / "stack.env"

@@ -66,6 +66,7 @@ OPTIONAL_IN_PRODUCTION = {
     "media_work_dir": "VAR_DIR/media-work, on the worker's scratch volume",
     "media_cdn_url": "no CDN: segments by presigned URL",
     "media_url_secret": "derived from JWT_SECRET",
+    "trusted_proxies": "empty: no proxy is trusted, each client is its TCP peer (compose publishes the API itself)",
 }
 # Defaults that are valid values but wrong for a production cluster.
 PRODUCTION_DECISIONS = {"env", "kafka_replication", "scylla_replication_factor"}
