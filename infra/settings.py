@@ -194,6 +194,12 @@ class Settings(BaseSettings):
     media_work_dir: str = Field("", validation_alias="MEDIA_WORK_DIR")
     # Transcodes (streams/agents/transcode.py, infra/ffmpeg.py).
     media_max_duration: float = Field(600.0, gt=0, validation_alias="MEDIA_MAX_DURATION")
+    # Per-video limits checked after the probe, before transcoding (models/media/limits.py).
+    media_max_long_side: int = Field(3840, ge=16, validation_alias="MEDIA_MAX_LONG_SIDE")
+    media_max_fps: float = Field(60.0, gt=0, validation_alias="MEDIA_MAX_FPS")
+    media_max_bitrate: int = Field(40_000_000, ge=1, validation_alias="MEDIA_MAX_BITRATE")  # bit/s, whole file
+    # Seconds of video one account may have transcoded per rolling 24 h.
+    media_transcode_seconds_per_day: float = Field(3600.0, gt=0, validation_alias="MEDIA_TRANSCODE_SECONDS_PER_DAY")
     media_transcode_concurrency: int = Field(1, ge=1, validation_alias="MEDIA_TRANSCODE_CONCURRENCY")
     media_transcode_timeout: float = Field(900.0, gt=0, validation_alias="MEDIA_TRANSCODE_TIMEOUT")
     media_ffmpeg_preset: str = Field("veryfast", validation_alias="MEDIA_FFMPEG_PRESET")

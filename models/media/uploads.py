@@ -30,6 +30,7 @@ from models.core import outbox
 from models.core.base import utcnow
 from models.core.errors import Conflict, DomainError, NotFound
 from models.core.events import Event, new_id
+from models.media.limits import check_budget, owner_lock_key
 from models.media.videos import Video, fail, part_path, push_status, upload_dir
 
 if TYPE_CHECKING:
@@ -83,20 +84,17 @@ class UploadLocked(DomainError):
     status, code = 423, "upload_locked"
 
 
-def _owner_lock_key(owner_id: UUID) -> int:
-    return int.from_bytes(owner_id.bytes[:8], "big", signed=True)
-
-
 async def create_upload(svc: Services, *, owner_id: UUID, length: int, metadata: dict[str, str]) -> Video:
     """A new upload of `length` bytes, after the size and quota checks. Quotas: uploads started
-    in the last 24 h, and bytes of the user's videos that did not fail (this one included)."""
+    in the last 24 h, bytes of the user's videos that did not fail (this one included), and
+    the transcode budget (models/media/limits.py)."""
     cfg = svc.settings
     if length > cfg.media_max_upload_bytes:
         raise UploadTooLarge(f"Upload-Length {length} is over the {cfg.media_max_upload_bytes}-byte limit")
     now = utcnow()
     async with svc.sessions() as ss, ss.begin():
         # one user's creations in turn, so two at once cannot both squeeze under a quota
-        await ss.execute(select(func.pg_advisory_xact_lock(_owner_lock_key(owner_id))))
+        await ss.execute(select(func.pg_advisory_xact_lock(owner_lock_key(owner_id))))
         day_ago = now - timedelta(days=1)
         count, oldest = (
             await ss.execute(
@@ -120,6 +118,7 @@ async def create_upload(svc: Services, *, owner_id: UUID, length: int, metadata:
             raise StorageQuotaExceeded(
                 f"this upload would take your videos to {used + length} bytes; the quota is {cfg.media_quota_bytes}"
             )
+        await check_budget(ss, owner_id, cfg)
         video = Video(
             id=new_id(),
             owner_id=owner_id,

@@ -5,8 +5,10 @@ At-least-once and crash-safe: a redelivered event for a video already transcoded
 no-op; an attempt killed midway is redone from the start. Each attempt writes its files under a
 fresh random prefix (`videos/<id>/<set>/`) and only the conditional update recording the set
 makes them reachable, so a half-uploaded set is never published; the winner removes sets left
-by dead attempts. A bad file (not a video, truncated, too long, ...) ends `failed` with the
-reason ffmpeg's probe gave, and its files are removed.
+by dead attempts. A bad file (not a video, truncated, ...) ends `failed` with the reason
+ffmpeg's probe gave, and its files are removed; so does one over the per-video limits
+(`limits_exceeded`) or its owner's daily transcode budget (`transcode_budget_exceeded`):
+models/media/limits.py, judged after the probe, before any transcoding.
 
 Batches are small (a transcode takes seconds to minutes) and the runner commits after the
 handler, so the agent raises its consumer's max_poll_interval above the longest batch it can
@@ -27,7 +29,7 @@ from uuid import UUID
 from infra import ffmpeg
 from infra.storage import ObjectMissing, Storage, storage_for
 from models.core.topics import MEDIA
-from models.media import videos
+from models.media import limits, videos
 from models.media.videos import Video
 from streams.batch import batch_agent, ids_of
 
@@ -84,7 +86,11 @@ async def _transcode(svc, video: Video, work: Path) -> tuple[str, str] | None:
 
     try:
         async with store.local_copy(video.original_key, work) as src:
-            info = await ffmpeg.probe(src, max_duration=cfg.media_max_duration)
+            info = await ffmpeg.probe(src)
+            refused = await limits.admit(svc, video, info)  # before any transcoding
+            if refused:
+                log.info("video over its limits", extra={"video_id": str(video.id), "reason": refused[0]})
+                return refused
             hls = await ffmpeg.transcode_hls(
                 src,
                 work / "hls",

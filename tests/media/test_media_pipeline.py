@@ -195,7 +195,11 @@ async def test_bad_files_fail_with_a_reason_and_leave_nothing(client, worker, ap
         ],
         check=True,
     )
-    expected = {"cut.mp4": "truncated", "song.mp4": "no_video_stream", "ten_minutes_and_one_second.mp4": "too_long"}
+    expected = {
+        "cut.mp4": "truncated",
+        "song.mp4": "no_video_stream",
+        "ten_minutes_and_one_second.mp4": "limits_exceeded",
+    }
     ids = {name: await upload(api, user, tmp_path / name) for name in expected}
     for name, reason in expected.items():
         st = await settled(client, user, ids[name])
