@@ -65,7 +65,7 @@ async def _spent(s: AsyncSession, owner_id: UUID, exclude: UUID | None = None):
     if exclude is not None:
         q = q.where(Video.id != exclude)
     used, oldest = (await s.execute(q)).one()
-    return float(used), oldest
+    return float(used or 0.0), oldest
 
 
 def _retry_after(oldest) -> dict[str, str]:
