@@ -54,6 +54,7 @@ def pydantic_details(exc: ValidationError) -> list[dict]:
 _DATA = ("22", "23502", "23514")  # data exceptions, NOT NULL and CHECK violations
 _CONFLICT = ("23505", "23P01", "23503")  # unique, exclusion, foreign key (a row gone meanwhile)
 _LOST = ("08", "57P01", "57P02", "57P03", "53300")  # connection gone, server shutting down, too many
+_RETRY = ("40001", "40P01")  # serialization failure, deadlock: the same request succeeds when retried
 _DATA_MESSAGES = {
     "22021": "a text value holds a character that cannot be stored (a NUL byte?)",
     "22P05": "a text value holds a character that cannot be stored (a NUL byte?)",
@@ -88,6 +89,8 @@ def dependency_error(exc: BaseException) -> DomainError | None:
             return Unavailable("the database is unavailable; retry shortly")
         if state and state.startswith(_DATA):
             return DomainError(_DATA_MESSAGES.get(state, "a value cannot be stored"), code="validation_error")
+        if state and state.startswith(_RETRY):
+            return Conflict("the write collided with a concurrent one; retry it", code="write_conflict")
         if state and state.startswith(_CONFLICT):
             return Conflict("the write conflicts with existing data", code="conflict")
         causes = list(_chain(exc))

@@ -99,6 +99,10 @@ async def test_database_refusals_are_classified(svc):
     assert isinstance(unique, Conflict) and unique.status == 409
     check = dependency_error(await _raised(svc, "INSERT INTO t VALUES (2, -1)", {}, table))
     assert check is not None and (check.status, check.code) == (400, "validation_error")
+    for state in ("40001", "40P01"):  # serialization failure, deadlock: retryable
+        raised = f"DO $$ BEGIN RAISE EXCEPTION 'collided' USING ERRCODE = '{state}'; END $$"
+        collided = dependency_error(await _raised(svc, raised, {}))
+        assert isinstance(collided, Conflict) and collided.code == "write_conflict"
     typo = await _raised(svc, "SELECT no_such_column FROM users", {})
     assert dependency_error(typo) is None  # a bug stays a 500
 
