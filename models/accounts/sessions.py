@@ -25,6 +25,7 @@ from sqlalchemy import DateTime, ForeignKey, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.accounts import token_keys
 from models.accounts.users import User, public
 from models.core import audit, cursors
 from models.core.audit import Client
@@ -71,7 +72,7 @@ class Principal:
 
 
 def issue_access_token(svc: Services, user: User, session_id: UUID) -> str:
-    now = utcnow()
+    now, (kid, key) = utcnow(), token_keys.signing_key(svc.settings)
     return jwt.encode(
         {
             "sub": str(user.id),
@@ -82,17 +83,20 @@ def issue_access_token(svc: Services, user: User, session_id: UUID) -> str:
             "exp": now + svc.settings.jwt_expiration,
             "jti": str(new_id()),
         },
-        svc.settings.jwt_secret,
+        key,
         algorithm="HS256",
+        headers={"kid": kid},
     )
 
 
 def decode_access_token(svc: Services, token: str) -> dict:
-    """Signature (HS256 only: `alg: none` and others are refused), expiry, claims, type."""
+    """Signature (HS256 only: `alg: none` and others are refused) by the key its `kid` names
+    (models/accounts/token_keys.py), expiry, claims, type."""
     try:
-        claims = jwt.decode(
-            token, svc.settings.jwt_secret, algorithms=["HS256"], options={"require": ["sub", "exp", "type"]}
-        )
+        key = token_keys.verification_key(svc.settings, jwt.get_unverified_header(token).get("kid"))
+        if key is None:
+            raise jwt.InvalidKeyError("no such kid")
+        claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["sub", "exp", "type"]})
         UUID(str(claims["sub"])), UUID(str(claims.get("sid")))  # no session id: invalid
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the access token has expired", code="token_expired") from exc
