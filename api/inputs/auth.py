@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import EmailStr, Field, field_validator, model_validator
 
 from api.inputs import Strict
@@ -96,3 +98,29 @@ class PasskeyLoginOptionsIn(Strict):
 
 class PasskeyLoginIn(Strict):
     credential: dict = Field(description="the PublicKeyCredential of navigator.credentials.get(), as JSON")
+
+
+class ForgotPasswordIn(Strict):
+    email: EmailStr = Field(max_length=320)
+
+
+class ResetPasswordIn(Strict):
+    token: str = Field(min_length=10, max_length=1024, description="from the link of the reset mail")
+    password: str = Password
+
+
+class PhoneResetPasswordIn(PhoneIn):
+    code: str = PhoneCodeIn.model_fields["code"]
+    password: str = Password
+    channel: Literal["otp", "flash_call"] = "otp"
+
+    _code_digits = field_validator("code", mode="before")(_digits)
+
+
+class ChangePasswordIn(Strict):
+    current_password: str = Field(max_length=256)
+    new_password: str = Password
+
+
+class VerifyEmailIn(Strict):
+    token: str = Field(min_length=10, max_length=1024, description="from the link of the verification mail")
