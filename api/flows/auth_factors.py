@@ -31,8 +31,9 @@ async def send_code(channel: Channel, raw_phone: str) -> dict:
 
 def requesters(who: UUID | None) -> list[str]:
     """Who is guessing, for the per-requester count of wrong codes: the client IP, the device (the
-    app's X-Device-Id, else the User-Agent) and the caller's account, each counted on its own."""
-    device = request.headers.get("X-Device-Id") or request.headers.get("User-Agent") or ""
+    app's X-Device-Id; not the User-Agent, which every install of one app version shares) and the
+    caller's account, each counted on its own."""
+    device = request.headers.get("X-Device-Id", "")[:200]
     out = [f"ip:{request.remote_addr}"]
     if device:
         out.append("device:" + hashlib.sha256(device.encode()).hexdigest()[:32])
