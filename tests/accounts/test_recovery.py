@@ -106,12 +106,12 @@ async def test_reset_links_unknown_tampered_and_expired(http, mailbox, svc):
     assert r.status_code == 202 and r.json() == {"expires_in": 1800}  # answered alike
     assert mailbox.to(nobody) == []
 
-    user = await register(c)
+    user = await register(c)  # each reset try from its own address: RATE_LIMIT_RECOVERY is 5/1h per IP
     await c.post("/auth/password/forgot", json={"email": user["user"]["email"]})
     token = mailbox.last_token(user["user"]["email"])
     payload, sig = token.split(".")
     for bad in (f"{payload}.{sig[:-2]}AA", f"{payload[:-2]}xx.{sig}", "nonsense-token"):
-        r = await c.post("/auth/password/reset", json={"token": bad, "password": "brand new pw 1"})
+        r = await http().post("/auth/password/reset", json={"token": bad, "password": "brand new pw 1"})
         assert code_of(r, 401) == "invalid_link", bad
     # a link made 31 minutes ago (same secret, expiry in the past)
     from sqlalchemy import select
@@ -123,16 +123,16 @@ async def test_reset_links_unknown_tampered_and_expired(http, mailbox, svc):
     old = SimpleNamespace(settings=svc.settings.model_copy(update={"password_reset_ttl": timedelta(minutes=-1)}))
     expired = recovery.make_token(old, recovery.RESET, row)
     assert code_of(
-        await c.post("/auth/password/reset", json={"token": expired, "password": "brand new pw 1"}), 401
+        await http().post("/auth/password/reset", json={"token": expired, "password": "brand new pw 1"}), 401
     ) == ("link_expired")
     # a verification link is no reset link
     verify = recovery.make_token(svc, recovery.VERIFY, row)
-    assert code_of(await c.post("/auth/password/reset", json={"token": verify, "password": "brand new pw 1"}), 401) == (
-        "invalid_link"
-    )
+    assert code_of(
+        await http().post("/auth/password/reset", json={"token": verify, "password": "brand new pw 1"}), 401
+    ) == ("invalid_link")
     # the original still works (nothing above spent it)
     assert (
-        await c.post("/auth/password/reset", json={"token": token, "password": "brand new pw 1"})
+        await http().post("/auth/password/reset", json={"token": token, "password": "brand new pw 1"})
     ).status_code == 200
 
 
