@@ -116,10 +116,8 @@ class Settings(BaseSettings):
     smtp_from: str = Field("D-A-I-R-A <no-reply@daira.app>", validation_alias="SMTP_FROM")
     smtp_timeout: float = Field(10.0, gt=0, validation_alias="SMTP_TIMEOUT")
     # The app pages the links in mails open: the token is appended.
-    password_reset_url: str = Field(
-        "http://localhost:3000/reset-password?token=", validation_alias="PASSWORD_RESET_URL"
-    )
-    email_verify_url: str = Field("http://localhost:3000/verify-email?token=", validation_alias="EMAIL_VERIFY_URL")
+    reset_link_url: str = Field("http://localhost:3000/reset-password?token=", validation_alias="RESET_LINK_URL")
+    email_link_url: str = Field("http://localhost:3000/verify-email?token=", validation_alias="EMAIL_LINK_URL")
     password_reset_ttl: timedelta = Field(timedelta(minutes=30), validation_alias="PASSWORD_RESET_TTL")
     email_verify_ttl: timedelta = Field(timedelta(days=2), validation_alias="EMAIL_VERIFY_TTL")
     rate_limit_recovery: RateSetting = Field(Rate(5, timedelta(hours=1)), validation_alias="RATE_LIMIT_RECOVERY")

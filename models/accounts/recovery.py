@@ -117,7 +117,7 @@ async def request_password_reset(svc: Services, email: str, client: Client | Non
             svc, "auth.password_reset_requested", client, subject=f"email:{audit.email_digest(svc, email)}"
         )
         return
-    link = svc.settings.password_reset_url + make_token(svc, RESET, user)
+    link = svc.settings.reset_link_url + make_token(svc, RESET, user)
     minutes = int(svc.settings.password_reset_ttl.total_seconds() // 60)
     await _mail(
         svc,
@@ -210,7 +210,7 @@ async def request_email_verification(svc: Services, user_id: UUID, client: Clien
         raise DomainError("this account has no email", code="no_email")
     if user.email_verified_at is not None:
         raise Conflict("this email is already verified", code="email_already_verified")
-    link = svc.settings.email_verify_url + make_token(svc, VERIFY, user)
+    link = svc.settings.email_link_url + make_token(svc, VERIFY, user)
     await _mail(
         svc,
         user.email,
