@@ -252,8 +252,8 @@ async def request(
 async def _lock(svc: Services, channel: Channel, phone: str, client: Client | None, caller: UUID | None) -> DomainError:
     """The OTP_MAX_ATTEMPTS-th wrong code: void the code; lock this channel unless it is the
     owner's fallback (the other channel is locked), which is never locked."""
-    await svc.redis.delete(_pending_key(channel, phone))
     if await svc.redis.exists(_lock_key(_other(channel), phone)):
+        await svc.redis.delete(_pending_key(channel, phone))
         return Unauthorized(
             "too many wrong codes: this code is void; ask for a new one",
             code="invalid_code",
@@ -261,7 +261,10 @@ async def _lock(svc: Services, channel: Channel, phone: str, client: Client | No
         )
     cfg = svc.settings
     ttl, opens = _seconds(cfg.otp_lockout), time.time() + cfg.otp_fallback_delay.total_seconds()
-    if await svc.redis.set(_lock_key(channel, phone), str(opens), ex=ttl, nx=True):
+    # locked before the code goes, so a parallel guess finding no code finds the lock
+    first = await svc.redis.set(_lock_key(channel, phone), str(opens), ex=ttl, nx=True)
+    await svc.redis.delete(_pending_key(channel, phone))
+    if first:
         await _audit(svc, "auth.phone_locked", phone, client, caller, {"channel": channel, "lockout_s": ttl})
     return Locked(ttl, channel, _seconds(cfg.otp_fallback_delay))
 
