@@ -4,6 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STAMP_ML := $(VENV)/.installed-ml
+# An unset APP_ENV means production, which refuses the default JWT_SECRET (infra/settings.py):
+# these are development targets (make run, the jobs next to it, the tests, the benchmarks).
+ifeq ($(APP_ENV)$(NODE_ENV),)
+export APP_ENV := development
+endif
 
 .PHONY: run test lint bench migrate reconcile outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
 

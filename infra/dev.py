@@ -211,6 +211,8 @@ def run() -> int:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["VAR_DIR"] = str(var_dir)
+    if not env.get("APP_ENV") and not env.get("NODE_ENV"):
+        env["APP_ENV"] = "development"  # unset means production (infra/settings.py)
     if not env.get("JWT_SECRET"):
         env["JWT_SECRET"] = _jwt_secret(var_dir)
     port = int(env.get("PORT") or 3000)

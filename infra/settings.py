@@ -56,8 +56,9 @@ RateSetting = Annotated[Rate, NoDecode]  # "15/5m" in the environment, not JSON
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
+    # Unset means production (fail closed): `make run` says development, the tests say test.
     env: Literal["development", "test", "production"] = Field(
-        "development", validation_alias=AliasChoices("APP_ENV", "NODE_ENV")
+        "production", validation_alias=AliasChoices("APP_ENV", "NODE_ENV")
     )
     port: int = Field(3000, validation_alias="PORT")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
@@ -103,8 +104,24 @@ class Settings(BaseSettings):
     media_dir: str = Field("var/media", validation_alias="MEDIA_DIR")
 
     jwt_secret: str = Field(DEFAULT_JWT_SECRET, validation_alias="JWT_SECRET")
+    # Secrets rotated out, comma-separated: tokens they signed are still accepted (models/accounts/token_keys.py).
+    jwt_previous_secrets: Annotated[list[str], NoDecode] = Field([], validation_alias="JWT_PREVIOUS_SECRETS")
     jwt_expiration: timedelta = Field(timedelta(minutes=15), validation_alias="JWT_EXPIRATION")
     refresh_expiration: timedelta = Field(timedelta(days=30), validation_alias="REFRESH_EXPIRATION")
+    # A session ends this long after its login however often it is refreshed (models/accounts/sessions.py).
+    session_max_age: timedelta = Field(timedelta(days=90), validation_alias="SESSION_MAX_AGE")
+    # --- recovery and mail (models/accounts/recovery.py, infra/mail.py) ---
+    # smtp://user:pass@host:587 (STARTTLS when offered) or smtps://host:465; empty: mail goes to
+    # the log outside production, and is refused (503 mail_unavailable) in production.
+    smtp_url: str = Field("", validation_alias="SMTP_URL")
+    smtp_from: str = Field("D-A-I-R-A <no-reply@daira.app>", validation_alias="SMTP_FROM")
+    smtp_timeout: float = Field(10.0, gt=0, validation_alias="SMTP_TIMEOUT")
+    # The app pages the links in mails open: the token is appended.
+    reset_link_url: str = Field("http://localhost:3000/reset-password?token=", validation_alias="RESET_LINK_URL")
+    email_link_url: str = Field("http://localhost:3000/verify-email?token=", validation_alias="EMAIL_LINK_URL")
+    password_reset_ttl: timedelta = Field(timedelta(minutes=30), validation_alias="PASSWORD_RESET_TTL")
+    email_verify_ttl: timedelta = Field(timedelta(days=2), validation_alias="EMAIL_VERIFY_TTL")
+    rate_limit_recovery: RateSetting = Field(Rate(5, timedelta(hours=1)), validation_alias="RATE_LIMIT_RECOVERY")
     idempotency_ttl: timedelta = Field(timedelta(hours=24), validation_alias="IDEMPOTENCY_TTL")
     # Fixed-window limits in Redis (models/core/ratelimit.py), "N/duration". Login: per client IP and
     # per account email, both; register: per IP; API: per token subject, every authenticated request.
@@ -126,6 +143,11 @@ class Settings(BaseSettings):
     rate_limit_otp_verify_ip: RateSetting = Field(
         Rate(30, timedelta(minutes=5)), validation_alias="RATE_LIMIT_OTP_VERIFY_IP"
     )
+    # Wrong codes per requester (its IP, its device, its account: each counted), whatever the phone.
+    rate_limit_otp_fail: RateSetting = Field(Rate(10, timedelta(hours=1)), validation_alias="RATE_LIMIT_OTP_FAIL")
+    # After OTP_MAX_ATTEMPTS wrong codes lock one channel of a number, the other channel opens
+    # for it after this delay and is never locked by wrong codes (the owner's way in).
+    otp_fallback_delay: timedelta = Field(timedelta(seconds=30), validation_alias="OTP_FALLBACK_DELAY")
     # WhatsApp Cloud API (infra/providers/whatsapp.py); unset token or number id: the logging dev provider.
     whatsapp_api_base: str = Field("https://graph.facebook.com", validation_alias="WHATSAPP_API_BASE")
     whatsapp_api_version: str = Field("v21.0", validation_alias="WHATSAPP_API_VERSION")
@@ -150,12 +172,16 @@ class Settings(BaseSettings):
     )
     webauthn_challenge_ttl: timedelta = Field(timedelta(minutes=2), validation_alias="WEBAUTHN_CHALLENGE_TTL")
 
-    @field_validator("otp_ttl", "otp_lockout", "otp_resend_cooldown", "webauthn_challenge_ttl", mode="before")
+    @field_validator(
+        "otp_ttl", "otp_lockout", "otp_resend_cooldown", "otp_fallback_delay", "webauthn_challenge_ttl", mode="before"
+    )
     @classmethod
     def _auth_factor_duration(cls, v):
         return parse_duration(v)
 
-    @field_validator("rate_limit_otp_phone", "rate_limit_otp_ip", "rate_limit_otp_verify_ip", mode="before")
+    @field_validator(
+        "rate_limit_otp_phone", "rate_limit_otp_ip", "rate_limit_otp_verify_ip", "rate_limit_otp_fail", mode="before"
+    )
     @classmethod
     def _auth_factor_rate(cls, v):
         return parse_rate(v)
@@ -358,12 +384,25 @@ class Settings(BaseSettings):
     graphiql: bool | None = Field(None, validation_alias="GRAPHIQL")
     worker_heartbeat_ttl: float = Field(10.0, validation_alias="WORKER_HEARTBEAT_TTL")
 
-    @field_validator("jwt_expiration", "refresh_expiration", "idempotency_ttl", mode="before")
+    @field_validator("jwt_previous_secrets", mode="before")
+    @classmethod
+    def _previous_secrets(cls, v):
+        return [x.strip() for x in v.split(",") if x.strip()] if isinstance(v, str) else v
+
+    @field_validator(
+        "jwt_expiration",
+        "refresh_expiration",
+        "session_max_age",
+        "idempotency_ttl",
+        "password_reset_ttl",
+        "email_verify_ttl",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, v):
         return parse_duration(v)
 
-    @field_validator("rate_limit_login", "rate_limit_register", "rate_limit_api", mode="before")
+    @field_validator("rate_limit_login", "rate_limit_register", "rate_limit_api", "rate_limit_recovery", mode="before")
     @classmethod
     def _rate(cls, v):
         return parse_rate(v)
@@ -372,8 +411,8 @@ class Settings(BaseSettings):
     def _production_guard(self):
         if self.env == "production" and (self.jwt_secret == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32):
             raise ValueError(
-                "JWT_SECRET must be set to a random value of 32+ characters "
-                "in production; refusing to start with the default"
+                "JWT_SECRET must be set to a random value of 32+ characters unless APP_ENV (or NODE_ENV) "
+                "is development or test; refusing to start with the default"
             )
         return self
 

@@ -24,6 +24,9 @@ import redis.asyncio as aioredis
 from infra.dev import start_stack
 from tests.support.processes import REPO, Worker, start_api
 
+# Unset means production, which refuses the default JWT_SECRET (infra/settings.py): the suite says test.
+os.environ.setdefault("APP_ENV", "test")
+
 
 @pytest.fixture(scope="session")
 def stack_env() -> dict:

@@ -3,6 +3,7 @@ GraphQL resolvers."""
 
 from __future__ import annotations
 
+import hashlib
 from uuid import UUID
 
 from quart import request
@@ -28,16 +29,46 @@ async def send_code(channel: Channel, raw_phone: str) -> dict:
     return await phone_verification.request(svc(), channel, phone, caller=who, client=client())
 
 
-async def check_code(channel: Channel, raw_phone: str, code: str) -> dict:
-    """A caller's phone verified -> {"verified", "phone", "phone_verified_at", "user"}; else a login
-    -> the token pair."""
+def requesters(who: UUID | None) -> list[str]:
+    """Who is guessing, for the per-requester count of wrong codes: the client IP, the device (the
+    app's X-Device-Id; not the User-Agent, which every install of one app version shares) and the
+    caller's account, each counted on its own."""
+    device = request.headers.get("X-Device-Id", "")[:200]
+    out = [f"ip:{request.remote_addr}"]
+    if device:
+        out.append("device:" + hashlib.sha256(device.encode()).hexdigest()[:32])
+    if who is not None:
+        out.append(f"user:{who}")
+    return out
+
+
+async def check_code(
+    channel: Channel, raw_phone: str, code: str, username: str | None = None, password: str | None = None
+) -> tuple[dict, int]:
+    """(body, status): a caller's phone verified -> {"verified", "phone", "phone_verified_at",
+    "user"}, 200; else a login -> the token pair, 200, or 201 when the proof opened the account."""
     cfg, phone = svc().settings, users.normalize_phone(svc(), raw_phone)
     who = await caller()
     await limit("phone_verify_ip", cfg.rate_limit_otp_verify_ip, [f"ip:{request.remote_addr}"])
-    proven = await phone_verification.verify(svc(), channel, phone, code, caller=who, client=client())
+    proven = await phone_verification.verify(
+        svc(),
+        channel,
+        phone,
+        code,
+        caller=who,
+        client=client(),
+        requesters=requesters(who),
+        username=username,
+        password=password,
+    )
     if proven.caller:
-        return {"verified": True, **phone_verification.public_phone(proven.user), "user": users.public(proven.user)}
-    return await sessions.token_pair(svc(), proven.user, client(), method=channel)
+        return {
+            "verified": True,
+            **phone_verification.public_phone(proven.user),
+            "user": users.public(proven.user),
+        }, 200
+    method = channel if not proven.created else "register"
+    return await sessions.token_pair(svc(), proven.user, client(), method=method), 201 if proven.created else 200
 
 
 async def passkey_login(credential: dict) -> dict:

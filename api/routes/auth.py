@@ -17,8 +17,9 @@ tag_auth = tag(["auth"])
 @tag_auth
 @validate_request(RegisterIn)
 async def register(data: RegisterIn):
-    """Create an account with an email or a phone (or both); answers with tokens like login.
-    A phone stays unverified until an OTP or a flash call proves it. RATE_LIMIT_REGISTER per IP."""
+    """Create an account with an email (and a phone claim, unproven until an OTP or a flash call
+    proves it); answers with tokens like login. A phone alone: 400 phone_proof_required (sign up
+    by verifying a code, /auth/verify-otp). RATE_LIMIT_REGISTER per IP."""
     return await do_register(data), 201
 
 

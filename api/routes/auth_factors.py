@@ -1,7 +1,7 @@
 """Second factors and passwordless logins: WhatsApp OTP, flash call, passkeys (docs/auth.md).
 
 The phone endpoints take an optional bearer token: with one they verify the caller's phone,
-without one they log in the account that holds the (verified) phone.
+without one they log in the account that proved the phone, or open a phone-only account.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ async def otp_request(data: PhoneIn):
 @tag_factors
 @validate_request(PhoneCodeIn)
 async def verify_otp(data: PhoneCodeIn):
-    """Logs in (token pair), or with a bearer token verifies the caller's phone."""
-    return await check_code("otp", data.phone, data.code), 200
+    """With a bearer token verifies the caller's phone; without one logs into the account that
+    proved this phone (200, token pair), or opens a phone-only account (201, token pair;
+    `username` and `password` optional). A phone another account only claimed is released from it."""
+    return await check_code("otp", data.phone, data.code, data.username, data.password)
 
 
 @bp.post("/flash-call")
@@ -47,7 +49,8 @@ async def flash_call(data: PhoneIn):
 @tag_factors
 @validate_request(PhoneCodeIn)
 async def flash_call_verify(data: PhoneCodeIn):
-    return await check_code("flash_call", data.phone, data.code), 200
+    """As /auth/verify-otp."""
+    return await check_code("flash_call", data.phone, data.code, data.username, data.password)
 
 
 @bp.post("/passkeys/register/options")

@@ -46,6 +46,8 @@ def check_ffmpeg() -> str:
 
 
 def check_api() -> list[str]:
+    # A build step has no real JWT_SECRET, and an unset APP_ENV means production (which refuses it).
+    os.environ.setdefault("APP_ENV", "test")
     import api.asgi  # noqa: F401  (builds the app, discovers every route)
 
     loaded = [m for m in ML_MODULES if m in sys.modules]

@@ -247,7 +247,8 @@ async def login_options(svc: Services, *, email: str | None = None, phone: str |
     allow: list[PublicKeyCredentialDescriptor] = []
     owner = ""
     if email or phone:
-        where = User.email == email.lower() if email else User.phone == phone
+        # a phone only names the account that proved it (an unproven claim names nobody)
+        where = User.email == email.lower() if email else (User.phone == phone) & User.phone_verified_at.is_not(None)
         async with svc.sessions() as db:
             user = (await db.execute(select(User).where(where))).scalar_one_or_none()
             creds = await _live(db, user.id) if user else []

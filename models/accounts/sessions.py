@@ -6,6 +6,9 @@ family. Presenting a used one means two parties hold the family (a stolen token,
 that refreshed twice in parallel): the whole family is revoked, both parties must log in again.
 Every operation on a family first locks its session row, so they serialize and cannot deadlock.
 
+A session ends SESSION_MAX_AGE after its login however often it is refreshed (401
+session_expired), besides the sliding REFRESH_EXPIRATION of each refresh token.
+
 Access JWTs carry the session id (`sid`). Revoking a session also sets `auth:revoked:<sid>` in
 Redis for one access-token lifetime, which `authenticate` checks on every authenticated request:
 the session's access tokens stop working at once without a PostgreSQL read per request.
@@ -25,6 +28,7 @@ from sqlalchemy import DateTime, ForeignKey, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.accounts import token_keys
 from models.accounts.users import User, public
 from models.core import audit, cursors
 from models.core.audit import Client
@@ -71,7 +75,7 @@ class Principal:
 
 
 def issue_access_token(svc: Services, user: User, session_id: UUID) -> str:
-    now = utcnow()
+    now, (kid, key) = utcnow(), token_keys.signing_key(svc.settings)
     return jwt.encode(
         {
             "sub": str(user.id),
@@ -82,17 +86,20 @@ def issue_access_token(svc: Services, user: User, session_id: UUID) -> str:
             "exp": now + svc.settings.jwt_expiration,
             "jti": str(new_id()),
         },
-        svc.settings.jwt_secret,
+        key,
         algorithm="HS256",
+        headers={"kid": kid},
     )
 
 
 def decode_access_token(svc: Services, token: str) -> dict:
-    """Signature (HS256 only: `alg: none` and others are refused), expiry, claims, type."""
+    """Signature (HS256 only: `alg: none` and others are refused) by the key its `kid` names
+    (models/accounts/token_keys.py), expiry, claims, type."""
     try:
-        claims = jwt.decode(
-            token, svc.settings.jwt_secret, algorithms=["HS256"], options={"require": ["sub", "exp", "type"]}
-        )
+        key = token_keys.verification_key(svc.settings, jwt.get_unverified_header(token).get("kid"))
+        if key is None:
+            raise jwt.InvalidKeyError("no such kid")
+        claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["sub", "exp", "type"]})
         UUID(str(claims["sub"])), UUID(str(claims.get("sid")))  # no session id: invalid
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the access token has expired", code="token_expired") from exc
@@ -165,7 +172,7 @@ async def token_pair(svc: Services, user: User, client: Client | None = None, *,
         user_id=user.id,
         created_at=now,
         last_used_at=now,
-        expires_at=now + svc.settings.refresh_expiration,
+        expires_at=now + min(svc.settings.refresh_expiration, svc.settings.session_max_age),
         ip=client.ip and client.ip[:64],
         user_agent=client.user_agent and client.user_agent[:512],
     )
@@ -222,12 +229,17 @@ async def refresh(svc: Services, token: str, client: Client | None = None) -> di
             )
         elif session.revoked_at is not None or rt.revoked_at is not None:
             failure = Unauthorized("this session has been signed out", code="refresh_token_revoked")
+        elif session.created_at + svc.settings.session_max_age <= now:
+            failure = Unauthorized("this session is too old; log in again", code="session_expired")
         elif rt.expires_at <= now:
             failure = Unauthorized("the refresh token has expired", code="refresh_token_expired")
         if failure is None:
             user = cast(User, await s.get(User, session.user_id))  # the locked session's foreign key
             rt.used_at = now
-            session.last_used_at, session.expires_at = now, now + svc.settings.refresh_expiration
+            session.last_used_at = now
+            session.expires_at = min(
+                now + svc.settings.refresh_expiration, session.created_at + svc.settings.session_max_age
+            )
             session.ip = client.ip and client.ip[:64]
             session.user_agent = client.user_agent and client.user_agent[:512]
             new_token = _next_refresh_token(s, session, now)
@@ -239,6 +251,24 @@ async def refresh(svc: Services, token: str, client: Client | None = None) -> di
             await _publish_revoked(svc, session.id)
         raise failure
     return _pair(svc, user, session.id, new_token)
+
+
+async def revoke_all(s: AsyncSession, user_id: UUID, *, keep: UUID | None = None) -> list[UUID]:
+    """Revoke every live session of `user_id` but `keep`, in the caller's transaction; after the
+    commit, `publish_revoked` the returned ids so their access tokens stop at once."""
+    now = utcnow()
+    q = select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    if keep is not None:
+        q = q.where(AuthSession.id != keep)
+    live = (await s.execute(q.order_by(AuthSession.id).with_for_update())).scalars().all()
+    for session in live:
+        await _revoke_family(s, session, now)
+    return [session.id for session in live]
+
+
+async def publish_revoked(svc: Services, session_ids: list[UUID]) -> None:
+    for sid in session_ids:
+        await _publish_revoked(svc, sid)
 
 
 async def revoke(

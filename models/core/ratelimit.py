@@ -111,3 +111,12 @@ async def enforce(
     if refused:
         raise RateLimited(max((v for _, v in refused), key=lambda v: v.reset))
     return min(verdicts, key=lambda v: v.remaining)
+
+
+async def peek(redis: aioredis.Redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict]:
+    """The current window's counts of `subjects`, without counting anything (limits on failures:
+    checked before an attempt, counted only when it fails)."""
+    window = max(1, int(rate.window.total_seconds()))
+    index = int(time.time() // window)
+    counts = await redis.mget([f"rl:{rule}:{s}:{window}:{index}" for s in subjects]) if subjects else []
+    return [Verdict(rate.limit, int(n or 0), (index + 1) * window) for n in counts]

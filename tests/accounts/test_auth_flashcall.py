@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.client import code_of
-from tests.support.factories import signup
+from tests.support.factories import proven_phone_user, signup
 from tests.support.processes import start_api
 from tests.support.stubs import SinchStub, ips, new_phone
 from tests.support.waiting import wait_for
@@ -98,9 +98,9 @@ async def test_sinch_flash_call_verifies_the_callers_phone_then_logs_in(http, si
     assert sinch.bad_auth == 0
 
 
-async def test_flash_call_brute_force_locks_both_channels(http, sinch):
+async def test_flash_call_brute_force_locks_it_and_delays_otp(http, sinch, db):
     c, phone = http(), new_phone()
-    await signup(c, phone=phone)
+    await proven_phone_user(c, db, phone)
     assert (await start(c, phone)).status_code == 202
     cli = sinch.calls[phone]
     for n in range(4):
@@ -111,9 +111,9 @@ async def test_flash_call_brute_force_locks_both_channels(http, sinch):
     assert code_of(await http().post("/auth/otp/request", json={"phone": phone}), 429) == "phone_locked"
 
 
-async def test_resend_cooldown_and_sinch_expiry(http, sinch, redis):
+async def test_resend_cooldown_and_sinch_expiry(http, sinch, redis, db):
     c, phone = http(), new_phone()
-    await signup(c, phone=phone)
+    await proven_phone_user(c, db, phone)
     assert (await start(c, phone)).status_code == 202
     assert code_of(await start(http(), phone), 429) == "resend_too_soon"
     del sinch.calls[phone]  # Sinch forgot it (its reportTimeout passed): the report answers 404
@@ -121,9 +121,9 @@ async def test_resend_cooldown_and_sinch_expiry(http, sinch, redis):
     assert not await redis.exists(f"phonever:flash_call:{phone}")
 
 
-async def test_sinch_down(http, sinch):
+async def test_sinch_down(http, sinch, db):
     c, phone = http(), new_phone()
-    user = await signup(c, phone=phone)
+    user = await proven_phone_user(c, db, phone)
     sinch.mode = "down"
     try:
         r = await start(c, phone)
@@ -164,10 +164,10 @@ def _dev_code(log_dir, phone: str) -> str | None:
     return None
 
 
-async def test_development_provider_logs_the_call(client, log_dir):
+async def test_development_provider_logs_the_call(client, log_dir, db):
     """The suite's API has no SINCH_* settings: the logging provider, checked locally."""
     phone = new_phone()
-    user = await signup(client, phone=phone)
+    user = await proven_phone_user(client, db, phone)
     r = await start(client, phone)
     assert r.status_code == 202, r.text
     assert r.json()["cli_filter"] == r"^\+20155\d{7}$"
@@ -180,7 +180,7 @@ async def test_development_provider_logs_the_call(client, log_dir):
 
 async def test_graphql_faces(http, sinch):
     c, phone = http(), new_phone()
-    user = await signup(c, phone=phone)
+    user = await signup(c, email=f"g{uuid4().hex[:8]}@example.com", phone=phone)  # a claim, proven here
 
     async def gql(query: str, **variables):
         return (await c.post("/graphql", json={"query": query, "variables": variables}, headers=user["headers"])).json()

@@ -19,7 +19,7 @@ import pytest
 from models.core.topics import USERS
 from tests.support.broker import collect
 from tests.support.client import code_of
-from tests.support.factories import signup
+from tests.support.factories import proven_phone_user, signup
 from tests.support.processes import start_api
 from tests.support.stubs import WhatsAppStub, ips, new_phone
 
@@ -140,13 +140,12 @@ async def test_cloud_api_request_verify_own_phone_then_log_in_with_it(http, wa, 
     assert code_of(await verify_otp(c2, phone, login_code), 401) == "code_expired"  # used once only
 
 
-async def test_register_and_log_in_with_a_phone(http, wa, db):
+async def test_log_in_with_a_proven_phone(http, wa, db):
     c, phone = http(), new_phone()
     national = "0" + phone[3:]  # the same number as typed in Egypt: 010...
-    user = await signup(c, phone=national)
-    assert user["user"]["email"] is None
-    row = await db.fetchrow("SELECT phone, phone_verified_at, email FROM users WHERE id = $1", user["user"]["id"])
-    assert row["phone"] == phone and row["phone_verified_at"] is None and row["email"] is None
+    user = await proven_phone_user(c, db, national)
+    row = await db.fetchrow("SELECT phone FROM users WHERE id = $1", user["user"]["id"])
+    assert row["phone"] == phone
     # password login by phone, in any accepted spelling
     r = await c.post("/auth/login", json={"phone": phone, "password": "correct horse 1"})
     assert r.status_code == 200 and r.json()["user"]["id"] == user["user"]["id"]
@@ -163,58 +162,49 @@ async def test_register_and_log_in_with_a_phone(http, wa, db):
     )
     # the phone is taken now
     dup = await c.post(
-        "/auth/register", json={"phone": phone, "password": "password123", "username": f"d{uuid4().hex[:8]}"}
+        "/auth/register",
+        json={
+            "email": f"d{uuid4().hex[:8]}@x.io",
+            "phone": phone,
+            "password": "password123",
+            "username": f"d{uuid4().hex[:8]}",
+        },
     )
     assert code_of(dup, 409) == "phone_taken"
     assert (
         code_of(await c.post("/auth/register", json={"password": "password123", "username": "nobodyx"}), 422)
         == "validation_error"
     )
-
-    # a phone-only account logs in by OTP (its phone is its identity) and the phone becomes verified
+    # an OTP logs into it
     c2 = http()
     assert (await request_otp(c2, phone)).status_code == 202
     r = await verify_otp(c2, phone, wa.last_code(phone))
     assert r.status_code == 200 and r.json()["user"]["id"] == user["user"]["id"]
-    assert await db.fetchval("SELECT phone_verified_at IS NOT NULL FROM users WHERE id = $1", user["user"]["id"])
-
-    # GraphQL: register and log in with a phone
-    other = new_phone()
-    gql = await c.post(
-        "/graphql",
-        json={
-            "query": "mutation($p: String!, $u: String!) { register(input: "
-            '{phone: $p, password: "password123", username: $u}) '
-            "{ user { id email phoneVerified } } }",
-            "variables": {"p": other, "u": f"g{uuid4().hex[:8]}"},
-        },
-    )
-    assert gql.json()["data"]["register"]["user"]["email"] is None
-    assert gql.json()["data"]["register"]["user"]["phoneVerified"] is False
+    # GraphQL: password login with the phone
     logged = await c.post(
         "/graphql",
         json={
-            "query": 'mutation($p: String!) { login(input: {phone: $p, password: "password123"}) { accessToken } }',
-            "variables": {"p": other},
+            "query": 'mutation($p: String!) { login(input: {phone: $p, password: "correct horse 1"}) { accessToken } }',
+            "variables": {"p": national},
         },
     )
     assert logged.json()["data"]["login"]["accessToken"]
 
 
-async def test_unknown_and_unverified_phones_are_answered_alike_and_cannot_log_in(http, wa):
+async def test_unknown_and_unverified_phones_are_answered_alike_and_log_into_no_one(http, wa):
     c = http()
     unknown, unverified = new_phone(), new_phone()
-    await signup(c, email=f"u{uuid4().hex[:8]}@example.com", phone=unverified)  # email account, phone unproven
+    claimant = await signup(c, email=f"u{uuid4().hex[:8]}@example.com", phone=unverified)  # phone unproven
     a, b = await request_otp(c, unknown), await request_otp(c, unverified)
     assert a.status_code == b.status_code == 202 and a.json() == b.json()
-    for phone in (unknown, unverified):
+    for phone in (unknown, unverified):  # the proof opens a new account, never the claimant's
         r = await verify_otp(c, phone, wa.last_code(phone))
-        assert code_of(r, 401) == "no_account_for_phone"
+        assert r.status_code == 201 and r.json()["user"]["id"] != claimant["user"]["id"]
 
 
 async def test_brute_force_hits_the_lockout(http, wa, redis, db):
     c, phone = http(), new_phone()
-    user = await signup(c, phone=phone)
+    user = await proven_phone_user(c, db, phone)
     assert (await request_otp(c, phone)).status_code == 202
     code = wa.last_code(phone)
     wrong = [f"{(int(code) + n) % 10**6:06d}" for n in range(1, 6)]
@@ -239,9 +229,9 @@ async def test_brute_force_hits_the_lockout(http, wa, redis, db):
     assert actions[0] == "auth.phone_code_sent"
 
 
-async def test_parallel_guesses_cannot_exceed_the_attempts(http, wa):
+async def test_parallel_guesses_cannot_exceed_the_attempts(http, wa, db):
     c, phone = http(), new_phone()
-    await signup(c, phone=phone)
+    await proven_phone_user(c, db, phone)
     assert (await request_otp(c, phone)).status_code == 202
     code = wa.last_code(phone)
     guesses = [f"{(int(code) + n) % 10**6:06d}" for n in range(1, 21)]
@@ -250,9 +240,9 @@ async def test_parallel_guesses_cannot_exceed_the_attempts(http, wa):
     assert codes.count("invalid_code") == 4 and codes.count("phone_locked") == 16
 
 
-async def test_an_expired_code_is_refused(http, wa, redis):
+async def test_an_expired_code_is_refused(http, wa, redis, db):
     c, phone = http(), new_phone()
-    await signup(c, phone=phone)
+    await proven_phone_user(c, db, phone)
     assert (await request_otp(c, phone)).status_code == 202
     key = f"phonever:otp:{phone}"
     assert 0 < await redis.ttl(key) <= 300
@@ -263,9 +253,9 @@ async def test_an_expired_code_is_refused(http, wa, redis):
     assert code_of(await verify_otp(c, new_phone(), "123456"), 401) == "code_expired"  # never requested
 
 
-async def test_resend_cooldown_and_a_resend_buys_no_extra_guesses(http, wa, redis):
+async def test_resend_cooldown_and_a_resend_buys_no_extra_guesses(http, wa, redis, db):
     c, phone = http(), new_phone()
-    await signup(c, phone=phone)
+    await proven_phone_user(c, db, phone)
     assert (await request_otp(c, phone)).status_code == 202
     first = wa.last_code(phone)
     again = await request_otp(http(), phone)
@@ -338,7 +328,7 @@ async def test_malformed_requests(http):
 
 async def test_provider_down_or_refusing(http, wa, redis, db):
     c, phone = http(), new_phone()
-    user = await signup(c, phone=phone)
+    user = await proven_phone_user(c, db, phone)
     assert (await request_otp(c, phone)).status_code == 202
     first = wa.last_code(phone)
     await spend_cooldown(redis, phone)
@@ -364,17 +354,17 @@ async def test_provider_down_or_refusing(http, wa, redis, db):
     assert len(failed) == 2
 
 
-async def test_another_accounts_phone_cannot_be_claimed(http, wa):
+async def test_another_accounts_phone_cannot_be_claimed(http, wa, db):
     c, phone = http(), new_phone()
-    await signup(c, phone=phone)
+    await proven_phone_user(c, db, phone)
     other = await signup(c, email=f"x{uuid4().hex[:8]}@example.com")
     assert code_of(await request_otp(c, phone, other["headers"]), 409) == "phone_taken"
     assert not wa.to(phone)
 
 
-async def test_graphql_faces(http, wa):
+async def test_graphql_faces(http, wa, db):
     c, phone = http(), new_phone()
-    user = await signup(c, phone=phone)
+    user = await proven_phone_user(c, db, phone)
 
     async def gql(query: str, headers: dict | None = None, **variables):
         return (await c.post("/graphql", json={"query": query, "variables": variables}, headers=headers or {})).json()
@@ -398,12 +388,15 @@ async def test_graphql_faces(http, wa):
     assert me["data"]["me"] == {"id": user["user"]["id"], "phone": phone, "phoneVerified": True}
 
 
-async def test_audit_log_records_no_code(http, wa, db):
+async def test_audit_log_records_no_code(http, wa, db, redis):
     c, phone = http(), new_phone()
-    user = await signup(c, phone=phone)
+    user = await signup(c, email=f"a{uuid4().hex[:8]}@example.com", phone=phone)  # a claim, proven below
+    assert (await request_otp(c, phone, user["headers"])).status_code == 202
+    await verify_otp(c, phone, "000000" if wa.last_code(phone) != "000000" else "111111", user["headers"])
+    assert (await verify_otp(c, phone, wa.last_code(phone), user["headers"])).status_code == 200
+    await spend_cooldown(redis, phone)
     assert (await request_otp(c, phone)).status_code == 202
-    await verify_otp(c, phone, "000000" if wa.last_code(phone) != "000000" else "111111")
-    assert (await verify_otp(c, phone, wa.last_code(phone))).status_code == 200
+    assert (await verify_otp(c, phone, wa.last_code(phone))).status_code == 200  # an OTP login
     rows = await db.fetch(
         "SELECT action, subject, details::text AS details FROM audit_log "
         "WHERE subject = $1 OR actor_user_id = $2 ORDER BY id",

@@ -13,6 +13,7 @@ from uuid import uuid4
 import jwt
 import pytest
 
+from models.accounts import token_keys
 from tests.support.factories import register
 
 
@@ -166,9 +167,11 @@ def _bad_tokens(user: dict, secret: str) -> list[tuple[str, str, str]]:
     flipped = sig[:mid] + ("A" if sig[mid] != "A" else "B") + sig[mid + 1 :]
     other_payload = _b64({**claims, "sub": str(uuid4())})
 
+    kid, key = token_keys.derive(secret)
+
     def signed(**over):
         body = {k: v for k, v in {**claims, "exp": soon, **over}.items() if v is not None}
-        return jwt.encode(body, secret, algorithm="HS256")
+        return jwt.encode(body, key, algorithm="HS256", headers={"kid": kid})
 
     return [
         ("expired", signed(exp=now - timedelta(seconds=5)), "token_expired"),
@@ -178,10 +181,16 @@ def _bad_tokens(user: dict, secret: str) -> list[tuple[str, str, str]]:
         ("alg None", f"{_b64({'alg': 'None', 'typ': 'JWT'})}.{payload}.", "invalid_token"),
         (
             "HS512 with the right secret",
-            jwt.encode({**claims, "exp": soon}, secret, algorithm="HS512"),
+            jwt.encode({**claims, "exp": soon}, key, algorithm="HS512", headers={"kid": kid}),
             "invalid_token",
         ),
         ("another secret", jwt.encode({**claims, "exp": soon}, "x" * 40, algorithm="HS256"), "invalid_token"),
+        ("the raw secret, no kid", jwt.encode({**claims, "exp": soon}, secret, algorithm="HS256"), "invalid_token"),
+        (
+            "the raw secret, the right kid",
+            jwt.encode({**claims, "exp": soon}, secret, algorithm="HS256", headers={"kid": kid}),
+            "invalid_token",
+        ),
         ("missing type", signed(type=None), "invalid_token"),
         ("missing sid", signed(sid=None), "invalid_token"),
         ("wrong type", signed(type="refresh"), "wrong_token_type"),

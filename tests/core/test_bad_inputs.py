@@ -97,14 +97,17 @@ async def test_bad_and_expired_tokens(client, ctx, stack_env):
 
     import jwt
 
+    from models.accounts import token_keys
+
     user, post = ctx
     for token, code in [
         ("garbage", "invalid_token"),
         (
             jwt.encode(
                 {"sub": user["user"]["id"], "type": "access", "exp": datetime.now(UTC) - timedelta(minutes=1)},
-                stack_env["JWT_SECRET"],
+                token_keys.derive(stack_env["JWT_SECRET"])[1],
                 algorithm="HS256",
+                headers={"kid": token_keys.derive(stack_env["JWT_SECRET"])[0]},
             ),
             "token_expired",
         ),

@@ -33,6 +33,14 @@ async def signup(c: httpx.AsyncClient, **fields) -> dict:
     return out
 
 
+async def proven_phone_user(c: httpx.AsyncClient, db, phone: str, **fields) -> dict:
+    """An account holding `phone` as proven, set in the database (proofs themselves are tested in
+    tests/accounts/test_phone_claims.py and test_auth_otp.py)."""
+    u = await signup(c, email=f"m{uuid4().hex[:10]}@example.com", phone=phone, **fields)
+    await db.execute("UPDATE users SET phone_verified_at = now() WHERE id = $1", UUID(u["user"]["id"]))
+    return u
+
+
 async def user(client: httpx.AsyncClient) -> dict:
     """A registered user with its id as a UUID under "id"."""
     u = await register(client)

@@ -40,22 +40,22 @@ async def resolve_request_flash_call(_, info, phone):
     return await send_code("flash_call", _validate(PhoneIn, {"phone": phone}).phone)
 
 
-async def _verify(channel, phone, code) -> dict:
-    data = _validate(PhoneCodeIn, {"phone": phone, "code": code})
-    out = await check_code(channel, data.phone, data.code)
+async def _verify(channel, phone, code, username, password) -> dict:
+    data = _validate(PhoneCodeIn, {"phone": phone, "code": code, "username": username, "password": password})
+    out, status = await check_code(channel, data.phone, data.code, data.username, data.password)
     if out.get("verified"):
-        return out
-    return {"verified": False, "auth": out, "user": out["user"]}
+        return {**out, "created": False}
+    return {"verified": False, "created": status == 201, "auth": out, "user": out["user"]}
 
 
 @mutation.field("verifyOtp")
-async def resolve_verify_otp(_, info, phone, code):
-    return await _verify("otp", phone, code)
+async def resolve_verify_otp(_, info, phone, code, username=None, password=None):
+    return await _verify("otp", phone, code, username, password)
 
 
 @mutation.field("verifyFlashCall")
-async def resolve_verify_flash_call(_, info, phone, code):
-    return await _verify("flash_call", phone, code)
+async def resolve_verify_flash_call(_, info, phone, code, username=None, password=None):
+    return await _verify("flash_call", phone, code, username, password)
 
 
 @mutation.field("passkeyRegistrationOptions")
