@@ -6,7 +6,7 @@ from quart_schema import tag, validate_request
 from api.auth import auth_required, parse_id, svc
 from api.flows import posts as flows
 from api.inputs.content import PostIn
-from models.content import posts, reactions, remixes, visibility
+from models.content import deleting, posts, reactions, remixes, visibility
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
 
@@ -36,3 +36,14 @@ async def get(post_id: str):
 async def counters(post_id: str):
     """Engagement counters of a post, e.g. {"likes": 3, ...}."""
     return await reactions.counters(svc(), parse_id(post_id, "post_id"), g.user_id)
+
+
+@bp.delete("/<post_id>")
+@tag(["posts"])
+@auth_required
+async def delete(post_id: str):
+    """Delete your post or story: 204. Anyone else's, or one that does not exist: 404
+    `post_not_found`. Feeds, trending, recommendations and notifications drop it shortly after;
+    its video's files are removed (docs/feeds.md#deleting-a-post)."""
+    await deleting.delete_post(svc(), actor_id=g.user_id, post_id=parse_id(post_id, "post_id"))
+    return "", 204

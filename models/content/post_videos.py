@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.storage import storage_for
@@ -59,6 +59,13 @@ async def hide_post_video(s: AsyncSession, post_id: UUID, reason: str) -> Video 
             .returning(Video)
         )
     ).scalar_one_or_none()
+
+
+async def drop_with_post(s: AsyncSession, video_id: UUID) -> Video | None:
+    """Inside the post's deletion: the video row goes too (a video belongs to one post). A
+    transcode still running then finds it gone and removes its own files (streams/agents/transcode.py);
+    the stored files are removed after commit by the post_media agent."""
+    return (await s.execute(delete(Video).where(Video.id == video_id).returning(Video))).scalar_one_or_none()
 
 
 async def links(svc: Services, video: Video, *, base_url: str) -> tuple[str | None, str | None]:

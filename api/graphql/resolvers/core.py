@@ -14,7 +14,7 @@ from api.graphql.resolvers.common import validate as _validate
 from api.inputs.auth import LoginIn, RefreshIn, RegisterIn
 from api.inputs.content import PostIn
 from models.accounts import sessions, users
-from models.content import posts, reactions, visibility
+from models.content import deleting, posts, reactions, visibility
 from models.social import flows as social_flows
 
 query, mutation = QueryType(), MutationType()
@@ -90,6 +90,12 @@ async def resolve_create_post(_, info, input):
     data = _validate(PostIn, input)
     post = await flows.create_post(info.context["svc"], _user(info), data, info.context["idempotency_key"])
     return posts.public(post)
+
+
+@mutation.field("deletePost")
+async def resolve_delete_post(_, info, id):
+    await deleting.delete_post(info.context["svc"], actor_id=_user(info), post_id=parse_id(id, "id"))
+    return True
 
 
 async def _react(info, post_id: str, type: str, add: bool):
