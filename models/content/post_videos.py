@@ -85,8 +85,9 @@ async def links(svc: Services, video: Video, *, base_url: str) -> tuple[str | No
     return playback, thumb or f"{base}/media/{video.id}/thumbnail.jpg{query}"
 
 
-async def video_status(svc: Services, video_id: UUID, viewer_id: UUID, *, base_url: str) -> dict:
-    """The owner sees every state; anyone else only a ready video on a post they may see."""
+async def video_status(svc: Services, video_id: UUID, viewer_id: UUID | None, *, base_url: str) -> dict:
+    """The owner sees every state; anyone else (None: an anonymous caller) only a ready video on
+    a post they may see."""
     video = await get_video(svc, video_id)
     if video is None:
         raise VideoNotFound("no such video")

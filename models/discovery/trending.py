@@ -260,7 +260,7 @@ async def _posts(svc: Services, ids: list[UUID]) -> dict[UUID, Post]:
 
 async def page(
     svc: Services,
-    viewer_id: UUID,
+    viewer_id: UUID | None,
     *,
     hashtag: str | None = None,
     cursor: str | None = None,
@@ -269,7 +269,8 @@ async def page(
 ) -> dict:
     """A page of the current ranking (global, or of one hashtag) as the viewer may see it: posts
     they cannot see or hid are skipped; `recommend` also skips their own posts and those they
-    marked not interested. Items: {"post", "score", "engagement", "rank"} (rank 1 = top)."""
+    marked not interested. `viewer_id` None: an anonymous caller, who sees what a stranger sees.
+    Items: {"post", "score", "engagement", "rank"} (rank 1 = top)."""
     redis = svc.redis
     if cursor:
         gen, position = _decode_cursor(cursor)
@@ -281,7 +282,11 @@ async def page(
             return {"items": [], "next_cursor": None}
         gen = current.decode()
     key = _tag_key(gen, normalize_tag(hashtag)) if hashtag else _keys(gen)["global"]
-    skip = await feedback.feedback_for(svc, viewer_id, feedback.KINDS if recommend else ("hide",))
+    skip = (
+        await feedback.feedback_for(svc, viewer_id, feedback.KINDS if recommend else ("hide",))
+        if viewer_id is not None
+        else set()
+    )
     items: list[dict] = []
     while len(items) < limit:
         batch = cast(

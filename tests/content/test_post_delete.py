@@ -19,7 +19,6 @@ from infra.services import Services
 from infra.settings import get_settings
 from infra.storage import storage_for
 from infra.vectors import VIDEOS
-from models.core.base import utcnow
 from models.core.events import Event, new_id
 from models.core.topics import POSTS, validate_payload
 from models.discovery import feeds, trending
@@ -33,6 +32,7 @@ from tests.support.broker import collect
 from tests.support.client import code, gql
 from tests.support.factories import create_post, user
 from tests.support.processes import REPO
+from tests.support.videos import video_with_files
 from tests.support.waiting import wait_for
 
 
@@ -46,31 +46,6 @@ def deleted(post_id, author_id, video_id=None, original_key=None) -> dict:
         "post.deleted",
         {"post_id": post_id, "author_id": author_id, "video_id": video_id, "original_key": original_key},
     )
-
-
-async def video_with_files(svc, owner_id: UUID) -> tuple[UUID, list[str]]:
-    """A ready video row with an original, two renditions and a thumbnail in object storage."""
-    vid = new_id()
-    root = f"videos/{vid}/set1"
-    keys = [f"originals/{vid}", f"{root}/master.m3u8", f"{root}/240p/seg_00000.ts", f"{root}/thumbnail.jpg"]
-    store = storage_for(svc.settings)
-    for k in keys:
-        await store.put_bytes(k, b"x")
-    async with svc.sessions() as s, s.begin():
-        s.add(
-            Video(
-                id=vid,
-                owner_id=owner_id,
-                status="ready",
-                progress=100,
-                size=1,
-                original_key=keys[0],
-                playlist_key=keys[1],
-                thumbnail_key=keys[3],
-                ready_at=utcnow(),
-            )
-        )
-    return vid, keys
 
 
 async def stored(svc, keys: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ from api.flows import posts as flows
 from api.flows.auth import do_login, do_refresh, do_register
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
+from api.graphql.resolvers.common import viewer as _viewer
 from api.inputs.auth import LoginIn, RefreshIn, RegisterIn
 from api.inputs.content import PostIn
 from models.accounts import sessions, users
@@ -30,7 +31,7 @@ async def resolve_me(_, info):
 
 @query.field("post")
 async def resolve_post(_, info, id):
-    return posts.public(await visibility.get_visible_post(info.context["svc"], _user(info), parse_id(id, "id")))
+    return posts.public(await visibility.get_visible_post(info.context["svc"], _viewer(info), parse_id(id, "id")))
 
 
 @user_type.field("profile")
