@@ -9,7 +9,7 @@ from quart_schema import QuartSchema
 from werkzeug.exceptions import BadRequest
 
 from api import auth as guard
-from api import errors, metrics
+from api import cors, errors, metrics
 from api.client_ip import TrustedProxies, parse_networks
 from api.realtime import Hub
 from api.routes import blueprints
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.json = OrjsonProvider(app)
     errors.register(app)
     guard.register(app)  # X-RateLimit-* headers
+    cors.register(app, settings)
     metrics.instrument(app)
     for bp in blueprints():
         app.register_blueprint(bp)

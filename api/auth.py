@@ -76,6 +76,38 @@ def auth_required(func):
     return wrapper
 
 
+async def limit_public() -> None:
+    await limit("public", svc().settings.rate_limit_public, [f"ip:{request.remote_addr}"])
+
+
+async def optional_principal() -> Principal | None:
+    """None when the request carries no Authorization header (an anonymous caller, a stranger to
+    everyone). Any header that is there must hold a valid bearer token, else 401: an expired
+    token still tells the app to refresh instead of silently reading as a stranger."""
+    if not request.headers.get("Authorization"):
+        return None
+    return await principal(bearer_token())
+
+
+def optional_user(func):
+    """For public reads (a public post, profile, media, trending): like auth_required with a
+    token; without one g.user_id is None and the request counts against RATE_LIMIT_PUBLIC per
+    client IP."""
+
+    @wraps(func)
+    async def wrapper(*args, **kwargs):
+        who = await optional_principal()
+        if who is None:
+            g.user_id, g.session_id = None, None
+            await limit_public()
+        else:
+            g.user_id, g.session_id = who.user_id, who.session_id
+            await limit_api(who)
+        return await func(*args, **kwargs)
+
+    return wrapper
+
+
 def role_required(*allowed: str):
     """auth_required, then 403 `forbidden_role` unless the caller's current role is one of
     `allowed`. The role is read through a short cache (models/accounts/roles.py), never from the JWT, so a

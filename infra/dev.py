@@ -70,12 +70,12 @@ def start_stack(
             started.pop().stop()
 
     try:
-        if _unset(env, "DATABASE_URL"):
+        if _unset(env, "DATABASE_URL", "DB_HOST"):
             pg = EmbeddedPostgres(var_dir / "postgres", port(55432))
             started.append(pg)
             pg.start()
             add["DATABASE_URL"] = pg.url
-        if _unset(env, "REDIS_URL"):
+        if _unset(env, "REDIS_URL", "REDIS_HOST"):
             redis = EmbeddedRedis(var_dir / "redis", port(56379))
             started.append(redis)
             redis.start()

@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -65,8 +66,17 @@ class Settings(BaseSettings):
     var_dir: str = Field("var", validation_alias="VAR_DIR")
 
     database_url: str = Field("", validation_alias="DATABASE_URL")
+    # The seed's .env.local names: used to build DATABASE_URL / REDIS_URL when those are absent.
+    db_host: str = Field("", validation_alias="DB_HOST")
+    db_port: int = Field(5432, validation_alias="DB_PORT")
+    db_user: str = Field("postgres", validation_alias="DB_USER")
+    db_password: str = Field("", validation_alias="DB_PASSWORD")
+    db_name: str = Field("daira", validation_alias="DB_NAME")
     db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE")
     redis_url: str = Field("", validation_alias="REDIS_URL")
+    redis_host: str = Field("", validation_alias="REDIS_HOST")
+    redis_port: int = Field(6379, validation_alias="REDIS_PORT")
+    redis_password: str = Field("", validation_alias="REDIS_PASSWORD")
     redis_max_connections: int = Field(256, ge=1, validation_alias="REDIS_MAX_CONNECTIONS")
     kafka_bootstrap: str = Field("", validation_alias="KAFKA_BOOTSTRAP")
     # "tansu" switches on the client-side fixes for the embedded broker (streams/compat.py);
@@ -128,6 +138,30 @@ class Settings(BaseSettings):
     rate_limit_login: RateSetting = Field(Rate(15, timedelta(minutes=5)), validation_alias="RATE_LIMIT_LOGIN")
     rate_limit_register: RateSetting = Field(Rate(5, timedelta(minutes=30)), validation_alias="RATE_LIMIT_REGISTER")
     rate_limit_api: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_API")
+    # Anonymous reads of public posts, profiles, media and trending (no token): per client IP.
+    rate_limit_public: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_PUBLIC")
+
+    # --- browsers and shared links (api/cors.py, api/routes/links.py) ---
+    # Origins allowed to call the API from a browser, comma-separated ("*": any). Default: the
+    # seed's FRONTEND_URL. Bearer tokens only: no credentials (cookies) are ever allowed.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+    frontend_url: str = Field("http://localhost:3000", validation_alias="FRONTEND_URL")
+    cors_max_age: int = Field(86400, ge=0, validation_alias="CORS_MAX_AGE")  # seconds a preflight is cached
+    # Shared links: GET /p/{post_id} links into the app at APP_LINK_BASE/{post_id}; its og:url is
+    # under PUBLIC_WEB_URL (empty: the request's own host). The .well-known files name the apps.
+    app_link_base: str = Field("daira://p", validation_alias="APP_LINK_BASE")
+    public_web_url: str = Field("", validation_alias="PUBLIC_WEB_URL")
+    app_name: str = Field("D-A-I-R-A", validation_alias="APP_NAME")
+    android_package: str = Field("", validation_alias="ANDROID_APP_PACKAGE")
+    android_cert_fingerprints: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="ANDROID_CERT_FINGERPRINTS"
+    )
+    ios_app_ids: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="IOS_APP_IDS")
+
+    @field_validator("cors_origins", "android_cert_fingerprints", "ios_app_ids", mode="before")
+    @classmethod
+    def _comma_list(cls, v):
+        return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
 
     # --- auth factors: WhatsApp OTP, flash call, passkeys (models/accounts/phone_verification.py,
     # models/accounts/passkeys.py) ---
@@ -402,10 +436,30 @@ class Settings(BaseSettings):
     def _duration(cls, v):
         return parse_duration(v)
 
-    @field_validator("rate_limit_login", "rate_limit_register", "rate_limit_api", "rate_limit_recovery", mode="before")
+    @field_validator(
+        "rate_limit_login",
+        "rate_limit_register",
+        "rate_limit_api",
+        "rate_limit_recovery",
+        "rate_limit_public",
+        mode="before",
+    )
     @classmethod
     def _rate(cls, v):
         return parse_rate(v)
+
+    @model_validator(mode="after")
+    def _seed_names(self):
+        """DB_* and REDIS_* (the seed's .env.local) when DATABASE_URL / REDIS_URL are absent."""
+        if not self.database_url and self.db_host:
+            auth = quote(self.db_user, safe="") + (f":{quote(self.db_password, safe='')}" if self.db_password else "")
+            self.database_url = f"postgresql://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
+        if not self.redis_url and self.redis_host:
+            auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
+            self.redis_url = f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+        if not self.cors_origins and self.frontend_url:
+            self.cors_origins = [self.frontend_url]
+        return self
 
     @model_validator(mode="after")
     def _production_guard(self):

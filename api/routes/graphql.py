@@ -6,7 +6,7 @@ from ariadne import graphql
 from ariadne.explorer import ExplorerGraphiQL
 from quart import Blueprint, request
 
-from api.auth import bearer_token, limit_api, principal, svc
+from api.auth import bearer_token, limit_api, limit_public, principal, svc
 from api.errors import dependency_error, error_response
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
@@ -44,14 +44,17 @@ async def execute():
     if not isinstance(data, dict):
         return error_response(400, "bad_request", "the request body must be a GraphQL JSON object")
     who, auth_error = None, None
-    token = bearer_token()
-    if token:
+    anonymous = not request.headers.get("Authorization")
+    if not anonymous:
         try:
-            who = await principal(token)
+            who = await principal(bearer_token())
         except DomainError as exc:
-            auth_error = exc  # raised by the fields that need a user; public ones still answer
+            # raised by every field that reads the caller, public read fields included (401: refresh)
+            auth_error = exc
     if who is not None:
         await limit_api(who)  # one request, one count, whatever the query holds (429 before executing)
+    elif anonymous:
+        await limit_public()  # public read fields only, counted per client IP
     context = {
         "svc": svc(),
         "user_id": who and who.user_id,

@@ -17,7 +17,7 @@ from uuid import UUID
 from quart import Blueprint, Response, g, redirect, request, send_file
 from quart_schema import hide, tag
 
-from api.auth import auth_required, parse_id, svc
+from api.auth import optional_user, parse_id, svc
 from infra.storage import check_key, content_type, storage_for
 from models.content import post_videos
 from models.media import videos
@@ -32,10 +32,11 @@ _cache: dict[UUID, tuple[float, Video | None, bool]] = {}
 
 @bp.get("/<video_id>/status")
 @tag(["media"])
-@auth_required
+@optional_user
 async def status(video_id: str):
     """{"status", "progress", "reason", "playback_url", "thumbnail_url", "duration", "width", "height"}:
-    every state for the owner; others see a ready video on a post they may see, else 404."""
+    every state for the owner; others (anonymous callers too) see a ready video on a post they may
+    see, else 404."""
     return await post_videos.video_status(svc(), parse_id(video_id, "video_id"), g.user_id, base_url=request.host_url)
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 from quart import Blueprint, g, request
 from quart_schema import tag, validate_request
 
-from api.auth import auth_required, parse_id, svc
+from api.auth import auth_required, optional_user, parse_id, svc
 from api.flows import posts as flows
 from api.inputs.content import PostIn
-from models.content import posts, reactions, remixes, visibility
+from models.content import deleting, posts, reactions, remixes, visibility
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
 
@@ -25,14 +25,26 @@ async def create(data: PostIn):
 
 @bp.get("/<post_id>")
 @tag(["posts"])
-@auth_required
+@optional_user
 async def get(post_id: str):
+    """Readable without a token when public (docs/feeds.md#public-links); a post you may not see is 404."""
     return posts.public(await visibility.get_visible_post(svc(), g.user_id, parse_id(post_id, "post_id")))
 
 
 @bp.get("/<post_id>/counters")
 @tag(["posts"])
-@auth_required
+@optional_user
 async def counters(post_id: str):
     """Engagement counters of a post, e.g. {"likes": 3, ...}."""
     return await reactions.counters(svc(), parse_id(post_id, "post_id"), g.user_id)
+
+
+@bp.delete("/<post_id>")
+@tag(["posts"])
+@auth_required
+async def delete(post_id: str):
+    """Delete your post or story: 204. Anyone else's, or one that does not exist: 404
+    `post_not_found`. Feeds, trending, recommendations and notifications drop it shortly after;
+    its video's files are removed (docs/feeds.md#deleting-a-post)."""
+    await deleting.delete_post(svc(), actor_id=g.user_id, post_id=parse_id(post_id, "post_id"))
+    return "", 204

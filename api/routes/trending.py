@@ -6,7 +6,7 @@ from __future__ import annotations
 from quart import Blueprint, g
 from quart_schema import tag, validate_querystring
 
-from api.auth import auth_required, svc
+from api.auth import auth_required, optional_user, svc
 from api.inputs import ShortPageIn
 from api.inputs.discovery import TrendingIn
 from models.discovery import trending
@@ -16,7 +16,7 @@ bp = Blueprint("trending", __name__)
 
 @bp.get("/feeds/trending")
 @tag(["feeds"])
-@auth_required
+@optional_user
 @validate_querystring(TrendingIn)
 async def trending_feed(query_args: TrendingIn):
     """Trending posts (or those of one #hashtag) you may see, best first: {"items": [{"post",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from quart import Blueprint, g
 from quart_schema import tag, validate_request
 
-from api.auth import auth_required, client, parse_id, svc
+from api.auth import auth_required, client, optional_user, parse_id, svc
 from api.inputs.users import ProfilePatchIn
 from models.accounts import profiles
 from models.moderation import trust
@@ -20,7 +20,7 @@ tag_users = tag(["users"])
 
 @bp.get("/<user_id>/profile")
 @tag_users
-@auth_required
+@optional_user
 async def get_profile(user_id: str):
     """A user's profile with their badges; 404 `user_not_found` if there is none for you."""
     return await social_flows.view_profile(svc(), g.user_id, parse_id(user_id, "user_id"))

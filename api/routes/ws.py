@@ -10,6 +10,7 @@ import orjson
 from quart import Blueprint, current_app, websocket
 
 from api.auth import user_from_token
+from api.cors import exempt as cors_exempt
 from models.core.errors import DomainError
 from models.messaging import messages, presence
 
@@ -57,6 +58,7 @@ async def _presence_denied(user_id, topic: str) -> dict | None:
 
 
 @bp.websocket("/ws")
+@cors_exempt
 async def ws():
     try:
         user_id = await _authenticate()

@@ -41,11 +41,12 @@ def check_worker() -> str | None:
     import redis
 
     from infra.heartbeat import KEY
+    from infra.settings import Settings  # REDIS_URL, or the seed's REDIS_HOST/PORT/PASSWORD
 
     ttl = float(os.environ.get("WORKER_HEARTBEAT_TTL") or 10)
     prefix = f"{socket.gethostname()}:"
     try:
-        client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3, socket_connect_timeout=3)
+        client = redis.Redis.from_url(Settings().redis_url, socket_timeout=3, socket_connect_timeout=3)
         entries = client.hgetall(KEY)
     except Exception as exc:
         return f"redis: {exc!r}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.storage import storage_for
@@ -61,6 +61,13 @@ async def hide_post_video(s: AsyncSession, post_id: UUID, reason: str) -> Video 
     ).scalar_one_or_none()
 
 
+async def drop_with_post(s: AsyncSession, video_id: UUID) -> Video | None:
+    """Inside the post's deletion: the video row goes too (a video belongs to one post). A
+    transcode still running then finds it gone and removes its own files (streams/agents/transcode.py);
+    the stored files are removed after commit by the post_media agent."""
+    return (await s.execute(delete(Video).where(Video.id == video_id).returning(Video))).scalar_one_or_none()
+
+
 async def links(svc: Services, video: Video, *, base_url: str) -> tuple[str | None, str | None]:
     """(playback_url, thumbnail_url) for someone allowed to see the video."""
     if video.status not in ("ready", "in_review") or not video.playlist_key:
@@ -78,8 +85,9 @@ async def links(svc: Services, video: Video, *, base_url: str) -> tuple[str | No
     return playback, thumb or f"{base}/media/{video.id}/thumbnail.jpg{query}"
 
 
-async def video_status(svc: Services, video_id: UUID, viewer_id: UUID, *, base_url: str) -> dict:
-    """The owner sees every state; anyone else only a ready video on a post they may see."""
+async def video_status(svc: Services, video_id: UUID, viewer_id: UUID | None, *, base_url: str) -> dict:
+    """The owner sees every state; anyone else (None: an anonymous caller) only a ready video on
+    a post they may see."""
     video = await get_video(svc, video_id)
     if video is None:
         raise VideoNotFound("no such video")

@@ -91,8 +91,13 @@ def remember(post: Post) -> None:
     _known[post.id] = (time.monotonic() + _KNOWN_TTL, PostRef.of(post))
 
 
+def forget(post_id: UUID) -> None:
+    """A deleted post: this process stops taking it as existing at once (others within _KNOWN_TTL)."""
+    _known.pop(post_id, None)
+
+
 # Reactions are the hottest write: remember posts known to exist for a minute, with what the
-# visibility check needs (posts are not deleted or edited yet; doing so will evict here).
+# visibility check needs (a deletion evicts here; other API processes forget it within the TTL).
 _known: dict[UUID, tuple[float, PostRef]] = {}
 _KNOWN_TTL, _KNOWN_MAX = 60.0, 100_000
 

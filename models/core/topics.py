@@ -45,6 +45,18 @@ class PostCreatedPayload(Payload):
     remix_end_ms: int | None = None
 
 
+class PostDeletedPayload(Payload):
+    """The author deleted the post (the row and its comments, remix links and feedback are gone
+    with it). Consumers drop what they derived from it: notifications, the recommendation index,
+    trending; the video's files go from object storage (the video row went with the post)."""
+
+    post_id: UUID
+    author_id: UUID
+    kind: Literal["post", "story"] = "post"
+    video_id: UUID | None = None
+    original_key: str | None = None  # the video's uploaded file; its renditions are under videos/<video_id>/
+
+
 class UserRegisteredPayload(Payload):
     user_id: UUID
     username: str
@@ -261,9 +273,11 @@ REACTIONS = Topic(
 POSTS = Topic(
     "content.posts",
     key="post_id",
-    events={"post.created": PostCreatedPayload},
+    events={"post.created": PostCreatedPayload, "post.deleted": PostDeletedPayload},
     doc="Post lifecycle, relayed from the PostgreSQL outbox after the transaction commits. A duet "
-    "or stitch notifies its source's owner (notifications agent).",
+    "or stitch notifies its source's owner (notifications agent). A deletion removes the post's "
+    "notifications (notifications agent), its point in the recommendation index (recs_embeddings), "
+    "its trending entries (trending) and its video's files (post_media).",
 )
 USERS = Topic(
     "users.lifecycle",

@@ -22,8 +22,8 @@ above every cursor, so later pages neither repeat nor skip.
 Cache: a page is kept FEED_CACHE_TTL (30 s) in Redis under (user, feed generation, cursor,
 limit). Writing a post bumps its author's generation (models/content/posts.generation_key), so the author's next
 read misses the cache and sees the post at once; others see it within 30 s. A cached page is
-re-checked on every read against the reader's hides, mutes and blocks (one indexed query), so a
-hide or block holds at once, and expired stories drop out.
+re-checked on every read against the reader's hides, mutes and blocks and against deleted posts
+(one indexed query), so a hide, block or deletion holds at once, and expired stories drop out.
 """
 
 from __future__ import annotations
@@ -337,11 +337,13 @@ SELECT post_id FROM post_feedback WHERE user_id = :me AND kind = 'hide' AND post
 UNION ALL SELECT muted_id FROM mutes WHERE muter_id = :me AND muted_id = ANY(:authors)
 UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = :me AND blocked_id = ANY(:authors)
 UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = :me AND blocker_id = ANY(:authors)
+UNION ALL SELECT x.id FROM unnest(:ids) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = x.id)
 """).bindparams(bindparam("ids", type_=_UUIDS), bindparam("authors", type_=_UUIDS))
 
 
 async def _recheck(svc: Services, user_id: UUID, page: dict) -> dict:
-    """A cached page minus what the reader hid, muted or blocked since, and expired stories."""
+    """A cached page minus what the reader hid, muted or blocked since, deleted posts and
+    expired stories."""
     posts = [i["post"] for i in page["items"]]
     if not posts:
         return page

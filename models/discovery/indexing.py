@@ -2,7 +2,7 @@
 `videos` (point id = post id, so a redelivered post overwrites itself), with the payload the
 recommender filters on. A video post is recommendable only once its video is ready: media events
 refresh that flag. The rebuild job's commands (`recs.rebuild`) also run here, as this process
-owns Qdrant.
+owns Qdrant. A deleted post's point is removed (`remove_posts`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from ml import embeddings
 from models.core.topics import RECS_REBUILD
 from models.discovery.interests import record_signals, refresh_users
 from models.discovery.recommendations import (
+    AWAITING,
     BUILDING,
     FINISHED,
     Signal,
+    awaiting_key,
     guess_language,
     video_posts_key,
 )
@@ -129,6 +131,27 @@ async def index_posts(svc: Services, docs: list[PostDoc], collections: list[str]
                 for c in collections:
                     await vecs.set_payload(c, flags(now.get(d.video_id)), [d.post_id])
     return [d.post_id for d in docs]
+
+
+async def remove_posts(svc: Services, events: list[dict], collections: list[str]) -> list[str]:
+    """post.deleted -> the posts' points leave every collection written to; their video and
+    "awaiting" entries in Redis go too. Returns the ids removed (deleting a missing point is a no-op)."""
+    gone = {e["payload"]["post_id"]: e["payload"].get("video_id") for e in events if e["type"] == "post.deleted"}
+    if not gone:
+        return []
+    ids = sorted(gone)
+    vecs = vectors.shared(svc.settings)
+    await vecs.ensure(VIDEOS, USERS)
+    for c in collections:
+        await vecs.delete(c, ids)
+    pipe = svc.redis.pipeline(transaction=False)
+    for pid, video in gone.items():
+        if video:
+            pipe.srem(video_posts_key(video), pid)
+        pipe.delete(awaiting_key(pid))
+    pipe.zrem(AWAITING, *ids)
+    await pipe.execute()
+    return ids
 
 
 async def apply_rebuild(svc: Services, event: dict) -> None:

@@ -15,7 +15,9 @@ UUIDv7 id).
 
 Read side: a generation is immutable (sorted sets under fresh keys, swapped in by one pointer in
 a MULTI), so a cursor (generation, rank) pages through one consistent ranking while newer ones
-are published; it expires with the generation (410 cursor_expired).
+are published; it expires with the generation (410 cursor_expired). A deleted post is skipped
+when a page is read (its row is gone) and leaves the rankings at the next refresh (the agent's
+`trending-deleted` table).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import asyncio
 import re
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
@@ -118,6 +120,11 @@ def post_tags(event: dict) -> tuple[str, list[str]] | None:
     return (event["payload"]["post_id"], tags) if tags else None
 
 
+def deleted_post(event: dict) -> str | None:
+    """post.deleted -> the post id: its edges stop counting (`observed`'s `gone`)."""
+    return event["payload"]["post_id"] if event.get("type") == "post.deleted" else None
+
+
 def keep_newer(current: list | None, new: list) -> list:
     """The window operation: the edge keeps the state of the newest event (ids are UUIDv7 in
     canonical form, so string order is time order)."""
@@ -136,14 +143,18 @@ def post_of(edge: str) -> str:
     return edge.split("|", 1)[0]
 
 
-def observed(items: Iterable[tuple[tuple[str, tuple[float, float]], list]], window_start: float) -> dict[str, float]:
+def observed(
+    items: Iterable[tuple[tuple[str, tuple[float, float]], list]],
+    window_start: float,
+    gone: Container[str] = frozenset(),
+) -> dict[str, float]:
     """Weighted engagement per post in the window starting at window_start, from windowed-table
-    items ((edge, (start, end)), [weight, event id])."""
+    items ((edge, (start, end)), [weight, event id]); posts in `gone` (deleted) are left out."""
     totals: dict[str, float] = defaultdict(float)
     for (edge, (start, _end)), value in items:
         if start == window_start and value and value[0]:
             totals[post_of(edge)] += value[0]
-    return dict(totals)
+    return {post: total for post, total in totals.items() if post not in gone}
 
 
 # ------------------------------------------------------------------ scoring and publishing
@@ -249,7 +260,7 @@ async def _posts(svc: Services, ids: list[UUID]) -> dict[UUID, Post]:
 
 async def page(
     svc: Services,
-    viewer_id: UUID,
+    viewer_id: UUID | None,
     *,
     hashtag: str | None = None,
     cursor: str | None = None,
@@ -258,7 +269,8 @@ async def page(
 ) -> dict:
     """A page of the current ranking (global, or of one hashtag) as the viewer may see it: posts
     they cannot see or hid are skipped; `recommend` also skips their own posts and those they
-    marked not interested. Items: {"post", "score", "engagement", "rank"} (rank 1 = top)."""
+    marked not interested. `viewer_id` None: an anonymous caller, who sees what a stranger sees.
+    Items: {"post", "score", "engagement", "rank"} (rank 1 = top)."""
     redis = svc.redis
     if cursor:
         gen, position = _decode_cursor(cursor)
@@ -270,7 +282,11 @@ async def page(
             return {"items": [], "next_cursor": None}
         gen = current.decode()
     key = _tag_key(gen, normalize_tag(hashtag)) if hashtag else _keys(gen)["global"]
-    skip = await feedback.feedback_for(svc, viewer_id, feedback.KINDS if recommend else ("hide",))
+    skip = (
+        await feedback.feedback_for(svc, viewer_id, feedback.KINDS if recommend else ("hide",))
+        if viewer_id is not None
+        else set()
+    )
     items: list[dict] = []
     while len(items) < limit:
         batch = cast(

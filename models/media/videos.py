@@ -191,11 +191,19 @@ async def fail(svc: Services, video_id: UUID, reason: str, message: str) -> Vide
 
 
 async def remove_files(svc: Services, video: Video) -> None:
-    part_path(svc.settings, video.id).unlink(missing_ok=True)
+    await remove_stored(svc, video.id, video.original_key)
+
+
+async def remove_stored(svc: Services, video_id: UUID, original_key: str | None) -> int:
+    """Every file of a video: the staged upload, the original, the HLS renditions and thumbnail
+    (all under videos/<id>/). Idempotent; returns how many stored objects went."""
+    part_path(svc.settings, video_id).unlink(missing_ok=True)
     store = storage_for(svc.settings)
-    if video.original_key:
-        await store.delete(video.original_key)
-    await store.delete_prefix(video_prefix(video.id))
+    removed = 0
+    if original_key and await store.exists(original_key):
+        await store.delete(original_key)
+        removed = 1
+    return removed + await store.delete_prefix(video_prefix(video_id))
 
 
 async def store_transcode(

@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Uuid,
     bindparam,
+    delete,
     func,
     select,
     text,
@@ -169,8 +170,14 @@ async def post_authors(svc: Services, events: list[dict]) -> dict[UUID, UUID]:
 
 
 async def _allowed(svc: Services, found: list[Notice]) -> list[Notice]:
-    """Without notices to yourself, between users blocked either way, or from someone muted."""
+    """Without notices to yourself, between users blocked either way, from someone muted, or
+    about a post deleted meanwhile (a comment event may be applied after the post.deleted)."""
     found = [n for n in found if n.recipient != n.actor]
+    about = {n.post_id for n in found if n.post_id is not None}
+    if about:
+        async with svc.sessions() as s:
+            existing = set((await s.execute(select(Post.id).where(Post.id.in_(about)))).scalars())
+        found = [n for n in found if n.post_id is None or n.post_id in existing]
     pairs = list({(n.recipient, n.actor) for n in found})
     if not pairs:
         return []
@@ -284,6 +291,31 @@ async def push_changed(svc: Services, ids: list[UUID]) -> None:
         try:
             await svc.redis.publish(
                 f"user:{n.recipient_id}", orjson.dumps({"type": "notification", "notification": out})
+            )
+        except Exception as exc:
+            log.warning("notification push failed", extra={"error": repr(exc)})
+
+
+async def forget_posts(svc: Services, events: list[dict]) -> list[UUID]:
+    """post.deleted: the post's notifications go (their events cascade); returns the recipients
+    whose unread count may have changed."""
+    ids = [UUID(e["payload"]["post_id"]) for e in events if e.get("type") == "post.deleted"]
+    if not ids:
+        return []
+    async with svc.sessions() as s, s.begin():
+        rows = await s.execute(
+            delete(Notification).where(Notification.post_id.in_(ids)).returning(Notification.recipient_id)
+        )
+        return sorted(set(rows.scalars()))
+
+
+async def push_unread(svc: Services, recipients: list[UUID]) -> None:
+    """The new unread count of each recipient (best effort, as push_changed)."""
+    for user_id in recipients:
+        try:
+            unread = await unread_count(svc, user_id)
+            await svc.redis.publish(
+                f"user:{user_id}", orjson.dumps({"type": "notifications.removed", "unread_count": unread})
             )
         except Exception as exc:
             log.warning("notification push failed", extra={"error": repr(exc)})

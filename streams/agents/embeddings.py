@@ -1,4 +1,4 @@
-"""Embeddings agents: new posts, video changes and rebuild commands -> Qdrant `videos`
+"""Embeddings agents: new and deleted posts, video changes and rebuild commands -> Qdrant `videos`
 (models/discovery/indexing.py does the work)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from models.discovery.indexing import (
     apply_rebuild,
     flags,
     index_posts,
+    remove_posts,
     video_statuses,
     with_building,
 )
@@ -26,7 +27,15 @@ from streams.batch import batch_agent
 
 @batch_agent(POSTS, name="recs_embeddings", max_records=512, warmup=embeddings.warm)
 async def recs_embeddings(events: list[dict], svc) -> None:
-    docs = [PostDoc.of(e["payload"], e["ts"]) for e in events if e["type"] == "post.created"]
+    deleted = {e["payload"]["post_id"] for e in events if e["type"] == "post.deleted"}
+    # keyed by post: a post's deletion comes after its creation, in this batch or a later one
+    docs = [
+        PostDoc.of(e["payload"], e["ts"])
+        for e in events
+        if e["type"] == "post.created" and e["payload"]["post_id"] not in deleted
+    ]
+    if deleted:
+        await remove_posts(svc, events, await with_building(svc, VIDEOS))
     if not docs:
         return
     indexed = await index_posts(svc, docs, await with_building(svc, VIDEOS))

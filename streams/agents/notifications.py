@@ -1,7 +1,7 @@
 """Notifications agent: reactions, comments (replies, mentions), follows and direct messages ->
 aggregated notifications in PostgreSQL (models/messaging/notifications.py), pushed live to `user:<id>`.
 Idempotent by (event id, recipient), so a redelivered batch changes nothing. Duets and stitches come
-from post.created (content.posts). One agent, one consumer per topic."""
+from post.created (content.posts); post.deleted removes the post's notifications. One agent, one consumer per topic."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from streams.batch import batch_agent
     },
 )
 async def notifications(events: list[dict], svc) -> None:
+    await store.push_unread(svc, await store.forget_posts(svc, events))
     authors = await store.post_authors(svc, events)
     found = [n for e in events for n in store.notices(e, authors)]
     await store.push_changed(svc, await store.apply(svc, found))

@@ -4,7 +4,9 @@ that ranks the posts and publishes the rankings to Redis (models/discovery/trend
 Per event (throughput is not the point here; the counters are exact elsewhere):
 - reactions, comments, views and shares -> one edge per contribution in every window the event
   time falls into, `keep_newer` by event id: redelivery and replay change nothing;
-- post.created -> the post's #hashtags (a plain table).
+- post.created -> the post's #hashtags (a plain table);
+- post.deleted -> the post joins `trending-deleted` (its tags go): its edges stop counting at the
+  next refresh, and the entry expires with the last window that could hold them.
 Both tables are backed by changelog topics; after a restart the worker rebuilds them from there
 before it consumes again (on the embedded Tansu broker only with streams/compat.py's end-offset
 fix: without it recovery stops early and the windows lose their tail).
@@ -50,6 +52,7 @@ def setup(app: faust.App, settings: Settings) -> None:
         "trending-edges", default=list, help="[weight, last event id] per contribution to a post, per window"
     ).hopping(cfg.window, cfg.step, expires=cfg.window + cfg.step)
     tags = app.Table("trending-tags", help="#hashtags per post (posts without any are not stored)")
+    gone = app.Table("trending-deleted", help="deleted posts -> when: left out of the rankings")
     state: dict[str, aioredis.Redis] = {}
 
     @app.agent(source, name="trending")
@@ -61,6 +64,7 @@ def setup(app: faust.App, settings: Settings) -> None:
                     raise ValueError("not an event envelope")
                 updates = trending.edge_updates(event)
                 tagged = trending.post_tags(event)
+                deleted = trending.deleted_post(event)
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("malformed event skipped", extra={"agent": "trending", "error": repr(exc)})
                 continue
@@ -72,6 +76,9 @@ def setup(app: faust.App, settings: Settings) -> None:
                     at[key].apply(trending.keep_newer, value)
             if tagged:
                 tags[tagged[0]] = tagged[1]
+            if deleted:
+                gone[deleted] = now
+                tags.pop(deleted, None)
 
     def ready() -> bool:
         return app.tables.recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
@@ -83,9 +90,12 @@ def setup(app: faust.App, settings: Settings) -> None:
         cutoff = now - cfg.window - cfg.step
         for key in [k for k in store.keys() if k[1][1] < cutoff]:
             store.pop(key, None)
+        # no edge of a post deleted before the cutoff is left in any window
+        for post in [p for p, at in gone.data.items() if at < cutoff]:
+            gone.data.pop(post, None)
         start = edges.table.window.earliest(now)[0]  # the window covering the last TRENDING_WINDOW
         parts: dict[int, dict[str, list]] = {p: {} for p in owned}
-        for post, obs in trending.observed(store.items(), start).items():
+        for post, obs in trending.observed(store.items(), start, gone.data).items():
             p = partition_of(post, n_partitions)
             if p in parts and obs >= cfg.threshold:
                 parts[p][post] = [obs, tags.get(post) or []]

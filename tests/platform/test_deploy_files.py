@@ -67,6 +67,10 @@ OPTIONAL_IN_PRODUCTION = {
     "media_cdn_url": "no CDN: segments by presigned URL",
     "media_url_secret": "derived from JWT_SECRET",
     "trusted_proxies": "empty: no proxy is trusted, each client is its TCP peer (compose publishes the API itself)",
+    "db_host": "DATABASE_URL is set (DB_* are the seed's names for when it is not)",
+    "db_password": "DATABASE_URL is set",
+    "redis_host": "REDIS_URL is set (REDIS_* are the seed's names for when it is not)",
+    "redis_password": "REDIS_URL is set",
 }
 # Defaults that are valid values but wrong for a production cluster.
 PRODUCTION_DECISIONS = {"env", "kafka_replication", "scylla_replication_factor"}

@@ -1,11 +1,18 @@
-"""Small test videos generated with the same ffmpeg the app uses (lavfi `testsrc` + `sine`)."""
+"""Small test videos generated with the same ffmpeg the app uses (lavfi `testsrc` + `sine`), and
+ready video rows with stand-in files in object storage (no transcode needed)."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from uuid import UUID
 
 import imageio_ffmpeg
+
+from infra.storage import storage_for
+from models.core.base import utcnow
+from models.core.events import new_id
+from models.media.videos import Video
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -55,3 +62,28 @@ def make_video(
     argv += ["-t", str(seconds), str(path)]
     subprocess.run(argv, check=True, capture_output=True, timeout=120)
     return path
+
+
+async def video_with_files(svc, owner_id: UUID) -> tuple[UUID, list[str]]:
+    """A ready video row with an original, two renditions and a thumbnail in object storage."""
+    vid = new_id()
+    root = f"videos/{vid}/set1"
+    keys = [f"originals/{vid}", f"{root}/master.m3u8", f"{root}/240p/seg_00000.ts", f"{root}/thumbnail.jpg"]
+    store = storage_for(svc.settings)
+    for k in keys:
+        await store.put_bytes(k, b"x")
+    async with svc.sessions() as s, s.begin():
+        s.add(
+            Video(
+                id=vid,
+                owner_id=owner_id,
+                status="ready",
+                progress=100,
+                size=1,
+                original_key=keys[0],
+                playlist_key=keys[1],
+                thumbnail_key=keys[3],
+                ready_at=utcnow(),
+            )
+        )
+    return vid, keys

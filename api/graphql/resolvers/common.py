@@ -20,6 +20,15 @@ def current_user(info) -> UUID:
     return uid
 
 
+def viewer(info) -> UUID | None:
+    """Public read fields: None for an anonymous caller (no token: a stranger to everyone); a
+    token that was sent but failed is still 401, so the app refreshes it."""
+    err = info.context["auth_error"]
+    if err is not None:
+        raise Unauthorized(err.message, code=err.code)
+    return info.context["user_id"]
+
+
 def validate(model, data: dict):
     try:
         return model.model_validate(data)

@@ -11,10 +11,11 @@ from api.flows import posts as flows
 from api.flows.auth import do_login, do_refresh, do_register
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
+from api.graphql.resolvers.common import viewer as _viewer
 from api.inputs.auth import LoginIn, RefreshIn, RegisterIn
 from api.inputs.content import PostIn
 from models.accounts import sessions, users
-from models.content import posts, reactions, visibility
+from models.content import deleting, posts, reactions, visibility
 from models.social import flows as social_flows
 
 query, mutation = QueryType(), MutationType()
@@ -30,7 +31,7 @@ async def resolve_me(_, info):
 
 @query.field("post")
 async def resolve_post(_, info, id):
-    return posts.public(await visibility.get_visible_post(info.context["svc"], _user(info), parse_id(id, "id")))
+    return posts.public(await visibility.get_visible_post(info.context["svc"], _viewer(info), parse_id(id, "id")))
 
 
 @user_type.field("profile")
@@ -90,6 +91,12 @@ async def resolve_create_post(_, info, input):
     data = _validate(PostIn, input)
     post = await flows.create_post(info.context["svc"], _user(info), data, info.context["idempotency_key"])
     return posts.public(post)
+
+
+@mutation.field("deletePost")
+async def resolve_delete_post(_, info, id):
+    await deleting.delete_post(info.context["svc"], actor_id=_user(info), post_id=parse_id(id, "id"))
+    return True
 
 
 async def _react(info, post_id: str, type: str, add: bool):

@@ -8,6 +8,7 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import page as _page
 from api.graphql.resolvers.common import validate as _validate
+from api.graphql.resolvers.common import viewer as _viewer
 from api.inputs.discovery import TrendingIn
 from api.inputs.interactions import CommentEditIn, CommentIn, ShareIn, ViewIn
 from models.content import comments, feedback, views
@@ -36,7 +37,7 @@ async def resolve_replies(_, info, comment_id, cursor=None, limit=20):
 @query.field("trending")
 async def resolve_trending(_, info, hashtag=None, cursor=None, limit=20):
     q = _validate(TrendingIn, {"hashtag": hashtag, "cursor": cursor, "limit": limit})
-    return await trending.page(info.context["svc"], _user(info), hashtag=q.hashtag, cursor=q.cursor, limit=q.limit)
+    return await trending.page(info.context["svc"], _viewer(info), hashtag=q.hashtag, cursor=q.cursor, limit=q.limit)
 
 
 @query.field("trendingRecommendations")

@@ -9,7 +9,7 @@ from quart import request
 
 from api.auth import parse_id
 from api.flows import posts as flows
-from api.graphql.resolvers.common import current_user, validate
+from api.graphql.resolvers.common import current_user, validate, viewer
 from api.inputs.content import PostIn
 from models.content import post_videos, posts
 from models.core.errors import DomainError, NotFound
@@ -23,7 +23,7 @@ video_status = EnumType("VideoStatus", {s.upper(): s for s in videos.STATUSES})
 @query.field("video")
 async def resolve_video(_, info, id):
     return await post_videos.video_status(
-        info.context["svc"], parse_id(id, "id"), current_user(info), base_url=request.host_url
+        info.context["svc"], parse_id(id, "id"), viewer(info), base_url=request.host_url
     )
 
 
@@ -47,7 +47,7 @@ async def resolve_post_video(post, info):
         return None
     try:
         return await post_videos.video_status(
-            info.context["svc"], UUID(post["video_id"]), current_user(info), base_url=request.host_url
+            info.context["svc"], UUID(post["video_id"]), viewer(info), base_url=request.host_url
         )
     except NotFound:  # not ready yet, for anyone but its owner
         return None

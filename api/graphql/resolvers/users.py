@@ -7,6 +7,7 @@ from ariadne import EnumType, MutationType, ObjectType, QueryType
 from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
+from api.graphql.resolvers.common import viewer as _viewer
 from api.inputs.moderation import ReportIn, ReportsQuery
 from api.inputs.users import ProfilePatchIn
 from models.accounts import badges, profiles, roles, users
@@ -25,7 +26,7 @@ enums = [
 
 @query.field("user")
 async def resolve_user(_, info, id):
-    svc, viewer = info.context["svc"], _user(info)
+    svc, viewer = info.context["svc"], _viewer(info)
     user_id = parse_id(id, "id")
     profile = await social_flows.view_profile(svc, viewer, user_id)  # 404 when unknown or hidden
     user = await users.get_user(svc, user_id)
