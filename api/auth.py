@@ -19,6 +19,9 @@ from models.core.audit import Client
 from models.core.errors import DomainError
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def svc():
     return current_app.config["SERVICES"]
 
@@ -42,13 +45,23 @@ async def user_from_token(token: str | None) -> UUID:
     return (await principal(token)).user_id
 
 
-async def limit(rule: str, rate, subjects: list[str], actor: UUID | None = None) -> None:
+async def limit(rule: str, rate, subjects: list[str], actor: UUID | None = None, cost: int = 1) -> None:
     """Count this request (RateLimited -> 429); the X-RateLimit-* headers ride on the response."""
-    g.rate_limit = await ratelimit.enforce(svc(), rule, rate, subjects, client(), actor)
+    g.rate_limit = await ratelimit.enforce(svc(), rule, rate, subjects, client(), actor, cost)
 
 
 async def limit_api(who: Principal) -> None:
     await limit("api", svc().settings.rate_limit_api, [f"user:{who.user_id}"], who.user_id)
+
+
+async def limit_write(user_id: UUID, writes: int = 1) -> None:
+    """RATE_LIMIT_WRITE per user: a REST write is one, a GraphQL mutation one per root field."""
+    await limit("write", svc().settings.rate_limit_write, [f"user:{user_id}"], user_id, cost=writes)
+
+
+async def limit_anonymous(requests: int = 1) -> None:
+    """RATE_LIMIT_ANONYMOUS per client IP, for GraphQL requests without a bearer token."""
+    await limit("anonymous", svc().settings.rate_limit_anonymous, [f"ip:{request.remote_addr}"], cost=requests)
 
 
 async def limit_login(email: str) -> None:
@@ -64,14 +77,16 @@ async def limit_register() -> None:
 
 
 def auth_required(func):
-    """Authenticates the bearer token, counts the request against RATE_LIMIT_API, and sets
-    g.user_id, g.session_id."""
+    """Authenticates the bearer token, counts the request against RATE_LIMIT_API (and a write
+    against RATE_LIMIT_WRITE), and sets g.user_id, g.session_id."""
 
     @wraps(func)
     async def wrapper(*args, **kwargs):
         who = await principal(bearer_token())
         g.user_id, g.session_id = who.user_id, who.session_id
         await limit_api(who)
+        if request.method in WRITE_METHODS:
+            await limit_write(who.user_id)
         return await func(*args, **kwargs)
 
     return wrapper

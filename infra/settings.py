@@ -339,6 +339,22 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(256 * 1024, validation_alias="MAX_BODY_BYTES")
     graphiql: bool | None = Field(None, validation_alias="GRAPHIQL")
+    # --- limits of one GraphQL request (api/graphql/limits.py, docs/security.md) ---
+    # Introspection and any published copy of the schema (GraphiQL); unset: on outside production.
+    graphql_introspection: bool | None = Field(None, validation_alias="GRAPHQL_INTROSPECTION")
+    # Cost: 1 per field, times the `limit` of every list field above it.
+    graphql_max_cost: int = Field(5000, ge=1, validation_alias="GRAPHQL_MAX_COST")
+    graphql_max_depth: int = Field(10, ge=2, validation_alias="GRAPHQL_MAX_DEPTH")
+    graphql_max_aliases: int = Field(20, ge=0, validation_alias="GRAPHQL_MAX_ALIASES")
+    graphql_max_mutations: int = Field(10, ge=1, validation_alias="GRAPHQL_MAX_MUTATIONS")
+    graphql_max_query_chars: int = Field(20_000, ge=100, validation_alias="GRAPHQL_MAX_QUERY_CHARS")
+    graphql_max_tokens: int = Field(2_000, ge=50, validation_alias="GRAPHQL_MAX_TOKENS")
+    # Writes per user (REST POST/PUT/PATCH/DELETE, and each root field of a GraphQL mutation), and
+    # requests without a bearer token per client IP (GraphQL: each mutation field counts as one).
+    rate_limit_write: RateSetting = Field(Rate(60, timedelta(minutes=1)), validation_alias="RATE_LIMIT_WRITE")
+    rate_limit_anonymous: RateSetting = Field(
+        Rate(120, timedelta(minutes=1)), validation_alias="RATE_LIMIT_ANONYMOUS"
+    )
     worker_heartbeat_ttl: float = Field(10.0, validation_alias="WORKER_HEARTBEAT_TTL")
 
     @field_validator("jwt_expiration", "refresh_expiration", "idempotency_ttl", mode="before")
@@ -346,7 +362,14 @@ class Settings(BaseSettings):
     def _duration(cls, v):
         return parse_duration(v)
 
-    @field_validator("rate_limit_login", "rate_limit_register", "rate_limit_api", mode="before")
+    @field_validator(
+        "rate_limit_login",
+        "rate_limit_register",
+        "rate_limit_api",
+        "rate_limit_write",
+        "rate_limit_anonymous",
+        mode="before",
+    )
     @classmethod
     def _rate(cls, v):
         return parse_rate(v)
@@ -361,8 +384,13 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def graphql_introspection_enabled(self) -> bool:
+        return self.graphql_introspection if self.graphql_introspection is not None else self.env != "production"
+
+    @property
     def graphiql_enabled(self) -> bool:
-        return self.graphiql if self.graphiql is not None else self.env != "production"
+        """The explorer publishes the schema: never without introspection."""
+        return self.graphql_introspection_enabled and (self.graphiql if self.graphiql is not None else True)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -4,13 +4,16 @@ import logging
 
 from ariadne import graphql
 from ariadne.explorer import ExplorerGraphiQL
+from graphql import GraphQLError
 from quart import Blueprint, request
 
-from api.auth import bearer_token, limit_api, principal, svc
+from api.auth import bearer_token, limit_anonymous, limit_api, limit_write, principal, svc
 from api.errors import error_response
+from api.graphql import limits
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
 from models.core.errors import DomainError
+from models.core.ratelimit import RateLimited
 
 bp = Blueprint("graphql", __name__)
 log = logging.getLogger(__name__)
@@ -27,10 +30,17 @@ log.addFilter(_unexpected_only)
 _explorer = ExplorerGraphiQL(title="D-A-I-R-A GraphQL")
 
 
+def _refused(error: GraphQLError | DomainError, status: int = 400, headers: dict | None = None):
+    """A request refused before executing: a GraphQL error with its code, HTTP status as REST's."""
+    if isinstance(error, DomainError):
+        error = GraphQLError(error.message, original_error=error)
+    return {"errors": [format_error(error)]}, status, headers or {}
+
+
 @bp.get("/graphql")
 async def explorer():
     if not svc().settings.graphiql_enabled:
-        return error_response(404, "not_found", "GraphiQL is disabled in production")
+        return error_response(404, "not_found", "GraphiQL is disabled (GRAPHQL_INTROSPECTION or GRAPHIQL)")
     return _explorer.html(None), 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -39,6 +49,16 @@ async def execute():
     data = await request.get_json()
     if not isinstance(data, dict):
         return error_response(400, "bad_request", "the request body must be a GraphQL JSON object")
+    settings = svc().settings
+    query, variables, operation = data.get("query"), data.get("variables"), data.get("operationName")
+    if not isinstance(query, str) or not query:
+        return _refused(limits.refusal("the request needs a query string", "bad_request"))
+    if variables is not None and not isinstance(variables, dict):
+        return _refused(limits.refusal("variables must be an object", "bad_request"))
+    try:
+        document = limits.parse_document(query, settings)
+    except GraphQLError as exc:
+        return _refused(exc, 413 if (exc.extensions or {}).get("code") == limits.TOO_LARGE else 400)
     who, auth_error = None, None
     token = bearer_token()
     if token:
@@ -46,8 +66,25 @@ async def execute():
             who = await principal(token)
         except DomainError as exc:
             auth_error = exc  # raised by the fields that need a user; public ones still answer
-    if who is not None:
-        await limit_api(who)  # one request, one count, whatever the query holds (429 before executing)
+    try:
+        if who is not None:
+            await limit_api(who)  # one request, one count (429 before executing)
+        else:
+            await limit_anonymous()
+    except RateLimited as exc:
+        return _refused(exc, 429, exc.headers)
+
+    async def admit(context, operation_name, variables, document):
+        """After validation, before executing: each root mutation field is one write."""
+        writes = limits.mutation_fields(document, operation_name)
+        if writes:
+            try:
+                await (limit_write(who.user_id, writes) if who is not None else limit_anonymous(writes))
+            except RateLimited as exc:
+                context["refused"] = exc
+                raise GraphQLError(exc.message, original_error=exc) from None
+        return None
+
     context = {
         "svc": svc(),
         "user_id": who and who.user_id,
@@ -56,6 +93,17 @@ async def execute():
         "idempotency_key": request.headers.get("Idempotency-Key"),
     }
     ok, result = await graphql(
-        schema, data, context_value=context, error_formatter=format_error, debug=False, logger=log
+        schema,
+        data,
+        context_value=context,
+        query_document=document,
+        validation_rules=limits.rules(settings, schema, variables),
+        root_value=admit,
+        error_formatter=format_error,
+        debug=False,
+        logger=log,
     )
+    refused = context.get("refused")
+    if refused is not None:
+        return result, 429, refused.headers
     return result, 200 if ok else 400
