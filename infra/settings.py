@@ -174,8 +174,10 @@ class Settings(BaseSettings):
     role_cache_ttl: int = Field(30, ge=1, validation_alias="ROLE_CACHE_TTL")
     # A stored trust score older than this is recomputed when read (models/moderation/trust.py).
     trust_score_max_age: timedelta = Field(timedelta(days=1), validation_alias="TRUST_SCORE_MAX_AGE")
+    # Reports and reciprocity count only from accounts this old with a proven phone or email.
+    trust_min_account_age: timedelta = Field(timedelta(days=3), validation_alias="TRUST_MIN_ACCOUNT_AGE")
 
-    @field_validator("trust_score_max_age", mode="before")
+    @field_validator("trust_score_max_age", "trust_min_account_age", mode="before")
     @classmethod
     def _trust_max_age(cls, v):
         return parse_duration(v)
@@ -250,6 +252,8 @@ class Settings(BaseSettings):
     # post per VIEW_DEDUPE_WINDOW (PeerTube's rule: 10 s, 1 h).
     view_min_watch_ms: int = Field(10_000, ge=0, validation_alias="VIEW_MIN_WATCH_MS")
     view_dedupe_window: timedelta = Field(timedelta(hours=1), validation_alias="VIEW_DEDUPE_WINDOW")
+    # Shares count once per user and post per SHARE_DEDUPE_WINDOW, like views (docs/security.md).
+    share_dedupe_window: timedelta = Field(timedelta(hours=1), validation_alias="SHARE_DEDUPE_WINDOW")
     comment_max_mentions: int = Field(20, ge=0, validation_alias="COMMENT_MAX_MENTIONS")
     # Stitches take at most this much of their source (TikTok: 5 s); duets any range (models/content/remixes.py).
     remix_stitch_max_ms: int = Field(5_000, gt=0, validation_alias="REMIX_STITCH_MAX_MS")
@@ -270,6 +274,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "view_dedupe_window",
+        "share_dedupe_window",
         "trending_window",
         "trending_step",
         "trending_half_life",
@@ -352,9 +357,7 @@ class Settings(BaseSettings):
     # Writes per user (REST POST/PUT/PATCH/DELETE, and each root field of a GraphQL mutation), and
     # requests without a bearer token per client IP (GraphQL: each mutation field counts as one).
     rate_limit_write: RateSetting = Field(Rate(60, timedelta(minutes=1)), validation_alias="RATE_LIMIT_WRITE")
-    rate_limit_anonymous: RateSetting = Field(
-        Rate(120, timedelta(minutes=1)), validation_alias="RATE_LIMIT_ANONYMOUS"
-    )
+    rate_limit_anonymous: RateSetting = Field(Rate(120, timedelta(minutes=1)), validation_alias="RATE_LIMIT_ANONYMOUS")
     worker_heartbeat_ttl: float = Field(10.0, validation_alias="WORKER_HEARTBEAT_TTL")
 
     @field_validator("jwt_expiration", "refresh_expiration", "idempotency_ttl", mode="before")

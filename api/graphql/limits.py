@@ -149,7 +149,9 @@ def rules(settings: Settings, schema: GraphQLSchema, variables: dict | None) -> 
             )
             if aliases > max_aliases:
                 self.report_error(
-                    refusal(f"the query uses {aliases} aliases; at most {max_aliases}", TOO_MANY_ALIASES, limit=max_aliases)
+                    refusal(
+                        f"the query uses {aliases} aliases; at most {max_aliases}", TOO_MANY_ALIASES, limit=max_aliases
+                    )
                 )
             for op in (d for d in node.definitions if isinstance(d, OperationDefinitionNode)):
                 depth = _depth(op.selection_set, fragments)
