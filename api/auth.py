@@ -18,7 +18,6 @@ from models.core import audit, ratelimit
 from models.core.audit import Client
 from models.core.errors import DomainError
 
-
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

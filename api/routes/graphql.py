@@ -50,7 +50,7 @@ async def execute():
     if not isinstance(data, dict):
         return error_response(400, "bad_request", "the request body must be a GraphQL JSON object")
     settings = svc().settings
-    query, variables, operation = data.get("query"), data.get("variables"), data.get("operationName")
+    query, variables = data.get("query"), data.get("variables")
     if not isinstance(query, str) or not query:
         return _refused(limits.refusal("the request needs a query string", "bad_request"))
     if variables is not None and not isinstance(variables, dict):

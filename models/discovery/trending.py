@@ -2,7 +2,8 @@
 
 Write side: the trending Faust agent (streams/agents/trending.py) keeps, per post, the engagement
 of each hopping window as one entry per contribution ("edge"): a user's reaction of one type, a
-comment, a user's view, a user's share (deduplicated actions only: repeating one adds nothing). An edge holds [weight, id of the last event applied], and an
+comment, a user's view, a user's share (deduplicated actions only: repeating one adds
+nothing). An edge holds [weight, id of the last event applied], and an
 event replaces it only if its id (UUIDv7) is newer, so a redelivered or replayed event changes
 nothing and a reaction removed then added again counts once. Every refresh the agent sums the
 edges of the window covering the last TRENDING_WINDOW per post, writes one snapshot per Kafka

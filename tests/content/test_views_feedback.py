@@ -106,7 +106,10 @@ async def test_shares_count_once_per_user_and_post_per_hour(client, worker, stac
             "/interactions/shares", json={"post_id": post, "channel": channel}, headers=fan["headers"]
         )
         assert c.status_code == 200 and c.json() == {**a.json(), "counted": False, "reason": "already_counted"}
-    q = f'mutation {{ a: share(postId: "{post}") {{ eventId counted reason }} b: share(postId: "{post}") {{ counted }} }}'
+    q = (
+        f'mutation {{ a: share(postId: "{post}") {{ eventId counted reason }} '
+        f'b: share(postId: "{post}") {{ counted }} }}'
+    )
     g = (await client.post("/graphql", json={"query": q}, headers=fan["headers"])).json()["data"]
     assert g == {
         "a": {"eventId": a.json()["event_id"], "counted": False, "reason": "already_counted"},
