@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     rate_limit_login: RateSetting = Field(Rate(15, timedelta(minutes=5)), validation_alias="RATE_LIMIT_LOGIN")
     rate_limit_register: RateSetting = Field(Rate(5, timedelta(minutes=30)), validation_alias="RATE_LIMIT_REGISTER")
     rate_limit_api: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_API")
+    # A cashout to a new destination needs a login or reauth this recent (models/accounts/fresh_proof.py).
+    fresh_proof_window: timedelta = Field(timedelta(minutes=5), validation_alias="FRESH_PROOF_WINDOW")
 
     # --- auth factors: WhatsApp OTP, flash call, passkeys (models/accounts/phone_verification.py,
     # models/accounts/passkeys.py) ---
@@ -360,7 +362,7 @@ class Settings(BaseSettings):
     rate_limit_anonymous: RateSetting = Field(Rate(120, timedelta(minutes=1)), validation_alias="RATE_LIMIT_ANONYMOUS")
     worker_heartbeat_ttl: float = Field(10.0, validation_alias="WORKER_HEARTBEAT_TTL")
 
-    @field_validator("jwt_expiration", "refresh_expiration", "idempotency_ttl", mode="before")
+    @field_validator("jwt_expiration", "refresh_expiration", "idempotency_ttl", "fresh_proof_window", mode="before")
     @classmethod
     def _duration(cls, v):
         return parse_duration(v)

@@ -71,3 +71,7 @@ class PasskeyLoginOptionsIn(Strict):
 
 class PasskeyLoginIn(Strict):
     credential: dict = Field(description="the PublicKeyCredential of navigator.credentials.get(), as JSON")
+
+
+class ReauthIn(Strict):
+    password: str = Field(min_length=1, max_length=256)

@@ -499,3 +499,52 @@ async def test_cashout_needs_a_verified_identity(papi, svc):
         )
     assert refused.value.code == "trust_too_low"
     assert (await wallet(papi, unverified))["balance"] == (await wallet(papi, verified))["balance"] == 100_000
+
+
+async def session_id(papi, user) -> str:
+    page = (await papi.get("/auth/sessions", headers=user["headers"])).json()
+    return next(s["id"] for s in page["items"] if s["current"])
+
+
+async def test_a_cashout_to_a_new_destination_needs_a_fresh_proof(papi, stubs, svc, redis):
+    user = await creator(papi, svc, 500_000)
+    sid = await session_id(papi, user)
+    assert 0 < await redis.ttl(f"proof:{sid}") <= 300  # the login proved the session, for 5 minutes
+    assert (await request_cashout(papi, user, 10_000, "fawry", "01112345678")).status_code == 202
+    await redis.delete(f"proof:{sid}")  # five minutes later
+    # a destination already paid to: no proof needed
+    assert (await request_cashout(papi, user, 10_000, "fawry", "01112345678")).status_code == 202
+    # a new one (REST and GraphQL): 403, nothing held
+    r = await request_cashout(papi, user, 10_000, "fawry", "01198765432")
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "fresh_proof_required"), r.text
+    q = """mutation($u: ID!) { requestCashout(userId: $u, input: {amount: 10000, provider: "vodafone_cash",
+           destination: "01098765432"}) { id status } }"""
+    got = (
+        await papi.post(
+            "/graphql", json={"query": q, "variables": {"u": user["user"]["id"]}}, headers={**user["headers"], **key()}
+        )
+    ).json()
+    assert got["errors"][0]["extensions"]["code"] == "fresh_proof_required"
+    assert (await wallet(papi, user))["balance"] == 480_000
+    # a refreshed token is no proof
+    refreshed = (await papi.post("/auth/refresh", json={"refresh_token": user["refresh_token"]})).json()
+    fresh_headers = {"Authorization": f"Bearer {refreshed['access_token']}"}
+    r = await request_cashout(papi, {**user, "headers": fresh_headers}, 10_000, "fawry", "01198765432")
+    assert r.json()["error"]["code"] == "fresh_proof_required"
+    # the password again proves it: a wrong one does not
+    r = await papi.post("/auth/reauth", json={"password": "wrong password"}, headers=fresh_headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_credentials")
+    r = await papi.post("/auth/reauth", json={"password": user["password"]}, headers=fresh_headers)
+    assert r.status_code == 200 and r.json()["fresh_until"] > 0
+    r = await request_cashout(papi, {**user, "headers": fresh_headers}, 10_000, "fawry", "01198765432")
+    assert r.status_code == 202, r.text
+    # GraphQL: reauth, then the new Vodafone Cash destination
+    await redis.delete(f"proof:{sid}")
+    reauth = f'mutation {{ reauth(password: "{user["password"]}") {{ freshUntil }} }}'
+    assert (await papi.post("/graphql", json={"query": reauth}, headers=fresh_headers)).json()["data"]["reauth"]
+    got = (
+        await papi.post(
+            "/graphql", json={"query": q, "variables": {"u": user["user"]["id"]}}, headers={**fresh_headers, **key()}
+        )
+    ).json()
+    assert got["data"]["requestCashout"]["status"] == "pending", got
