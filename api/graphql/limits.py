@@ -70,7 +70,7 @@ def parse_document(query: str, settings: Settings) -> DocumentNode:
     try:
         return parse(query, max_tokens=settings.graphql_max_tokens)
     except GraphQLError as exc:
-        if "token limit" in exc.message:
+        if "tokens" in exc.message and "more than" in exc.message:  # graphql-core's max_tokens refusal
             raise refusal(exc.message, TOO_LARGE, limit=settings.graphql_max_tokens) from None
         raise
 

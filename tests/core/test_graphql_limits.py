@@ -25,6 +25,7 @@ def small_api(stack_env, log_dir):
         GRAPHQL_MAX_ALIASES="5",
         GRAPHQL_MAX_MUTATIONS="4",
         GRAPHQL_MAX_QUERY_CHARS="3000",
+        GRAPHQL_MAX_TOKENS="300",
         GRAPHQL_INTROSPECTION="false",
         RATE_LIMIT_WRITE="6/1d",
         RATE_LIMIT_ANONYMOUS="4/1d",
@@ -156,3 +157,9 @@ def test_introspection_is_off_in_production_by_default(monkeypatch):
     monkeypatch.setenv("APP_ENV", "development")
     monkeypatch.setenv("GRAPHQL_INTROSPECTION", "false")
     assert not Settings().graphql_introspection_enabled and not Settings().graphiql_enabled
+
+
+async def test_too_many_tokens_is_413(c):
+    user = await register(c)
+    many = "{ " + "a " * 400 + "}"  # 800 characters, 402 tokens
+    refused(await post_gql(c, many, user), 413, "query_too_large")
