@@ -10,7 +10,7 @@ ifeq ($(APP_ENV)$(NODE_ENV),)
 export APP_ENV := development
 endif
 
-.PHONY: run test lint bench migrate reconcile outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
+.PHONY: run test lint bench migrate reconcile reconcile-payments outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ migrate: $(STAMP)
 
 reconcile: $(STAMP)
 	$(PY) -m jobs.reconcile_counters
+
+# Top-ups and cashouts pending for 10 min+ settled by asking the providers: make reconcile-payments [OLDER_THAN=1h]
+reconcile-payments: $(STAMP)
+	$(PY) -m jobs.reconcile_payments $(if $(OLDER_THAN),--older-than $(OLDER_THAN))
 
 # Outbox rows the broker refused OUTBOX_MAX_ATTEMPTS times go back to the relay: make outbox-retry [TOPIC=content.posts]
 outbox-retry: $(STAMP)

@@ -17,6 +17,8 @@ from models.core import audit, ratelimit
 from models.core.audit import Client
 from models.core.errors import DomainError
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
 
 def svc():
     return current_app.config["SERVICES"]
@@ -41,13 +43,24 @@ async def user_from_token(token: str | None) -> UUID:
     return (await principal(token)).user_id
 
 
-async def limit(rule: str, rate, subjects: list[str], actor: UUID | None = None) -> None:
+async def limit(rule: str, rate, subjects: list[str], actor: UUID | None = None, cost: int = 1) -> None:
     """Count this request (RateLimited -> 429); the X-RateLimit-* headers ride on the response."""
-    g.rate_limit = await ratelimit.enforce(svc(), rule, rate, subjects, client(), actor)
+    g.rate_limit = await ratelimit.enforce(svc(), rule, rate, subjects, client(), actor, cost)
 
 
 async def limit_api(who: Principal) -> None:
     await limit("api", svc().settings.rate_limit_api, [f"user:{who.user_id}"], who.user_id)
+
+
+async def limit_write(user_id: UUID, writes: int = 1) -> None:
+    """RATE_LIMIT_WRITE per user: a REST write is one, a GraphQL mutation one per root field."""
+    await limit("write", svc().settings.rate_limit_write, [f"user:{user_id}"], user_id, cost=writes)
+
+
+async def limit_anonymous(requests: int = 1) -> None:
+    """RATE_LIMIT_ANONYMOUS per client IP: every request without a valid bearer token (public REST
+    reads, GET /p/{id}; GraphQL: one per request and one per root mutation field)."""
+    await limit("anonymous", svc().settings.rate_limit_anonymous, [f"ip:{request.remote_addr}"], cost=requests)
 
 
 async def limit_login(email: str) -> None:
@@ -63,21 +76,19 @@ async def limit_register() -> None:
 
 
 def auth_required(func):
-    """Authenticates the bearer token, counts the request against RATE_LIMIT_API, and sets
-    g.user_id, g.session_id."""
+    """Authenticates the bearer token, counts the request against RATE_LIMIT_API (and a write
+    against RATE_LIMIT_WRITE), and sets g.user_id, g.session_id."""
 
     @wraps(func)
     async def wrapper(*args, **kwargs):
         who = await principal(bearer_token())
         g.user_id, g.session_id = who.user_id, who.session_id
         await limit_api(who)
+        if request.method in WRITE_METHODS:
+            await limit_write(who.user_id)
         return await func(*args, **kwargs)
 
     return wrapper
-
-
-async def limit_public() -> None:
-    await limit("public", svc().settings.rate_limit_public, [f"ip:{request.remote_addr}"])
 
 
 async def optional_principal() -> Principal | None:
@@ -91,7 +102,7 @@ async def optional_principal() -> Principal | None:
 
 def optional_user(func):
     """For public reads (a public post, profile, media, trending): like auth_required with a
-    token; without one g.user_id is None and the request counts against RATE_LIMIT_PUBLIC per
+    token; without one g.user_id is None and the request counts against RATE_LIMIT_ANONYMOUS per
     client IP."""
 
     @wraps(func)
@@ -99,7 +110,7 @@ def optional_user(func):
         who = await optional_principal()
         if who is None:
             g.user_id, g.session_id = None, None
-            await limit_public()
+            await limit_anonymous()
         else:
             g.user_id, g.session_id = who.user_id, who.session_id
             await limit_api(who)

@@ -138,8 +138,8 @@ class Settings(BaseSettings):
     rate_limit_login: RateSetting = Field(Rate(15, timedelta(minutes=5)), validation_alias="RATE_LIMIT_LOGIN")
     rate_limit_register: RateSetting = Field(Rate(5, timedelta(minutes=30)), validation_alias="RATE_LIMIT_REGISTER")
     rate_limit_api: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_API")
-    # Anonymous reads of public posts, profiles, media and trending (no token): per client IP.
-    rate_limit_public: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_PUBLIC")
+    # A cashout to a new destination needs a login or reauth this recent (models/accounts/fresh_proof.py).
+    fresh_proof_window: timedelta = Field(timedelta(minutes=5), validation_alias="FRESH_PROOF_WINDOW")
 
     # --- browsers and shared links (api/cors.py, api/routes/links.py) ---
     # Origins allowed to call the API from a browser, comma-separated ("*": any). Default: the
@@ -235,8 +235,10 @@ class Settings(BaseSettings):
     role_cache_ttl: int = Field(30, ge=1, validation_alias="ROLE_CACHE_TTL")
     # A stored trust score older than this is recomputed when read (models/moderation/trust.py).
     trust_score_max_age: timedelta = Field(timedelta(days=1), validation_alias="TRUST_SCORE_MAX_AGE")
+    # Reports and reciprocity count only from accounts this old with a proven phone or email.
+    trust_min_account_age: timedelta = Field(timedelta(days=3), validation_alias="TRUST_MIN_ACCOUNT_AGE")
 
-    @field_validator("trust_score_max_age", mode="before")
+    @field_validator("trust_score_max_age", "trust_min_account_age", mode="before")
     @classmethod
     def _trust_max_age(cls, v):
         return parse_duration(v)
@@ -317,6 +319,8 @@ class Settings(BaseSettings):
     # post per VIEW_DEDUPE_WINDOW (PeerTube's rule: 10 s, 1 h).
     view_min_watch_ms: int = Field(10_000, ge=0, validation_alias="VIEW_MIN_WATCH_MS")
     view_dedupe_window: timedelta = Field(timedelta(hours=1), validation_alias="VIEW_DEDUPE_WINDOW")
+    # Shares count once per user and post per SHARE_DEDUPE_WINDOW, like views (docs/security.md).
+    share_dedupe_window: timedelta = Field(timedelta(hours=1), validation_alias="SHARE_DEDUPE_WINDOW")
     comment_max_mentions: int = Field(20, ge=0, validation_alias="COMMENT_MAX_MENTIONS")
     # Stitches take at most this much of their source (TikTok: 5 s); duets any range (models/content/remixes.py).
     remix_stitch_max_ms: int = Field(5_000, gt=0, validation_alias="REMIX_STITCH_MAX_MS")
@@ -337,6 +341,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "view_dedupe_window",
+        "share_dedupe_window",
         "trending_window",
         "trending_step",
         "trending_half_life",
@@ -416,6 +421,20 @@ class Settings(BaseSettings):
         return v
 
     graphiql: bool | None = Field(None, validation_alias="GRAPHIQL")
+    # --- limits of one GraphQL request (api/graphql/limits.py, docs/security.md) ---
+    # Introspection and any published copy of the schema (GraphiQL); unset: on outside production.
+    graphql_introspection: bool | None = Field(None, validation_alias="GRAPHQL_INTROSPECTION")
+    # Cost: 1 per field, times the `limit` of every list field above it.
+    graphql_max_cost: int = Field(5000, ge=1, validation_alias="GRAPHQL_MAX_COST")
+    graphql_max_depth: int = Field(10, ge=2, validation_alias="GRAPHQL_MAX_DEPTH")
+    graphql_max_aliases: int = Field(20, ge=0, validation_alias="GRAPHQL_MAX_ALIASES")
+    graphql_max_mutations: int = Field(10, ge=1, validation_alias="GRAPHQL_MAX_MUTATIONS")
+    graphql_max_query_chars: int = Field(20_000, ge=100, validation_alias="GRAPHQL_MAX_QUERY_CHARS")
+    graphql_max_tokens: int = Field(2_000, ge=50, validation_alias="GRAPHQL_MAX_TOKENS")
+    # Writes per user (REST POST/PUT/PATCH/DELETE, and each root field of a GraphQL mutation), and
+    # requests without a bearer token per client IP (GraphQL: each mutation field counts as one).
+    rate_limit_write: RateSetting = Field(Rate(60, timedelta(minutes=1)), validation_alias="RATE_LIMIT_WRITE")
+    rate_limit_anonymous: RateSetting = Field(Rate(120, timedelta(minutes=1)), validation_alias="RATE_LIMIT_ANONYMOUS")
     worker_heartbeat_ttl: float = Field(10.0, validation_alias="WORKER_HEARTBEAT_TTL")
 
     @field_validator("jwt_previous_secrets", mode="before")
@@ -430,6 +449,7 @@ class Settings(BaseSettings):
         "idempotency_ttl",
         "password_reset_ttl",
         "email_verify_ttl",
+        "fresh_proof_window",
         mode="before",
     )
     @classmethod
@@ -441,7 +461,8 @@ class Settings(BaseSettings):
         "rate_limit_register",
         "rate_limit_api",
         "rate_limit_recovery",
-        "rate_limit_public",
+        "rate_limit_write",
+        "rate_limit_anonymous",
         mode="before",
     )
     @classmethod
@@ -471,8 +492,13 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def graphql_introspection_enabled(self) -> bool:
+        return self.graphql_introspection if self.graphql_introspection is not None else self.env != "production"
+
+    @property
     def graphiql_enabled(self) -> bool:
-        return self.graphiql if self.graphiql is not None else self.env != "production"
+        """The explorer publishes the schema: never without introspection."""
+        return self.graphql_introspection_enabled and (self.graphiql if self.graphiql is not None else True)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -50,7 +50,8 @@ def stack_env() -> dict:
         "RATE_LIMIT_REGISTER": "100000/1m",
         "RATE_LIMIT_LOGIN": "100000/1m",
         "RATE_LIMIT_API": "100000/1m",
-        "RATE_LIMIT_PUBLIC": "100000/1m",
+        "RATE_LIMIT_WRITE": "100000/1m",
+        "RATE_LIMIT_ANONYMOUS": "100000/1m",
     }
     subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     # In-process tests (agents fed without a broker, stores) read the same settings.

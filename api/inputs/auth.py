@@ -124,3 +124,7 @@ class ChangePasswordIn(Strict):
 
 class VerifyEmailIn(Strict):
     token: str = Field(min_length=10, max_length=1024, description="from the link of the verification mail")
+
+
+class ReauthIn(Strict):
+    password: str = Field(min_length=1, max_length=256)

@@ -30,15 +30,17 @@ async def view(data: ViewIn):
 @auth_required
 @validate_request(ShareIn)
 async def share(data: ShareIn):
-    """Accepted for counting (202 {"event_id"}); an Idempotency-Key makes a retry the same share."""
-    eid = await views.share(
+    """Counted once per user and post per hour: 202 {"event_id", "counted": true}; a repeat in
+    the hour 200 {"event_id" of the counted share, "counted": false, "reason": "already_counted"}.
+    An Idempotency-Key makes a retry the same share."""
+    out = await views.share(
         svc(),
         user_id=g.user_id,
         post_id=data.post_id,
         channel=data.channel,
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
-    return {"event_id": str(eid)}, 202
+    return out, 202 if out["counted"] else 200
 
 
 @bp.post("/feedback")

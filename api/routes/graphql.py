@@ -4,13 +4,16 @@ import logging
 
 from ariadne import graphql
 from ariadne.explorer import ExplorerGraphiQL
+from graphql import GraphQLError
 from quart import Blueprint, request
 
-from api.auth import bearer_token, limit_api, limit_public, principal, svc
+from api.auth import bearer_token, limit_anonymous, limit_api, limit_write, principal, svc
 from api.errors import dependency_error, error_response
+from api.graphql import limits
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
 from models.core.errors import DomainError, Unavailable
+from models.core.ratelimit import RateLimited
 
 bp = Blueprint("graphql", __name__)
 log = logging.getLogger(__name__)
@@ -31,10 +34,17 @@ log.addFilter(_unexpected_only)
 _explorer = ExplorerGraphiQL(title="D-A-I-R-A GraphQL")
 
 
+def _refused(error: GraphQLError | DomainError, status: int = 400, headers: dict | None = None):
+    """A request refused before executing: a GraphQL error with its code, HTTP status as REST's."""
+    if isinstance(error, DomainError):
+        error = GraphQLError(error.message, original_error=error)
+    return {"errors": [format_error(error)]}, status, headers or {}
+
+
 @bp.get("/graphql")
 async def explorer():
     if not svc().settings.graphiql_enabled:
-        return error_response(404, "not_found", "GraphiQL is disabled in production")
+        return error_response(404, "not_found", "GraphiQL is disabled (GRAPHQL_INTROSPECTION or GRAPHIQL)")
     return _explorer.html(None), 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -43,6 +53,16 @@ async def execute():
     data = await request.get_json()
     if not isinstance(data, dict):
         return error_response(400, "bad_request", "the request body must be a GraphQL JSON object")
+    settings = svc().settings
+    query, variables = data.get("query"), data.get("variables")
+    if not isinstance(query, str) or not query:
+        return _refused(limits.refusal("the request needs a query string", "bad_request"))
+    if variables is not None and not isinstance(variables, dict):
+        return _refused(limits.refusal("variables must be an object", "bad_request"))
+    try:
+        document = limits.parse_document(query, settings)
+    except GraphQLError as exc:
+        return _refused(exc, 413 if (exc.extensions or {}).get("code") == limits.TOO_LARGE else 400)
     who, auth_error = None, None
     anonymous = not request.headers.get("Authorization")
     if not anonymous:
@@ -51,10 +71,25 @@ async def execute():
         except DomainError as exc:
             # raised by every field that reads the caller, public read fields included (401: refresh)
             auth_error = exc
-    if who is not None:
-        await limit_api(who)  # one request, one count, whatever the query holds (429 before executing)
-    elif anonymous:
-        await limit_public()  # public read fields only, counted per client IP
+    try:
+        if who is not None:
+            await limit_api(who)  # one request, one count (429 before executing)
+        else:
+            await limit_anonymous()  # no token, or a bad one: per client IP
+    except RateLimited as exc:
+        return _refused(exc, 429, exc.headers)
+
+    async def admit(context, operation_name, variables, document):
+        """After validation, before executing: each root mutation field is one write."""
+        writes = limits.mutation_fields(document, operation_name)
+        if writes:
+            try:
+                await (limit_write(who.user_id, writes) if who is not None else limit_anonymous(writes))
+            except RateLimited as exc:
+                context["refused"] = exc
+                raise GraphQLError(exc.message, original_error=exc) from None
+        return None
+
     context = {
         "svc": svc(),
         "user_id": who and who.user_id,
@@ -63,6 +98,17 @@ async def execute():
         "idempotency_key": request.headers.get("Idempotency-Key"),
     }
     ok, result = await graphql(
-        schema, data, context_value=context, error_formatter=format_error, debug=False, logger=log
+        schema,
+        data,
+        context_value=context,
+        query_document=document,
+        validation_rules=limits.rules(settings, schema, variables),
+        root_value=admit,
+        error_formatter=format_error,
+        debug=False,
+        logger=log,
     )
+    refused = context.get("refused")
+    if refused is not None:
+        return result, 429, refused.headers
     return result, 200 if ok else 400

@@ -1,7 +1,7 @@
 """Shared links: GET /p/{post_id}, a small HTML page with Open Graph tags for link previews
 (WhatsApp, Facebook, X) and a link into the app; the app-link association files under
 /.well-known/, built from settings (docs/feeds.md#public-links). No token: the page shows what
-an anonymous caller may see, and counts against RATE_LIMIT_PUBLIC per client IP."""
+an anonymous caller may see, and counts against RATE_LIMIT_ANONYMOUS per client IP."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from html import escape
 from quart import Blueprint, Response, request
 from quart_schema import hide
 
-from api.auth import limit_public, parse_id, svc
+from api.auth import limit_anonymous, parse_id, svc
 from models.content import previews
 from models.core.errors import DomainError
 
@@ -45,7 +45,7 @@ def _page(status: int, head: dict[str, str], body: str, title: str) -> Response:
 @hide
 async def shared_post(post_id: str):
     cfg = svc().settings
-    await limit_public()
+    await limit_anonymous()
     try:
         p = await previews.preview(svc(), parse_id(post_id, "post_id"), base_url=request.host_url)
     except DomainError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring, validate_request
 
-from api.auth import auth_required, parse_id, svc
+from api.auth import auth_required, client, parse_id, svc
 from api.inputs import PageIn
 from api.inputs.wallet import MetricsIn, PlanIn, TipIn, TransactionIn
 from models.wallet import cashout, metrics, subscriptions, tips, topups, wallets
@@ -73,9 +73,16 @@ async def create_transaction(user_id: str, data: TransactionIn):
             provider=data.provider,
             destination=data.destination,
             idempotency_key=_key(),
+            session_id=g.session_id,
         ), 202
     tx = await wallets.adjust(
-        svc(), admin_id=g.user_id, user_id=uid, amount=data.amount, reason=data.reason, idempotency_key=_key()
+        svc(),
+        admin_id=g.user_id,
+        user_id=uid,
+        amount=data.amount,
+        reason=data.reason,
+        idempotency_key=_key(),
+        client=client(),
     )
     return tx.public(), 201
 

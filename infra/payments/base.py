@@ -53,6 +53,10 @@ class CashoutProvider(Protocol):
 
     async def payout(self, *, reference: str, destination: str, amount: int, currency: str) -> str: ...
 
+    async def payout_status(self, reference: str) -> Notification:
+        """What became of a payout, asked by the reconcile job (jobs/reconcile_payments.py)."""
+        ...
+
     def verify_notification(self, body: dict) -> Notification: ...
 
 

@@ -151,6 +151,10 @@ class Fawry:
         )
         return str(answer.get("referenceNumber") or "")
 
+    async def payout_status(self, reference: str) -> Notification:
+        """ASSUMED, like the payout: Fawry answers the status V2 query for a payout's merchantRefNumber."""
+        return await self.payment_status(reference)
+
     def notification_signature(self, body: dict) -> str:
         return self.sign(
             str(body["fawryRefNumber"]),

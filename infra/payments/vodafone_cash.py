@@ -8,6 +8,9 @@ wallet disbursement APIs and kept in this one file so the real contract replaces
   signature}, signature = hex HMAC-SHA256(VODAFONE_CASH_SECRET,
   "merchantId|requestId|msisdn|amount|currency|timestamp"); 2xx {transactionId, status:
   "ACCEPTED"} or 4xx {status: "REJECTED", reason};
+- status query (the reconcile job): GET {base}/api/v1/disbursements/{requestId}?merchantId&timestamp
+  &signature, signature = hex HMAC-SHA256(secret, "merchantId|requestId|timestamp"); the answer has
+  the callback's fields and signature (status also "PENDING");
 - result callback: POST to /payments/vodafone-cash/notifications, JSON {requestId,
   transactionId, status: "SUCCESS" | "FAILED", amount, msisdn, timestamp, reason?, signature},
   signature = hex HMAC-SHA256(secret, "requestId|transactionId|status|amount|msisdn|timestamp").
@@ -73,6 +76,25 @@ class VodafoneCash:
         if r.status_code >= 400 or answer.get("status") != "ACCEPTED":
             raise ProviderRejected(f"Vodafone Cash refused the disbursement: {answer.get('reason') or r.status_code}")
         return str(answer.get("transactionId") or "")
+
+    async def payout_status(self, reference: str) -> Notification:
+        self.ensure_configured()
+        ts = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        r, answer = await call(
+            "Vodafone Cash",
+            "GET",
+            f"{DISBURSE_PATH}/{reference}",
+            base_url=self.base_url,
+            timeout=self.timeout,
+            params={
+                "merchantId": self.merchant_id,
+                "timestamp": ts,
+                "signature": self.sign(self.merchant_id, reference, ts),
+            },
+        )
+        if r.status_code >= 400:
+            raise ProviderRejected(f"Vodafone Cash has no such disbursement: {answer.get('reason') or r.status_code}")
+        return self.verify_notification(answer)
 
     def verify_notification(self, body: dict) -> Notification:
         self.ensure_configured()

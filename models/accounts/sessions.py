@@ -28,7 +28,7 @@ from sqlalchemy import DateTime, ForeignKey, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.accounts import token_keys
+from models.accounts import fresh_proof, token_keys
 from models.accounts.users import User, public
 from models.core import audit, cursors
 from models.core.audit import Client
@@ -181,6 +181,7 @@ async def token_pair(svc: Services, user: User, client: Client | None = None, *,
         await s.flush()
         token = _next_refresh_token(s, session, now)
         audit.stage(s, "auth.login", client, actor=user.id, subject=f"session:{session.id}", details={"method": method})
+    await fresh_proof.record(svc, session.id)  # a login is a proof; a refresh is not
     return _pair(svc, user, session.id, token)
 
 

@@ -73,15 +73,16 @@ class RateLimited(DomainError):
         self.headers = verdict.headers()
 
 
-async def hit(redis: aioredis.Redis, rule: str, rate: Rate, subjects: list[str]) -> list[Verdict]:
-    """Count one request against `rate` for each subject; one round trip."""
+async def hit(redis: aioredis.Redis, rule: str, rate: Rate, subjects: list[str], cost: int = 1) -> list[Verdict]:
+    """Count `cost` requests (e.g. the writes of one GraphQL mutation) against `rate` for each
+    subject; one round trip."""
     window = max(1, int(rate.window.total_seconds()))
     index = int(time.time() // window)
     async with redis.pipeline(transaction=True) as pipe:
         for subject in subjects:
             key = f"rl:{rule}:{subject}:{window}:{index}"
             pipe.set(key, 0, ex=window + 1, nx=True)
-            pipe.incr(key)
+            pipe.incrby(key, cost)
         counts = (await pipe.execute())[1::2]
     return [Verdict(rate.limit, int(n), (index + 1) * window) for n in counts]
 
@@ -93,13 +94,14 @@ async def enforce(
     subjects: list[str],
     client: audit.Client | None,
     actor: UUID | None = None,
+    cost: int = 1,
 ) -> Verdict:
     """Count the request for every subject (e.g. `ip:…` and `email:<hmac>`); raise RateLimited
     if any is over its limit, else return the tightest verdict (for the X-RateLimit headers)."""
-    verdicts = await hit(svc.redis, rule, rate, subjects)
+    verdicts = await hit(svc.redis, rule, rate, subjects, cost)
     refused = [(s, v) for s, v in zip(subjects, verdicts) if not v.allowed]
     for subject, v in refused:
-        if v.count == v.limit + 1:
+        if v.count - cost <= v.limit:  # this request crossed the limit: the window's first refusal
             await audit.record(
                 svc,
                 "auth.rate_limited",

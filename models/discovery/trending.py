@@ -2,7 +2,8 @@
 
 Write side: the trending Faust agent (streams/agents/trending.py) keeps, per post, the engagement
 of each hopping window as one entry per contribution ("edge"): a user's reaction of one type, a
-comment, a counted view, a share. An edge holds [weight, id of the last event applied], and an
+comment, a user's view, a user's share (deduplicated actions only: repeating one adds
+nothing). An edge holds [weight, id of the last event applied], and an
 event replaces it only if its id (UUIDv7) is newer, so a redelivered or replayed event changes
 nothing and a reaction removed then added again counts once. Every refresh the agent sums the
 edges of the window covering the last TRENDING_WINDOW per post, writes one snapshot per Kafka
@@ -105,10 +106,12 @@ def edge_updates(event: dict) -> list[tuple[str, list]]:
     if etype in ("comment.created", "comment.deleted"):
         w = WEIGHTS["comment"] if etype == "comment.created" else 0.0
         return [(f"{p['post_id']}|c|{p['comment_id']}", [w, eid])]
+    # One view edge and one share edge per user and post: however many a user's events (the API
+    # already counts them once an hour), they weigh once per window.
     if etype == "view.counted":
-        return [(f"{p['post_id']}|v|{eid}", [WEIGHTS["view"], eid])]
+        return [(f"{p['post_id']}|v|{p['user_id']}", [WEIGHTS["view"], eid])]
     if etype == "share.created":
-        return [(f"{p['post_id']}|s|{eid}", [WEIGHTS["share"], eid])]
+        return [(f"{p['post_id']}|s|{p['user_id']}", [WEIGHTS["share"], eid])]
     return []
 
 

@@ -26,7 +26,7 @@ from models.content.posts import Post
 from models.core import audit, cursors, outbox
 from models.core.audit import Client
 from models.core.base import Base, utcnow
-from models.core.errors import Conflict, DomainError, NotFound
+from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import Event, new_id
 from models.media import videos
 
@@ -256,6 +256,9 @@ async def decide(
             raise CaseNotFound("no such case")
         if case.status != "open":
             raise Conflict(f"this case was already decided ({case.decision or 'closed'})", code="case_closed")
+        owner = (await s.execute(select(videos.Video.owner_id).where(videos.Video.id == case.video_id))).scalar_one()
+        if owner == actor:
+            raise Forbidden("you cannot decide a case about your own video", code="case_about_you")
         changed = await videos.apply_decision(s, case.video_id, decision)
         video = changed or await s.get(videos.Video, case.video_id)
         assert video is not None  # the case's foreign key, and the case is locked

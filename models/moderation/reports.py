@@ -23,7 +23,7 @@ from models.content import post_videos, visibility
 from models.core import audit, cursors, outbox
 from models.core.audit import Client
 from models.core.base import Base, CreatedAt, utcnow
-from models.core.errors import Conflict, DomainError, NotFound
+from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import Event, new_id
 from models.media import videos
 
@@ -127,6 +127,11 @@ async def resolve(svc: Services, *, report_id: UUID, outcome: str, actor: UUID, 
             raise NotFound("no such report", code="report_not_found")
         if report.status != "open":
             raise Conflict(f"this report was already {report.status}", code="report_already_resolved")
+        # One person may not be the accuser and the judge, nor judge themselves.
+        if report.reporter_id == actor:
+            raise Forbidden("you cannot decide a report you filed", code="own_report")
+        if report.target_user_id == actor:
+            raise Forbidden("you cannot decide a report about you or your posts", code="report_about_you")
         report.status, report.resolved_at, report.resolved_by = outcome, utcnow(), actor
         hidden = (
             await post_videos.hide_post_video(s, report.target_id, "report_upheld")

@@ -4,8 +4,8 @@
     phone_verified     + 25  if users.phone_verified_at      one SIM per account costs money
     badge              + 20  if any verification badge       a human checked who it is
     account_age        + 25 * min(1, age_days / 180)         time cannot be bought back
-    reciprocity        + 20 * reciprocated / max(authors, 10)
-    reports_received   -  2 per distinct reporter of open reports, at most -10
+    reciprocity        + 20 * reciprocated / max(authors, 10)     reciprocated: established authors only
+    reports_received   -  2 per distinct established reporter of open reports, at most -10
     reports_upheld     - 20 per distinct upheld target (the user, or one of their posts), at most -60
     score = clamp(round(sum), 0, 100)
 
@@ -15,6 +15,11 @@ reacted posts by post id, at most 100 authors), how many reacted back to one of 
 dividing by at least 10 keeps one mutual like from counting as full reciprocity. It reads the
 PostgreSQL engagement tables; with the CQL store (SCYLLA_HOSTS) it is not measured (value null,
 0 points). docs/users.md gives the reasoning for each weight.
+
+Only *established* accounts move someone else's score: older than TRUST_MIN_ACCOUNT_AGE (3 days)
+and with a proven phone (or email). Reports from, and reciprocity with, fresh or unproven
+accounts count nothing, so a farm of throwaway accounts can neither sink a user nor lift one;
+both inputs stay capped (-10 and +20 points).
 
 The score is a pure function of the current state, so recomputing is idempotent: the stream agent
 (streams/agents/trust_score.py) recomputes a user when an input event arrives, and a read
@@ -59,6 +64,21 @@ class TrustScore(Base):
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+def _proven_sql(alias: str) -> str:
+    """SQL: the account `alias` proved a phone (or an email, once users record that)."""
+    email = f" OR {alias}.email_verified_at IS NOT NULL" if hasattr(User, "email_verified_at") else ""
+    return f"({alias}.phone_verified_at IS NOT NULL{email})"
+
+
+def _established(since):
+    """Accounts whose word counts (reports, reciprocity): older than TRUST_MIN_ACCOUNT_AGE and
+    with a proven phone or email. A farm of fresh accounts moves no one's score."""
+    proven = User.phone_verified_at.is_not(None)
+    if hasattr(User, "email_verified_at"):
+        proven = proven | User.email_verified_at.is_not(None)
+    return (User.created_at <= since) & proven
+
+
 _RECIPROCITY = text(f"""
 WITH mine AS (
     SELECT DISTINCT post_id FROM reaction_edges
@@ -72,7 +92,9 @@ SELECT count(*) AS authors,
            SELECT 1 FROM (SELECT DISTINCT post_id FROM reaction_edges
                           WHERE user_id = a.author_id AND active
                           ORDER BY post_id DESC LIMIT {RECENT_POSTS}) r
-           JOIN posts q ON q.id = r.post_id WHERE q.author_id = :uid)) AS reciprocated
+           JOIN posts q ON q.id = r.post_id WHERE q.author_id = :uid)
+         AND EXISTS (SELECT 1 FROM users u WHERE u.id = a.author_id
+                     AND u.created_at <= :established AND {_proven_sql("u")})) AS reciprocated
 FROM authors a
 """)
 
@@ -125,16 +147,25 @@ async def compute(svc: Services, user_id: UUID) -> dict | None:
         if user is None:
             return None
         held = (await s.execute(select(func.count()).where(UserBadge.user_id == user_id))).scalar_one()
-        counts = (
+        established = started - svc.settings.trust_min_account_age
+        open_reporters = (
             await s.execute(
-                select(
-                    func.count(Report.reporter_id.distinct()).filter(Report.status == "open"),
-                    # target ids are UUIDs: distinct across users and posts
-                    func.count(Report.target_id.distinct()).filter(Report.status == "upheld"),
-                ).where(Report.target_user_id == user_id)
+                select(func.count(Report.reporter_id.distinct()))
+                .join(User, User.id == Report.reporter_id)
+                .where(Report.target_user_id == user_id, Report.status == "open", _established(established))
             )
-        ).one()
-        recip = (await s.execute(_RECIPROCITY, {"uid": user_id})).one() if measured else None
+        ).scalar_one()
+        upheld = (  # decided by staff: counted whoever reported. Target ids are UUIDs: distinct across kinds
+            await s.execute(
+                select(func.count(Report.target_id.distinct())).where(
+                    Report.target_user_id == user_id, Report.status == "upheld"
+                )
+            )
+        ).scalar_one()
+        counts = (open_reporters, upheld)
+        recip = (
+            (await s.execute(_RECIPROCITY, {"uid": user_id, "established": established})).one() if measured else None
+        )
     score, parts = formula(
         phone_verified=user.phone_verified_at is not None,
         badges=held,

@@ -1,8 +1,10 @@
 """Cashouts to Fawry and Vodafone Cash.
 
 1. Checks: the owner only, CASHOUT_MIN per request, CASHOUT_DAILY_MAX per rolling 24 h (summed
-   under the wallet's row lock, so concurrent requests cannot both pass), a verified phone and a
-   trust score above CASHOUT_MIN_TRUST.
+   under the wallet's row lock, so concurrent requests cannot both pass), a verified phone, a
+   trust score above CASHOUT_MIN_TRUST, and for a destination this user never cashed out to, a
+   fresh proof of the session (a login or reauth within FRESH_PROOF_WINDOW: 403
+   `fresh_proof_required`).
 2. The amount moves from the wallet to the pending-cashout account (committed), then the
    provider is asked to pay. A refusal returns the funds at once; no answer leaves the cashout
    pending: its outcome is unknown until the provider's signed callback.
@@ -20,7 +22,7 @@ from uuid import UUID
 from sqlalchemy import func, select, update
 
 from infra.payments import Notification, ProviderRejected, ProviderUnavailable, cashout_provider
-from models.accounts import users
+from models.accounts import fresh_proof, users
 from models.core import outbox
 from models.core.base import utcnow
 from models.core.errors import DomainError, Forbidden, NotFound
@@ -80,7 +82,9 @@ async def request_cashout(
     provider: str,
     destination: str,
     idempotency_key: str | None = None,
+    session_id: UUID | None = None,
 ) -> dict:
+    """`session_id`: the requester's session, whose fresh proof a new destination needs."""
     access.ensure_owner(actor_id, user_id)
     body = {"amount": amount, "provider": provider, "destination": destination}
     idem = ledger.require_key(idempotency_key, actor_id, "cashout", body)
@@ -99,6 +103,8 @@ async def request_cashout(
     adapter = cashout_provider(svc.settings, provider)
     adapter.ensure_configured()
     await ensure_identity(svc, user_id)
+    if not await known_destination(svc, user_id, provider, destination):
+        await fresh_proof.require(svc, session_id, "a cashout to a new destination")
     cur, cashout_id = ledger.currency(svc), new_id()
     async with outbox.transaction(svc) as s:
         tx = await ledger.begin(
@@ -150,6 +156,24 @@ async def request_cashout(
                 .values(provider_ref=ref or None, updated_at=utcnow())
             )
     return public(cast(Cashout, await find(svc, cashout_id)))  # created above; never deleted
+
+
+async def known_destination(svc: Services, user_id: UUID, provider: str, destination: str) -> bool:
+    """Whether the user already cashed out to this destination (a cashout that did not fail): a
+    thief with a stolen token would pay to a new one, so only a new one needs a fresh proof."""
+    async with svc.sessions() as s:
+        return (
+            await s.execute(
+                select(Cashout.id)
+                .where(
+                    Cashout.user_id == user_id,
+                    Cashout.provider == provider,
+                    Cashout.destination == destination,
+                    Cashout.status != "failed",
+                )
+                .limit(1)
+            )
+        ).first() is not None
 
 
 async def find(svc: Services, cashout_id: UUID) -> Cashout | None:

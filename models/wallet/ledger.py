@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -299,8 +300,10 @@ async def post(
     actor_id: UUID | None = None,
     idem: Idempotency | None = None,
     external_ref: str | None = None,
+    stage: Callable[[AsyncSession, Posted], None] | None = None,
 ) -> Posted:
-    """One movement in its own database transaction (begin + write + commit + relay kick)."""
+    """One movement in its own database transaction (begin + write + commit + relay kick);
+    `stage` adds rows of its own (an audit record) to that transaction, unless it is a replay."""
     async with _queues.hold([leg.user_id for leg in legs if leg.user_id is not None]):
         async with outbox.transaction(svc) as s:
             tx = await begin(
@@ -314,6 +317,8 @@ async def post(
             )
             if not tx.replayed:
                 await write(svc, s, tx, legs)
+                if stage is not None:
+                    stage(s, tx)
     return tx
 
 

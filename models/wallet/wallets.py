@@ -8,7 +8,9 @@ from uuid import UUID
 from sqlalchemy import func, select
 
 from models.accounts import users
-from models.core.errors import DomainError, NotFound
+from models.core import audit
+from models.core.audit import Client
+from models.core.errors import DomainError, Forbidden, NotFound
 from models.wallet import access, ledger
 from models.wallet.ledger import ADJUSTMENTS, Leg, Posted
 from models.wallet.tables import Cashout
@@ -49,14 +51,24 @@ async def list_transactions(
 
 
 async def adjust(
-    svc: Services, *, admin_id: UUID, user_id: UUID, amount: int, reason: str, idempotency_key: str | None
+    svc: Services,
+    *,
+    admin_id: UUID,
+    user_id: UUID,
+    amount: int,
+    reason: str,
+    idempotency_key: str | None,
+    client: Client | None = None,
 ) -> Posted:
     """An admin's correction: a new transaction against the adjustments account (history is
-    never edited). A debit cannot take the wallet below zero."""
+    never edited). A debit cannot take the wallet below zero. Never of the admin's own wallet
+    (403 `own_wallet`: another admin must), and audited (`wallet.adjusted`) in its transaction."""
     body = {"user_id": str(user_id), "amount": amount, "reason": reason}
     idem = ledger.require_key(idempotency_key, admin_id, "adjustment", body)
     await access.ensure_owner_or_admin(svc, admin_id, user_id)  # others' wallets: 404 for non-admins
     await access.ensure_admin(svc, admin_id)
+    if admin_id == user_id:
+        raise Forbidden("an admin cannot adjust their own wallet; another admin must", code="own_wallet")
     if amount == 0:
         raise DomainError("an adjustment needs a non-zero amount", code="invalid_amount")
     if not reason.strip():
@@ -68,4 +80,12 @@ async def adjust(
         legs=[Leg(amount, user_id=user_id), Leg(-amount, system=ADJUSTMENTS)],
         metadata={**body, "admin_id": str(admin_id)},
         idem=idem,
+        stage=lambda s, tx: audit.stage(
+            s,
+            "wallet.adjusted",
+            client,
+            actor=admin_id,
+            subject=f"user:{user_id}",
+            details={"transaction_id": str(tx.id), "amount": amount, "reason": reason},
+        ),
     )

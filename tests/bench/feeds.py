@@ -121,6 +121,8 @@ def run(
                 "JWT_SECRET": secrets.token_urlsafe(40),
                 "CONSUMER_GROUP_PREFIX": f"benchf{uuid4().hex[:8]}",
                 "RATE_LIMIT_API": "100000000/1m",
+                "RATE_LIMIT_WRITE": "100000000/1m",
+                "RATE_LIMIT_ANONYMOUS": "100000000/1m",
             }
             subprocess.run(
                 [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL

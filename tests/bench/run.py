@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             "RATE_LIMIT_REGISTER": "1000000/1m",
             "RATE_LIMIT_LOGIN": "1000000/1m",
             "RATE_LIMIT_API": "100000000/1m",
+            "RATE_LIMIT_WRITE": "100000000/1m",
+            "RATE_LIMIT_ANONYMOUS": "100000000/1m",
         }
         subprocess.run(
             [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL

@@ -93,16 +93,38 @@ async def test_a_retry_after_a_lost_ack_sends_the_same_view_and_counts_it_once(c
     assert (await counters(client, fan, post))["views"] == 1
 
 
-async def test_shares_with_an_idempotency_key_count_once(client, worker):
-    author, fan = await register(client), await register(client)
+async def test_shares_count_once_per_user_and_post_per_hour(client, worker, stack_env):
+    author, fan, other = await register(client), await register(client), await register(client)
     post = await create_post(client, author)
     headers = {**fan["headers"], "Idempotency-Key": "share-1"}
     a = await client.post("/interactions/shares", json={"post_id": post, "channel": "whatsapp"}, headers=headers)
     b = await client.post("/interactions/shares", json={"post_id": post, "channel": "whatsapp"}, headers=headers)
-    assert a.status_code == b.status_code == 202 and a.json() == b.json()
-    c = await client.post("/interactions/shares", json={"post_id": post, "channel": "link"}, headers=fan["headers"])
-    assert c.status_code == 202 and c.json() != a.json()
+    assert a.status_code == b.status_code == 202 and a.json() == b.json() and a.json()["counted"] is True
+    # farming: more shares by the same user in the hour, over REST and GraphQL, count nothing
+    for channel in ("link", "dm", "x"):
+        c = await client.post(
+            "/interactions/shares", json={"post_id": post, "channel": channel}, headers=fan["headers"]
+        )
+        assert c.status_code == 200 and c.json() == {**a.json(), "counted": False, "reason": "already_counted"}
+    q = (
+        f'mutation {{ a: share(postId: "{post}") {{ eventId counted reason }} '
+        f'b: share(postId: "{post}") {{ counted }} }}'
+    )
+    g = (await client.post("/graphql", json={"query": q}, headers=fan["headers"])).json()["data"]
+    assert g == {
+        "a": {"eventId": a.json()["event_id"], "counted": False, "reason": "already_counted"},
+        "b": {"counted": False},
+    }
+    r = await client.post("/interactions/shares", json={"post_id": post}, headers=other["headers"])
+    assert r.status_code == 202 and r.json()["counted"] is True
     await wait_for(lambda: _has(client, fan, post, shares=2), timeout=30, what="2 shares")
+    r = aioredis.from_url(stack_env["REDIS_URL"])
+    try:  # the window: one hour from the counted share
+        ttl = await r.ttl(f"share:{fan['user']['id']}:{post}")
+    finally:
+        await r.aclose()
+    assert 3500 < ttl <= 3600
+    assert (await counters(client, fan, post))["shares"] == 2
 
 
 def _env(etype: str, payload: dict, eid=None) -> dict:
@@ -199,8 +221,8 @@ async def test_graphql_views_shares_feedback(client, worker):
     assert short["data"]["recordView"] == {"counted": False, "reason": "too_short"}
     counted = await gql(f'mutation {{ recordView(postId: "{post}", watchedMs: 15000) {{ counted eventId }} }}')
     assert counted["data"]["recordView"]["counted"] is True
-    shared = await gql(f'mutation {{ share(postId: "{post}", channel: "dm") {{ eventId }} }}')
-    assert shared["data"]["share"]["eventId"]
+    shared = await gql(f'mutation {{ share(postId: "{post}", channel: "dm") {{ eventId counted }} }}')
+    assert shared["data"]["share"]["eventId"] and shared["data"]["share"]["counted"] is True
     bad = await gql(f'mutation {{ share(postId: "{post}", channel: "fax") {{ eventId }} }}')
     assert bad["errors"][0]["extensions"]["code"] == "validation_error"
     assert (await gql(f'mutation {{ giveFeedback(postId: "{post}", kind: HIDE) }}'))["data"]["giveFeedback"] is True

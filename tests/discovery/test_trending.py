@@ -129,6 +129,21 @@ def test_weights_of_each_kind_and_comment_deletion():
     assert w.snapshot(now)[str(post)][0] == 1 + 0.5 + 3
 
 
+def test_a_user_farming_views_and_shares_weighs_once_per_window():
+    """Events the API would not even send (it counts a share or view once an hour per user) still
+    weigh once: the edge is the user's, not the event's."""
+    now = time.time()
+    post, farmer, fan = at_time(now - 600), uuid4(), uuid4()
+    w = Windows()
+    farm = [
+        ev(kind, {"post_id": str(post), "user_id": str(farmer), "channel": "link", "watched_ms": 20000}, now - 300 + i)
+        for i in range(50)
+        for kind in ("share.created", "view.counted")
+    ]
+    w.feed(farm + [ev("share.created", {"post_id": str(post), "user_id": str(fan), "channel": "dm"}, now - 10)])
+    assert w.snapshot(now)[str(post)][0] == 3 + 0.5 + 3
+
+
 def test_redelivered_and_reordered_events_never_double_count():
     now = time.time()
     post = at_time(now - 600)

@@ -422,3 +422,23 @@ async def test_graphql_face(client, svc, stack_env):
     assert (await gql(decide, id=case["id"]))["errors"][0]["extensions"]["code"] == "case_closed"
     r = await gql('{ moderationCases(cursor: "!!") { items { id } } }')
     assert r["errors"][0]["extensions"]["code"] == "invalid_cursor"
+
+
+async def test_a_moderator_cannot_decide_a_case_about_their_own_video(client, svc, stack_env):
+    mod, other = await moderator(client, stack_env), await moderator(client, stack_env)
+    v = await posted_video(client, svc, stack_env, mod, "review")
+    case = case_of(await open_cases(client, other), v["video_id"])
+    r = await client.post(
+        f"/admin/moderation/cases/{case['id']}/decide", json={"decision": "approve"}, headers=mod["headers"]
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "case_about_you"), r.text
+    g = await client.post(
+        "/graphql",
+        headers=mod["headers"],
+        json={"query": f'mutation {{ decideModerationCase(id: "{case["id"]}", decision: APPROVE) {{ id }} }}'},
+    )
+    assert g.json()["errors"][0]["extensions"]["code"] == "case_about_you"
+    r = await client.post(
+        f"/admin/moderation/cases/{case['id']}/decide", json={"decision": "approve"}, headers=other["headers"]
+    )
+    assert r.status_code == 200 and r.json()["decided_by"] == other["user"]["id"]

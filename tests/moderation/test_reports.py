@@ -141,3 +141,32 @@ async def test_events_leave_through_the_outbox(client, stack_env):
         ("report.resolved", "upheld", mod["user"]["id"]),
     ]
     assert mine[0]["payload"]["target_user_id"] == bad["user"]["id"]
+
+
+async def test_staff_cannot_judge_their_own_reports_or_themselves(client, stack_env):
+    mod, other_mod, user = (
+        await admin_user(client, stack_env),
+        await admin_user(client, stack_env),
+        await register(client),
+    )
+    mine = (await report(client, mod, "user", user["user"]["id"], "spam")).json()["id"]  # filed by the moderator
+    post = await create_post(client, mod)
+    about_mod = (await report(client, user, "post", post, "abuse")).json()["id"]  # about the moderator's post
+    for rid, code in ((mine, "own_report"), (about_mod, "report_about_you")):
+        r = await client.post(f"/admin/reports/{rid}/resolve", json={"outcome": "dismissed"}, headers=mod["headers"])
+        assert (r.status_code, r.json()["error"]["code"]) == (403, code), r.text
+        g = await client.post(
+            "/graphql",
+            headers=mod["headers"],
+            json={
+                "query": "mutation($id: ID!) { resolveReport(id: $id, outcome: DISMISSED) { status } }",
+                "variables": {"id": rid},
+            },
+        )
+        err = g.json()["errors"][0]["extensions"]
+        assert (err["code"], err["status"]) == (code, 403)
+        # still open: another moderator decides it
+        r = await client.post(
+            f"/admin/reports/{rid}/resolve", json={"outcome": "dismissed"}, headers=other_mod["headers"]
+        )
+        assert r.status_code == 200 and r.json()["resolved_by"] == other_mod["user"]["id"]

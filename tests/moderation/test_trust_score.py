@@ -35,6 +35,16 @@ async def stored(svc, user_id: UUID) -> TrustScore | None:
         ).scalar_one_or_none()
 
 
+async def establish(svc, *user_ids) -> None:
+    """An account whose reports and reciprocity count: 10 days old, a proven phone."""
+    async with svc.sessions() as s, s.begin():
+        await s.execute(
+            update(User)
+            .where(User.id.in_([UUID(str(u)) for u in user_ids]))
+            .values(created_at=utcnow() - timedelta(days=10), phone_verified_at=utcnow())
+        )
+
+
 def points(row: TrustScore) -> dict:
     return {k: v["points"] for k, v in row.components.items()}
 
@@ -96,6 +106,7 @@ async def test_agent_recomputes_as_inputs_change(client, svc):
     row = await stored(svc, uid)
     assert points(row)["badge"] == 20 and row.components["badge"]["value"] == 1 and row.score == 55
 
+    await establish(svc, reporter["user"]["id"])
     report = await reports.create(
         svc, reporter_id=UUID(reporter["user"]["id"]), target_type="user", target_id=uid, reason="spam"
     )
@@ -132,12 +143,46 @@ async def test_reciprocity_from_reaction_edges(client, svc):
     def like(user, post_id):
         return ev("reaction.added", {"post_id": post_id, "user_id": user["user"]["id"], "type": "like"})
 
+    await establish(svc, *(o["user"]["id"] for o in others))
+
     await counters([like(me, p) for p in theirs] + [like(others[0], mine)], svc)
     result = await trust.compute(svc, uid)
     assert result["components"]["reciprocity"] == {"value": 0.333, "points": 2.0}
     await counters([like(others[1], mine), like(me, mine)], svc)  # own reactions never count
     result = await trust.compute(svc, uid)
     assert result["components"]["reciprocity"] == {"value": 0.667, "points": 4.0}
+
+
+async def test_fresh_or_unproven_accounts_move_no_score(client, svc):
+    """A farm of new accounts cannot sink a user with reports nor lift one with mutual likes;
+    the same accounts count once they are old enough and proved a phone."""
+    target = await register(client)
+    tid = UUID(target["user"]["id"])
+    farm = [await register(client) for _ in range(4)]
+    mine = await create_post(client, target)
+    theirs = [await create_post(client, f) for f in farm]
+    for f in farm:
+        await reports.create(svc, reporter_id=UUID(f["user"]["id"]), target_type="user", target_id=tid, reason="spam")
+
+    def like(user, post_id):
+        return ev("reaction.added", {"post_id": post_id, "user_id": user["user"]["id"], "type": "like"})
+
+    await counters([like(target, p) for p in theirs] + [like(f, mine) for f in farm], svc)
+    result = await trust.compute(svc, tid)
+    assert result["components"]["reports_received"] == {"value": 0, "points": 0}
+    assert result["components"]["reciprocity"]["points"] == 0
+    # old but unproven, or proven but new: still nothing
+    async with svc.sessions() as s, s.begin():
+        await s.execute(
+            update(User).where(User.id == UUID(farm[0]["user"]["id"])).values(created_at=utcnow() - timedelta(days=30))
+        )
+        await s.execute(update(User).where(User.id == UUID(farm[1]["user"]["id"])).values(phone_verified_at=utcnow()))
+    result = await trust.compute(svc, tid)
+    assert result["components"]["reports_received"]["value"] == 0 and result["components"]["reciprocity"]["points"] == 0
+    await establish(svc, *(f["user"]["id"] for f in farm))
+    result = await trust.compute(svc, tid)
+    assert result["components"]["reports_received"] == {"value": 4, "points": -8}
+    assert result["components"]["reciprocity"] == {"value": 1.0, "points": 8.0}  # 4 of max(4, 10)
 
 
 async def test_read_computes_once_then_serves_the_stored_score(client, svc):
@@ -191,8 +236,9 @@ async def test_read_computes_once_then_serves_the_stored_score(client, svc):
     assert (await client.get(f"/users/{uid}/trust-score", headers=viewer["headers"])).status_code == 404
 
 
-async def test_end_to_end_through_the_broker(client, stack_env, worker):
+async def test_end_to_end_through_the_broker(client, stack_env, worker, svc):
     user, reporter = await register(client), await register(client)
+    await establish(svc, reporter["user"]["id"])
     admin = await admin_user(client, stack_env)
     url, uid = f"/users/{user['user']['id']}/trust-score", user["user"]["id"]
 

@@ -203,7 +203,7 @@ def links_api(stack_env, log_dir):
     proc, base = start_api(
         stack_env,
         log_dir,
-        RATE_LIMIT_PUBLIC="3/1d",
+        RATE_LIMIT_ANONYMOUS="3/1d",
         RATE_LIMIT_API="1000/1d",
         ANDROID_APP_PACKAGE="eg.daira.app",
         ANDROID_CERT_FINGERPRINTS=FINGERPRINT,

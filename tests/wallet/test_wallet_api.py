@@ -4,8 +4,10 @@ REST and GraphQL over the same functions."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from uuid import uuid4
 
+import orjson
 import pytest
 import pytest_asyncio
 
@@ -221,3 +223,35 @@ async def test_bad_inputs_are_clear_4xx(client, pair):
         )
     ).json()
     assert gql.get("data") is None and gql["errors"]  # "10" is not MinorUnits
+
+
+async def test_an_admin_never_adjusts_their_own_wallet_and_every_adjustment_is_audited(client, svc, db):
+    admin, other_admin, user = await register(client), await register(client), await register(client)
+    for a in (admin, other_admin):
+        await make_admin(svc, a["user"]["id"])
+    own = f"/wallets/{admin['user']['id']}/transactions"
+    r = await client.post(
+        own, json={"type": "adjustment", "amount": 1_000_000, "reason": "bonus"}, headers={**admin["headers"], **key()}
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "own_wallet"), r.text
+    mutation = """mutation($u: ID!) { adjustWallet(userId: $u, input: {amount: 1000000, reason: "bonus"}) { id } }"""
+    got = await gql(client, admin, mutation, {"u": admin["user"]["id"]}, headers=key())
+    assert got["errors"][0]["extensions"]["code"] == "own_wallet" and got["errors"][0]["extensions"]["status"] == 403
+    assert (await wallet(client, admin))["balance"] == 0
+    # another admin may, and each adjustment (REST or GraphQL) leaves an audit row in its transaction
+    r = await client.post(
+        own, json={"type": "adjustment", "amount": 500, "reason": "refund"}, headers={**other_admin["headers"], **key()}
+    )
+    assert r.status_code == 201, r.text
+    got = await gql(client, other_admin, mutation.replace("1000000", "700"), {"u": user["user"]["id"]}, headers=key())
+    assert "errors" not in got, got
+    rows = await db.fetch(
+        "SELECT * FROM audit_log WHERE action = 'wallet.adjusted' AND actor_user_id = $1 ORDER BY id",
+        uuid.UUID(other_admin["user"]["id"]),
+    )
+    assert [(r["subject"], orjson.loads(r["details"])["amount"]) for r in rows] == [
+        (f"user:{admin['user']['id']}", 500),
+        (f"user:{user['user']['id']}", 700),
+    ]
+    assert orjson.loads(rows[0]["details"])["transaction_id"] == r.json()["id"]
+    assert orjson.loads(rows[1]["details"])["transaction_id"] == got["data"]["adjustWallet"]["id"]

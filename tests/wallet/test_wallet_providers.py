@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import hmac
 import itertools
+import sys
 from collections import Counter
 from uuid import UUID
 
@@ -25,7 +26,8 @@ from infra.settings import get_settings
 from models.core.errors import Forbidden
 from models.wallet import cashout, ledger
 from tests.support.factories import register
-from tests.support.processes import start_api
+from tests.support.processes import REPO, start_api
+from tests.support.waiting import wait_for
 from tests.support.wallet import fund, key, verify_phone, wallet
 
 FAWRY_CODE, FAWRY_KEY = "is0N+YQzlE4=", "fawry-secure-key-for-tests"
@@ -42,8 +44,11 @@ class Providers:
 
     def __init__(self):
         self.charges, self.payouts, self.disbursements = [], [], []
-        self.orders: dict[str, dict] = {}  # merchantRefNumber -> status V2 fields
+        self.orders: dict[str, dict] = {}  # merchantRefNumber -> status V2 fields (charges and payouts)
+        self.vf: dict[str, dict] = {}  # requestId -> the disbursement's state
         self._refs = itertools.count(900_000_001)
+        self.hold: asyncio.Event | None = None  # set: a charge waits for it (a slow Fawry)
+        self.charge_down = 0  # the next N charges answer 503 (after Fawry recorded nothing)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -51,6 +56,7 @@ class Providers:
         app.router.add_get("/ECommerceWeb/Fawry/payments/status/v2", self.status)
         app.router.add_post("/ECommerceWeb/Fawry/payouts", self.payout)
         app.router.add_post("/api/v1/disbursements", self.disburse)
+        app.router.add_get("/api/v1/disbursements/{request_id}", self.disbursement)
         return app
 
     async def charge(self, request):
@@ -67,6 +73,11 @@ class Providers:
             return web.json_response(
                 {"type": "ChargeResponse", "statusCode": 9946, "statusDescription": "Wrong Signature"}
             )
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.charge_down:
+            self.charge_down -= 1
+            return web.Response(status=503)
         self.charges.append(b)
         ref = str(next(self._refs))
         self.orders[b["merchantRefNum"]] = {
@@ -110,7 +121,16 @@ class Providers:
         self.payouts.append(b)
         if b["receiverMobile"] == REJECTED:
             return web.json_response({"statusCode": 9954, "statusDescription": "Receiver has no Fawry wallet"})
-        return web.json_response({"statusCode": 200, "referenceNumber": str(next(self._refs))})
+        ref = str(next(self._refs))
+        self.orders[b["merchantRefNum"]] = {
+            "fawryRefNumber": ref,
+            "merchantRefNumber": b["merchantRefNum"],
+            "orderAmount": float(b["amount"]),
+            "paymentAmount": float(b["amount"]),
+            "orderStatus": "NEW",
+            "paymentMethod": "PayoutWallet",
+        }
+        return web.json_response({"statusCode": 200, "referenceNumber": ref})
 
     async def disburse(self, request):
         b = await request.json()
@@ -125,9 +145,28 @@ class Providers:
         self.disbursements.append(b)
         if b["msisdn"] == REJECTED:
             return web.json_response({"status": "REJECTED", "reason": "not a Vodafone Cash wallet"}, status=400)
-        return web.json_response(
-            {"requestId": b["requestId"], "transactionId": f"VF{next(self._refs)}", "status": "ACCEPTED"}
-        )
+        tid = f"VF{next(self._refs)}"
+        self.vf[b["requestId"]] = {
+            "transactionId": tid,
+            "status": "PENDING",
+            "amount": b["amount"],
+            "msisdn": b["msisdn"],
+        }
+        return web.json_response({"requestId": b["requestId"], "transactionId": tid, "status": "ACCEPTED"})
+
+    async def disbursement(self, request):
+        """The status query (assumed, as the adapter documents): signed like the callback."""
+        rid, q = request.match_info["request_id"], request.query
+        base = "|".join([q["merchantId"], rid, q["timestamp"]])
+        if (
+            q["merchantId"] != VF_MERCHANT
+            or q["signature"] != hmac.new(VF_SECRET.encode(), base.encode(), hashlib.sha256).hexdigest()
+        ):
+            return web.json_response({"status": "REJECTED", "reason": "bad signature"}, status=401)
+        d = self.vf.get(rid)
+        if d is None:
+            return web.json_response({"status": "REJECTED", "reason": "no such request"}, status=404)
+        return web.json_response(signed_vodafone(rid, d["status"], d["amount"], d["msisdn"], tid=d["transactionId"]))
 
 
 def signed_fawry(
@@ -169,10 +208,12 @@ def signed_fawry(
     return body
 
 
-def signed_vodafone(request_id: str, status: str, amount: str, msisdn: str, secret: str = VF_SECRET) -> dict:
+def signed_vodafone(
+    request_id: str, status: str, amount: str, msisdn: str, secret: str = VF_SECRET, tid: str = "VF77"
+) -> dict:
     body = {
         "requestId": request_id,
-        "transactionId": "VF77",
+        "transactionId": tid,
         "status": status,
         "amount": amount,
         "msisdn": msisdn,
@@ -306,10 +347,10 @@ async def test_forged_and_tampered_notifications_are_refused(papi, stubs, svc):
     assert (await wallet(papi, user))["balance"] == 0
     expired = await notify_fawry(papi, signed_fawry(**{**fields, "orderStatus": "EXPIRED"}))
     assert expired.json()["result"] == "applied"
-    late_paid = await notify_fawry(papi, signed_fawry(**fields))
-    assert late_paid.json()["result"] == "already_processed"
+    failed_again = await notify_fawry(papi, signed_fawry(**{**fields, "orderStatus": "FAILED"}))
+    assert failed_again.json()["result"] == "already_processed"
     assert (await wallet(papi, user))["balance"] == 0
-    assert (await ledger.reconcile(svc))["ok"]
+    assert (await ledger.reconcile(svc))["ok"]  # a late PAID: test_a_late_paid_after_expired_is_credited_once
 
 
 async def test_a_lost_notification_is_recovered_from_the_payment_status(papi, stubs):
@@ -499,3 +540,154 @@ async def test_cashout_needs_a_verified_identity(papi, svc):
         )
     assert refused.value.code == "trust_too_low"
     assert (await wallet(papi, unverified))["balance"] == (await wallet(papi, verified))["balance"] == 100_000
+
+
+async def session_id(papi, user) -> str:
+    page = (await papi.get("/auth/sessions", headers=user["headers"])).json()
+    return next(s["id"] for s in page["items"] if s["current"])
+
+
+async def test_a_cashout_to_a_new_destination_needs_a_fresh_proof(papi, stubs, svc, redis):
+    user = await creator(papi, svc, 500_000)
+    sid = await session_id(papi, user)
+    assert 0 < await redis.ttl(f"proof:{sid}") <= 300  # the login proved the session, for 5 minutes
+    assert (await request_cashout(papi, user, 10_000, "fawry", "01112345678")).status_code == 202
+    await redis.delete(f"proof:{sid}")  # five minutes later
+    # a destination already paid to: no proof needed
+    assert (await request_cashout(papi, user, 10_000, "fawry", "01112345678")).status_code == 202
+    # a new one (REST and GraphQL): 403, nothing held
+    r = await request_cashout(papi, user, 10_000, "fawry", "01198765432")
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "fresh_proof_required"), r.text
+    q = """mutation($u: ID!) { requestCashout(userId: $u, input: {amount: 10000, provider: "vodafone_cash",
+           destination: "01098765432"}) { id status } }"""
+    got = (
+        await papi.post(
+            "/graphql", json={"query": q, "variables": {"u": user["user"]["id"]}}, headers={**user["headers"], **key()}
+        )
+    ).json()
+    assert got["errors"][0]["extensions"]["code"] == "fresh_proof_required"
+    assert (await wallet(papi, user))["balance"] == 480_000
+    # a refreshed token is no proof
+    refreshed = (await papi.post("/auth/refresh", json={"refresh_token": user["refresh_token"]})).json()
+    fresh_headers = {"Authorization": f"Bearer {refreshed['access_token']}"}
+    r = await request_cashout(papi, {**user, "headers": fresh_headers}, 10_000, "fawry", "01198765432")
+    assert r.json()["error"]["code"] == "fresh_proof_required"
+    # the password again proves it: a wrong one does not
+    r = await papi.post("/auth/reauth", json={"password": "wrong password"}, headers=fresh_headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_credentials")
+    r = await papi.post("/auth/reauth", json={"password": user["password"]}, headers=fresh_headers)
+    assert r.status_code == 200 and r.json()["fresh_until"] > 0
+    r = await request_cashout(papi, {**user, "headers": fresh_headers}, 10_000, "fawry", "01198765432")
+    assert r.status_code == 202, r.text
+    # GraphQL: reauth, then the new Vodafone Cash destination
+    await redis.delete(f"proof:{sid}")
+    reauth = f'mutation {{ reauth(password: "{user["password"]}") {{ freshUntil }} }}'
+    assert (await papi.post("/graphql", json={"query": reauth}, headers=fresh_headers)).json()["data"]["reauth"]
+    got = (
+        await papi.post(
+            "/graphql", json={"query": q, "variables": {"u": user["user"]["id"]}}, headers={**fresh_headers, **key()}
+        )
+    ).json()
+    assert got["data"]["requestCashout"]["status"] == "pending", got
+
+
+async def test_a_topup_is_committed_pending_before_fawry_is_called(papi, stubs, db):
+    """No transaction is held open across Fawry's HTTP call: while Fawry takes its time, the
+    top-up is already visible, pending, to any other connection."""
+    user = await register(papi)
+    stubs.hold = asyncio.Event()
+    try:
+        call = asyncio.create_task(topup(papi, user, 7_000))
+        row = await wait_for(
+            lambda: db.fetchrow("SELECT * FROM wallet_topups WHERE user_id = $1", UUID(user["user"]["id"])),
+            timeout=15,
+            what="the pending top-up committed",
+        )
+        assert row["status"] == "pending" and row["provider_ref"] is None and not call.done()
+    finally:
+        stubs.hold.set()
+        stubs.hold = None
+    r = await call
+    assert r.status_code == 202 and r.json()["provider_reference"] and r.json()["id"] == str(row["id"])
+
+
+async def test_an_unanswered_charge_is_called_again_by_a_retry_with_the_same_key(papi, stubs):
+    user, h = await register(papi), key()
+    stubs.charge_down = 1
+    r = await topup(papi, user, 8_000, headers=h)
+    assert (r.status_code, r.json()["error"]["code"]) == (503, "provider_unavailable")
+    before = len(stubs.charges)
+    again = await topup(papi, user, 8_000, headers=h)
+    assert again.status_code == 202 and again.json()["provider_reference"], again.text
+    assert len(stubs.charges) == before + 1 and stubs.charges[-1]["merchantRefNum"] == UUID(again.json()["id"]).hex
+    assert (await topup(papi, user, 8_000, headers=h)).json() == again.json()  # charged: never again
+
+
+async def test_a_late_paid_after_expired_is_credited_once(papi, stubs):
+    user = await register(papi)
+    t = (await topup(papi, user, 9_000)).json()
+    order = stubs.orders[UUID(t["id"]).hex]
+    expired = signed_fawry(**{**order, "orderStatus": "EXPIRED"})
+    assert (await notify_fawry(papi, expired)).json()["result"] == "applied"
+    url = f"/wallets/{user['user']['id']}/topups/{t['id']}"
+    assert (await papi.get(url, headers=user["headers"])).json()["status"] == "failed"
+    paid = signed_fawry(**{**order, "orderStatus": "PAID"})  # collected at a Fawry point, reported late
+    assert (await notify_fawry(papi, paid)).json()["result"] == "applied"
+    assert (await notify_fawry(papi, paid)).json()["result"] == "already_processed"
+    assert (await notify_fawry(papi, expired)).json()["result"] == "already_processed"
+    assert (await papi.get(url, headers=user["headers"])).json()["status"] == "paid"
+    assert (await wallet(papi, user))["balance"] == 9_000
+
+
+async def run_reconcile(stack_env, provider_env) -> str:
+    """The job as `make reconcile-payments` runs it; asynchronously: the stubs answer from this loop."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "jobs.reconcile_payments",
+        "--older-than",
+        "0s",
+        env={**stack_env, **provider_env},
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_reconcile_payments_settles_what_callbacks_left_pending(papi, stubs, svc, stack_env, provider_env, db):
+    payer, earner = await register(papi), await creator(papi, svc, 100_000)
+    t = (await topup(papi, payer, 12_000)).json()
+    unreached_key = key()
+    stubs.charge_down = 1  # a top-up whose charge never reached Fawry
+    assert (await topup(papi, payer, 3_000, headers=unreached_key)).status_code == 503
+    fc = (await request_cashout(papi, earner, 20_000, "fawry", "01112345678")).json()
+    vc = (await request_cashout(papi, earner, 30_000, "vodafone_cash", "01012345678")).json()
+    assert fc["status"] == vc["status"] == "pending"
+    # the providers finished; every callback was lost
+    stubs.orders[UUID(t["id"]).hex]["orderStatus"] = "PAID"
+    stubs.orders[UUID(fc["id"]).hex]["orderStatus"] = "PAID"
+    stubs.vf[UUID(vc["id"]).hex]["status"] = "FAILED"
+    out = await run_reconcile(stack_env, provider_env)
+    assert "top-up(s)" in out and "cashout(s) settled" in out, out  # counts include other tests' leftovers
+    assert (await wallet(papi, payer))["balance"] == 12_000
+    w = await wallet(papi, earner)
+    assert (w["balance"], w["pending_cashout"]) == (100_000 - 20_000, 0)
+    statuses = {
+        r["id"]: r["status"]
+        for r in await db.fetch(
+            "SELECT id::text, status FROM wallet_topups WHERE user_id = $1", UUID(payer["user"]["id"])
+        )
+    }
+    assert statuses[t["id"]] == "paid" and sorted(statuses.values()) == ["failed", "paid"]
+    got = (await papi.get(f"/wallets/{earner['user']['id']}/cashouts/{vc['id']}", headers=earner["headers"])).json()
+    assert got["status"] == "failed"
+    # a second run and the late callbacks change nothing
+    await run_reconcile(stack_env, provider_env)
+    paid = signed_fawry(**stubs.orders[UUID(t["id"]).hex])
+    assert (await notify_fawry(papi, paid)).json()["result"] == "already_processed"
+    assert (await wallet(papi, payer))["balance"] == 12_000
+    assert (await wallet(papi, earner))["balance"] == 80_000
+    assert (await ledger.reconcile(svc))["ok"]

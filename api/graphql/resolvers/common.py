@@ -54,6 +54,6 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict:
     elif original is not None:
         formatted["message"] = "an unexpected error occurred"
         formatted["extensions"] = {"code": "internal_error"}
-    else:
-        formatted.setdefault("extensions", {})["code"] = "graphql_validation_failed"
+    else:  # a refusal of api/graphql/limits.py keeps its own code
+        formatted.setdefault("extensions", {}).setdefault("code", "graphql_validation_failed")
     return formatted

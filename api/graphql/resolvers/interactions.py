@@ -76,14 +76,13 @@ async def resolve_record_view(_, info, post_id, watched_ms):
 @mutation.field("share")
 async def resolve_share(_, info, post_id, channel="link"):
     data = _validate(ShareIn, {"post_id": post_id, "channel": channel})
-    eid = await views.share(
+    return await views.share(
         info.context["svc"],
         user_id=_user(info),
         post_id=data.post_id,
         channel=data.channel,
         idempotency_key=info.context["idempotency_key"],
     )
-    return {"event_id": str(eid)}
 
 
 @mutation.field("giveFeedback")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ariadne import MutationType, QueryType, ScalarType
 
-from api.auth import parse_id
+from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
 from api.inputs import PageIn
@@ -127,6 +127,7 @@ async def resolve_request_cashout(_, info, user_id, input):
         provider=data.provider,
         destination=data.destination,
         idempotency_key=_key(info),
+        session_id=info.context["session_id"],
     )
 
 
@@ -140,6 +141,7 @@ async def resolve_adjust_wallet(_, info, user_id, input):
         amount=data.amount,
         reason=data.reason,
         idempotency_key=_key(info),
+        client=client(),
     )
     return tx.public()
 
