@@ -251,6 +251,7 @@ class Settings(BaseSettings):
     view_min_watch_ms: int = Field(10_000, ge=0, validation_alias="VIEW_MIN_WATCH_MS")
     view_dedupe_window: timedelta = Field(timedelta(hours=1), validation_alias="VIEW_DEDUPE_WINDOW")
     comment_max_mentions: int = Field(20, ge=0, validation_alias="COMMENT_MAX_MENTIONS")
+    post_max_mentions: int = Field(20, ge=0, validation_alias="POST_MAX_MENTIONS")
     # Stitches take at most this much of their source (TikTok: 5 s); duets any range (models/content/remixes.py).
     remix_stitch_max_ms: int = Field(5_000, gt=0, validation_alias="REMIX_STITCH_MAX_MS")
     # Trending (streams/agents/trending.py, models/discovery/trending.py, docs/trending.md): engagement in

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, select
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, Uuid, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core.base import Base, CreatedAt
@@ -26,6 +27,8 @@ KINDS = ("post", "story")  # a story expires STORY_TTL (24 h) after it is made
 
 class Post(CreatedAt, Base):
     __tablename__ = "posts"
+    # a profile's grid: the author's posts, newest first (models/content/grid.py)
+    __table_args__ = (Index("ix_posts_author_created", "author_id", "created_at", "id"),)
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
     author_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     caption: Mapped[str] = mapped_column(Text, default="")
@@ -39,6 +42,11 @@ class Post(CreatedAt, Base):
     )
     kind: Mapped[str] = mapped_column(String(10), default="post")
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # parsed from the caption when it is written (models/core/text.py, models/content/mentions.py)
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    mentions: Mapped[list[UUID]] = mapped_column(ARRAY(Uuid), default=list, server_default="{}")
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    pinned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)  # grid pins
 
 
 def public(post: Post) -> dict:
@@ -52,6 +60,9 @@ def public(post: Post) -> dict:
         "kind": post.kind or "post",
         "expires_at": post.expires_at.isoformat() if post.expires_at else None,
         "created_at": post.created_at.isoformat(),
+        "edited_at": post.edited_at.isoformat() if post.edited_at else None,
+        "hashtags": list(post.hashtags or []),
+        "mentions": [str(m) for m in post.mentions or []],
     }
 
 
@@ -92,7 +103,8 @@ def remember(post: Post) -> None:
 
 
 # Reactions are the hottest write: remember posts known to exist for a minute, with what the
-# visibility check needs (posts are not deleted or edited yet; doing so will evict here).
+# visibility check needs. An edit refreshes this process's entry (remember); other replicas
+# may use the old visibility for up to _KNOWN_TTL.
 _known: dict[UUID, tuple[float, PostRef]] = {}
 _KNOWN_TTL, _KNOWN_MAX = 60.0, 100_000
 

@@ -36,7 +36,7 @@ from sqlalchemy import select
 from models.content import feedback
 from models.content.posts import Post, public
 from models.content.visibility import can_see
-from models.core import cursors
+from models.core import cursors, text
 from models.core.errors import DomainError
 
 if TYPE_CHECKING:
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 # Weight of one contribution. A view needs 10 s of watching and counts once an hour per viewer;
 # a comment or a share costs the user more than a tap, and a share brings new viewers.
 WEIGHTS = {"reaction": 1.0, "comment": 2.0, "share": 3.0, "view": 0.5}
-HASHTAG = re.compile(r"(?<![\w#])#(\w{1,100})")  # \w is Unicode: Arabic hashtags are hashtags
-MAX_TAGS = 30
 
 PART, CURRENT = "trending:part:{}", "trending:current"
 
@@ -83,13 +81,13 @@ class Config:
 
 
 def hashtags(caption: str) -> list[str]:
-    """#tags of a caption, case-folded, first occurrence order, at most MAX_TAGS."""
-    return list(dict.fromkeys(t.casefold() for t in HASHTAG.findall(caption or "")))[:MAX_TAGS]
+    """#tags of a caption as posts store them (models/core/text.py: Arabic forms, digits, case)."""
+    return text.hashtags(caption)
 
 
 def normalize_tag(tag: str) -> str:
-    t = tag.strip().removeprefix("#").casefold()
-    if not re.fullmatch(r"\w{1,100}", t):
+    t = text.normalize_tag(tag)
+    if t is None:
         raise DomainError("a hashtag is 1-100 letters, digits or _", code="invalid_hashtag")
     return t
 
