@@ -64,6 +64,8 @@ class Settings(BaseSettings):
 
     database_url: str = Field("", validation_alias="DATABASE_URL")
     db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE")
+    # Count SQL statements per request and answer them in X-SQL-Statements (tests, `make bench`).
+    count_statements: bool = Field(False, validation_alias="COUNT_SQL_STATEMENTS")
     redis_url: str = Field("", validation_alias="REDIS_URL")
     redis_max_connections: int = Field(256, ge=1, validation_alias="REDIS_MAX_CONNECTIONS")
     kafka_bootstrap: str = Field("", validation_alias="KAFKA_BOOTSTRAP")
