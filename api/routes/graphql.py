@@ -54,6 +54,7 @@ async def execute():
         "session_id": who and who.session_id,
         "auth_error": auth_error,
         "idempotency_key": request.headers.get("Idempotency-Key"),
+        "base_url": request.host_url,  # media links (api/graphql/loaders.py)
     }
     ok, result = await graphql(
         schema, data, context_value=context, error_formatter=format_error, debug=False, logger=log
