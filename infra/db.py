@@ -54,8 +54,11 @@ def _bump(*_args) -> None:
 
 def _raw_query(record) -> None:
     # Raw asyncpg calls (the engagement store); SQLAlchemy's own go through prepared statements,
-    # which asyncpg does not log, and are counted by the cursor event. Transaction control is not a statement here.
-    if not record.query.lstrip().upper().startswith(_TX):
+    # which asyncpg does not log, and are counted by the cursor event. Not the request's work:
+    # transaction control, the pool's pre-ping (";"), asyncpg's type introspection on a fresh
+    # connection (a recursive catalog query with JIT turned off around it).
+    q = record.query.strip().upper()
+    if q and q != ";" and not q.startswith(_TX) and "SET_CONFIG('JIT'" not in q and "TYPEINFO_TREE" not in q:
         _bump()
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, Uuid, select
+from sqlalchemy import DateTime, ForeignKey, String, Text, Uuid, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,8 +27,6 @@ KINDS = ("post", "story")  # a story expires STORY_TTL (24 h) after it is made
 
 class Post(CreatedAt, Base):
     __tablename__ = "posts"
-    # a profile's grid: the author's posts, newest first (models/content/grid.py)
-    __table_args__ = (Index("ix_posts_author_created", "author_id", "created_at", "id"),)
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
     author_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     caption: Mapped[str] = mapped_column(Text, default="")

@@ -1,4 +1,4 @@
-"""posts: parsed hashtags and mentions, edited_at, grid pins; bookmarks; the grid's index
+"""posts: parsed hashtags and mentions, edited_at, grid pins; bookmarks (the grid reads ix_posts_author_created of 0010)
 
 Revision ID: 0014
 Revises: 0013
@@ -20,7 +20,6 @@ def upgrade() -> None:
     op.add_column("posts", sa.Column("mentions", postgresql.ARRAY(sa.Uuid()), server_default="{}", nullable=False))
     op.add_column("posts", sa.Column("edited_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("posts", sa.Column("pinned_at", sa.DateTime(timezone=True), nullable=True))
-    op.create_index("ix_posts_author_created", "posts", ["author_id", "created_at", "id"])
     op.create_table(
         "bookmarks",
         sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
@@ -33,6 +32,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_bookmarks_user_created", table_name="bookmarks")
     op.drop_table("bookmarks")
-    op.drop_index("ix_posts_author_created", table_name="posts")
     for col in ("pinned_at", "edited_at", "mentions", "hashtags"):
         op.drop_column("posts", col)
