@@ -186,7 +186,8 @@ async def test_graphql_post_by_id_has_the_view_fields(client, world):
     data = await gql(
         client,
         world["viewer"],
-        "query($id: ID!) { post(id: $id) { id author { username } viewer { reaction bookmarked } counters { likes } } }",
+        "query($id: ID!) { post(id: $id) { id author { username } viewer { reaction bookmarked } "
+        "counters { likes } } }",
         {"id": world["liked"]},
     )
     assert data["data"]["post"]["viewer"] == {"reaction": "LIKE", "bookmarked": True}
