@@ -8,6 +8,7 @@ from quart import Blueprint, request
 
 from api.auth import bearer_token, limit_api, principal, svc
 from api.errors import error_response
+from api.graphql import query_cache
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
 from models.core.errors import DomainError
@@ -57,6 +58,13 @@ async def execute():
         "base_url": request.host_url,  # media links (api/graphql/loaders.py)
     }
     ok, result = await graphql(
-        schema, data, context_value=context, error_formatter=format_error, debug=False, logger=log
+        schema,
+        data,
+        context_value=context,
+        error_formatter=format_error,
+        debug=False,
+        logger=log,
+        query_parser=query_cache.parse_cached,
+        query_validator=query_cache.validate_cached,
     )
     return result, 200 if ok else 400
