@@ -111,6 +111,34 @@ async def test_feed_items_are_render_ready_views(client, world):
     assert text_post["remix"] is None and text_post["edited_at"] is None
 
 
+async def test_media_links_are_signed_unless_the_post_is_public(client, world, svc):
+    from urllib.parse import parse_qs, urlparse
+
+    from models.media.videos import verify
+
+    author, viewer = world["author"], world["viewer"]
+    video_id = new_id()
+    async with svc.sessions() as s, s.begin():
+        s.add(
+            Video(
+                id=video_id,
+                owner_id=author["id"],
+                status="ready",
+                size=1,
+                playlist_key=f"videos/{video_id}/hls/master.m3u8",
+                thumbnail_key=f"videos/{video_id}/thumb.jpg",
+            )
+        )
+    body = {"caption": "for followers", "video_id": str(video_id), "visibility": "followers"}
+    post = (await client.post("/posts", json=body, headers=author["headers"])).json()["id"]
+    media = (await client.get(f"/posts/{post}", headers=viewer["headers"])).json()["media"]
+    for url in (media["playback_url"], media["thumbnail_url"]):
+        token = parse_qs(urlparse(url).query)["t"][0]
+        assert verify(svc.settings, video_id, token)
+    public = (await client.get(f"/posts/{world['video_post']}", headers=viewer["headers"])).json()["media"]
+    assert "?t=" not in public["playback_url"] and "?t=" not in public["thumbnail_url"]
+
+
 async def test_get_post_is_the_same_view(client, world):
     r = await client.get(f"/posts/{world['liked']}", headers=world["viewer"]["headers"])
     assert r.status_code == 200, r.text
