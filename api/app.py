@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
-from quart import Quart, Request
+from quart import Quart, Request, g
 from quart.json.provider import DefaultJSONProvider
 from quart_schema import QuartSchema
 from werkzeug.exceptions import BadRequest
@@ -13,7 +15,7 @@ from api import cors, errors, metrics
 from api.client_ip import TrustedProxies, parse_networks
 from api.realtime import Hub
 from api.routes import blueprints
-from infra import logs
+from infra import db, logs
 from infra.services import Services
 from infra.settings import Settings, get_settings
 from models.media.uploads import UploadSweeper
@@ -59,6 +61,22 @@ class OrjsonProvider(DefaultJSONProvider):
         return orjson.loads(s)
 
 
+def _answer_statement_counts(app: Quart) -> None:
+    """X-SQL-Statements on every answer: the statements its request sent (infra/db.py)."""
+
+    @app.before_request
+    async def _count():
+        g.sql_statements = db.counting()
+
+    @app.after_request
+    async def _tell(response):
+        await asyncio.sleep(0)  # asyncpg reports raw queries through call_soon: let them land
+        box = getattr(g, "sql_statements", None)
+        if box is not None:
+            response.headers["X-SQL-Statements"] = str(box[0])
+        return response
+
+
 def create_app(settings: Settings | None = None) -> Quart:
     settings = settings or get_settings()
     logs.setup(settings.log_level, service="api")
@@ -83,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     for bp in blueprints():
         app.register_blueprint(bp)
     app.asgi_app = TrustedProxies(app.asgi_app, parse_networks(settings.trusted_proxies))  # type: ignore[method-assign]
+    if settings.count_statements:
+        _answer_statement_counts(app)
 
     @app.before_serving
     async def _startup():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from infra.settings import Settings
@@ -25,7 +28,46 @@ def init_engine(settings: Settings) -> AsyncEngine:
             connect_args={"timeout": 5, "command_timeout": 30, "server_settings": {"application_name": "daira"}},
         )
         _sessionmaker = async_sessionmaker(_engine, expire_on_commit=False)
+        if settings.count_statements:
+            _count_statements(_engine)
     return _engine
+
+
+# ---- statements per request (COUNT_SQL_STATEMENTS; the API answers X-SQL-Statements): how the
+# tests and `make bench` prove a page costs a constant number of statements.
+_statements: ContextVar[list[int] | None] = ContextVar("sql_statements", default=None)
+_TX = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def counting() -> list[int]:
+    """Count the statements the current task (and tasks it starts) sends from now on: [n]."""
+    box = [0]
+    _statements.set(box)
+    return box
+
+
+def _bump(*_args) -> None:
+    box = _statements.get()
+    if box is not None:
+        box[0] += 1
+
+
+def _raw_query(record) -> None:
+    # Raw asyncpg calls (the engagement store); SQLAlchemy's own go through prepared statements,
+    # which asyncpg does not log, and are counted by the cursor event. Not the request's work:
+    # transaction control, the pool's pre-ping (";"), asyncpg's type introspection on a fresh
+    # connection (a recursive catalog query with JIT turned off around it).
+    q = record.query.strip().upper()
+    if q and q != ";" and not q.startswith(_TX) and "SET_CONFIG('JIT'" not in q and "TYPEINFO_TREE" not in q:
+        _bump()
+
+
+def _count_statements(engine: AsyncEngine) -> None:
+    event.listen(engine.sync_engine, "before_cursor_execute", _bump)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.driver_connection.add_query_logger(_raw_query)
 
 
 def sessions() -> async_sessionmaker[AsyncSession]:

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     db_password: str = Field("", validation_alias="DB_PASSWORD")
     db_name: str = Field("daira", validation_alias="DB_NAME")
     db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE")
+    # Count SQL statements per request and answer them in X-SQL-Statements (tests, `make bench`).
+    count_statements: bool = Field(False, validation_alias="COUNT_SQL_STATEMENTS")
     redis_url: str = Field("", validation_alias="REDIS_URL")
     redis_host: str = Field("", validation_alias="REDIS_HOST")
     redis_port: int = Field(6379, validation_alias="REDIS_PORT")
@@ -322,6 +324,7 @@ class Settings(BaseSettings):
     # Shares count once per user and post per SHARE_DEDUPE_WINDOW, like views (docs/security.md).
     share_dedupe_window: timedelta = Field(timedelta(hours=1), validation_alias="SHARE_DEDUPE_WINDOW")
     comment_max_mentions: int = Field(20, ge=0, validation_alias="COMMENT_MAX_MENTIONS")
+    post_max_mentions: int = Field(20, ge=0, validation_alias="POST_MAX_MENTIONS")
     # Stitches take at most this much of their source (TikTok: 5 s); duets any range (models/content/remixes.py).
     remix_stitch_max_ms: int = Field(5_000, gt=0, validation_alias="REMIX_STITCH_MAX_MS")
     # Trending (streams/agents/trending.py, models/discovery/trending.py, docs/trending.md): engagement in

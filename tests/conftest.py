@@ -52,6 +52,8 @@ def stack_env() -> dict:
         "RATE_LIMIT_API": "100000/1m",
         "RATE_LIMIT_WRITE": "100000/1m",
         "RATE_LIMIT_ANONYMOUS": "100000/1m",
+        # X-SQL-Statements on every answer: pages of posts cost a constant number (tests/content/test_post_view.py)
+        "COUNT_SQL_STATEMENTS": "1",
     }
     subprocess.run([sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     # In-process tests (agents fed without a broker, stores) read the same settings.

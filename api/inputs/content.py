@@ -52,3 +52,22 @@ class RemixSettingsIn(Strict):
 
 class RemixPageIn(ShortPageIn):
     type: Literal["duet", "stitch"] | None = None
+
+
+class PostPatchIn(Strict):
+    """`PATCH /posts/{id}` and editPost: what is left out is kept. circle_id goes with
+    visibility "circle" (one of your circles) and only with it."""
+
+    caption: str | None = Field(None, max_length=2200)
+    visibility: Literal["public", "followers", "circle", "subscribers"] | None = None
+    circle_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not self.model_fields_set - {"circle_id"} or (self.caption is None and self.visibility is None):
+            raise ValueError("nothing to change: give caption and/or visibility")
+        if self.visibility is None and self.circle_id is not None:
+            raise ValueError("circle_id goes with visibility")
+        if self.visibility is not None and (self.visibility == "circle") != (self.circle_id is not None):
+            raise ValueError('circle_id is required with visibility "circle" and only with it')
+        return self

@@ -3,19 +3,21 @@ is api/routes/trending.py."""
 
 from __future__ import annotations
 
-from quart import Blueprint, g
+from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs.discovery import FeedIn
+from models.content import post_view
 from models.discovery import feeds
 
 bp = Blueprint("feeds", __name__)
 tag_feeds = tag(["feeds"])
 
 
-def _answer(page: dict):
+async def _answer(page: dict):
     cached = page.pop("cached", False)
+    page = await post_view.render_page(svc(), g.user_id, page, base_url=request.host_url)
     return page, 200, {"X-Feed-Cache": "hit" if cached else "miss"}
 
 
@@ -25,8 +27,9 @@ def _answer(page: dict):
 @validate_querystring(FeedIn)
 async def home(query_args: FeedIn):
     """Your home feed: stories, then circles, then people you follow, then trending to fill
-    ({"items": [{"layer", "post"}], "next_cursor"}). Pages are cached 30 s (X-Feed-Cache)."""
-    return _answer(await feeds.home(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit))
+    ({"items": [{"layer", "post": post view}], "next_cursor"}). Pages are cached 30 s
+    (X-Feed-Cache); the posts in them are re-read and rendered on every read."""
+    return await _answer(await feeds.home(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit))
 
 
 @bp.get("/feeds/circle/<circle_id>")
@@ -35,7 +38,7 @@ async def home(query_args: FeedIn):
 @validate_querystring(FeedIn)
 async def circle(circle_id: str, query_args: FeedIn):
     """Posts shared to a circle you belong to (or own), newest first; 404 circle_not_found otherwise."""
-    return _answer(
+    return await _answer(
         await feeds.circle(
             svc(), g.user_id, parse_id(circle_id, "circle_id"), cursor=query_args.cursor, limit=query_args.limit
         )

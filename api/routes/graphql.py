@@ -9,7 +9,7 @@ from quart import Blueprint, request
 
 from api.auth import bearer_token, limit_anonymous, limit_api, limit_write, principal, svc
 from api.errors import dependency_error, error_response
-from api.graphql import limits
+from api.graphql import limits, query_cache
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
 from models.core.errors import DomainError, Unavailable
@@ -60,7 +60,7 @@ async def execute():
     if variables is not None and not isinstance(variables, dict):
         return _refused(limits.refusal("variables must be an object", "bad_request"))
     try:
-        document = limits.parse_document(query, settings)
+        document = query_cache.parse_cached(query, lambda q: limits.parse_document(q, settings))
     except GraphQLError as exc:
         return _refused(exc, 413 if (exc.extensions or {}).get("code") == limits.TOO_LARGE else 400)
     who, auth_error = None, None
@@ -96,6 +96,7 @@ async def execute():
         "session_id": who and who.session_id,
         "auth_error": auth_error,
         "idempotency_key": request.headers.get("Idempotency-Key"),
+        "base_url": request.host_url,  # media links (api/graphql/loaders.py)
     }
     ok, result = await graphql(
         schema,
@@ -107,6 +108,7 @@ async def execute():
         error_formatter=format_error,
         debug=False,
         logger=log,
+        query_validator=query_cache.validate_cached,
     )
     refused = context.get("refused")
     if refused is not None:

@@ -8,6 +8,7 @@ from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs.discovery import InterestsIn, RecommendedIn
+from models.content import post_view
 from models.discovery import recommendations
 
 bp = Blueprint("recommendations", __name__, url_prefix="/recommendations")
@@ -18,12 +19,12 @@ bp = Blueprint("recommendations", __name__, url_prefix="/recommendations")
 @auth_required
 @validate_querystring(RecommendedIn)
 async def recommended(user_id: str, query_args: RecommendedIn):
-    """Your recommended posts: {"items": [post + "reason": interests | following | trending],
+    """Your recommended posts: {"items": [post view + "reason": interests | following | trending],
     "next_cursor", "cold_start"}. Another user's list is 403. The cursor pages through the list
     ranked at the first page (RECS_SNAPSHOT_TTL; then 410 cursor_expired); `limit` (default
     RECS_PAGE_SIZE) is fixed by that first page. Without history: onboarding interests, else
     trending for your profile's region and language (or Accept-Language)."""
-    return await recommendations.recommended(
+    page = await recommendations.recommended(
         svc(),
         viewer_id=g.user_id,
         user_id=parse_id(user_id, "user_id"),
@@ -31,6 +32,7 @@ async def recommended(user_id: str, query_args: RecommendedIn):
         limit=query_args.limit,
         accept_language=request.headers.get("Accept-Language"),
     )
+    return await post_view.render_page(svc(), g.user_id, page, base_url=request.host_url, key=None)
 
 
 @bp.put("/users/<user_id>/interests")

@@ -3,12 +3,12 @@ one is `POST /posts` with "remix" (api/routes/posts.py)."""
 
 from __future__ import annotations
 
-from quart import Blueprint, g
+from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs.content import RemixPageIn, RemixSettingsIn
-from models.content import remixes
+from models.content import post_view, remixes
 
 bp = Blueprint("remixes", __name__)
 
@@ -31,8 +31,8 @@ async def settings(post_id: str, data: RemixSettingsIn):
 @validate_querystring(RemixPageIn)
 async def remixes_of(post_id: str, query_args: RemixPageIn):
     """Duets and stitches of a post you can see, newest first, those you may see:
-    {"items": [post + "remix"], "next_cursor"}."""
-    return await remixes.list_remixes(
+    {"items": [post view], "next_cursor"}."""
+    page = await remixes.list_remixes(
         svc(),
         g.user_id,
         parse_id(post_id, "post_id"),
@@ -40,3 +40,4 @@ async def remixes_of(post_id: str, query_args: RemixPageIn):
         cursor=query_args.cursor,
         limit=query_args.limit,
     )
+    return await post_view.render_page(svc(), g.user_id, page, base_url=request.host_url, key=None)

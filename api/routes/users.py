@@ -1,18 +1,20 @@
-"""Profiles and trust scores: /users/{userId}/profile, /users/{userId}/trust-score.
+"""Profiles, grids, bookmarks and trust scores: /users/{userId}/profile, /users/by-username/{username},
+/users/{userId}/posts, /users/me/bookmarks, /users/{userId}/trust-score.
 
 (Follows, blocks, mutes and circles under /users are the `social` blueprint's.)
 """
 
 from __future__ import annotations
 
-from quart import Blueprint, g
-from quart_schema import tag, validate_request
+from quart import Blueprint, g, request
+from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, client, optional_user, parse_id, svc
+from api.inputs import ShortPageIn
 from api.inputs.users import ProfilePatchIn
 from models.accounts import profiles
+from models.content import bookmarks, grid, post_view
 from models.moderation import trust
-from models.social import flows as social_flows
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 tag_users = tag(["users"])
@@ -22,8 +24,40 @@ tag_users = tag(["users"])
 @tag_users
 @optional_user
 async def get_profile(user_id: str):
-    """A user's profile with their badges; 404 `user_not_found` if there is none for you."""
-    return await social_flows.view_profile(svc(), g.user_id, parse_id(user_id, "user_id"))
+    """A user's profile with their badges and counts (posts you may see, followers, following,
+    likes received); 404 `user_not_found` if there is none for you."""
+    return await grid.profile(svc(), g.user_id, parse_id(user_id, "user_id"))
+
+
+@bp.get("/by-username/<username>")
+@tag_users
+@optional_user
+async def get_profile_by_username(username: str):
+    """The same profile, found by username (case-insensitive)."""
+    return await grid.profile_by_username(svc(), g.user_id, username)
+
+
+@bp.get("/<user_id>/posts")
+@tag_users
+@optional_user
+@validate_querystring(ShortPageIn)
+async def user_posts(user_id: str, query_args: ShortPageIn):
+    """The profile's grid: posts you may see (not stories), pinned first, then newest first
+    ({"items": [post view], "next_cursor"})."""
+    page = await grid.user_posts(
+        svc(), g.user_id, parse_id(user_id, "user_id"), cursor=query_args.cursor, limit=query_args.limit
+    )
+    return await post_view.render_page(svc(), g.user_id, page, base_url=request.host_url, key=None)
+
+
+@bp.get("/me/bookmarks")
+@tag_users
+@auth_required
+@validate_querystring(ShortPageIn)
+async def my_bookmarks(query_args: ShortPageIn):
+    """Your bookmarks, most recently bookmarked first (private: only ever your own)."""
+    page = await bookmarks.list_bookmarks(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
+    return await post_view.render_page(svc(), g.user_id, page, base_url=request.host_url, key=None)
 
 
 @bp.patch("/<user_id>/profile")

@@ -12,7 +12,6 @@ before the first page or after the last one, so pages neither repeat nor skip.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
@@ -22,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
-from models.accounts.users import User
+from models.content.mentions import resolve_mentions
 from models.content.posts import Post
 from models.content.visibility import get_visible_post
 from models.core import cursors, outbox
@@ -36,9 +35,6 @@ if TYPE_CHECKING:
     from infra.services import Services
 
 MAX_BODY = 2200
-# @username as usernames are made (models/accounts/users.py): letters, digits, "_" and "."; not inside an
-# e-mail address or a word.
-MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9_.]{3,30})")
 CREATED, EDITED, DELETED = "comment.created", "comment.edited", "comment.deleted"
 
 
@@ -74,20 +70,6 @@ def clean_body(body: str) -> str:
     if len(body) > MAX_BODY:
         raise DomainError(f"a comment has at most {MAX_BODY} characters", code="comment_too_long")
     return body
-
-
-async def resolve_mentions(session, body: str, limit: int) -> list[UUID]:
-    """@usernames in the body -> ids of the accounts that exist, in order of first mention."""
-    names = list(dict.fromkeys(m.lower() for m in MENTION.findall(body)))
-    if len(names) > limit:
-        raise DomainError(f"a comment may mention at most {limit} users", code="too_many_mentions")
-    if not names:
-        return []
-    rows = (
-        await session.execute(select(func.lower(User.username), User.id).where(func.lower(User.username).in_(names)))
-    ).all()
-    ids = dict(rows)
-    return [ids[n] for n in names if n in ids]
 
 
 async def _ensure_can_reach(svc: Services, actor: UUID, *others: UUID) -> None:

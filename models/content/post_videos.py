@@ -68,11 +68,15 @@ async def drop_with_post(s: AsyncSession, video_id: UUID) -> Video | None:
     return (await s.execute(delete(Video).where(Video.id == video_id).returning(Video))).scalar_one_or_none()
 
 
-async def links(svc: Services, video: Video, *, base_url: str) -> tuple[str | None, str | None]:
-    """(playback_url, thumbnail_url) for someone allowed to see the video."""
+async def links(
+    svc: Services, video: Video, *, base_url: str, public: bool | None = None
+) -> tuple[str | None, str | None]:
+    """(playback_url, thumbnail_url) for someone allowed to see the video. `public`: whether it is
+    ready on a public post, when the caller already knows (else one query finds out)."""
     if video.status not in ("ready", "in_review") or not video.playlist_key:
         return None, None
-    public = await is_public(svc, video)
+    if public is None:
+        public = await is_public(svc, video)
     query = "" if public else f"?t={sign(svc.settings, video.id)}"
     base = (svc.settings.media_public_url or base_url).rstrip("/")
     master = video.playlist_key[len(hls_root(video)) + 1 :]

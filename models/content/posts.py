@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, select
+from sqlalchemy import DateTime, ForeignKey, String, Text, Uuid, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core.base import Base, CreatedAt
@@ -39,6 +40,11 @@ class Post(CreatedAt, Base):
     )
     kind: Mapped[str] = mapped_column(String(10), default="post")
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # parsed from the caption when it is written (models/core/text.py, models/content/mentions.py)
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    mentions: Mapped[list[UUID]] = mapped_column(ARRAY(Uuid), default=list, server_default="{}")
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    pinned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)  # grid pins
 
 
 def public(post: Post) -> dict:
@@ -52,6 +58,9 @@ def public(post: Post) -> dict:
         "kind": post.kind or "post",
         "expires_at": post.expires_at.isoformat() if post.expires_at else None,
         "created_at": post.created_at.isoformat(),
+        "edited_at": post.edited_at.isoformat() if post.edited_at else None,
+        "hashtags": list(post.hashtags or []),
+        "mentions": [str(m) for m in post.mentions or []],
     }
 
 
@@ -97,7 +106,8 @@ def forget(post_id: UUID) -> None:
 
 
 # Reactions are the hottest write: remember posts known to exist for a minute, with what the
-# visibility check needs (a deletion evicts here; other API processes forget it within the TTL).
+# visibility check needs. A deletion evicts here (forget), an edit refreshes this process's entry
+# (remember); other API processes may use the old state for up to _KNOWN_TTL.
 _known: dict[UUID, tuple[float, PostRef]] = {}
 _KNOWN_TTL, _KNOWN_MAX = 60.0, 100_000
 

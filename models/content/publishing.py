@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from models.content import post_videos, posts, remixes
-from models.core import idempotency, outbox
+from models.content.mentions import resolve_mentions
+from models.core import idempotency, outbox, text
 from models.core.base import utcnow
 from models.core.errors import DomainError
 from models.core.events import Event
@@ -65,6 +66,7 @@ async def create_post(
             await post_videos.attach(s, video_id=video_id, owner_id=author_id)
         now = utcnow()
         expires_at = now + svc.settings.story_ttl if kind == "story" else None
+        mentions = await resolve_mentions(s, caption, svc.settings.post_max_mentions, what="post")
         post = posts.Post(
             id=post_id,
             author_id=author_id,
@@ -75,6 +77,8 @@ async def create_post(
             kind=kind,
             expires_at=expires_at,
             created_at=now,
+            hashtags=text.hashtags(caption),
+            mentions=mentions,
         )
         s.add(post)
         await s.flush()
@@ -93,6 +97,8 @@ async def create_post(
                     "video_id": str(video_id) if video_id else None,
                     "kind": kind,
                     "expires_at": expires_at.isoformat() if expires_at else None,
+                    "hashtags": post.hashtags,
+                    "mentions": [str(m) for m in mentions],
                     **(remix.body() if remix is not None else {}),
                 },
                 actor=author_id,

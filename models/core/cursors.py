@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from models.core.errors import DomainError
@@ -37,3 +38,20 @@ def decode_ids(cursor: str, n: int) -> tuple[UUID, ...]:
     if len(raw) != 16 * n:
         raise invalid()
     return tuple(UUID(bytes=raw[i * 16 : (i + 1) * 16]) for i in range(n))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_keyset(at: datetime, row_id: UUID) -> str:
+    """The (timestamp, id) position of a newest-first list's last row."""
+    micros = (at - _EPOCH) // timedelta(microseconds=1)  # exact, unlike float timestamps
+    return encode(micros.to_bytes(8, "big", signed=True) + row_id.bytes)
+
+
+def decode_keyset(cursor: str) -> tuple[datetime, UUID]:
+    raw = decode(cursor)
+    if len(raw) != 24:
+        raise invalid()
+    micros = int.from_bytes(raw[:8], "big", signed=True)
+    return _EPOCH + timedelta(microseconds=micros), UUID(bytes=raw[8:])

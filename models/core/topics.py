@@ -43,6 +43,23 @@ class PostCreatedPayload(Payload):
     remix_source_author_id: UUID | None = None
     remix_start_ms: int | None = None
     remix_end_ms: int | None = None
+    # parsed from the caption (models/core/text.py): normalised #tags, mentioned accounts' ids
+    hashtags: list[str] = []
+    mentions: list[UUID] = []
+
+
+class PostEditedPayload(Payload):
+    """The author changed the caption and/or the visibility (models/content/editing.py)."""
+
+    post_id: UUID
+    author_id: UUID
+    caption: str
+    visibility: str
+    circle_id: UUID | None = None
+    hashtags: list[str] = []
+    mentions: list[UUID] = []
+    new_mentions: list[UUID] = []  # mentioned now and not before the edit
+    edited_at: datetime
 
 
 class PostDeletedPayload(Payload):
@@ -273,7 +290,7 @@ REACTIONS = Topic(
 POSTS = Topic(
     "content.posts",
     key="post_id",
-    events={"post.created": PostCreatedPayload, "post.deleted": PostDeletedPayload},
+    events={"post.created": PostCreatedPayload, "post.edited": PostEditedPayload, "post.deleted": PostDeletedPayload},
     doc="Post lifecycle, relayed from the PostgreSQL outbox after the transaction commits. A duet "
     "or stitch notifies its source's owner (notifications agent). A deletion removes the post's "
     "notifications (notifications agent), its point in the recommendation index (recs_embeddings), "

@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from models.content import posts
 from models.content.posts import Post, public
-from models.content.visibility import can_see
+from models.content.visibility import visible_among
 from models.core import cursors
 from models.core.base import utcnow
 from models.core.errors import DomainError, NotFound
@@ -257,10 +257,10 @@ def _settled(v: Viewer, post: Post) -> bool:
 
 async def _visible(svc: Services, v: Viewer, rows: list[Post]) -> list[bool]:
     """can_see for every post the SQL could not settle (subscribers, a circle story of a circle
-    you are not in, ...), concurrently."""
-    asked = [None if _settled(v, p) else can_see(svc, v.id, p) for p in rows]
-    answers = iter(await asyncio.gather(*(a for a in asked if a is not None)))
-    return [True if a is None else next(answers) for a in asked]
+    you are not in, ...), batched: a constant number of round trips whatever their number."""
+    unsettled = [p for p in rows if not _settled(v, p)]
+    answers = iter(await visible_among(svc, v.id, unsettled))
+    return [True if _settled(v, p) else next(answers) for p in rows]
 
 
 async def _fill_keyset(

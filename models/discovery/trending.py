@@ -23,7 +23,6 @@ when a page is read (its row is gone) and leaves the rankings at the next refres
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from collections import defaultdict
@@ -38,8 +37,8 @@ from sqlalchemy import select
 
 from models.content import feedback
 from models.content.posts import Post, public
-from models.content.visibility import can_see
-from models.core import cursors
+from models.content.visibility import visible_among
+from models.core import cursors, text
 from models.core.errors import DomainError
 
 if TYPE_CHECKING:
@@ -49,8 +48,6 @@ if TYPE_CHECKING:
 # Weight of one contribution. A view needs 10 s of watching and counts once an hour per viewer;
 # a comment or a share costs the user more than a tap, and a share brings new viewers.
 WEIGHTS = {"reaction": 1.0, "comment": 2.0, "share": 3.0, "view": 0.5}
-HASHTAG = re.compile(r"(?<![\w#])#(\w{1,100})")  # \w is Unicode: Arabic hashtags are hashtags
-MAX_TAGS = 30
 
 PART, CURRENT = "trending:part:{}", "trending:current"
 
@@ -86,13 +83,13 @@ class Config:
 
 
 def hashtags(caption: str) -> list[str]:
-    """#tags of a caption, case-folded, first occurrence order, at most MAX_TAGS."""
-    return list(dict.fromkeys(t.casefold() for t in HASHTAG.findall(caption or "")))[:MAX_TAGS]
+    """#tags of a caption as posts store them (models/core/text.py: Arabic forms, digits, case)."""
+    return text.hashtags(caption)
 
 
 def normalize_tag(tag: str) -> str:
-    t = tag.strip().removeprefix("#").casefold()
-    if not re.fullmatch(r"\w{1,100}", t):
+    t = text.normalize_tag(tag)
+    if t is None:
         raise DomainError("a hashtag is 1-100 letters, digits or _", code="invalid_hashtag")
     return t
 
@@ -305,10 +302,8 @@ async def page(
             for p in (found.get(pid) for pid in ids)
             if p is not None and p.id not in skip and not (recommend and p.author_id == viewer_id)
         ]
-        # concurrently: one by one, 150 recommendation candidates were 150 Redis round trips in a row
-        visible = {
-            p.id for p, ok in zip(check, await asyncio.gather(*(can_see(svc, viewer_id, p) for p in check))) if ok
-        }
+        # one batch for the lot: per post, 150 recommendation candidates were 150 checks
+        visible = {p.id for p, ok in zip(check, await visible_among(svc, viewer_id, check)) if ok}
         for pid, (_, s), eng in zip(ids, batch, engagement):
             position += 1
             if pid not in visible:

@@ -112,6 +112,12 @@ class EngagementStore(Protocol):
 
     async def is_following(self, follower_id: UUID, followee_id: UUID) -> bool: ...
 
+    async def reactions_of(self, user_id: UUID, post_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+        """The user's active reaction types per post (posts without one are absent)."""
+
+    async def following_among(self, follower_id: UUID, followee_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of `followee_ids` the follower actively follows."""
+
     async def list_followers(self, user_id: UUID, *, after: FollowLink | None, limit: int) -> list[FollowLink]:
         """Active followers of `user_id`, newest first (since desc, user_id desc), strictly after
         the `after` entry: a keyset, so follows made while paging never shift later pages."""

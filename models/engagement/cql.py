@@ -166,6 +166,7 @@ STATEMENTS: dict[str, str] = {
     "IF last_event_id = ? AND active = ?",
     "bump": "UPDATE post_counters SET count = count + ? WHERE post_id = ? AND kind = ?",
     "post_counters": "SELECT kind, count FROM post_counters WHERE post_id = ?",
+    "user_edges": "SELECT type, active FROM reaction_edges WHERE post_id = ? AND user_id = ?",
     "post_edges": "SELECT user_id, type, active, last_event_id FROM reaction_edges WHERE post_id = ?",
     "scan_edges": "SELECT post_id, type, active FROM reaction_edges",
     "scan_counters": "SELECT post_id, kind, count FROM post_counters",
@@ -198,6 +199,7 @@ STATEMENTS: dict[str, str] = {
 # list rows' plain INSERT/DELETE are idempotent too (a list row is a pure function of its edge).
 _IDEMPOTENT = {
     "read_edge",
+    "user_edges",
     "post_counters",
     "post_edges",
     "scan_edges",
@@ -278,6 +280,7 @@ class CqlEngagementStore(FollowLists):
     _q_update_edge: PreparedStatement
     _q_bump: PreparedStatement
     _q_post_counters: PreparedStatement
+    _q_user_edges: PreparedStatement
     _q_post_edges: PreparedStatement
     _q_scan_edges: PreparedStatement
     _q_scan_counters: PreparedStatement
@@ -764,6 +767,20 @@ class CqlEngagementStore(FollowLists):
     async def is_following(self, follower_id: UUID, followee_id: UUID) -> bool:
         row = await self._read_follow((follower_id, followee_id), serial=False)
         return bool(row and row["active"])
+
+    async def _user_reactions(self, post_id: UUID, user_id: UUID) -> list[str]:
+        rows = (await self._execute(self._q_user_edges, (post_id, user_id))).current_rows
+        return sorted(r["type"] for r in rows if r["active"])
+
+    async def reactions_of(self, user_id: UUID, post_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+        unique = list(dict.fromkeys(post_ids))
+        results = await self._run_all(self._bounded(self._user_reactions, p, user_id) for p in unique)
+        return {p: kinds for p, kinds in zip(unique, results) if kinds}
+
+    async def following_among(self, follower_id: UUID, followee_ids: Sequence[UUID]) -> set[UUID]:
+        unique = list(dict.fromkeys(followee_ids))
+        results = await self._run_all(self._bounded(self.is_following, follower_id, f) for f in unique)
+        return {f for f, yes in zip(unique, results) if yes}
 
     async def _list(self, direction: str, user_id: UUID, after: FollowLink | None, limit: int) -> list[FollowLink]:
         if after is None:

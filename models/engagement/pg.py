@@ -322,6 +322,33 @@ class PgEngagementStore(base.FollowLists):
                 )
             )
 
+    async def reactions_of(self, user_id: UUID, post_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+        out: dict[UUID, list[str]] = {}
+        if not post_ids:
+            return out
+        async with self._connection() as apg:
+            rows = await apg.fetch(
+                "SELECT post_id, type FROM reaction_edges WHERE post_id = ANY($1::uuid[]) AND user_id = $2 AND active"
+                " ORDER BY post_id, type",
+                list(post_ids),
+                user_id,
+            )
+        for post_id, kind in rows:
+            out.setdefault(post_id, []).append(kind)
+        return out
+
+    async def following_among(self, follower_id: UUID, followee_ids: Sequence[UUID]) -> set[UUID]:
+        if not followee_ids:
+            return set()
+        async with self._connection() as apg:
+            rows = await apg.fetch(
+                "SELECT followee_id FROM follow_edges WHERE follower_id = $1 AND followee_id = ANY($2::uuid[])"
+                " AND active",
+                follower_id,
+                list(followee_ids),
+            )
+        return {r[0] for r in rows}
+
     async def _list(self, direction: str, user_id: UUID, after: FollowLink | None, limit: int) -> list[FollowLink]:
         args = (user_id, limit) + ((after.since, after.user_id) if after else ())
         async with self._connection() as apg:

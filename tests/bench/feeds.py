@@ -5,7 +5,11 @@ HTTP for a random sample of seeded users, one request at a time:
 - cold: the user's first page, not in the feed cache (nor their follow list);
 - cached: the same request again within FEED_CACHE_TTL (the page comes from Redis and is
   re-checked against the user's hides, mutes and blocks);
-- page 2 cold: the next page through the first page's cursor.
+- page 2 cold: the next page through the first page's cursor;
+- GraphQL: the same page as `homeFeed(limit: 20)` asking for every field of the post view,
+  right after the cached REST read (so both are served from the feed cache and the ratio is
+  the cost of the two faces rendering the same 20 posts);
+- statements per page: the API's X-SQL-Statements (COUNT_SQL_STATEMENTS=1) of each kind of read.
 
 `run(env, log_dir, api_base)` reuses a running stack and API (tests/bench/run.py does, after its
 other sections); `run()` alone starts a fresh embedded stack and API in a temp dir and removes
@@ -47,11 +51,27 @@ async def _tokens(settings, user_ids) -> list[str]:
         await svc.stop()
 
 
+# Every field of the post view (sdl/posts.graphql), as a client rendering full cards asks.
+GQL_HOME = """query { homeFeed(limit: 20) { nextCursor items { layer post {
+  id kind caption hashtags mentions visibility createdAt editedAt authorId videoId circleId expiresAt
+  author { id username displayName avatarUrl badges verified }
+  media { kind status thumbnailUrl playbackUrl durationS width height images { id width height } }
+  counters { likes loves laughs wows sads angries comments shares views }
+  viewer { reaction bookmarked followingAuthor }
+  remix { type sourcePostId startMs endMs } } } } }"""
+
+
 async def _measure(base: str, tokens: list[str]) -> dict:
-    cold, cached, page2, items, layers, misses = [], [], [], [], Counter(), Counter()
+    cold, cached, page2, gql, items, layers, misses = [], [], [], [], [], Counter(), Counter()
+    statements: dict[str, list[int]] = {"cold": [], "cached": [], "graphql": [], "page2": []}
     async with aiohttp.ClientSession() as session:
 
-        async def get(token: str, cursor: str | None = None) -> tuple[float, dict, str]:
+        def took(r, t: float, kind: str | None) -> float:
+            if kind and "X-SQL-Statements" in r.headers:
+                statements[kind].append(int(r.headers["X-SQL-Statements"]))
+            return (time.perf_counter() - t) * 1000
+
+        async def get(token: str, cursor: str | None = None, kind: str | None = None) -> tuple[float, dict, str]:
             params = {"limit": "20", **({"cursor": cursor} if cursor else {})}
             t = time.perf_counter()
             async with session.get(
@@ -60,26 +80,42 @@ async def _measure(base: str, tokens: list[str]) -> dict:
                 body = await r.json()
                 if r.status != 200:
                     raise RuntimeError(f"feed: {r.status} {body}")
-                return (time.perf_counter() - t) * 1000, body, r.headers.get("X-Feed-Cache", "")
+                return took(r, t, kind), body, r.headers.get("X-Feed-Cache", "")
+
+        async def graphql(token: str) -> float:
+            t = time.perf_counter()
+            async with session.post(
+                f"{base}/graphql", json={"query": GQL_HOME}, headers={"Authorization": f"Bearer {token}"}
+            ) as r:
+                body = await r.json()
+                if r.status != 200 or body.get("errors"):
+                    raise RuntimeError(f"graphql: {r.status} {body}")
+                return took(r, t, "graphql")
 
         await get(tokens[0])  # connection and first-use warm-up, not counted
+        await graphql(tokens[0])
         for token in tokens[1:]:
-            ms, body, how = await get(token)
+            ms, body, how = await get(token, kind="cold")
             cold.append(ms)
             misses[how] += 1
             items.append(len(body["items"]))
             layers.update(i["layer"] for i in body["items"])
-            ms, _, how = await get(token)
+            ms, _, how = await get(token, kind="cached")
             cached.append(ms)
             misses[how] += 1
+            gql.append(await graphql(token))
             if body["next_cursor"]:
-                ms, _, _ = await get(token, body["next_cursor"])
+                ms, _, _ = await get(token, body["next_cursor"], kind="page2")
                 page2.append(ms)
     figures = lambda v: {"p50_ms": pct(v, 50), "p99_ms": pct(v, 99), "n": len(v)}  # noqa: E731
+    spread = lambda v: {"min": min(v), "max": max(v)} if v else None  # noqa: E731
     return {
         "cold": figures(cold),
         "cached": figures(cached),
         "page2": figures(page2),
+        "graphql": figures(gql),
+        "graphql_ratio": pct(gql, 50) / max(pct(cached, 50), 1e-9),
+        "statements": {k: spread(v) for k, v in statements.items()},
         "items_mean": sum(items) / max(1, len(items)),
         "layers": dict(layers),
         "cache_headers": dict(misses),
@@ -123,6 +159,7 @@ def run(
                 "RATE_LIMIT_API": "100000000/1m",
                 "RATE_LIMIT_WRITE": "100000000/1m",
                 "RATE_LIMIT_ANONYMOUS": "100000000/1m",
+                "COUNT_SQL_STATEMENTS": "1",
             }
             subprocess.run(
                 [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL
@@ -158,6 +195,10 @@ def report_lines(f: dict) -> list[str]:
         f"{'   cached (same request again) p50 (ms)':<44}{h['p50_ms']:>16.1f}  p99 {h['p99_ms']:.1f} ms "
         f"(FEED_CACHE_TTL {f['cache_ttl']} s; X-Feed-Cache {f['cache_headers']})",
         f"{'   page 2 through the cursor p50 (ms)':<44}{p2['p50_ms']:>16.1f}  p99 {p2['p99_ms']:.1f} ms",
+        f"{'   GraphQL, every field, cached p50 (ms)':<44}{f['graphql']['p50_ms']:>16.1f}  "
+        f"p99 {f['graphql']['p99_ms']:.1f} ms; {f['graphql_ratio']:.2f}x REST cached p50 (target <= 1.3x)",
+        f"{'   SQL statements per page (min-max)':<44}{'':>16}  "
+        + ", ".join(f"{k} {v['min']}-{v['max']}" for k, v in f["statements"].items() if v),
         f"{'   dataset':<44}{'':>16}  {len(sd.users):,} users, {sd.posts:,} posts ({sd.stories:,} stories), "
         f"{sd.reactions:,} reactions, {sd.follows:,} follows (max in-degree {sd.max_in_degree:,}), "
         f"{sd.circles:,} circles; seeded in {f['seed_s']:.0f}s; layers served {f['layers']}",

@@ -13,7 +13,8 @@
    ledger invariants checked after the run (--no-wallet skips it).
 9. Home feed (tests/bench/feeds.py): jobs/seed_dataset.py's 10k users / 100k posts / 1M reactions
    seeded into this stack after 5 (worker stopped), then GET /feeds/home p50/p99 cold, cached and
-   page 2 (--no-feeds skips it).
+   page 2, the same page over GraphQL with every field of the post view (its ratio to REST), and
+   the SQL statements per page (--no-feeds skips it).
 10, 11. Recommendations (tests/bench/recs.py): the embeddings agent's posts/s against raw
    model.encode on the same captions, and GET /recommendations/.../recommended p50/p99, after 9
    (worker stopped; --no-recs skips them).
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             "RATE_LIMIT_API": "100000000/1m",
             "RATE_LIMIT_WRITE": "100000000/1m",
             "RATE_LIMIT_ANONYMOUS": "100000000/1m",
+            "COUNT_SQL_STATEMENTS": "1",  # section 9 reports statements per page
         }
         subprocess.run(
             [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL

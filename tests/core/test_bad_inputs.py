@@ -71,6 +71,23 @@ CASES = [
     ("GET", "/no/such/route", None, False, 404, "not_found"),
     ("PUT", "/interactions/reactions", {}, True, 405, "method_not_allowed"),
     ("POST", "/graphql", b"{broken", False, 400, "bad_request"),
+    # posts: edit, pins, bookmarks, grids, profiles (models/content/editing.py, grid.py, bookmarks.py)
+    ("PATCH", "/posts/not-a-uuid", {"caption": "x"}, True, 400, "invalid_id"),
+    ("PATCH", f"/posts/{MISSING}", {"caption": "x"}, True, 404, "post_not_found"),
+    ("PATCH", "/posts/{post}", {}, True, 422, "validation_error"),
+    ("PATCH", "/posts/{post}", {"visibility": "secret"}, True, 422, "validation_error"),
+    ("PATCH", "/posts/{post}", {"caption": "x"}, False, 401, "unauthorized"),
+    ("PUT", "/posts/not-a-uuid/pin", None, True, 400, "invalid_id"),
+    ("PUT", f"/posts/{MISSING}/pin", None, True, 404, "post_not_found"),
+    ("DELETE", f"/posts/{MISSING}/pin", None, True, 404, "post_not_found"),
+    ("PUT", "/posts/not-a-uuid/bookmark", None, True, 400, "invalid_id"),
+    ("PUT", f"/posts/{MISSING}/bookmark", None, True, 404, "post_not_found"),
+    ("GET", "/users/not-a-uuid/posts", None, True, 400, "invalid_id"),
+    ("GET", f"/users/{MISSING}/posts", None, True, 404, "user_not_found"),
+    ("GET", "/users/me/bookmarks?limit=0", None, True, 422, "validation_error"),
+    ("GET", "/users/me/bookmarks?cursor=%%%", None, True, 400, "invalid_cursor"),
+    ("GET", "/users/me/bookmarks", None, False, 401, "unauthorized"),
+    ("GET", "/users/by-username/nobody-at-all", None, True, 404, "user_not_found"),
 ]
 
 
@@ -86,7 +103,7 @@ async def test_bad_input(client, ctx, method, path, body, auth, status, code):
         headers["Content-Type"] = "application/json"
     elif body is not None:
         kwargs["json"] = {k: (v.replace("{post}", post) if isinstance(v, str) else v) for k, v in body.items()}
-    r = await client.request(method, path, headers=headers, **kwargs)
+    r = await client.request(method, path.replace("{post}", post), headers=headers, **kwargs)
     assert r.status_code == status, r.text
     err = r.json()["error"]
     assert err["code"] == code and err["message"]

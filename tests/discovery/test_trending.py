@@ -168,10 +168,11 @@ def test_redelivered_and_reordered_events_never_double_count():
 
 
 def test_hashtags_are_parsed_and_listed_per_tag():
-    assert trending.hashtags("Sunset in #Cairo #food #cairo, café#no #قهوة #x_1 ##y") == [
+    # normalised as posts store them (models/core/text.py): ة -> ه, diacritics dropped
+    assert trending.hashtags("Sunset in #Cairo #food #cairo, café#no #قهوة #قَهوه #x_1 ##y") == [
         "cairo",
         "food",
-        "قهوة",
+        "قهوه",
         "x_1",
     ]
     assert trending.hashtags("no tags") == [] and trending.hashtags("") == []
@@ -192,7 +193,7 @@ def test_hashtags_are_parsed_and_listed_per_tag():
     ranked, by_tag = trending.rank(w.snapshot(now), CFG, now)
     assert [p for p, _ in ranked] == [str(food), str(both), str(coffee)]
     assert [p for p, _ in by_tag["food"]] == [str(food), str(both)]
-    assert [p for p, _ in by_tag["قهوة"]] == [str(both), str(coffee)]
+    assert [p for p, _ in by_tag[trending.normalize_tag("#قهوة")]] == [str(both), str(coffee)]
     assert trending.normalize_tag("#Food") == "food"
     with pytest.raises(trending.DomainError):
         trending.normalize_tag("two words")

@@ -41,12 +41,6 @@ async def resolve_profile(user, info):
     return await social_flows.view_profile(info.context["svc"], info.context["user_id"], UUID(user["id"]))
 
 
-@post_type.field("counters")
-async def resolve_counters(post, info):
-    svc = info.context["svc"]
-    return await reactions.counters_of(svc, UUID(post["id"]))
-
-
 @mutation.field("register")
 async def resolve_register(_, info, input):
     return await do_register(_validate(RegisterIn, input))

@@ -11,7 +11,7 @@ from api.graphql.resolvers.common import validate as _validate
 from api.graphql.resolvers.common import viewer as _viewer
 from api.inputs.discovery import TrendingIn
 from api.inputs.interactions import CommentEditIn, CommentIn, ShareIn, ViewIn
-from models.content import comments, feedback, views
+from models.content import comments, feedback, post_view, views
 from models.discovery import trending
 
 query, mutation = QueryType(), MutationType()
@@ -37,13 +37,17 @@ async def resolve_replies(_, info, comment_id, cursor=None, limit=20):
 @query.field("trending")
 async def resolve_trending(_, info, hashtag=None, cursor=None, limit=20):
     q = _validate(TrendingIn, {"hashtag": hashtag, "cursor": cursor, "limit": limit})
-    return await trending.page(info.context["svc"], _viewer(info), hashtag=q.hashtag, cursor=q.cursor, limit=q.limit)
+    svc, viewer = info.context["svc"], _viewer(info)
+    page = await trending.page(svc, viewer, hashtag=q.hashtag, cursor=q.cursor, limit=q.limit)
+    return await post_view.refresh_page(svc, viewer, page)
 
 
 @query.field("trendingRecommendations")
 async def resolve_trending_recommendations(_, info, cursor=None, limit=20):
     q = _validate(TrendingIn, {"cursor": cursor, "limit": limit})
-    return await trending.page(info.context["svc"], _user(info), cursor=q.cursor, limit=q.limit, recommend=True)
+    svc, viewer = info.context["svc"], _user(info)
+    page = await trending.page(svc, viewer, cursor=q.cursor, limit=q.limit, recommend=True)
+    return await post_view.refresh_page(svc, viewer, page)
 
 
 @mutation.field("addComment")

@@ -9,6 +9,7 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
 from api.inputs.discovery import InterestsIn, RecommendedIn
+from models.content import post_view
 from models.discovery import recommendations
 
 query, mutation = QueryType(), MutationType()
@@ -17,14 +18,16 @@ query, mutation = QueryType(), MutationType()
 @query.field("recommended")
 async def resolve_recommended(_, info, user_id, cursor=None, limit=None):
     args = _validate(RecommendedIn, {"cursor": cursor, "limit": limit})
+    svc, viewer = info.context["svc"], _user(info)
     page = await recommendations.recommended(
-        info.context["svc"],
-        viewer_id=_user(info),
+        svc,
+        viewer_id=viewer,
         user_id=parse_id(user_id, "userId"),
         cursor=args.cursor,
         limit=args.limit,
         accept_language=request.headers.get("Accept-Language"),
     )
+    page = await post_view.refresh_page(svc, viewer, page, key=None)
     return {**page, "items": [{"post": item, "reason": item["reason"]} for item in page["items"]]}
 
 

@@ -10,7 +10,7 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
 from api.inputs.content import RemixPageIn, RemixSettingsIn
-from models.content import remixes
+from models.content import post_view, remixes
 
 mutation, post_type = MutationType(), ObjectType("Post")
 remix_type = EnumType("RemixType", {t.upper(): t for t in remixes.TYPES})
@@ -28,19 +28,12 @@ async def resolve_set_remix_settings(_, info, post_id, allow_duets=None, allow_s
     )
 
 
-@post_type.field("remix")
-async def resolve_post_remix(post, info):
-    if "remix" in post:  # already read with the post (remix lists, createPost)
-        return post["remix"]
-    return await remixes.ref_of(info.context["svc"], UUID(post["id"]))
-
-
 @post_type.field("remixes")
 async def resolve_post_remixes(post, info, type=None, cursor=None, limit=20):
     q = _validate(RemixPageIn, {"type": type, "cursor": cursor, "limit": limit})
-    return await remixes.list_remixes(
-        info.context["svc"], _user(info), UUID(post["id"]), type=q.type, cursor=q.cursor, limit=q.limit
-    )
+    svc, viewer = info.context["svc"], _user(info)
+    page = await remixes.list_remixes(svc, viewer, UUID(post["id"]), type=q.type, cursor=q.cursor, limit=q.limit)
+    return await post_view.refresh_page(svc, viewer, page, key=None)
 
 
 bindables = [mutation, post_type, remix_type]

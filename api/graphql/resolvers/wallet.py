@@ -9,6 +9,7 @@ from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
 from api.inputs import PageIn
 from api.inputs.wallet import MetricsIn, PlanIn, TipIn, TransactionIn
+from models.core.errors import DomainError
 from models.wallet import cashout, metrics, subscriptions, tips, topups, wallets
 
 query, mutation = QueryType(), MutationType()
@@ -46,8 +47,12 @@ async def resolve_wallet(_, info, user_id):
 
 
 @query.field("walletTransactions")
-async def resolve_wallet_transactions(_, info, user_id, first=50, after=None):
-    page = _validate(PageIn, {"limit": first, "cursor": after})
+async def resolve_wallet_transactions(_, info, user_id, cursor=None, limit=None, first=None, after=None):
+    """`first`/`after` are the deprecated names of `limit`/`cursor` (one pagination style)."""
+    if (first is not None and limit is not None) or (after is not None and cursor is not None):
+        raise DomainError("use cursor and limit (first and after are their deprecated names)", code="validation_error")
+    limit, cursor = limit if limit is not None else first, cursor if cursor is not None else after
+    page = _validate(PageIn, {"limit": 50 if limit is None else limit, "cursor": cursor})
     return await wallets.list_transactions(
         _svc(info), _user(info), parse_id(user_id, "userId"), cursor=page.cursor, limit=page.limit
     )
