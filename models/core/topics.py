@@ -34,6 +34,7 @@ class PostCreatedPayload(Payload):
     visibility: str
     caption: str
     video_id: UUID | None = None  # a post with a video appears to others once it is ready
+    image_ids: list[UUID] | None = None  # a photo post: its images in order (models/content/post_images.py)
     circle_id: UUID | None = None  # set for visibility "circle"
     kind: Literal["post", "story"] = "post"
     expires_at: datetime | None = None  # stories: 24 h after they were made; then they exist for nobody
