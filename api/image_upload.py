@@ -19,6 +19,10 @@ PATHS = ("/media/images", "/users/me/avatar", "/users/me/cover")
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
 
 
+class MissingFile(DomainError):
+    status, code = 422, "validation_error"
+
+
 async def read_file() -> bytes:
     limit = svc().settings.image_max_bytes
     try:
@@ -29,9 +33,8 @@ async def read_file() -> bytes:
         raise DomainError("the body is not valid multipart/form-data", code="bad_request") from None
     upload = files.get("file")
     if upload is None:
-        raise DomainError(
+        raise MissingFile(
             "send the image as multipart/form-data in the field `file`",
-            code="validation_error",
             details=[{"field": "file", "message": "required"}],
         )
     data = upload.read(limit + 1)
