@@ -95,6 +95,15 @@ class CaseDecidedPayload(Payload):
     video_status: str  # the video's status after the decision
 
 
+class ImageDecidedPayload(Payload):
+    """A moderator decided about an image the NSFW classifier held (models/moderation/image_review.py)."""
+
+    image_id: UUID
+    owner_id: UUID
+    decision: Literal["approve", "reject"]
+    status: Literal["ready", "deleted"]  # the image after the decision
+
+
 class FollowPayload(Payload):
     follower_id: UUID
     followee_id: UUID
@@ -294,6 +303,13 @@ MODERATION_CASES = Topic(
     doc="A moderator decided a moderation case opened by the NSFW agent (approve: the video is "
     "ready; reject: rejected), relayed from the PostgreSQL outbox after commit. Keyed by "
     "video. No consumer yet.",
+)
+MODERATION_IMAGES = Topic(
+    "moderation.images",
+    key="image_id",
+    events={"moderation.image_decided": ImageDecidedPayload},
+    doc="A moderator approved (ready) or rejected (deleted) an image the NSFW classifier held "
+    "for review, relayed from the PostgreSQL outbox after commit. Keyed by image. No consumer yet.",
 )
 MEDIA = Topic(
     "media.videos",

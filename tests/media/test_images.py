@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.support.factories import register
+from tests.support.factories import admin_user, register
 from tests.support.images import GPS_IFD, heic, photo, png, png_bomb, served, skin_close_up, upload
 
 SIZES = ("96", "320", "1080")
@@ -242,3 +242,54 @@ async def test_graphql_photo_post(client):
         headers=me["headers"],
     )
     assert r.json()["errors"][0]["extensions"]["code"] == "too_many_images"
+
+
+async def test_held_images_wait_for_a_moderator(client, db, stack_env):
+    owner, staff = await register(client), await admin_user(client, stack_env)
+    held = []
+    for _ in range(2):
+        r = await upload(client, owner, skin_close_up(640, 0.8), name="y.png")
+        assert r.status_code == 201 and r.json()["status"] == "in_review", r.text
+        held.append(r.json()["id"])
+    r = await client.get("/admin/moderation/images", headers=owner["headers"])
+    assert r.status_code == 403
+    queue = (await client.get("/admin/moderation/images?limit=100", headers=staff["headers"])).json()
+    mine = [i for i in queue["items"] if i["owner_id"] == owner["user"]["id"]]
+    assert [i["id"] for i in mine] == held  # oldest first
+    assert 0.5 <= mine[0]["nsfw_score"] < 0.85 and mine[0]["purpose"] == "post"
+    assert (await client.get(mine[0]["jpeg_urls"]["320"])).status_code == 200  # the moderator sees it (signed)
+    # approve: the owner can post it, and a post shows it
+    r = await client.post(
+        f"/admin/moderation/images/{held[0]}/decide", json={"decision": "approve"}, headers=staff["headers"]
+    )
+    assert r.status_code == 200 and r.json() == {"image_id": held[0], "decision": "approve", "status": "ready"}
+    r = await client.post("/posts", json={"image_ids": [held[0]]}, headers=owner["headers"])
+    assert r.status_code == 201, r.text
+    # reject: row and files gone
+    r = await client.post(
+        f"/admin/moderation/images/{held[1]}/decide", json={"decision": "reject"}, headers=staff["headers"]
+    )
+    assert r.status_code == 200 and r.json()["status"] == "deleted"
+    assert await db.fetchval("SELECT count(*) FROM images WHERE id = $1", held[1]) == 0
+    assert files_of(stack_env, held[1]) == []
+    r = await client.post(
+        f"/admin/moderation/images/{held[1]}/decide", json={"decision": "approve"}, headers=staff["headers"]
+    )
+    assert r.status_code == 404 and r.json()["error"]["code"] == "image_not_found"
+    r = await client.post(
+        f"/admin/moderation/images/{held[0]}/decide", json={"decision": "reject"}, headers=staff["headers"]
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "image_not_held"
+    audited = await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'moderation.image_decided' AND subject = ANY($1::text[])",
+        [f"image:{i}" for i in held],
+    )
+    assert audited == 2
+    # GraphQL: the same queue
+    r = await client.post(
+        "/graphql",
+        json={"query": "{ heldImages(limit: 100) { items { id urls { size } } nextCursor } }"},
+        headers=staff["headers"],
+    )
+    assert "errors" not in r.json(), r.json()
+    assert not {held[0], held[1]} & {i["id"] for i in r.json()["data"]["heldImages"]["items"]}

@@ -11,6 +11,7 @@ from quart import request
 from models.content import post_images
 
 post_type, profile_type, image_type = ObjectType("Post"), ObjectType("Profile"), ObjectType("Image")
+held_type = ObjectType("HeldImage")
 
 
 def sizes(webp: dict | None, jpeg: dict | None) -> list[dict] | None:
@@ -30,6 +31,7 @@ async def resolve_post_images(post, info):
 
 
 @image_type.field("urls")
+@held_type.field("urls")
 def resolve_image_urls(image, info):
     return sizes(image["urls"], image["jpeg_urls"])
 
@@ -44,4 +46,4 @@ def resolve_cover_urls(profile, info):
     return sizes(profile.get("cover_urls"), profile.get("cover_jpeg_urls"))
 
 
-bindables = [post_type, profile_type, image_type]
+bindables = [post_type, profile_type, image_type, held_type]
