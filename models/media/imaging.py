@@ -88,7 +88,8 @@ def _decode(im: Image.Image, longest: int) -> Image.Image:
         out = flat
     else:
         out = oriented.convert("RGB")
-    icc = im.info.get("icc_profile")
+    # an RGB source's colour profile still describes the pixels; a CMYK or grey one would not
+    icc = im.info.get("icc_profile") if im.mode in ("RGB", "RGBA", "RGBX", "P") else None
     out.info = {"icc_profile": icc} if icc else {}
     return out
 
