@@ -8,10 +8,10 @@ Neither the part's file name nor its Content-Type is read: the content says what
 
 from __future__ import annotations
 
-from quart import request
+from quart import g, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from api.auth import svc
+from api.auth import limit, svc
 from models.core.errors import DomainError
 from models.media.images import ImageTooLarge
 
@@ -24,11 +24,14 @@ class MissingFile(DomainError):
 
 
 async def read_file() -> bytes:
-    limit = svc().settings.image_max_bytes
+    """The bytes of the `file` part, after counting the upload against RATE_LIMIT_IMAGES (429
+    `rate_limited` before the body is read)."""
+    await limit("images", svc().settings.rate_limit_images, [f"user:{g.user_id}"], g.user_id)
+    max_bytes = svc().settings.image_max_bytes
     try:
         files = await request.files
     except RequestEntityTooLarge:
-        raise ImageTooLarge(f"an image may be at most {limit // 1024**2} MB") from None
+        raise ImageTooLarge(f"an image may be at most {max_bytes // 1024**2} MB") from None
     except (BadRequest, ValueError):
         raise DomainError("the body is not valid multipart/form-data", code="bad_request") from None
     upload = files.get("file")
@@ -37,7 +40,7 @@ async def read_file() -> bytes:
             "send the image as multipart/form-data in the field `file`",
             details=[{"field": "file", "message": "required"}],
         )
-    data = upload.read(limit + 1)
-    if len(data) > limit:
-        raise ImageTooLarge(f"an image may be at most {limit // 1024**2} MB")
+    data = upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"an image may be at most {max_bytes // 1024**2} MB")
     return data

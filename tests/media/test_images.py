@@ -9,10 +9,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 from uuid import uuid4
 
+import httpx
 import pytest
 
 from tests.support.factories import admin_user, register
 from tests.support.images import GPS_IFD, heic, photo, png, png_bomb, served, skin_close_up, upload
+from tests.support.processes import start_api
 
 SIZES = ("96", "320", "1080")
 
@@ -293,3 +295,22 @@ async def test_held_images_wait_for_a_moderator(client, db, stack_env):
     )
     assert "errors" not in r.json(), r.json()
     assert not {held[0], held[1]} & {i["id"] for i in r.json()["data"]["heldImages"]["items"]}
+
+
+@pytest.fixture(scope="module")
+def limited_api(stack_env, log_dir):
+    proc, base = start_api(stack_env, log_dir, RATE_LIMIT_IMAGES="2/1d")
+    yield base
+    proc.stop()
+
+
+async def test_uploads_per_account_are_limited(limited_api):
+    async with httpx.AsyncClient(base_url=limited_api, timeout=30) as c:
+        me, other = await register(c), await register(c)
+        for _ in range(2):
+            assert (await upload(c, me, png(), name="a.png")).status_code == 201
+        r = await upload(c, me, png(), name="a.png")
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited" and "Retry-After" in r.headers
+        r = await upload(c, me, png(), path="/users/me/avatar", method="PUT")  # every image upload counts
+        assert r.status_code == 429
+        assert (await upload(c, other, png(), name="a.png")).status_code == 201  # per account
