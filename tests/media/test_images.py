@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from urllib.parse import urlparse
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -314,3 +314,20 @@ async def test_uploads_per_account_are_limited(limited_api):
         r = await upload(c, me, png(), path="/users/me/avatar", method="PUT")  # every image upload counts
         assert r.status_code == 429
         assert (await upload(c, other, png(), name="a.png")).status_code == 201  # per account
+
+
+async def test_a_deleted_posts_images_go_with_it(client, svc, db, stack_env):
+    from models.content import post_images
+
+    me = await register(client)
+    imgs = await _images(client, me, 3)
+    r = await client.post("/posts", json={"image_ids": [i["id"] for i in imgs]}, headers=me["headers"])
+    post_id = r.json()["id"]
+    r = await client.patch(
+        f"/users/{me['user']['id']}/profile", json={"avatar_media_id": imgs[0]["id"]}, headers=me["headers"]
+    )
+    assert r.status_code == 200
+    gone = await post_images.delete_images_of(svc, UUID(post_id))
+    assert sorted(map(str, gone)) == sorted(i["id"] for i in imgs[1:])  # the avatar stays
+    assert await stored(db, me) == 1
+    assert all(files_of(stack_env, i["id"]) == [] for i in imgs[1:]) and files_of(stack_env, imgs[0]["id"])
