@@ -11,7 +11,7 @@ from quart_schema import QuartSchema
 from werkzeug.exceptions import BadRequest
 
 from api import auth as guard
-from api import cors, errors, metrics
+from api import cors, errors, image_upload, metrics
 from api.client_ip import TrustedProxies, parse_networks
 from api.realtime import Hub
 from api.routes import blueprints
@@ -25,11 +25,15 @@ class JsonRequest(Request):
     # Bodies streamed to disk and bounded by their own rules (Tus chunks, api/routes/tus.py):
     # MAX_CONTENT_LENGTH, meant for JSON, must not apply. Quart fixes the limit when it builds
     # the request, before any route code runs, hence here.
+    # Image uploads (api/image_upload.py) take IMAGE_MAX_BYTES and the multipart framing.
     STREAMED_BODY_PREFIX = "/media/upload"
+    image_body_bytes = 10 * 1024**2 + image_upload.MULTIPART_SLACK  # create_app sets it from the settings
 
     def __init__(self, method, scheme, path, *args, **kwargs):
         if path == self.STREAMED_BODY_PREFIX or path.startswith(self.STREAMED_BODY_PREFIX + "/"):
             kwargs["max_content_length"] = None
+        elif path in image_upload.PATHS:
+            kwargs["max_content_length"] = self.image_body_bytes
         super().__init__(method, scheme, path, *args, **kwargs)
 
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
@@ -81,7 +85,9 @@ def create_app(settings: Settings | None = None) -> Quart:
     settings = settings or get_settings()
     logs.setup(settings.log_level, service="api")
     app = Quart("daira")
-    app.request_class = JsonRequest
+    app.request_class = type(
+        "AppRequest", (JsonRequest,), {"image_body_bytes": settings.image_max_bytes + image_upload.MULTIPART_SLACK}
+    )
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, SETTINGS=settings)
     QuartSchema(
         app,

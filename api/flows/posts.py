@@ -19,6 +19,7 @@ async def create_post(svc: Services, author_id: UUID, data: PostIn, idempotency_
         visibility=data.visibility,
         circle_id=data.circle_id,
         video_id=data.video_id,
+        image_ids=data.image_ids,
         kind=data.kind,
         idempotency_key=idempotency_key,
         remix=data.remix.spec() if data.remix else None,

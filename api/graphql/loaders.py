@@ -17,7 +17,7 @@ from models.content import post_view
 class Loaders:
     def __init__(self, svc, viewer_id: UUID | None, base_url: str):
         async def authors(keys: list[UUID]) -> list:
-            found = await post_view.authors(svc, keys)
+            found = await post_view.authors(svc, keys, base_url=base_url)
             return [found.get(k) for k in keys]
 
         async def media(keys: list[tuple[UUID, UUID | None, str]]) -> list:

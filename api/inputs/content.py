@@ -35,6 +35,9 @@ class PostIn(Strict):
     visibility: Literal["public", "followers", "circle", "subscribers"] = "public"
     circle_id: UUID | None = None  # one of your circles; required with "circle", refused otherwise
     video_id: UUID | None = None  # your own upload, processing or ready; others see the post once it is ready
+    # a photo post: 1-10 of your own images (POST /media/images) in order, instead of video_id;
+    # the count and ownership are checked by the domain (400 too_many_images, 404 image_not_found)
+    image_ids: list[UUID] | None = None
     kind: Literal["post", "story"] = "post"  # a story expires after 24 h (STORY_TTL)
     remix: RemixIn | None = None  # a duet or stitch of another post's video (needs video_id)
 

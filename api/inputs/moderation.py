@@ -35,3 +35,8 @@ class CasesQuery(Strict):
 class DecideIn(Strict):
     decision: Literal["approve", "reject"]
     note: str | None = Field(None, max_length=500)
+
+
+class HeldImagesQuery(Strict):
+    cursor: str | None = Field(None, max_length=200)
+    limit: int = Field(50, ge=1, le=100)

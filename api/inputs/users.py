@@ -21,7 +21,8 @@ class ProfilePatchIn(Strict):
         | None
     ) = None
     bio: Annotated[str, Field(max_length=profiles.BIO_MAX), AfterValidator(profiles.clean_bio)] | None = None
-    avatar_media_id: UUID | None = None
+    avatar_media_id: UUID | None = None  # one of your images (POST /media/images, PUT /users/me/avatar)
+    cover_media_id: UUID | None = None
     language: Annotated[str, Field(max_length=35), AfterValidator(profiles.clean_language)] | None = None
     region: Annotated[str, Field(max_length=2), AfterValidator(profiles.clean_region)] | None = None
 

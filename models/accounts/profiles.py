@@ -1,13 +1,16 @@
-"""Profiles: what a user shows others (display name, bio, avatar, language, region, badges).
+"""Profiles: what a user shows others (display name, bio, avatar, cover, language, region, badges).
 
 A user without a profile row has the empty profile; the first edit creates the row. The display
 name falls back to the username until one is set (and again when it is cleared with null).
-`avatar` is the avatar's media id until the media issue serves media by URL.
+`avatar_media_id` / `cover_media_id` are image ids (`avatar` is the old name of the first); images
+are a higher domain (media), which registers how an id is checked and linked (`register_images`,
+infra/services.wire_domains): unregistered, an image id is refused (fail closed).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -28,7 +31,8 @@ from models.core.events import Event
 if TYPE_CHECKING:
     from infra.services import Services
 
-FIELDS = ("display_name", "bio", "avatar_media_id", "language", "region")
+FIELDS = ("display_name", "bio", "avatar_media_id", "cover_media_id", "language", "region")
+IMAGE_FIELDS = ("avatar_media_id", "cover_media_id")
 DISPLAY_NAME_MAX, BIO_MAX = 50, 300
 
 # BCP 47 language tag, the common subset: language, optional script, optional region
@@ -46,6 +50,7 @@ class Profile(Base):
     display_name: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_MAX), nullable=True)
     bio: Mapped[str | None] = mapped_column(String(BIO_MAX), nullable=True)
     avatar_media_id: Mapped[UUID | None] = mapped_column(Uuid, nullable=True)
+    cover_media_id: Mapped[UUID | None] = mapped_column(Uuid, nullable=True)
     language: Mapped[str | None] = mapped_column(String(35), nullable=True)
     region: Mapped[str | None] = mapped_column(String(2), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -81,18 +86,53 @@ def clean_region(value: str) -> str:
     return value.upper()
 
 
+# --- images (registered by models/media/avatars.py) ----------------------------------------------
+
+# (svc, owner_id, image_id) -> None, raising when the owner may not show that image
+ImageCheck = Callable[["Services", UUID, UUID], Awaitable[None]]
+# (svc, image_ids, base_url) -> {image_id: ({size: WebP URL}, {size: JPEG URL})}
+ImageLinks = Callable[["Services", list[UUID], str], Awaitable[dict[UUID, tuple[dict, dict]]]]
+_images: tuple[ImageCheck, ImageLinks] | None = None
+
+
+def register_images(check: ImageCheck, links: ImageLinks) -> None:
+    global _images
+    _images = (check, links)
+
+
+def _image_fields(name: str, image_id: UUID | None, links: dict[UUID, tuple[dict, dict]]) -> dict:
+    webp, jpeg = links.get(image_id, (None, None)) if image_id else (None, None)
+    return {
+        f"{name}_media_id": image_id and str(image_id),
+        f"{name}_url": webp and webp.get(AVATAR_SIZE),
+        f"{name}_urls": webp,
+        f"{name}_jpeg_urls": jpeg,
+    }
+
+
+AVATAR_SIZE = "320"  # `avatar_url` / `cover_url`: this size of `*_urls`
+
+
 # --- reads and writes ---------------------------------------------------------------------------
 
 
-def _out(user_id: UUID, username: str, joined: datetime, profile: Profile | None, held: list[dict]) -> dict:
+def _out(
+    user_id: UUID,
+    username: str,
+    joined: datetime,
+    profile: Profile | None,
+    held: list[dict],
+    links: dict[UUID, tuple[dict, dict]],
+) -> dict:
     p = profile or Profile(user_id=user_id)
     return {
         "user_id": str(user_id),
         "username": username,
         "display_name": p.display_name or username,
         "bio": p.bio,
-        "avatar_media_id": p.avatar_media_id and str(p.avatar_media_id),
         "avatar": p.avatar_media_id and str(p.avatar_media_id),
+        **_image_fields("avatar", p.avatar_media_id, links),
+        **_image_fields("cover", p.cover_media_id, links),
         "language": p.language,
         "region": p.region,
         "badges": held,
@@ -100,7 +140,7 @@ def _out(user_id: UUID, username: str, joined: datetime, profile: Profile | None
     }
 
 
-async def get_profile(svc: Services, user_id: UUID) -> dict:
+async def get_profile(svc: Services, user_id: UUID, *, base_url: str = "") -> dict:
     """The profile, or 404 `user_not_found`. Others read it through models/social/flows.view_profile
     (blocks hide it)."""
     async with svc.sessions() as s:
@@ -114,17 +154,33 @@ async def get_profile(svc: Services, user_id: UUID) -> dict:
         held = await badges.of_user(s, user_id) if row else []
     if row is None:
         raise NotFound("no such user", code="user_not_found")
-    return _out(user_id, row.username, row.created_at, row.Profile, held)
+    p = row.Profile
+    ids = [i for i in (p and p.avatar_media_id, p and p.cover_media_id) if i]
+    links = await _images[1](svc, ids, base_url) if ids and _images else {}
+    return _out(user_id, row.username, row.created_at, p, held, links)
 
 
 async def update_profile(
-    svc: Services, *, actor_id: UUID, user_id: UUID, changes: dict, client: Client | None = None
+    svc: Services,
+    *,
+    actor_id: UUID,
+    user_id: UUID,
+    changes: dict,
+    client: Client | None = None,
+    base_url: str = "",
 ) -> dict:
     """Set the given fields (None clears one) of the actor's own profile; anyone else's is 403
-    `not_owner`. Audited by field name (never values); `user.profile_updated` event."""
+    `not_owner`. An avatar or cover must be one of the actor's own images, not held for review
+    (404 `image_not_found`, 409 `image_in_review`). Audited by field name (never values);
+    `user.profile_updated` event."""
     if actor_id != user_id:
         raise Forbidden("you can only edit your own profile", code="not_owner")
     changes = {k: v for k, v in changes.items() if k in FIELDS}
+    for field in IMAGE_FIELDS:
+        if changes.get(field) is not None:
+            if _images is None:
+                raise NotFound("images are not served by this process", code="image_not_found")
+            await _images[0](svc, actor_id, changes[field])
     if changes:
         values = {**changes, "updated_at": utcnow()}
         async with outbox.transaction(svc) as s:
@@ -144,4 +200,4 @@ async def update_profile(
             outbox.stage(
                 s, Event("user.profile_updated", {"user_id": str(user_id), "fields": sorted(changes)}, actor=actor_id)
             )
-    return await get_profile(svc, user_id)
+    return await get_profile(svc, user_id, base_url=base_url)

@@ -122,14 +122,14 @@ async def counts(svc: Services, viewer_id: UUID | None, user_id: UUID) -> dict[s
     return {"posts": n_posts, "followers": follow["followers"], "following": follow["following"], "likes": likes}
 
 
-async def profile(svc: Services, viewer_id: UUID | None, user_id: UUID) -> dict:
+async def profile(svc: Services, viewer_id: UUID | None, user_id: UUID, *, base_url: str = "") -> dict:
     """The profile as the viewer sees it (models/social/flows.view_profile) with its counts."""
-    out = await view_profile(svc, viewer_id, user_id)
+    out = await view_profile(svc, viewer_id, user_id, base_url=base_url)
     return {**out, "counts": await counts(svc, viewer_id, user_id)}
 
 
-async def profile_by_username(svc: Services, viewer_id: UUID | None, username: str) -> dict:
-    return await profile(svc, viewer_id, await user_id_by_username(svc, username))
+async def profile_by_username(svc: Services, viewer_id: UUID | None, username: str, *, base_url: str = "") -> dict:
+    return await profile(svc, viewer_id, await user_id_by_username(svc, username), base_url=base_url)
 
 
 async def user_id_by_username(svc: Services, username: str) -> UUID:

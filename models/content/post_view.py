@@ -22,11 +22,12 @@ from uuid import UUID
 from sqlalchemy import Uuid, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from models.content import post_videos, reactions, visibility
+from models.content import post_images, post_videos, reactions, visibility
 from models.content.bookmarks import Bookmark
 from models.content.posts import Post, public
 from models.content.remixes import Remix
 from models.engagement.base import REACTION_TYPES
+from models.media import avatars
 from models.media.videos import Video
 
 if TYPE_CHECKING:
@@ -50,20 +51,24 @@ async def load_posts(svc: Services, ids: Sequence[UUID]) -> dict[UUID, Post]:
         return {p.id: p for p in (await s.execute(select(Post).where(Post.id.in_(list(ids))))).scalars()}
 
 
-async def authors(svc: Services, ids: Sequence[UUID]) -> dict[UUID, dict]:
-    """{author id: {id, username, display_name, avatar_url, badges, verified}}. `avatar_url` is
-    null until image media are served (photo posts, a later issue); the avatar's media id is on
-    the profile."""
+async def authors(svc: Services, ids: Sequence[UUID], *, base_url: str = "") -> dict[UUID, dict]:
+    """{author id: {id, username, display_name, avatar_url, badges, verified}}; `avatar_url` is
+    null for someone without an avatar (models/media/avatars.py)."""
     if not ids:
         return {}
-    async with svc.sessions() as s:
-        rows = (await s.execute(_AUTHORS, {"ids": list(set(ids))})).all()
+    unique = list(set(ids))
+
+    async def rows_of() -> list:
+        async with svc.sessions() as s:
+            return list((await s.execute(_AUTHORS, {"ids": unique})).all())
+
+    rows, faces = await asyncio.gather(rows_of(), avatars.avatar_urls(svc, unique, base_url=base_url))
     return {
         r.id: {
             "id": str(r.id),
             "username": r.username,
             "display_name": r.display_name or r.username,
-            "avatar_url": None,
+            "avatar_url": faces.get(r.id, {}).get("avatar_url"),
             "badges": list(r.badges),
             "verified": "verified" in r.badges,
         }
@@ -72,17 +77,21 @@ async def authors(svc: Services, ids: Sequence[UUID]) -> dict[UUID, dict]:
 
 
 async def media(svc: Services, items: Sequence[tuple[UUID, UUID | None, str]], *, base_url: str) -> dict[UUID, dict]:
-    """(post id, video id, post visibility) -> {post id: media} for the posts with a video (text
-    posts have none: null). Links are signed unless the video is ready on a public post."""
+    """(post id, video id, post visibility) -> {post id: media} for the posts with a video or
+    images (text posts have none: null). Links are signed unless the media is ready on a public post."""
     with_video = [(p, v, vis) for p, v, vis in items if v is not None]
+    without = [p for p, v, _ in items if v is None]
+    out: dict[UUID, dict] = {}
+    if without:  # photo posts among them: one statement
+        for post_id, shots in (await post_images.images_for_posts(svc, without, base_url=base_url)).items():
+            out[post_id] = _photo_media(shots)
     if not with_video:
-        return {}
+        return out
     async with svc.sessions() as s:
         found = {
             v.id: v
             for v in (await s.execute(select(Video).where(Video.id.in_([v for _, v, _ in with_video])))).scalars()
         }
-    out: dict[UUID, dict] = {}
 
     async def one(post_id: UUID, video: Video, vis: str) -> None:
         public_ = vis == "public" and video.status == "ready"
@@ -100,6 +109,21 @@ async def media(svc: Services, items: Sequence[tuple[UUID, UUID | None, str]], *
 
     await asyncio.gather(*(one(p, found[v], vis) for p, v, vis in with_video if v in found))
     return out
+
+
+def _photo_media(shots: list[dict]) -> dict:
+    first = shots[0]
+    held = any(i.get("status") != "ready" for i in shots)
+    return {
+        "kind": "images",
+        "status": "in_review" if held else "ready",
+        "thumbnail_url": first["urls"].get("320"),
+        "playback_url": None,
+        "duration_s": None,
+        "width": first["width"],
+        "height": first["height"],
+        "images": shots,
+    }
 
 
 async def counters(svc: Services, ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
@@ -165,7 +189,7 @@ async def render(svc: Services, viewer_id: UUID | None, rows: Sequence, *, base_
         return []
     ids = [p.id for p in rows]
     a, m, c, v, r = await asyncio.gather(
-        authors(svc, [p.author_id for p in rows]),
+        authors(svc, [p.author_id for p in rows], base_url=base_url),
         media(svc, [(p.id, p.video_id, p.visibility) for p in rows], base_url=base_url),
         counters(svc, ids),
         viewer_states(svc, viewer_id, [(p.id, p.author_id) for p in rows]),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from models.content import post_videos, posts, remixes
+from models.content import post_images, post_videos, posts, remixes
 from models.content.mentions import resolve_mentions
 from models.core import idempotency, outbox, text
 from models.core.base import utcnow
@@ -28,12 +28,14 @@ async def create_post(
     idempotency_key: str | None = None,
     circle_id: UUID | None = None,
     video_id: UUID | None = None,
+    image_ids: list[UUID] | None = None,
     kind: str = "post",
     remix=None,
 ) -> posts.Post:
     """With an Idempotency-Key, a retry returns the post the first attempt created.
     "circle" needs `circle_id`, one of the author's circles (else 404 circle_not_found).
     kind "story": the post expires STORY_TTL after now and then exists for nobody.
+    `image_ids`: a photo post, 1-10 of the author's own images in order (instead of `video_id`).
     `remix`: a models.content.remixes.RemixSpec (a duet or stitch of another post's video; needs `video_id`)."""
     if (visibility == "circle") != (circle_id is not None):
         raise DomainError(
@@ -41,13 +43,21 @@ async def create_post(
             code="validation_error",
             details=[{"field": "circle_id"}],
         )
+    if image_ids is not None:
+        if video_id is not None:
+            raise DomainError(
+                "a post has a video or images, not both", code="video_and_images", details=[{"field": "image_ids"}]
+            )
+        post_images.check_ids(image_ids)
     if circle_id is not None:
         await ensure_own_circle(svc, author_id, circle_id)
-    body = {"caption": caption, "visibility": visibility}
+    body: dict = {"caption": caption, "visibility": visibility}
     if circle_id is not None:
         body["circle_id"] = str(circle_id)
     if video_id is not None:  # your own uploaded video, processing or ready (post_videos.attach)
         body["video_id"] = str(video_id)
+    if image_ids is not None:
+        body["image_ids"] = [str(i) for i in image_ids]
     if kind != "post":
         body["kind"] = kind
     if remix is not None:
@@ -82,6 +92,8 @@ async def create_post(
         )
         s.add(post)
         await s.flush()
+        if image_ids is not None:
+            await post_images.attach(s, post_id=post.id, image_ids=image_ids, owner_id=author_id)
         if remix is not None:
             await remixes.add(s, post.id, remix)
         outbox.stage(
@@ -95,6 +107,7 @@ async def create_post(
                     "caption": caption,
                     "circle_id": str(circle_id) if circle_id else None,
                     "video_id": str(video_id) if video_id else None,
+                    **({"image_ids": body["image_ids"]} if image_ids is not None else {}),
                     "kind": kind,
                     "expires_at": expires_at.isoformat() if expires_at else None,
                     "hashtags": post.hashtags,

@@ -34,6 +34,7 @@ class PostCreatedPayload(Payload):
     visibility: str
     caption: str
     video_id: UUID | None = None  # a post with a video appears to others once it is ready
+    image_ids: list[UUID] | None = None  # a photo post: its images in order (models/content/post_images.py)
     circle_id: UUID | None = None  # set for visibility "circle"
     kind: Literal["post", "story"] = "post"
     expires_at: datetime | None = None  # stories: 24 h after they were made; then they exist for nobody
@@ -72,6 +73,7 @@ class PostDeletedPayload(Payload):
     kind: Literal["post", "story"] = "post"
     video_id: UUID | None = None
     original_key: str | None = None  # the video's uploaded file; its renditions are under videos/<video_id>/
+    image_ids: list[UUID] = []  # a photo post's images whose rows went with it; their files go after
 
 
 class UserRegisteredPayload(Payload):
@@ -121,6 +123,15 @@ class CaseDecidedPayload(Payload):
     kind: str  # what opened the case: "nsfw"
     decision: Literal["approve", "reject"]
     video_status: str  # the video's status after the decision
+
+
+class ImageDecidedPayload(Payload):
+    """A moderator decided about an image the NSFW classifier held (models/moderation/image_review.py)."""
+
+    image_id: UUID
+    owner_id: UUID
+    decision: Literal["approve", "reject"]
+    status: Literal["ready", "deleted"]  # the image after the decision
 
 
 class FollowPayload(Payload):
@@ -324,6 +335,13 @@ MODERATION_CASES = Topic(
     doc="A moderator decided a moderation case opened by the NSFW agent (approve: the video is "
     "ready; reject: rejected), relayed from the PostgreSQL outbox after commit. Keyed by "
     "video. No consumer yet.",
+)
+MODERATION_IMAGES = Topic(
+    "moderation.images",
+    key="image_id",
+    events={"moderation.image_decided": ImageDecidedPayload},
+    doc="A moderator approved (ready) or rejected (deleted) an image the NSFW classifier held "
+    "for review, relayed from the PostgreSQL outbox after commit. Keyed by image. No consumer yet.",
 )
 MEDIA = Topic(
     "media.videos",

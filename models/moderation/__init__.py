@@ -1,1 +1,1 @@
-"""Trust and safety: NSFW moderation cases, reports, trust scores."""
+"""Trust and safety: NSFW moderation cases, held images, reports, trust scores."""

@@ -8,6 +8,7 @@ import pytest
 
 from models.social import blocking
 from tests.support.factories import register
+from tests.support.images import png, upload
 
 # The seed's example query, verbatim.
 SEED_ME_QUERY = """query {
@@ -40,9 +41,15 @@ async def test_new_profile_defaults_to_the_username(client):
     assert (p["bio"], p["avatar"], p["language"], p["region"], p["badges"]) == (None, None, None, None, [])
 
 
+async def own_image(client, user) -> str:
+    r = await upload(client, user, png(), name="a.png")
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 async def test_edit_own_profile_partially_and_clear_a_field(client):
     me, other = await register(client), await register(client)
-    url, media = f"/users/{me['user']['id']}/profile", str(uuid4())
+    url, media = f"/users/{me['user']['id']}/profile", await own_image(client, me)
     r = await client.patch(
         url,
         headers=me["headers"],
@@ -148,7 +155,7 @@ async def test_graphql_me_profile_exactly_as_the_seed_shows(client):
             }
         }
     }
-    media = str(uuid4())
+    media = await own_image(client, me)
     await client.patch(
         f"/users/{me['user']['id']}/profile",
         headers=me["headers"],

@@ -18,10 +18,13 @@
 10, 11. Recommendations (tests/bench/recs.py): the embeddings agent's posts/s against raw
    model.encode on the same captions, and GET /recommendations/.../recommended p50/p99, after 9
    (worker stopped; --no-recs skips them).
+12. Images (tests/bench/images.py): photos/s through models/media/imaging.render against Pillow's
+   own resize of the same files, the NSFW score of one image, a bomb's refusal; after the stack
+   is stopped (--no-images skips it).
 Run order: 2, 3, 4 on the pre-produced topic, 8, then 1 (the API alone on the machine), then 5, 6, 7.
 The apply run is checked against the workload's known end state (counters = active edges =
 expected, every counter exact). Speed figures are printed, not asserted; the exit code is 1 only
-if the results are wrong. Options: --events N, --load-seconds S, --e2e N, --no-faust, --no-media.
+if the results are wrong. Options: --events N, --load-seconds S, --e2e N, --no-faust, --no-media, --no-images.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import orjson
 import uvloop
 
 from infra.dev import start_stack
-from tests.bench import api_load, apply, feeds, media, recs, wallet, workload
+from tests.bench import api_load, apply, feeds, images, media, recs, wallet, workload
 from tests.support.processes import REPO, Proc, Worker, start_api
 
 # Anything that would point the benchmark at someone's real services is dropped: it always
@@ -91,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--e2e", type=int, default=300)
     ap.add_argument("--no-faust", action="store_true")
     ap.add_argument("--no-media", action="store_true")
+    ap.add_argument("--no-images", action="store_true")
     ap.add_argument("--no-wallet", action="store_true")
     ap.add_argument("--no-feeds", action="store_true")
     ap.add_argument("--no-recs", action="store_true")
@@ -228,8 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_media:
         say("media: HLS transcode (library vs direct ffmpeg), NSFW frames/s")
         r["media"] = media.run()
+    if not args.no_images:
+        say("images: render() vs Pillow's own resize of the same files")
+        r["images"] = images.run()
     report(r, time.monotonic() - t_start)
-    if not (r["verify"]["exact"] and r["baseline_exact"] and r.get("wallet", {"ok": True})["ok"]):
+    bomb_refused = r.get("images", {"bomb_ms": 0})["bomb_ms"] is not None
+    if not (r["verify"]["exact"] and r["baseline_exact"] and r.get("wallet", {"ok": True})["ok"] and bomb_refused):
         print("WRONG RESULTS: the figures above are not valid", file=sys.stderr)
         return 1
     return 0
@@ -293,6 +301,8 @@ def report(r: dict, total_s: float) -> None:
         lines += feeds.report_lines(r["feeds"]) + [""]
     if r.get("recs"):
         lines += recs.report_lines(r["recs"]) + [""]
+    if r.get("images"):
+        lines += images.report_lines(r["images"]) + [""]
     print("\n".join(lines), flush=True)
 
 

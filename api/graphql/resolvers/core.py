@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from ariadne import EnumType, MutationType, ObjectType, QueryType
+from quart import request
 
 from api.auth import client, parse_id
 from api.flows import posts as flows
@@ -38,7 +39,9 @@ async def resolve_post(_, info, id):
 async def resolve_profile(user, info):
     if "profile" in user:  # already read by the query that found the user (resolvers/users.py)
         return user["profile"]
-    return await social_flows.view_profile(info.context["svc"], info.context["user_id"], UUID(user["id"]))
+    return await social_flows.view_profile(
+        info.context["svc"], info.context["user_id"], UUID(user["id"]), base_url=request.host_url
+    )
 
 
 @mutation.field("register")

@@ -7,9 +7,9 @@ from quart import request
 
 from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user, validate
-from api.inputs.moderation import CasesQuery, DecideIn
+from api.inputs.moderation import CasesQuery, DecideIn, HeldImagesQuery
 from models.accounts import roles
-from models.moderation import cases
+from models.moderation import cases, image_review
 
 query, mutation = QueryType(), MutationType()
 enums = [
@@ -44,6 +44,22 @@ async def resolve_decide_moderation_case(_, info, id, decision, note=None):
         actor=me,
         client=client(),
         base_url=request.host_url,
+    )
+
+
+@query.field("heldImages")
+async def resolve_held_images(_, info, **args):
+    svc, _me = await _staff(info)
+    q = validate(HeldImagesQuery, args)
+    return await image_review.held(svc, cursor=q.cursor, limit=q.limit, base_url=request.host_url)
+
+
+@mutation.field("decideHeldImage")
+async def resolve_decide_held_image(_, info, id, decision, note=None):
+    svc, me = await _staff(info)
+    data = validate(DecideIn, {"decision": decision, "note": note})
+    return await image_review.decide(
+        svc, image_id=parse_id(id, "id"), decision=data.decision, note=data.note, actor=me, client=client()
     )
 
 

@@ -35,8 +35,7 @@ async def resolve_media(post, info):
     if "media" in post:
         return post["media"]
     video = UUID(post["video_id"]) if post.get("video_id") else None
-    if video is None:
-        return None
+    # a post without a video may be a photo post: the loader finds its images with the page's
     return await loaders(info).media.load((UUID(post["id"]), video, post["visibility"]))
 
 
@@ -80,7 +79,9 @@ async def resolve_user_posts(user, info, cursor=None, limit=20):
 async def resolve_user_by_username(_, info, username):
     svc, viewer = info.context["svc"], _viewer(info)  # public: None without a token
     user_id = await grid.user_id_by_username(svc, username)
-    profile = await social_flows.view_profile(svc, viewer, user_id)  # 404 when hidden
+    profile = await social_flows.view_profile(
+        svc, viewer, user_id, base_url=info.context["base_url"]
+    )  # 404 when hidden
     user = await users.get_user(svc, user_id)
     return {**users.public(user), "email": user.email if user_id == viewer else None, "profile": profile}
 

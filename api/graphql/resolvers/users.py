@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ariadne import EnumType, MutationType, ObjectType, QueryType
+from quart import request
 
 from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user as _user
@@ -28,7 +29,8 @@ enums = [
 async def resolve_user(_, info, id):
     svc, viewer = info.context["svc"], _viewer(info)
     user_id = parse_id(id, "id")
-    profile = await social_flows.view_profile(svc, viewer, user_id)  # 404 when unknown or hidden
+    # 404 when unknown or hidden
+    profile = await social_flows.view_profile(svc, viewer, user_id, base_url=request.host_url)
     user = await users.get_user(svc, user_id)
     # `profile` is picked up by User.profile (resolvers/core.py) instead of reading it again.
     return {**users.public(user), "email": user.email if user_id == viewer else None, "profile": profile}
@@ -56,7 +58,7 @@ async def resolve_reports(_, info, **args):
 async def resolve_update_profile(_, info, input):
     data, me = _validate(ProfilePatchIn, input), _user(info)
     return await profiles.update_profile(
-        info.context["svc"], actor_id=me, user_id=me, changes=data.changes(), client=client()
+        info.context["svc"], actor_id=me, user_id=me, changes=data.changes(), client=client(), base_url=request.host_url
     )
 
 
