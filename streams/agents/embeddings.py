@@ -6,7 +6,8 @@ from __future__ import annotations
 from infra import vectors
 from infra.vectors import USERS, VIDEOS
 from ml import embeddings
-from models.core.topics import MEDIA, POSTS, RECS_REBUILD
+from models.core.events import Received
+from models.core.topics import MEDIA, POSTS, RECS_REBUILD, PostCreatedPayload
 from models.discovery.indexing import (
     PostDoc,
     apply_rebuild,
@@ -25,8 +26,8 @@ from streams.batch import batch_agent
 
 
 @batch_agent(POSTS, name="recs_embeddings", max_records=512, warmup=embeddings.warm)
-async def recs_embeddings(events: list[dict], svc) -> None:
-    docs = [PostDoc.of(e["payload"], e["ts"]) for e in events if e["type"] == "post.created"]
+async def recs_embeddings(events: list[Received[PostCreatedPayload]], svc) -> None:
+    docs = [PostDoc.of(e.payload, e.ts) for e in events]
     if not docs:
         return
     indexed = await index_posts(svc, docs, await with_building(svc, VIDEOS))
@@ -45,10 +46,10 @@ async def recs_embeddings(events: list[dict], svc) -> None:
 
 
 @batch_agent(MEDIA, name="recs_media", max_records=500, warmup=embeddings.warm)
-async def recs_media(events: list[dict], svc) -> None:
+async def recs_media(events: list[Received], svc) -> None:
     """Any change to a video: its posts' `ready`/`nsfw` flags from the video's status now
     (PostgreSQL is the truth, so order and repetition of events do not matter)."""
-    videos = sorted({e["payload"]["video_id"] for e in events if "video_id" in e["payload"]})
+    videos = sorted({str(e.payload.video_id) for e in events})
     if not videos:
         return
     pipe = svc.redis.pipeline(transaction=False)
@@ -66,6 +67,6 @@ async def recs_media(events: list[dict], svc) -> None:
 
 
 @batch_agent(RECS_REBUILD, name="recs_rebuild", max_records=8, warmup=embeddings.warm)
-async def recs_rebuild(events: list[dict], svc) -> None:
+async def recs_rebuild(events: list[Received], svc) -> None:
     for e in events:
         await apply_rebuild(svc, e)
