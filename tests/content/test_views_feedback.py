@@ -6,13 +6,12 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from models.content import feedback
-from models.core.events import Event, new_id
+from models.core.events import Event, new_id, received
 from streams.agents.engagement import comment_counters, engagement_counters
 from tests.support.factories import create_post, register
 from tests.support.waiting import wait_for
@@ -106,7 +105,7 @@ async def test_shares_with_an_idempotency_key_count_once(client, worker):
 
 
 def _env(etype: str, payload: dict, eid=None) -> dict:
-    return orjson.loads(Event(etype, payload, id=eid or new_id()).to_bytes())
+    return received(Event(etype, payload, id=eid or new_id()))
 
 
 async def test_engagement_agents_ignore_redelivered_events(svc):

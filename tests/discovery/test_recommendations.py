@@ -21,7 +21,7 @@ from ml import embeddings
 from models.accounts import profiles, users
 from models.content import feedback, publishing
 from models.core.errors import DomainError, Forbidden, Unavailable
-from models.core.events import Event, new_id
+from models.core.events import Event, Received, new_id, received
 from models.core.topics import RECS_USERS
 from models.discovery import recommendations as recs
 from models.discovery import trending
@@ -57,8 +57,8 @@ async def svc(stack_env, tmp_path):
     vectors.close_all()
 
 
-def envelope(etype: str, payload: dict, eid: UUID | None = None) -> dict:
-    return orjson.loads(Event(etype, payload, id=eid or new_id()).to_bytes())
+def envelope(etype: str, payload: dict, eid: UUID | None = None) -> Received:
+    return received(Event(etype, payload, id=eid or new_id()))
 
 
 async def new_user(svc) -> UUID:
