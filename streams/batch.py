@@ -45,6 +45,7 @@ from infra.settings import Settings
 from models.core.errors import Unavailable
 from models.core.events import Received, decoder
 from models.core.topics import Topic, dlq_name
+from models.engagement.cql import OUTAGES as CQL_OUTAGES
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     RedisTimeoutError,
     DisconnectionError,
     SATimeoutError,
+    *CQL_OUTAGES,  # ScyllaDB: ENGAGEMENT_STORE=cql (models/engagement/cql.py)
 )
 
 
@@ -227,6 +229,14 @@ def dead_letter(agent: str, rec, exc: BaseException | dict, attempts: int) -> by
             "dead_at": time.time(),
         }
     )
+
+
+def _letter_key(rec) -> str:
+    """The event id of a dead-lettered record, or its place if it has none."""
+    try:
+        return str(orjson.loads(rec.value)["id"])
+    except (ValueError, TypeError, KeyError):
+        return f"{rec.topic}:{rec.partition}:{rec.offset}"
 
 
 def poison_error(exc: Exception, topic: Topic) -> dict:
@@ -282,6 +292,7 @@ class BatchRunner:
             "consumed": {t: st.consumed for t, st in sts},
             "malformed": sum(st.malformed for _, st in sts),
             "dead_letters": {t: st.dead_letters for t, st in sts},
+            "oldest_dead_letter_at": {r.topic.name: r.oldest_dead_letter_at for r in self.runners},
             "lag": {k: v for _, st in sts for k, v in st.lag.items()},
         }
 
@@ -305,6 +316,11 @@ class TopicRunner:
         self._stopping = asyncio.Event()
         self._positions: dict[TopicPartition, int] = {}
         self._decode_value = decoder(topic)
+        # Dead letters not applied since (docs/agents.md "What to alert on"): event id (or the
+        # record's place, for one without an id) -> when it was first dead-lettered. An entry goes
+        # when this runner applies its event (a replay); one dead-lettered again keeps its time.
+        self._unresolved: dict[str, float] = {}
+        self._just_dead: set[str] = set()  # dead-lettered during the current batch
 
     async def start(self) -> None:
         cfg = self.settings
@@ -478,6 +494,23 @@ class TopicRunner:
                 },
             )
         self.status.dead_letters += len(dead)
+        now = time.time()
+        for r, _, _ in dead:
+            key = _letter_key(r)
+            self._just_dead.add(key)
+            self._unresolved.setdefault(key, now)
+
+    def _resolve(self, events: list[Received]) -> None:
+        """Forget the dead letters of `events`, applied now, except those dead-lettered again."""
+        for e in events:
+            key = str(e.id)
+            if key not in self._just_dead:
+                self._unresolved.pop(key, None)
+
+    @property
+    def oldest_dead_letter_at(self) -> float | None:
+        """When the oldest dead letter not applied since was written (None: none)."""
+        return min(self._unresolved.values(), default=None)
 
     async def _fetch(self) -> tuple[dict, list[Received], list, list] | None:
         """Up to max_records records, their typed events and the poison ones, ({tp: records},
@@ -527,8 +560,11 @@ class TopicRunner:
                 # waits on its stores. Handlers still run one at a time, in order, and a batch's
                 # offsets are committed only after its own handler returned.
                 ahead = asyncio.ensure_future(self._fetch())
+                self._just_dead.clear()
                 if events and not await self._handle(events, good):
                     return
+                if self._unresolved and events:
+                    self._resolve(events)
                 if bad:
                     try:  # a poison event is tried once: decoding it again gives the same answer
                         await self._dead_letters([(r, error, 1) for r, error in bad])

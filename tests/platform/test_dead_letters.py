@@ -6,6 +6,7 @@ at once; the rest of the batch is applied and the partition moves on; `make dlq-
 from __future__ import annotations
 
 import asyncio
+import time
 from uuid import UUID, uuid4
 
 import orjson
@@ -92,6 +93,8 @@ async def test_a_failing_event_is_dead_lettered_the_rest_applied_and_replay_appl
         assert str(bad.id) not in applied
         await wait_for(lambda: runner.snapshot()["dead_letters"] == {topic.name: 1}, what="counted", timeout=10)
         assert runner.snapshot()["joined"]
+        dead_at = runner.snapshot()["oldest_dead_letter_at"][topic.name]
+        assert dead_at is not None and abs(dead_at - letter["dead_at"]) < 5
 
         fixed.set()  # the handler is fixed and deployed: replay
         got = await dlq_replay.replay(bootstrap, agent.name, [topic.name])
@@ -100,6 +103,11 @@ async def test_a_failing_event_is_dead_lettered_the_rest_applied_and_replay_appl
             f"dlq-replay: replayed 1 dead letter(s) of agent {agent.name!r}"
         )
         await wait_for(lambda: str(bad.id) in applied, what="the replayed event applied", timeout=30)
+        await wait_for(
+            lambda: runner.snapshot()["oldest_dead_letter_at"] == {topic.name: None},
+            what="the dead letter resolved by its replay",
+            timeout=10,
+        )
     finally:
         await runner.stop()
 
@@ -199,8 +207,18 @@ def test_the_api_exposes_the_dead_letters_of_the_worker_heartbeats():
 
     snapshot = BatchRunner(BatchAgent("x", (REACTIONS,), counters.handler), None, Settings()).snapshot()
     assert snapshot["dead_letters"] == {REACTIONS.name: 0}
+    assert snapshot["oldest_dead_letter_at"] == {REACTIONS.name: None}
+    labels = 'agent="x",topic="interactions.reactions",worker="w1"'
+
+    def scrape(snap: dict) -> str:
+        reg = CollectorRegistry(auto_describe=False)
+        reg.register(_WorkerFigures({"w1": {"agents": {"x": snap}}}))
+        return generate_latest(reg).decode()
+
+    assert f"daira_dead_letter_oldest_seconds{{{labels}}} 0.0" in scrape(snapshot)
     snapshot["dead_letters"] = {REACTIONS.name: 3}
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(_WorkerFigures({"w1": {"agents": {"x": snapshot}}}))
-    text = generate_latest(reg).decode()
-    assert 'daira_dead_letters_total{agent="x",topic="interactions.reactions",worker="w1"} 3.0' in text
+    snapshot["oldest_dead_letter_at"] = {REACTIONS.name: time.time() - 120}
+    text = scrape(snapshot)
+    assert f"daira_dead_letters_total{{{labels}}} 3.0" in text
+    [age] = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("daira_dead_letter_oldest")]
+    assert 120 <= age < 180
