@@ -10,7 +10,15 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from cassandra import ConsistencyLevel, InvalidRequest, OperationTimedOut, ReadTimeout, WriteFailure, WriteTimeout
+from cassandra import (
+    ConsistencyLevel,
+    InvalidRequest,
+    OperationTimedOut,
+    ReadTimeout,
+    WriteFailure,
+    WriteTimeout,
+    WriteType,
+)
 from cassandra import Unavailable as CqlUnavailable
 from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionShutdown
@@ -28,7 +36,13 @@ CQL_OUTAGES = [
     OperationTimedOut("errors={'10.0.0.5:9042': 'Client request timeout'}", "10.0.0.5:9042"),
     CqlUnavailable("Cannot achieve consistency level QUORUM", ConsistencyLevel.QUORUM, 2, 1),
     ReadTimeout("Operation timed out - received only 1 responses.", consistency=ConsistencyLevel.QUORUM),
-    WriteTimeout("Operation timed out - received only 0 responses.", consistency=ConsistencyLevel.QUORUM),
+    WriteTimeout(
+        "Operation timed out - received only 0 responses.",
+        consistency=ConsistencyLevel.QUORUM,
+        write_type=WriteType.SIMPLE,
+        required_responses=2,
+        received_responses=0,
+    ),
     ConnectionShutdown("Connection to 10.0.0.5:9042 was closed"),
 ]
 
@@ -52,7 +66,12 @@ def test_other_outages_stay_transient_and_bad_events_do_not():
     # an error in the event or the code, not in the cluster's availability
     for exc in (
         InvalidRequest("Invalid STRING constant"),
-        WriteFailure("Operation failed - received 0 responses and 1 failures", consistency=ConsistencyLevel.ONE),
+        WriteFailure(
+            "Operation failed - received 0 responses and 1 failures",
+            consistency=ConsistencyLevel.ONE,
+            write_type=WriteType.SIMPLE,
+            failures=1,
+        ),
         CasContention("edge x: compare-and-set lost 8 times"),
         ValueError("bad"),
     ):
