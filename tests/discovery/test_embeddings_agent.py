@@ -3,7 +3,6 @@ temp dir, the real PostgreSQL and Redis of the `stack_env` fixture."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -57,25 +56,25 @@ async def test_posts_are_embedded_with_their_payload(svc):
     food = post_event("Grandma's pasta recipe with fresh basil #Food #cooking", author)
     arabic = post_event("أفضل مطاعم الرياض #طعام", author)
     await recs_embeddings([food, arabic], svc)
-    got = await points(svc, [food["id"], arabic["id"]])
-    p = got[food["id"]]
+    got = await points(svc, [str(food.id), str(arabic.id)])
+    p = got[str(food.id)]
     assert p.payload["author"] == str(author)
     assert p.payload["hashtags"] == ["food", "cooking"]
-    assert p.payload["language"] == "en" and got[arabic["id"]].payload["language"] == "ar"
+    assert p.payload["language"] == "en" and got[str(arabic.id)].payload["language"] == "ar"
     assert p.payload["visibility"] == "public" and p.payload["nsfw"] is False and p.payload["ready"] is True
-    assert p.payload["created_at"] == datetime.fromisoformat(food["ts"]).timestamp()
+    assert p.payload["created_at"] == food.ts.timestamp()
     v = np.asarray(p.vector)
     assert v.shape == (384,) and abs(np.linalg.norm(v) - 1) < 1e-4
-    expected = embeddings.encode([post_text(food["payload"]["caption"])])[0]
+    expected = embeddings.encode([post_text(food.payload.caption)])[0]
     assert float(v @ expected) > 0.999
 
 
 async def test_redelivery_and_duplicates_are_idempotent(svc):
     evs = [post_event(f"street food tour number {i} #travel") for i in range(5)]
     await recs_embeddings(evs, svc)
-    before = await points(svc, [e["id"] for e in evs])
+    before = await points(svc, [str(e.id) for e in evs])
     await recs_embeddings(evs + evs[:2], svc)  # the batch again, with duplicates inside
-    after = await points(svc, [e["id"] for e in evs])
+    after = await points(svc, [str(e.id) for e in evs])
     vecs = vectors.shared(svc.settings)
     assert await vecs.count(VIDEOS) == 5
     for pid, p in after.items():
@@ -94,7 +93,7 @@ async def test_search_ranks_by_meaning(svc):
     await recs_embeddings([cooking, football], svc)
     vecs = vectors.shared(svc.settings)
     [hits] = await vecs.search_many(VIDEOS, [embeddings.encode(["what to cook tonight"])[0]], 2, ["author"])
-    assert [h.id for h in hits] == [cooking["id"], football["id"]]
+    assert [h.id for h in hits] == [str(cooking.id), str(football.id)]
 
 
 async def test_a_video_post_is_recommendable_only_once_its_video_is_ready(svc):
@@ -105,14 +104,14 @@ async def test_a_video_post_is_recommendable_only_once_its_video_is_ready(svc):
         s.add(video)
     ev = post_event("my first clip #dance", owner.id, video=video.id)
     await recs_embeddings([ev], svc)
-    assert (await points(svc, [ev["id"]]))[ev["id"]].payload["ready"] is False
+    assert (await points(svc, [str(ev.id)]))[str(ev.id)].payload["ready"] is False
 
     async def moderated(status: str, decision: str) -> dict:
         async with svc.sessions() as s, s.begin():
             await s.execute(update(Video).where(Video.id == video.id).values(status=status))
         payload = {"video_id": str(video.id), "owner_id": str(owner.id), "decision": decision, "score": 0.1}
         await recs_media([received(Event("media.moderated", payload))], svc)
-        return (await points(svc, [ev["id"]]))[ev["id"]].payload
+        return (await points(svc, [str(ev.id)]))[str(ev.id)].payload
 
     assert {k: v for k, v in (await moderated("ready", "publish")).items() if k in ("ready", "nsfw")} == {
         "ready": True,

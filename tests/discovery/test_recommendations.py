@@ -171,10 +171,10 @@ async def test_signals_are_idempotent_and_stale_events_ignored(svc):
     user, post = str(uuid4()), str(uuid4())
     like = envelope("reaction.added", {"post_id": post, "user_id": user, "type": "like"})
     unlike = envelope("reaction.removed", {"post_id": post, "user_id": user, "type": "like"})
-    await record_signals(svc.redis, {user: [Signal(post, "like", UUID(unlike["id"]).hex, 0.0)]}, 200)
+    await record_signals(svc.redis, {user: [Signal(post, "like", unlike.id.hex, 0.0)]}, 200)
     await apply_signals([like, like], svc)  # older than the unlike, and duplicated
     hist = await svc.redis.hgetall(recs.history_key(user))
-    assert {k.decode(): v.decode() for k, v in hist.items()} == {f"{post}|like": f"{UUID(unlike['id']).hex}|0"}
+    assert {k.decode(): v.decode() for k, v in hist.items()} == {f"{post}|like": f"{unlike.id.hex}|0"}
 
 
 async def test_history_is_capped_keeping_the_newest_and_the_topics(svc):
