@@ -17,15 +17,17 @@ from uuid import UUID, uuid4
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.windows import HoppingWindow
 
 from infra.services import Services
 from infra.settings import get_settings
 from models.core.events import Event, Received, new_id, received, uuid7_at
+from models.core.topics import REACTIONS, dlq_name
 from models.discovery import trending
 from streams.agents.trending import SOURCES, partition_of
 from streams.compat import fetch_high_watermarks
+from tests.support.broker import collect
 from tests.support.factories import create_post, register
 from tests.support.processes import Proc, start_api
 from tests.support.waiting import equals, wait_for
@@ -357,6 +359,14 @@ async def test_agent_ranks_posts_and_the_api_serves_them(own_client, own_stack):
     top = await create_post(client, author, caption="big news #Launch")
     second = await create_post(client, author, caption="also #launch #food")
     quiet = await create_post(client, author, caption="#food but quiet")
+    # a poison message first (its payload fails ReactionPayload): dead-lettered, the agent goes on
+    poison = Event("reaction.added", {"post_id": top, "user_id": "nobody", "type": "like"})
+    producer = AIOKafkaProducer(bootstrap_servers=own_stack.env["KAFKA_BOOTSTRAP"], acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(REACTIONS.name, poison.to_bytes(), key=top.encode())
+    finally:
+        await producer.stop()
     await react_many(client, top, 6)
     await react_many(client, second, 4)
     await view(client, second)
@@ -369,6 +379,14 @@ async def test_agent_ranks_posts_and_the_api_serves_them(own_client, own_stack):
 
     got = await wait_for(ranked, timeout=90, interval=0.5, what=f"engagement {expect}")
     assert quiet not in got  # 1 < TRENDING_THRESHOLD
+    letters = await collect(
+        own_stack.env["KAFKA_BOOTSTRAP"],
+        dlq_name(REACTIONS),
+        lambda found: any(d["agent"] == "trending" and d["envelope"]["id"] == str(poison.id) for d in found),
+    )
+    [letter] = [d for d in letters if d["agent"] == "trending" and d["envelope"]["id"] == str(poison.id)]
+    assert letter["attempts"] == 1 and letter["error"]["type"] == "ValidationError"
+    assert letter["error"]["message"].startswith("payload.user_id: Input should be a valid UUID")
 
     r = await client.get("/feeds/trending", headers=viewer["headers"])
     assert r.status_code == 200, r.text
