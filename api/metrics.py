@@ -48,6 +48,12 @@ class _WorkerFigures:
             "Events a batch agent could not apply and wrote to <topic>.dlq (make dlq-replay)",
             labels=["worker", "agent", "topic"],
         )
+        oldest = GaugeMetricFamily(
+            "daira_dead_letter_oldest_seconds",
+            "Age of the oldest dead letter the agent wrote and has not applied since (a replay); 0: none",
+            labels=["worker", "agent", "topic"],
+        )
+        now = time.time()
         up = GaugeMetricFamily(
             "worker_agent_joined", "1 if the agent's consumer joined its group", labels=["worker", "agent"]
         )
@@ -58,10 +64,12 @@ class _WorkerFigures:
                     consumed.add_metric([wid, name, topic], n)
                 for topic, n in agent.get("dead_letters", {}).items():
                     dead.add_metric([wid, name, topic], n)
+                for topic, at in agent.get("oldest_dead_letter_at", {}).items():
+                    oldest.add_metric([wid, name, topic], max(0.0, now - at) if at else 0.0)
                 for tp, n in agent.get("lag", {}).items():
                     topic, _, part = tp.rpartition(":")
                     lag.add_metric([wid, name, topic, part], n)
-        yield from (consumed, dead, lag, up)
+        yield from (consumed, dead, oldest, lag, up)
 
 
 class _OutboxFigures:

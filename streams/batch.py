@@ -3,17 +3,20 @@
 Why not a Faust agent for hot paths: Faust hands each message through its own per-message
 machinery before `take()` can group them, which caps an agent at 3-7% of what the broker and
 client deliver (ARCHITECTURE.md §4; docs/benchmarks.md). A batch agent gets whole fetches
-(`getmany`), hands the handler a list of decoded envelopes, and commits the offsets only after
-the handler returns, so delivery is at-least-once and handlers must be idempotent. An event the
-handler keeps failing on, or a message that is not an event envelope, goes to `<topic>.dlq`
+(`getmany`), hands the handler a list of typed events, and commits the offsets only after
+the handler returns, so delivery is at-least-once and handlers must be idempotent. Each message
+is decoded once, here: a `Received[P]` (models/core/events.py), its payload an instance of the
+catalog's model P. A message that does not validate (not an envelope, a type the topic does not
+list, a payload its model refuses) is a poison event: it goes to `<topic>.dlq` at once, without
+reaching the handler; an event the handler keeps failing on goes there after AGENT_MAX_ATTEMPTS
 (TopicRunner; docs/agents.md "Dead letters"); `make dlq-replay AGENT=…` puts them back.
 
 Adding one: a file in streams/agents/ with
 
-    @batch_agent(topics.SOME_TOPIC)            # or several: @batch_agent(A, B, name="x")
-    async def my_agent(events: list[dict], svc) -> None: ...
+    @batch_agent(topics.REACTIONS)             # or several: @batch_agent(A, B, name="x")
+    async def my_agent(events: list[Received[ReactionPayload]], svc) -> None: ...
 
-and a test that awaits `my_agent(events, svc)` directly (no broker needed).
+and a test that awaits `my_agent([received(Event(...)), ...], svc)` directly (no broker needed).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DisconnectionError
@@ -39,11 +43,13 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from infra.kafka import RecordRefused
 from infra.settings import Settings
 from models.core.errors import Unavailable
-from models.core.topics import Topic, dlq_name, validate_payload
+from models.core.events import Received, decoder
+from models.core.topics import Topic, dlq_name
+from models.engagement.cql import OUTAGES as CQL_OUTAGES
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[list[dict], object], Awaitable[None]]
+Handler = Callable[[list[Received], object], Awaitable[None]]
 
 # CPython's cyclic garbage collector runs a young collection every 700 net container allocations.
 # A batch keeps tens of thousands of containers alive until it is done (records, decoded
@@ -112,16 +118,16 @@ class BatchAgent:
             return self.max_records.get(topic, 2000)
         return self.max_records
 
-    async def __call__(self, events: list[dict], svc) -> None:
+    async def __call__(self, events: list[Received], svc) -> None:
         await self.handler(events, svc)
 
 
 REGISTRY: dict[str, BatchAgent] = {}
 
 
-def ids_of(events: list[dict], etype: str, field: str) -> list[UUID]:
-    """The distinct ids in `payload[field]` of the events of type `etype`, first seen first."""
-    return list(dict.fromkeys(UUID(e["payload"][field]) for e in events if e.get("type") == etype))
+def ids_of(events: list[Received], etype: str, field: str) -> list[UUID]:
+    """The distinct ids in `payload.<field>` of the events of type `etype`, first seen first."""
+    return list(dict.fromkeys(getattr(e.payload, field) for e in events if e.type == etype))
 
 
 def batch_agent(
@@ -194,11 +200,13 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     RedisTimeoutError,
     DisconnectionError,
     SATimeoutError,
+    *CQL_OUTAGES,  # ScyllaDB: ENGAGEMENT_STORE=cql (models/engagement/cql.py)
 )
 
 
-def dead_letter(agent: str, rec, exc: BaseException | str, attempts: int) -> bytes:
-    """The dead letter of record `rec`: one JSON value (docs/agents.md "Dead letters")."""
+def dead_letter(agent: str, rec, exc: BaseException | dict, attempts: int) -> bytes:
+    """The dead letter of record `rec`: one JSON value (docs/agents.md "Dead letters"). `exc`: the
+    handler's error, or a poison event's {"type", "message"} (`poison_error`)."""
     try:
         envelope, fmt = orjson.loads(rec.value), "json"
     except (orjson.JSONDecodeError, TypeError):
@@ -207,7 +215,7 @@ def dead_letter(agent: str, rec, exc: BaseException | str, attempts: int) -> byt
     if isinstance(exc, BaseException):
         error = {"type": type(exc).__name__, "message": str(exc)[:4000]}
     else:
-        error = {"type": "MalformedEnvelope", "message": exc}
+        error = {"type": exc["type"], "message": exc["message"][:4000]}
     return orjson.dumps(
         {
             "envelope": envelope,
@@ -223,12 +231,34 @@ def dead_letter(agent: str, rec, exc: BaseException | str, attempts: int) -> byt
     )
 
 
-def envelope_error(ev) -> str | None:
-    """Why a decoded value is not an event envelope, or None."""
-    if not isinstance(ev, dict):
-        return "not a JSON object"
-    missing = [k for k in ("id", "type", "ts") if k not in ev]
-    return f"missing {', '.join(missing)}" if missing else None
+def _letter_key(rec) -> str:
+    """The event id of a dead-lettered record, or its place if it has none."""
+    try:
+        return str(orjson.loads(rec.value)["id"])
+    except (ValueError, TypeError, KeyError):
+        return f"{rec.topic}:{rec.partition}:{rec.offset}"
+
+
+def poison_error(exc: Exception, topic: Topic) -> dict:
+    """A message the decoder refused -> the dead letter's error: {"type": "ValidationError"} when
+    only its payload is wrong, "UnknownEventType" for a type `topic` does not list, else
+    "MalformedEnvelope" (not JSON, not an object, an envelope field missing or wrong)."""
+    if not isinstance(exc, ValidationError):  # not bytes at all (a tombstone)
+        return {"type": "MalformedEnvelope", "message": f"not an event envelope: {exc}"}
+    errors = exc.errors(include_url=False, include_input=False)
+
+    def where(e: ErrorDetails) -> str:
+        loc = e["loc"][1:] if e["loc"] and e["loc"][0] in topic.events else e["loc"]  # drop the union tag
+        return ".".join(map(str, loc))
+
+    message = "; ".join(f"{where(e)}: {e['msg']}" if where(e) else e["msg"] for e in errors)
+    if all(where(e).startswith("payload") for e in errors):
+        kind = "ValidationError"
+    elif any(e["type"] == "union_tag_invalid" or (where(e) == "type" and e["type"] == "literal_error") for e in errors):
+        kind = "UnknownEventType"
+    else:
+        kind, message = "MalformedEnvelope", f"not an event envelope: {message}"
+    return {"type": kind, "message": message}
 
 
 class BatchRunner:
@@ -262,6 +292,7 @@ class BatchRunner:
             "consumed": {t: st.consumed for t, st in sts},
             "malformed": sum(st.malformed for _, st in sts),
             "dead_letters": {t: st.dead_letters for t, st in sts},
+            "oldest_dead_letter_at": {r.topic.name: r.oldest_dead_letter_at for r in self.runners},
             "lag": {k: v for _, st in sts for k, v in st.lag.items()},
         }
 
@@ -274,8 +305,8 @@ class TopicRunner:
     split in halves (bisected) to find the events that fail on their own: the rest are applied,
     those go to `<topic>.dlq`, and the offsets are committed. A failure that says a store or the
     broker is unavailable (`transient`) is retried for as long as it lasts, never dead-lettered.
-    A message that is not an event envelope goes to `<topic>.dlq` without reaching the handler.
-    Payloads are checked against their schema only for a failing batch (off the happy path)."""
+    A poison message (one the topic's decoder refuses) goes to `<topic>.dlq` at once with
+    attempts 1, without reaching the handler; the rest of its batch is handled and committed."""
 
     def __init__(self, agent: BatchAgent, topic: Topic, svc, settings: Settings):
         self.agent, self.topic, self.svc, self.settings = agent, topic, svc, settings
@@ -284,6 +315,12 @@ class TopicRunner:
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         self._positions: dict[TopicPartition, int] = {}
+        self._decode_value = decoder(topic)
+        # Dead letters not applied since (docs/agents.md "What to alert on"): event id (or the
+        # record's place, for one without an id) -> when it was first dead-lettered. An entry goes
+        # when this runner applies its event (a replay); one dead-lettered again keeps its time.
+        self._unresolved: dict[str, float] = {}
+        self._just_dead: set[str] = set()  # dead-lettered during the current batch
 
     async def start(self) -> None:
         cfg = self.settings
@@ -327,30 +364,31 @@ class TopicRunner:
         if self._consumer:
             await self._consumer.stop()  # leaves the group: partitions move at once
 
-    def _decode(self, records, bad: list) -> list[dict]:
-        events = []
+    def _decode(self, records, events: list[Received], good: list, bad: list) -> None:
+        """Append each record's typed event to `events` and the record to `good`, or (record,
+        error) to `bad` for a poison one."""
+        decode = self._decode_value
         for r in records:
             try:
-                ev = orjson.loads(r.value)
-                if not isinstance(ev, dict) or "type" not in ev or "id" not in ev or "ts" not in ev:
-                    raise ValueError(envelope_error(ev) or "not an event envelope")
-                events.append(ev)
-            except (ValueError, TypeError) as exc:  # TypeError: a null value (tombstone)
+                events.append(decode(r.value))
+            except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+                error = poison_error(exc, self.topic)
                 self.status.malformed += 1
-                bad.append((r, f"not an event envelope: {exc}"))
+                bad.append((r, error))
                 log.error(
-                    "malformed event: to the dead letters",
+                    "poison event: to the dead letters",
                     extra={
                         "agent": self.agent.name,
                         "topic": r.topic,
                         "partition": r.partition,
                         "offset": r.offset,
-                        "error": str(exc),
+                        "error": error["message"],
                     },
                 )
-        return events
+                continue
+            good.append(r)
 
-    async def _handle(self, batches: dict, events: list[dict]) -> bool:
+    async def _handle(self, events: list[Received], records: list) -> bool:
         """Whether the batch is done (applied, or its failing events dead-lettered)."""
         try:
             await self.agent.handler(events, self.svc)
@@ -358,7 +396,7 @@ class TopicRunner:
         except Exception as exc:
             first = exc
         try:
-            return await self._recover(batches, len(events), first)
+            return await self._recover(list(zip(records, events)), first)
         except _Stopping:
             return False  # uncommitted: the next owner of the partitions redoes it
 
@@ -378,8 +416,9 @@ class TopicRunner:
             return
         raise _Stopping
 
-    async def _recover(self, batches: dict, size: int, exc: Exception) -> bool:
-        attempts, delays = 1, self._delays()
+    async def _recover(self, pairs: list[tuple], exc: Exception) -> bool:
+        """`pairs`: the failed batch's (record, event), in order."""
+        attempts, delays, size = 1, self._delays(), len(pairs)
         while attempts < self.settings.agent_max_attempts or transient(exc):
             log.error(
                 "agent batch failed; retrying",
@@ -387,7 +426,6 @@ class TopicRunner:
                 extra={"agent": self.agent.name, "topic": self.topic.name, "events": size, "attempt": attempts},
             )
             await self._pause(next(delays))
-            pairs = self._pairs(batches)
             try:
                 await self.agent.handler([ev for _, ev in pairs], self.svc)
                 return True
@@ -399,40 +437,12 @@ class TopicRunner:
             exc_info=exc,
             extra={"agent": self.agent.name, "topic": self.topic.name, "events": size},
         )
-        pairs, dead = [], []
-        for rec, ev in self._pairs(batches):
-            if (invalid := self._invalid_payload(ev)) is not None:
-                dead.append((rec, invalid, attempts))
-            else:
-                pairs.append((rec, ev))
-        dead += await self._isolate(pairs, attempts, None if dead else exc)
+        dead = await self._isolate(pairs, attempts, exc)
         if dead:
             await self._dead_letters(dead)
         return True
 
-    def _pairs(self, batches: dict) -> list[tuple]:
-        """The batch's records and their envelopes again (failure path only), partition by partition."""
-        out = []
-        for recs in batches.values():
-            for r in recs:
-                try:
-                    ev = orjson.loads(r.value)
-                except (ValueError, TypeError):
-                    continue
-                if envelope_error(ev) is None:
-                    out.append((r, ev))
-        return out
-
-    def _invalid_payload(self, ev: dict) -> Exception | None:
-        if ev["type"] not in self.topic.events:
-            return None  # a type this code does not know yet is not ours to judge
-        try:
-            validate_payload(ev["type"], ev.get("payload"))  # type: ignore[arg-type]
-        except ValidationError as exc:
-            return exc
-        return None
-
-    async def _attempt(self, events: list[dict]) -> Exception | None:
+    async def _attempt(self, events: list[Received]) -> Exception | None:
         """Run the handler on `events`: None if it succeeds, else its (not transient) error."""
         delays = self._delays()
         while True:
@@ -484,13 +494,33 @@ class TopicRunner:
                 },
             )
         self.status.dead_letters += len(dead)
+        now = time.time()
+        for r, _, _ in dead:
+            key = _letter_key(r)
+            self._just_dead.add(key)
+            self._unresolved.setdefault(key, now)
 
-    async def _fetch(self) -> tuple[dict, list[dict], list] | None:
-        """Up to max_records records, their decoded events and the malformed ones, ({tp: records},
-        events, [(record, why)]), or None if nothing came. Taken in slices of FETCH_SLICE records,
-        yielding to the event loop between slices: when this runs ahead during a handler, the
-        handler's store calls go out as soon as they are ready and this work overlaps the stores' own."""
-        limit, batches, events, taken, timeout_ms = self.agent.records_of(self.topic), {}, [], 0, 200
+    def _resolve(self, events: list[Received]) -> None:
+        """Forget the dead letters of `events`, applied now, except those dead-lettered again."""
+        for e in events:
+            key = str(e.id)
+            if key not in self._just_dead:
+                self._unresolved.pop(key, None)
+
+    @property
+    def oldest_dead_letter_at(self) -> float | None:
+        """When the oldest dead letter not applied since was written (None: none)."""
+        return min(self._unresolved.values(), default=None)
+
+    async def _fetch(self) -> tuple[dict, list[Received], list, list] | None:
+        """Up to max_records records, their typed events and the poison ones, ({tp: records},
+        events, the events' records, [(record, error)]), or None if nothing came. Taken in slices
+        of FETCH_SLICE records, yielding to the event loop between slices: when this runs ahead
+        during a handler, the handler's store calls go out as soon as they are ready and this work
+        overlaps the stores' own."""
+        limit, batches, taken, timeout_ms = self.agent.records_of(self.topic), {}, 0, 200
+        events: list[Received] = []
+        good: list = []
         bad: list = []
         while taken < limit:
             try:
@@ -508,13 +538,13 @@ class TopicRunner:
                 batches.setdefault(tp, []).extend(recs)
                 records.extend(recs)
             taken += len(records)
-            events.extend(self._decode(records, bad))
+            self._decode(records, events, good, bad)
             timeout_ms = 0  # then only what the consumer already holds
             await asyncio.sleep(0)
         await self._update_lag()
         if not batches:
             return None
-        return batches, events, bad
+        return batches, events, good, bad
 
     async def _run(self) -> None:
         consumer = self._consumer
@@ -525,16 +555,19 @@ class TopicRunner:
                 ahead = None
                 if fetched is None:
                     continue
-                batches, events, bad = fetched
+                batches, events, good, bad = fetched
                 # The next fetch (broker round trip and decoding) runs while this batch's handler
                 # waits on its stores. Handlers still run one at a time, in order, and a batch's
                 # offsets are committed only after its own handler returned.
                 ahead = asyncio.ensure_future(self._fetch())
-                if events and not await self._handle(batches, events):
+                self._just_dead.clear()
+                if events and not await self._handle(events, good):
                     return
+                if self._unresolved and events:
+                    self._resolve(events)
                 if bad:
-                    try:
-                        await self._dead_letters([(r, why, 0) for r, why in bad])
+                    try:  # a poison event is tried once: decoding it again gives the same answer
+                        await self._dead_letters([(r, error, 1) for r, error in bad])
                     except _Stopping:
                         return
                 offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batches.items()}

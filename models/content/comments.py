@@ -27,7 +27,8 @@ from models.content.visibility import get_visible_post
 from models.core import cursors, outbox
 from models.core.base import Base, CreatedAt, utcnow
 from models.core.errors import DomainError, Forbidden, NotFound
-from models.core.events import Event, new_id
+from models.core.events import Event, Received, new_id
+from models.core.topics import CommentDeletedPayload, CommentPayload
 from models.engagement import ReactionChange
 from models.social.blocks import ensure_not_blocked
 
@@ -247,15 +248,9 @@ async def _reply_count(svc: Services, comment_id: UUID) -> int:
         return (await s.execute(select(func.count()).where(Comment.parent_id == comment_id))).scalar_one()
 
 
-def change_from_event(event: dict) -> ReactionChange | None:
-    """comment.created / comment.deleted -> the engagement-store edge of that comment."""
-    if event["type"] not in (CREATED, DELETED):
+def change_from_event(event: Received[CommentPayload | CommentDeletedPayload]) -> ReactionChange | None:
+    """comment.created / comment.deleted -> the engagement-store edge of that comment (an edit: None)."""
+    if event.type not in (CREATED, DELETED):
         return None
-    p = event["payload"]
-    return ReactionChange(
-        post_id=UUID(p["post_id"]),
-        user_id=UUID(p["comment_id"]),
-        type="comment",
-        active=event["type"] == CREATED,
-        event_id=UUID(event["id"]),
-    )
+    p = event.payload
+    return ReactionChange(p.post_id, p.comment_id, "comment", event.type == CREATED, event.id)

@@ -11,8 +11,8 @@ import orjson
 
 from models.content import posts, visibility
 from models.core import idempotency
-from models.core.events import Event
-from models.core.topics import REACTIONS
+from models.core.events import Event, Received
+from models.core.topics import REACTIONS, ReactionPayload
 from models.engagement import ReactionChange, latest_per_edge, named
 
 if TYPE_CHECKING:
@@ -35,19 +35,10 @@ async def react(
     return eid
 
 
-def change_from_event(event: dict) -> ReactionChange | None:
-    """Envelope dict -> ReactionChange; None for event types this topic may gain later."""
-    etype = event["type"]
-    if etype not in (ADDED, REMOVED):
-        return None
-    p = event["payload"]
-    return ReactionChange(
-        post_id=UUID(p["post_id"]),
-        user_id=UUID(p["user_id"]),
-        type=p["type"],
-        active=etype == ADDED,
-        event_id=UUID(event["id"]),
-    )
+def change_from_event(event: Received[ReactionPayload]) -> ReactionChange:
+    """reaction.added / reaction.removed -> the change of its (post, user, type) edge."""
+    p = event.payload
+    return ReactionChange(p.post_id, p.user_id, p.type, event.type == ADDED, event.id)
 
 
 async def counters(svc: Services, post_id: UUID, viewer_id: UUID | None) -> dict[str, int]:

@@ -19,8 +19,8 @@ from uuid import UUID
 
 from models.content.visibility import get_visible_post
 from models.core import idempotency
-from models.core.events import Event, new_id
-from models.core.topics import ENGAGEMENT
+from models.core.events import Event, Received, new_id
+from models.core.topics import ENGAGEMENT, SharePayload, ViewPayload
 from models.engagement import ReactionChange
 
 if TYPE_CHECKING:
@@ -97,11 +97,8 @@ async def share(
     return {"event_id": str(eid), "counted": False, "reason": "already_counted"}
 
 
-def change_from_event(event: dict) -> ReactionChange | None:
+def change_from_event(event: Received[ViewPayload | SharePayload]) -> ReactionChange:
     """A view or share -> an engagement-store edge of its own (subject = event id): the counter
     moves once per event id however often it is delivered."""
-    kind = {VIEW: "view", SHARE: "share"}.get(event["type"])
-    if kind is None:
-        return None
-    eid = UUID(event["id"])
-    return ReactionChange(post_id=UUID(event["payload"]["post_id"]), user_id=eid, type=kind, active=True, event_id=eid)
+    kind = "view" if event.type == VIEW else "share"
+    return ReactionChange(post_id=event.payload.post_id, user_id=event.id, type=kind, active=True, event_id=event.id)

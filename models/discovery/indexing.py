@@ -17,7 +17,15 @@ from sqlalchemy import select
 from infra import vectors
 from infra.vectors import USERS, VIDEOS
 from ml import embeddings
-from models.core.topics import RECS_REBUILD
+from models.core.events import Received
+from models.core.topics import (
+    PostCreatedPayload,
+    PostDeletedPayload,
+    RebuildFinishedPayload,
+    RebuildPost,
+    RebuildPostsPayload,
+    RebuildUsersPayload,
+)
 from models.discovery.interests import record_signals, refresh_users
 from models.discovery.recommendations import (
     AWAITING,
@@ -47,14 +55,14 @@ class PostDoc:
     video_id: str | None = None
 
     @classmethod
-    def of(cls, p: dict, created_at: str) -> PostDoc:
+    def of(cls, p: PostCreatedPayload | RebuildPost, created_at: datetime) -> PostDoc:
         return cls(
-            str(p["post_id"]),
-            str(p["author_id"]),
-            p["visibility"],
-            p.get("caption") or "",
-            datetime.fromisoformat(created_at).timestamp(),
-            str(p["video_id"]) if p.get("video_id") else None,
+            str(p.post_id),
+            str(p.author_id),
+            p.visibility,
+            p.caption or "",
+            created_at.timestamp(),
+            str(p.video_id) if p.video_id else None,
         )
 
 
@@ -133,10 +141,14 @@ async def index_posts(svc: Services, docs: list[PostDoc], collections: list[str]
     return [d.post_id for d in docs]
 
 
-async def remove_posts(svc: Services, events: list[dict], collections: list[str]) -> list[str]:
+async def remove_posts(svc: Services, events: list[Received], collections: list[str]) -> list[str]:
     """post.deleted -> the posts' points leave every collection written to; their video and
     "awaiting" entries in Redis go too. Returns the ids removed (deleting a missing point is a no-op)."""
-    gone = {e["payload"]["post_id"]: e["payload"].get("video_id") for e in events if e["type"] == "post.deleted"}
+    gone = {
+        str(e.payload.post_id): e.payload.video_id and str(e.payload.video_id)
+        for e in events
+        if isinstance(e.payload, PostDeletedPayload)
+    }
     if not gone:
         return []
     ids = sorted(gone)
@@ -154,32 +166,32 @@ async def remove_posts(svc: Services, events: list[dict], collections: list[str]
     return ids
 
 
-async def apply_rebuild(svc: Services, event: dict) -> None:
+async def apply_rebuild(svc: Services, event: Received) -> None:
     """One step of a rebuild (jobs/rebuild_recommendations.py). Every step is idempotent, and a
     finished version is never touched again."""
-    p, etype, redis = event["payload"], event["type"], svc.redis
-    version = p["version"]
-    if etype not in RECS_REBUILD.events or await redis.sismember(FINISHED, version):
+    p, redis = event.payload, svc.redis
+    version = p.version
+    if await redis.sismember(FINISHED, version):
         return
     vecs = vectors.shared(svc.settings)
     await vecs.ensure(VIDEOS, USERS)
     videos, users = f"{VIDEOS}_{version}", f"{USERS}_{version}"
     await vecs.create(videos)
     await vecs.create(users)
-    if etype == "recs.rebuild_finished":
+    if isinstance(p, RebuildFinishedPayload):
         replaced = [await vecs.swap(VIDEOS, videos), await vecs.swap(USERS, users)]
         pipe = redis.pipeline(transaction=True)
         pipe.hset(
             f"{FINISHED}:{version}",
             mapping={
-                "posts_sent": p["posts"],
-                "users_sent": p["users"],
+                "posts_sent": p.posts,
+                "users_sent": p.users,
                 "videos": videos,
                 "users": users,
                 "videos_points": await vecs.count(videos),
                 "users_points": await vecs.count(users),
                 "replaced": ",".join(r for r in replaced if r),
-                "at": event["ts"],
+                "at": event.ts.isoformat(),
             },
         )
         pipe.sadd(FINISHED, version)
@@ -187,14 +199,12 @@ async def apply_rebuild(svc: Services, event: dict) -> None:
         await pipe.execute()
         return
     await redis.set(BUILDING, version, ex=BUILD_TTL)
-    if etype == "recs.rebuild_posts":
-        await index_posts(svc, [PostDoc.of(d, d["created_at"]) for d in p["posts"]], [videos])
-    elif etype == "recs.rebuild_users":
+    if isinstance(p, RebuildPostsPayload):
+        await index_posts(svc, [PostDoc.of(d, d.created_at) for d in p.posts], [videos])
+    elif isinstance(p, RebuildUsersPayload):
         by_user = {
-            u["user_id"]: [
-                Signal(s["key"], s["kind"], UUID(s["event_id"]).hex, s["weight"], s.get("text")) for s in u["signals"]
-            ]
-            for u in p["users"]
+            str(u.user_id): [Signal(s.key, s.kind, s.event_id.hex, s.weight, s.text) for s in u.signals]
+            for u in p.users
         }
         await record_signals(redis, by_user, svc.settings.recs_history)
         await refresh_users(svc, list(by_user), videos=videos, targets=[users])

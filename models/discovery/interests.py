@@ -28,6 +28,15 @@ import numpy as np
 from infra import vectors
 from infra.vectors import USERS, VIDEOS
 from ml import embeddings
+from models.core.events import Received
+from models.core.topics import (
+    FeedbackPayload,
+    InterestsSetPayload,
+    ReactionPayload,
+    ReportPayload,
+    SharePayload,
+    ViewPayload,
+)
 from models.discovery.recommendations import (
     AWAITING,
     BUILDING,
@@ -84,25 +93,25 @@ return n
 """
 
 
-def signal_of(event: dict) -> tuple[str, Signal] | None:
+def signal_of(event: Received) -> tuple[str, Signal] | None:
     """(user id, signal) of an engagement event; None for events that carry none."""
-    etype, p, eid = event["type"], event["payload"], UUID(event["id"]).hex
-    if etype in ("reaction.added", "reaction.removed") and p["type"] in WEIGHTS:
-        return p["user_id"], Signal(
-            p["post_id"], p["type"], eid, WEIGHTS[p["type"]] if etype == "reaction.added" else 0.0
+    etype, p, eid = event.type, event.payload, event.id.hex
+    if isinstance(p, ReactionPayload) and p.type in WEIGHTS:
+        return str(p.user_id), Signal(
+            str(p.post_id), p.type, eid, WEIGHTS[p.type] if etype == "reaction.added" else 0.0
         )
-    if etype in ("view.counted", "share.created"):
+    if isinstance(p, ViewPayload | SharePayload):
         kind = "view" if etype == "view.counted" else "share"
-        return p["user_id"], Signal(p["post_id"], kind, eid, WEIGHTS[kind])
-    if etype in ("feedback.added", "feedback.removed") and p["kind"] in WEIGHTS:
-        return p["user_id"], Signal(
-            p["post_id"], p["kind"], eid, WEIGHTS[p["kind"]] if etype == "feedback.added" else 0.0
+        return str(p.user_id), Signal(str(p.post_id), kind, eid, WEIGHTS[kind])
+    if isinstance(p, FeedbackPayload) and p.kind in WEIGHTS:
+        return str(p.user_id), Signal(
+            str(p.post_id), p.kind, eid, WEIGHTS[p.kind] if etype == "feedback.added" else 0.0
         )
-    if etype == "report.created" and p["target_type"] == "post":
-        return p["reporter_id"], Signal(p["target_id"], "report", eid, WEIGHTS["report"])
-    if etype == "recs.interests_set":
-        topics = p["topics"]
-        return p["user_id"], Signal(
+    if isinstance(p, ReportPayload) and etype == "report.created" and p.target_type == "post":
+        return str(p.reporter_id), Signal(str(p.target_id), "report", eid, WEIGHTS["report"])
+    if isinstance(p, InterestsSetPayload):
+        topics = p.topics
+        return str(p.user_id), Signal(
             TOPICS, "topics", eid, WEIGHTS["topics"] if topics else 0.0, topics_text(topics) if topics else ""
         )
     return None

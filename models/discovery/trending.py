@@ -28,7 +28,6 @@ import secrets
 from collections import defaultdict
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
@@ -40,6 +39,16 @@ from models.content.posts import Post, public
 from models.content.visibility import visible_among
 from models.core import cursors, text
 from models.core.errors import DomainError
+from models.core.events import Received
+from models.core.topics import (
+    CommentDeletedPayload,
+    CommentPayload,
+    PostCreatedPayload,
+    PostDeletedPayload,
+    ReactionPayload,
+    SharePayload,
+    ViewPayload,
+)
 
 if TYPE_CHECKING:
     from infra.services import Services
@@ -94,35 +103,36 @@ def normalize_tag(tag: str) -> str:
     return t
 
 
-def edge_updates(event: dict) -> list[tuple[str, list]]:
-    """An envelope -> [(edge key "post|kind|subject", [weight, event id])]; [] for other events."""
-    etype, p, eid = event.get("type"), event.get("payload") or {}, event.get("id")
-    if etype in ("reaction.added", "reaction.removed"):
+def edge_updates(event: Received) -> list[tuple[str, list]]:
+    """An event -> [(edge key "post|kind|subject", [weight, event id])]; [] for other events.
+    Ids as canonical strings: the table's changelog holds them, and their order is time order."""
+    etype, p, eid = event.type, event.payload, str(event.id)
+    if isinstance(p, ReactionPayload):
         w = WEIGHTS["reaction"] if etype == "reaction.added" else 0.0
-        return [(f"{p['post_id']}|r|{p['user_id']}|{p['type']}", [w, eid])]
-    if etype in ("comment.created", "comment.deleted"):
+        return [(f"{p.post_id}|r|{p.user_id}|{p.type}", [w, eid])]
+    if etype in ("comment.created", "comment.deleted") and isinstance(p, CommentPayload | CommentDeletedPayload):
         w = WEIGHTS["comment"] if etype == "comment.created" else 0.0
-        return [(f"{p['post_id']}|c|{p['comment_id']}", [w, eid])]
+        return [(f"{p.post_id}|c|{p.comment_id}", [w, eid])]
     # One view edge and one share edge per user and post: however many a user's events (the API
     # already counts them once an hour), they weigh once per window.
-    if etype == "view.counted":
-        return [(f"{p['post_id']}|v|{p['user_id']}", [WEIGHTS["view"], eid])]
-    if etype == "share.created":
-        return [(f"{p['post_id']}|s|{p['user_id']}", [WEIGHTS["share"], eid])]
+    if isinstance(p, ViewPayload):
+        return [(f"{p.post_id}|v|{p.user_id}", [WEIGHTS["view"], eid])]
+    if isinstance(p, SharePayload):
+        return [(f"{p.post_id}|s|{p.user_id}", [WEIGHTS["share"], eid])]
     return []
 
 
-def post_tags(event: dict) -> tuple[str, list[str]] | None:
+def post_tags(event: Received) -> tuple[str, list[str]] | None:
     """post.created with #hashtags -> (post id, tags)."""
-    if event.get("type") != "post.created":
+    if not isinstance(p := event.payload, PostCreatedPayload):
         return None
-    tags = hashtags(event["payload"].get("caption", ""))
-    return (event["payload"]["post_id"], tags) if tags else None
+    tags = hashtags(p.caption)
+    return (str(p.post_id), tags) if tags else None
 
 
-def deleted_post(event: dict) -> str | None:
+def deleted_post(event: Received) -> str | None:
     """post.deleted -> the post id: its edges stop counting (`observed`'s `gone`)."""
-    return event["payload"]["post_id"] if event.get("type") == "post.deleted" else None
+    return str(event.payload.post_id) if isinstance(event.payload, PostDeletedPayload) else None
 
 
 def keep_newer(current: list | None, new: list) -> list:
@@ -131,12 +141,9 @@ def keep_newer(current: list | None, new: list) -> list:
     return new if not current or new[1] > current[1] else current
 
 
-def event_time(event: dict, default: float) -> float:
+def event_time(event: Received) -> float:
     """Event time (the API's timestamp): a redelivered event falls into the same windows."""
-    try:
-        return datetime.fromisoformat(event["ts"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        return default
+    return event.ts.timestamp()
 
 
 def post_of(edge: str) -> str:

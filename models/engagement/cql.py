@@ -60,13 +60,15 @@ from cassandra import (
     ConsistencyLevel,
     InvalidRequest,
     OperationTimedOut,
+    ReadTimeout,
     WriteFailure,
     WriteTimeout,
 )
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResultSet
+from cassandra import Unavailable as CqlUnavailable
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResultSet
 from cassandra.connection import ConnectionException
 from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy, TokenAwarePolicy
-from cassandra.protocol import ServerError, SyntaxException
+from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage, ServerError, SyntaxException
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement, Statement, dict_factory
 
 from models.engagement.base import (
@@ -219,6 +221,20 @@ _IDEMPOTENT = {
     "scan_following",
     "scan_user_counters",
 }
+
+# The cluster (or enough of it) is unreachable, overloaded or too slow: an outage, not a bad event.
+# Stream agents retry a batch that fails with one of these for as long as it lasts and never
+# dead-letter it (streams/batch.py TRANSIENT), as they do for PostgreSQL and Redis outages.
+OUTAGES: tuple[type[BaseException], ...] = (
+    NoHostAvailable,  # no node answered (all down, or none reachable)
+    ConnectionException,  # a connection refused, reset or shut down
+    OperationTimedOut,  # the client's own timeout: no answer from the coordinator
+    CqlUnavailable,  # the coordinator knows too few replicas are alive for the consistency level
+    ReadTimeout,  # replicas did not answer the coordinator in time
+    WriteTimeout,
+    OverloadedErrorMessage,
+    IsBootstrappingErrorMessage,
+)
 
 # A CAS that failed with one of these may or may not have applied.
 _UNKNOWN_OUTCOME = (WriteTimeout, WriteFailure, OperationTimedOut, ConnectionException, ServerError)

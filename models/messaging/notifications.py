@@ -47,7 +47,15 @@ from models.content.posts import Post
 from models.core import cursors
 from models.core.base import Base, utcnow
 from models.core.errors import DomainError
-from models.core.events import new_id
+from models.core.events import Received, new_id
+from models.core.topics import (
+    CommentPayload,
+    FollowPayload,
+    MessageSentPayload,
+    PostCreatedPayload,
+    PostDeletedPayload,
+    ReactionPayload,
+)
 from models.social.blocks import blocked_among
 from models.social.lookups import people
 from models.social.mutes import Mute
@@ -112,54 +120,50 @@ class Notice:
 # ------------------------------------------------------------------ events -> notices
 
 
-def _at(event: dict) -> float:
-    try:
-        return datetime.fromisoformat(event["ts"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        return (UUID(event["id"]).int >> 80) / 1000  # the UUIDv7's own time
-
-
-def notices(event: dict, post_authors: dict[UUID, UUID]) -> list[Notice]:
+def notices(event: Received, post_authors: dict[UUID, UUID]) -> list[Notice]:
     """The notices one event makes (at most one per recipient: reply > comment > mention), before
     the self / block / mute filter. `post_authors`: post id -> author, for reactions."""
-    etype, p = event.get("type"), event.get("payload") or {}
-    eid, at = UUID(event["id"]), _at(event)
-    out: list[tuple[str, str, str, str | None]] = []  # (recipient, kind, target, post)
-    if etype == "reaction.added":
-        author = post_authors.get(UUID(p["post_id"]))
+    etype, p = event.type, event.payload
+    eid, at = event.id, event.ts.timestamp()
+    actor: UUID
+    out: list[tuple[UUID, str, UUID, UUID | None]] = []  # (recipient, kind, target, post)
+    if etype == "reaction.added" and isinstance(p, ReactionPayload):
+        author = post_authors.get(p.post_id)
         if author:
-            out.append((str(author), "reaction", p["post_id"], p["post_id"]))
-        actor = p["user_id"]
-    elif etype in ("comment.created", "comment.edited"):
-        actor = p["author_id"]
+            out.append((author, "reaction", p.post_id, p.post_id))
+        actor = p.user_id
+    elif etype in ("comment.created", "comment.edited") and isinstance(p, CommentPayload):
+        actor = p.author_id
         if etype == "comment.created":
-            if p.get("parent_author_id"):
-                out.append((p["parent_author_id"], "reply", p["parent_id"], p["post_id"]))
-            out.append((p["post_author_id"], "comment", p["post_id"], p["post_id"]))
-        out += [(m, "mention", p["post_id"], p["post_id"]) for m in p.get("new_mentions") or ()]
-    elif etype == "follow.added":
-        actor = p["follower_id"]
-        out.append((p["followee_id"], "follow", p["followee_id"], None))
-    elif etype == "message.sent":
-        actor = p["sender_id"]
-        out.append((p["recipient_id"], "message", p["conversation_id"], None))
-    elif etype == "post.created" and p.get("remix_type"):  # a duet or stitch of the recipient's post
-        actor = p["author_id"]
-        out.append((p["remix_source_author_id"], p["remix_type"], p["remix_source_post_id"], p["remix_source_post_id"]))
+            if p.parent_author_id and p.parent_id:
+                out.append((p.parent_author_id, "reply", p.parent_id, p.post_id))
+            out.append((p.post_author_id, "comment", p.post_id, p.post_id))
+        out += [(m, "mention", p.post_id, p.post_id) for m in p.new_mentions]
+    elif etype == "follow.added" and isinstance(p, FollowPayload):
+        actor = p.follower_id
+        out.append((p.followee_id, "follow", p.followee_id, None))
+    elif isinstance(p, MessageSentPayload):
+        actor = p.sender_id
+        out.append((p.recipient_id, "message", p.conversation_id, None))
+    elif (  # a duet or stitch of the recipient's post
+        isinstance(p, PostCreatedPayload) and p.remix_type and p.remix_source_author_id and p.remix_source_post_id
+    ):
+        actor = p.author_id
+        out.append((p.remix_source_author_id, p.remix_type, p.remix_source_post_id, p.remix_source_post_id))
     else:
         return []
-    seen: set[str] = set()
+    seen: set[UUID] = set()
     result = []
     for recipient, kind, target, post in out:
         if recipient in seen:
             continue
         seen.add(recipient)
-        result.append(Notice(eid, UUID(recipient), UUID(actor), kind, UUID(target), UUID(post) if post else None, at))
+        result.append(Notice(eid, recipient, actor, kind, target, post, at))
     return result
 
 
-async def post_authors(svc: Services, events: list[dict]) -> dict[UUID, UUID]:
-    ids = {UUID(e["payload"]["post_id"]) for e in events if e.get("type") == "reaction.added"}
+async def post_authors(svc: Services, events: list[Received]) -> dict[UUID, UUID]:
+    ids = {e.payload.post_id for e in events if e.type == "reaction.added"}
     if not ids:
         return {}
     async with svc.sessions() as s:
@@ -296,10 +300,10 @@ async def push_changed(svc: Services, ids: list[UUID]) -> None:
             log.warning("notification push failed", extra={"error": repr(exc)})
 
 
-async def forget_posts(svc: Services, events: list[dict]) -> list[UUID]:
+async def forget_posts(svc: Services, events: list[Received]) -> list[UUID]:
     """post.deleted: the post's notifications go (their events cascade); returns the recipients
     whose unread count may have changed."""
-    ids = [UUID(e["payload"]["post_id"]) for e in events if e.get("type") == "post.deleted"]
+    ids = [e.payload.post_id for e in events if isinstance(e.payload, PostDeletedPayload)]
     if not ids:
         return []
     async with svc.sessions() as s, s.begin():

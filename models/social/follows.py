@@ -10,8 +10,8 @@ from uuid import UUID
 
 from models.core import cursors, idempotency
 from models.core.errors import DomainError
-from models.core.events import Event
-from models.core.topics import FOLLOWS
+from models.core.events import Event, Received
+from models.core.topics import FOLLOWS, FollowPayload
 from models.engagement import FollowChange, FollowLink
 from models.social.blocks import ensure_not_blocked
 from models.social.lookups import people, require_user
@@ -39,18 +39,10 @@ async def follow(
     return eid
 
 
-def change_from_event(event: dict) -> FollowChange | None:
-    """Envelope dict -> FollowChange; None for event types this topic may gain later."""
-    etype = event["type"]
-    if etype not in (ADDED, REMOVED):
-        return None
-    p = event["payload"]
-    return FollowChange(
-        follower_id=UUID(p["follower_id"]),
-        followee_id=UUID(p["followee_id"]),
-        active=etype == ADDED,
-        event_id=UUID(event["id"]),
-    )
+def change_from_event(event: Received[FollowPayload]) -> FollowChange:
+    """follow.added / follow.removed -> the change of its (follower, followee) edge."""
+    p = event.payload
+    return FollowChange(p.follower_id, p.followee_id, event.type == ADDED, event.id)
 
 
 async def follow_counts(svc: Services, user_id: UUID) -> dict[str, int]:

@@ -7,13 +7,15 @@ same statement, so a redelivered or duplicated event changes nothing.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import select, text
 
 from models.core.base import utcnow
+from models.core.events import Received
+from models.core.topics import WalletMovementPayload
 from models.wallet import access, ledger
 from models.wallet.subscriptions import active_subscribers
 from models.wallet.tables import CreatorMetricsDaily
@@ -42,28 +44,25 @@ ON CONFLICT (creator_id, day, source) DO UPDATE
 """)
 
 
-def fact(event: dict) -> tuple | None:
+def fact(event: Received[WalletMovementPayload]) -> tuple | None:
     """(transaction id, creator, day, source, creator's share, new subscriber) of a movement
-    that earns a creator something; None for every other event."""
-    if event.get("type") != "wallet.movement":
-        return None
-    p = event["payload"]
-    field = SOURCES.get(p["kind"])
+    that earns a creator something; None for every other movement."""
+    p = event.payload
+    field = SOURCES.get(p.kind)
     if field is None:
         return None
-    meta = p["metadata"]
-    day = datetime.fromisoformat(p["created_at"]).date()
+    meta = p.metadata  # a free-form dict per kind (models/core/topics.py)
     return (
-        UUID(p["transaction_id"]),
+        p.transaction_id,
         UUID(meta[field]),
-        day,
-        p["kind"],
+        p.created_at.date(),
+        p.kind,
         int(meta["creator_amount"]),
         bool(meta.get("first", False)),
     )
 
 
-async def apply(svc: Services, events: list[dict]) -> int:
+async def apply(svc: Services, events: list[Received[WalletMovementPayload]]) -> int:
     facts = {f[0]: f for f in map(fact, events) if f is not None}  # duplicates within a batch
     if not facts:
         return 0

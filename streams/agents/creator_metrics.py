@@ -4,11 +4,12 @@ keyed by ledger transaction id: redelivery and duplicates are no-ops."""
 
 from __future__ import annotations
 
-from models.core.topics import WALLET_MOVEMENTS
+from models.core.events import Received
+from models.core.topics import WALLET_MOVEMENTS, WalletMovementPayload
 from models.wallet import metrics
 from streams.batch import batch_agent
 
 
 @batch_agent(WALLET_MOVEMENTS, name="creator_metrics", max_records=2000)
-async def creator_metrics(events: list[dict], svc) -> None:
+async def creator_metrics(events: list[Received[WalletMovementPayload]], svc) -> None:
     await metrics.apply(svc, events)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from infra import vectors
 from infra.vectors import USERS, VIDEOS
 from ml import embeddings
-from models.core.topics import MEDIA, POSTS, RECS_REBUILD
+from models.core.events import Received
+from models.core.topics import MEDIA, POSTS, RECS_REBUILD, PostCreatedPayload, PostDeletedPayload
 from models.discovery.indexing import (
     PostDoc,
     apply_rebuild,
@@ -26,13 +27,13 @@ from streams.batch import batch_agent
 
 
 @batch_agent(POSTS, name="recs_embeddings", max_records=512, warmup=embeddings.warm)
-async def recs_embeddings(events: list[dict], svc) -> None:
-    deleted = {e["payload"]["post_id"] for e in events if e["type"] == "post.deleted"}
+async def recs_embeddings(events: list[Received], svc) -> None:
+    deleted = {e.payload.post_id for e in events if isinstance(e.payload, PostDeletedPayload)}
     # keyed by post: a post's deletion comes after its creation, in this batch or a later one
     docs = [
-        PostDoc.of(e["payload"], e["ts"])
+        PostDoc.of(e.payload, e.ts)
         for e in events
-        if e["type"] == "post.created" and e["payload"]["post_id"] not in deleted
+        if isinstance(e.payload, PostCreatedPayload) and e.payload.post_id not in deleted
     ]
     if deleted:
         await remove_posts(svc, events, await with_building(svc, VIDEOS))
@@ -54,10 +55,10 @@ async def recs_embeddings(events: list[dict], svc) -> None:
 
 
 @batch_agent(MEDIA, name="recs_media", max_records=500, warmup=embeddings.warm)
-async def recs_media(events: list[dict], svc) -> None:
+async def recs_media(events: list[Received], svc) -> None:
     """Any change to a video: its posts' `ready`/`nsfw` flags from the video's status now
     (PostgreSQL is the truth, so order and repetition of events do not matter)."""
-    videos = sorted({e["payload"]["video_id"] for e in events if "video_id" in e["payload"]})
+    videos = sorted({str(e.payload.video_id) for e in events})
     if not videos:
         return
     pipe = svc.redis.pipeline(transaction=False)
@@ -75,6 +76,6 @@ async def recs_media(events: list[dict], svc) -> None:
 
 
 @batch_agent(RECS_REBUILD, name="recs_rebuild", max_records=8, warmup=embeddings.warm)
-async def recs_rebuild(events: list[dict], svc) -> None:
+async def recs_rebuild(events: list[Received], svc) -> None:
     for e in events:
         await apply_rebuild(svc, e)

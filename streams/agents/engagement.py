@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from models.content import comments, views
 from models.content.reactions import apply_changes, counters_of_kinds
-from models.core.topics import COMMENTS, ENGAGEMENT
+from models.core.events import Received
+from models.core.topics import COMMENTS, ENGAGEMENT, CommentDeletedPayload, CommentPayload, SharePayload, ViewPayload
 from streams.batch import batch_agent
 
 
 @batch_agent(ENGAGEMENT, name="engagement_counters", max_records=4000)
-async def engagement_counters(events: list[dict], svc) -> None:
+async def engagement_counters(events: list[Received[ViewPayload | SharePayload]], svc) -> None:
     await apply_changes(svc, map(views.change_from_event, events), counters_of_kinds)
 
 
 @batch_agent(COMMENTS, name="comment_counters", max_records=2000)
-async def comment_counters(events: list[dict], svc) -> None:
+async def comment_counters(events: list[Received[CommentPayload | CommentDeletedPayload]], svc) -> None:
     await apply_changes(svc, map(comments.change_from_event, events), counters_of_kinds)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from models.core.topics import FOLLOWS
+from models.core.events import Received
+from models.core.topics import FOLLOWS, FollowPayload
 from models.engagement import latest_per_edge
 from models.social.blocks import blocked_among
 from models.social.follows import change_from_event
@@ -14,8 +15,8 @@ from streams.batch import batch_agent
 
 
 @batch_agent(FOLLOWS, name="follows", max_records=4000)
-async def follows(events: list[dict], svc) -> None:
-    changes = [c for c in map(change_from_event, events) if c is not None]
+async def follows(events: list[Received[FollowPayload]], svc) -> None:
+    changes = list(map(change_from_event, events))
     # A follow accepted just before a block committed (the API checked, then the block won) must
     # not outlive the block: applied as a removal with its own id, so a redelivery stays a no-op.
     blocked = await blocked_among(svc, [c.edge for c in changes if c.active])

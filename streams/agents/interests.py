@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ml import embeddings
-from models.core.topics import ENGAGEMENT, FEEDBACK, REACTIONS, RECS_USERS, REPORTS
+from models.core.events import Received
+from models.core.topics import ENGAGEMENT, FEEDBACK, REACTIONS, RECS_USERS, REPORTS, RecsRefreshPayload
 from models.discovery.interests import (
     record_signals,
     refresh_users,
@@ -18,15 +19,15 @@ from models.discovery.recommendations import (
 from streams.batch import batch_agent
 
 
-async def apply_signals(events: list[dict], svc) -> None:
+async def apply_signals(events: list[Received], svc) -> None:
     by_user: dict[str, list[Signal]] = defaultdict(list)
     refresh = set()
     for ev in events:
         got = signal_of(ev)
         if got is not None:
             by_user[got[0]].append(got[1])
-        elif ev["type"] == "recs.refresh_requested":
-            refresh.add(ev["payload"]["user_id"])
+        elif isinstance(ev.payload, RecsRefreshPayload):
+            refresh.add(str(ev.payload.user_id))
     if by_user:
         await record_signals(svc.redis, by_user, svc.settings.recs_history)
     if by_user or refresh:

@@ -5,6 +5,7 @@ from post.created (content.posts); post.deleted removes the post's notifications
 
 from __future__ import annotations
 
+from models.core.events import Received
 from models.core.topics import COMMENTS, FOLLOWS, MESSAGES, POSTS, REACTIONS
 from models.messaging import notifications as store
 from streams.batch import batch_agent
@@ -27,7 +28,7 @@ from streams.batch import batch_agent
         MESSAGES: "notifications_messages",
     },
 )
-async def notifications(events: list[dict], svc) -> None:
+async def notifications(events: list[Received], svc) -> None:
     await store.push_unread(svc, await store.forget_posts(svc, events))
     authors = await store.post_authors(svc, events)
     found = [n for e in events for n in store.notices(e, authors)]

@@ -15,6 +15,7 @@ from uuid import UUID
 from infra import ffmpeg
 from infra.storage import ObjectMissing, storage_for
 from ml import nsfw as classifier
+from models.core.events import Received
 from models.core.topics import MEDIA
 from models.media import videos
 from models.moderation import cases
@@ -22,7 +23,7 @@ from streams.batch import batch_agent, ids_of
 
 
 @batch_agent(MEDIA, name="nsfw", max_records=4, warmup=classifier.warm)
-async def nsfw(events: list[dict], svc) -> None:
+async def nsfw(events: list[Received], svc) -> None:
     for video_id in ids_of(events, "media.transcoded", "video_id"):
         await moderate_video(svc, video_id)
 

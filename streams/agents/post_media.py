@@ -7,10 +7,10 @@ redelivery finds nothing left to delete."""
 from __future__ import annotations
 
 import logging
-from uuid import UUID
 
 from models.content import post_images
-from models.core.topics import POSTS
+from models.core.events import Received
+from models.core.topics import POSTS, PostDeletedPayload
 from models.media import videos
 from streams.batch import batch_agent
 
@@ -18,13 +18,13 @@ log = logging.getLogger(__name__)
 
 
 @batch_agent(POSTS, name="post_media", max_records=100)
-async def post_media(events: list[dict], svc) -> None:
+async def post_media(events: list[Received], svc) -> None:
     for e in events:
-        p = e["payload"]
-        if e["type"] != "post.deleted":
+        p = e.payload
+        if not isinstance(p, PostDeletedPayload):
             continue
-        if p.get("image_ids"):
-            await post_images.remove_files(svc, [UUID(i) for i in p["image_ids"]])
-        if p.get("video_id"):
-            removed = await videos.remove_stored(svc, UUID(p["video_id"]), p.get("original_key"))
-            log.info("deleted post's media removed", extra={"post_id": p["post_id"], "objects": removed})
+        if p.image_ids:
+            await post_images.remove_files(svc, p.image_ids)
+        if p.video_id:
+            removed = await videos.remove_stored(svc, p.video_id, p.original_key)
+            log.info("deleted post's media removed", extra={"post_id": str(p.post_id), "objects": removed})

@@ -28,6 +28,7 @@ from uuid import UUID
 
 from infra import ffmpeg
 from infra.storage import ObjectMissing, Storage, storage_for
+from models.core.events import Received
 from models.core.topics import MEDIA
 from models.media import limits, videos
 from models.media.videos import Video
@@ -49,7 +50,7 @@ def _semaphore(size: int) -> asyncio.Semaphore:
 
 # Up to 40 min between polls: two transcodes of at most MEDIA_TRANSCODE_TIMEOUT (15 min) each.
 @batch_agent(MEDIA, name="transcode", max_records=2, max_poll_interval_ms=40 * 60_000)
-async def transcode(events: list[dict], svc) -> None:
+async def transcode(events: list[Received], svc) -> None:
     results = await asyncio.gather(
         *(transcode_video(svc, vid) for vid in ids_of(events, "media.uploaded", "video_id")), return_exceptions=True
     )

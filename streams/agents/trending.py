@@ -1,7 +1,9 @@
 """Trending agent: a Faust agent with a hopping-window table of engagement per post, and a timer
 that ranks the posts and publishes the rankings to Redis (models/discovery/trending.py, docs/trending.md).
 
-Per event (throughput is not the point here; the counters are exact elsewhere):
+Events are typed as for batch agents (models/core/events.py `Received`); a poison message goes
+to `<topic>.dlq` as agent "trending" and is skipped. Per event (throughput is not the point
+here; the counters are exact elsewhere):
 - reactions, comments, views and shares -> one edge per contribution in every window the event
   time falls into, `keep_newer` by event id: redelivery and replay change nothing;
 - post.created -> the post's #hashtags (a plain table);
@@ -22,13 +24,14 @@ import logging
 import time
 
 import faust
-import orjson
 import redis.asyncio as aioredis
 from aiokafka.partitioner import murmur2
 
 from infra.settings import Settings
-from models.core.topics import COMMENTS, ENGAGEMENT, POSTS, REACTIONS
+from models.core.events import decoder
+from models.core.topics import BY_NAME, COMMENTS, ENGAGEMENT, POSTS, REACTIONS, dlq_name
 from models.discovery import trending
+from streams.batch import dead_letter, poison_error
 
 log = logging.getLogger(__name__)
 SOURCES = (REACTIONS, POSTS, COMMENTS, ENGAGEMENT)
@@ -54,22 +57,25 @@ def setup(app: faust.App, settings: Settings) -> None:
     tags = app.Table("trending-tags", help="#hashtags per post (posts without any are not stored)")
     gone = app.Table("trending-deleted", help="deleted posts -> when: left out of the rankings")
     state: dict[str, aioredis.Redis] = {}
+    decoders = {t.name: decoder(t) for t in SOURCES}
+    dead = {t.name: app.topic(dlq_name(t), key_serializer="raw", value_serializer="raw") for t in SOURCES}
 
     @app.agent(source, name="trending")
     async def trending_agent(stream):
-        async for raw in stream:
+        async for message in stream.events():
+            rec = message.message
             try:
-                event = orjson.loads(raw)
-                if not isinstance(event, dict) or "id" not in event:
-                    raise ValueError("not an event envelope")
-                updates = trending.edge_updates(event)
-                tagged = trending.post_tags(event)
-                deleted = trending.deleted_post(event)
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("malformed event skipped", extra={"agent": "trending", "error": repr(exc)})
+                event = decoders[rec.topic](message.value)
+            except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+                error = poison_error(exc, BY_NAME[rec.topic])
+                await dead[rec.topic].send(key=rec.key, value=dead_letter("trending", rec, error, 1))
+                log.error("poison event: to the dead letters", extra={"agent": "trending", "error": error["message"]})
                 continue
+            updates = trending.edge_updates(event)
+            tagged = trending.post_tags(event)
+            deleted = trending.deleted_post(event)
             now = time.time()
-            at_ts = trending.event_time(event, now)
+            at_ts = trending.event_time(event)
             if updates and at_ts > now - cfg.window - cfg.step:  # older: in no window a ranking reads
                 at = edges.relative_to(at_ts)
                 for key, value in updates:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from models.core.topics import REPORTS, USERS
+from models.core.events import Received
+from models.core.topics import REPORTS, USERS, ReportPayload
 from models.moderation import trust
 from streams.batch import batch_agent
 
@@ -19,15 +20,20 @@ USER_INPUTS = {"user.registered", "user.phone_verified", "user.badge_granted", "
 REPORT_INPUTS = {"report.created", "report.resolved"}
 
 
-def users_named(events: list[dict], types: set[str], field: str) -> set[UUID]:
-    return {UUID(e["payload"][field]) for e in events if e["type"] in types}
+def users_named(events: list[Received], types: set[str]) -> set[UUID]:
+    """The users whose score an input event of `types` changes: the account, or the reported user."""
+    return {
+        e.payload.target_user_id if isinstance(e.payload, ReportPayload) else e.payload.user_id
+        for e in events
+        if e.type in types
+    }
 
 
 @batch_agent(USERS, name="trust_score", max_records=500)
-async def trust_score(events: list[dict], svc) -> None:
-    await trust.recompute(svc, users_named(events, USER_INPUTS, "user_id"))
+async def trust_score(events: list[Received], svc) -> None:
+    await trust.recompute(svc, users_named(events, USER_INPUTS))
 
 
 @batch_agent(REPORTS, name="trust_score_reports", max_records=500)
-async def trust_score_reports(events: list[dict], svc) -> None:
-    await trust.recompute(svc, users_named(events, REPORT_INPUTS, "target_user_id"))
+async def trust_score_reports(events: list[Received[ReportPayload]], svc) -> None:
+    await trust.recompute(svc, users_named(events, REPORT_INPUTS))

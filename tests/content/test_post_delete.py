@@ -10,7 +10,6 @@ import sys
 import time
 from uuid import UUID, uuid4
 
-import orjson
 import pytest_asyncio
 from sqlalchemy import text
 
@@ -19,7 +18,7 @@ from infra.services import Services
 from infra.settings import get_settings
 from infra.storage import storage_for
 from infra.vectors import VIDEOS
-from models.core.events import Event, new_id
+from models.core.events import Event, Received, new_id, received
 from models.core.topics import POSTS, validate_payload
 from models.discovery import feeds, trending
 from models.engagement import FollowChange
@@ -36,12 +35,12 @@ from tests.support.videos import video_with_files
 from tests.support.waiting import wait_for
 
 
-def ev(etype: str, payload: dict) -> dict:
-    e = Event(etype, {k: str(v) if isinstance(v, UUID) else v for k, v in payload.items()})
-    return orjson.loads(e.to_bytes())
+def ev(etype: str, payload: dict) -> Received:
+    """The event as an agent receives it (typed, decoded by the runner's decoder)."""
+    return received(Event(etype, {k: str(v) if isinstance(v, UUID) else v for k, v in payload.items()}))
 
 
-def deleted(post_id, author_id, video_id=None, original_key=None) -> dict:
+def deleted(post_id, author_id, video_id=None, original_key=None) -> Received:
     return ev(
         "post.deleted",
         {"post_id": post_id, "author_id": author_id, "video_id": video_id, "original_key": original_key},
@@ -200,23 +199,23 @@ async def test_the_recommendation_index_drops_the_post(qdrant_svc):
     svc = qdrant_svc
     author = uuid4()
 
-    def created(caption: str) -> dict:
+    def created(caption: str) -> Received:
         pid = new_id()
         payload = {"post_id": str(pid), "author_id": str(author), "visibility": "public", "caption": caption}
-        return orjson.loads(Event("post.created", payload, id=pid).to_bytes())
+        return received(Event("post.created", payload, id=pid))
 
     stays, goes, born_dead = created("koshary street food"), created("falafel in cairo"), created("fuul breakfast")
     await recs_embeddings([stays, goes], svc)
     vecs = vectors.shared(svc.settings)
 
     async def points() -> set[str]:
-        ids = [stays["id"], goes["id"], born_dead["id"]]
+        ids = [str(e.id) for e in (stays, goes, born_dead)]
         return {p.id for p in await vecs.run(vecs.client.retrieve, VIDEOS, ids)}
 
-    assert await points() == {stays["id"], goes["id"]}
+    assert await points() == {str(stays.id), str(goes.id)}
     # one batch: a deletion, and a post created then deleted (keyed by post, so in this order)
-    await recs_embeddings([deleted(goes["id"], author), born_dead, deleted(born_dead["id"], author)], svc)
-    assert await points() == {stays["id"]}
+    await recs_embeddings([deleted(goes.id, author), born_dead, deleted(born_dead.id, author)], svc)
+    assert await points() == {str(stays.id)}
 
 
 def test_trending_leaves_a_deleted_post_out():

@@ -8,9 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-import orjson
-
-from models.core.events import Event, new_id
+from models.core.events import Event, new_id, received
 from models.core.topics import validate_payload
 from models.media.videos import Video
 from models.messaging import notifications
@@ -187,7 +185,7 @@ def created(remixer: dict, post_id: str, source: str, source_author: dict, type:
         "remix_end_ms": 1_000,
     }
     validate_payload("post.created", payload)
-    return orjson.loads(Event("post.created", payload, ts=datetime.now(UTC), id=UUID(post_id)).to_bytes())
+    return received(Event("post.created", payload, ts=datetime.now(UTC), id=UUID(post_id)))
 
 
 async def test_the_source_owner_is_notified_once_per_event(client, svc):
@@ -201,10 +199,10 @@ async def test_the_source_owner_is_notified_once_per_event(client, svc):
         created(a, stitch, source, owner, "stitch"),
         created(owner, str(new_id()), source, owner, "duet"),
     ]  # your own duet: no notice
-    plain = orjson.loads(
+    plain = received(
         Event(
             "post.created", {"post_id": str(new_id()), "author_id": str(a["id"]), "visibility": "public", "caption": ""}
-        ).to_bytes()
+        )
     )
     await notifications_agent(batch + [plain], svc)
     await notifications_agent(batch, svc)  # redelivered

@@ -6,13 +6,12 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from models.content import feedback
-from models.core.events import Event, new_id
+from models.core.events import Event, Received, new_id, received
 from streams.agents.engagement import comment_counters, engagement_counters
 from tests.support.factories import create_post, register
 from tests.support.waiting import wait_for
@@ -127,8 +126,8 @@ async def test_shares_count_once_per_user_and_post_per_hour(client, worker, stac
     assert (await counters(client, fan, post))["shares"] == 2
 
 
-def _env(etype: str, payload: dict, eid=None) -> dict:
-    return orjson.loads(Event(etype, payload, id=eid or new_id()).to_bytes())
+def _env(etype: str, payload: dict, eid=None) -> Received:
+    return received(Event(etype, payload, id=eid or new_id()))
 
 
 async def test_engagement_agents_ignore_redelivered_events(svc):
@@ -137,9 +136,11 @@ async def test_engagement_agents_ignore_redelivered_events(svc):
     share = _env("share.created", {"post_id": str(post), "user_id": str(user), "channel": "link"})
     await engagement_counters([view, share, view], svc)
     await engagement_counters([view, share], svc)  # the batch redelivered
-    created = _env("comment.created", {"comment_id": str(comment), "post_id": str(post)})
-    deleted = _env("comment.deleted", {"comment_id": str(comment), "post_id": str(post)})
-    edited = _env("comment.edited", {"comment_id": str(comment), "post_id": str(post)})
+    ids = {"comment_id": str(comment), "post_id": str(post), "author_id": str(user)}
+    body = {**ids, "post_author_id": str(uuid.uuid4()), "body": "first"}
+    created = _env("comment.created", body)
+    deleted = _env("comment.deleted", {**ids, "deleted_by": str(user)})
+    edited = _env("comment.edited", {**body, "body": "edited"})
     await comment_counters([created, edited, created], svc)
     assert (await svc.store.get_counters([post]))[post] == {"view": 1, "share": 1, "comment": 1}
     await comment_counters([deleted, created], svc)  # an old event after the delete

@@ -21,7 +21,7 @@ from ml import embeddings
 from models.accounts import profiles, users
 from models.content import feedback, publishing
 from models.core.errors import DomainError, Forbidden, Unavailable
-from models.core.events import Event, new_id
+from models.core.events import Event, Received, new_id, received
 from models.core.topics import RECS_USERS
 from models.discovery import recommendations as recs
 from models.discovery import trending
@@ -57,8 +57,8 @@ async def svc(stack_env, tmp_path):
     vectors.close_all()
 
 
-def envelope(etype: str, payload: dict, eid: UUID | None = None) -> dict:
-    return orjson.loads(Event(etype, payload, id=eid or new_id()).to_bytes())
+def envelope(etype: str, payload: dict, eid: UUID | None = None) -> Received:
+    return received(Event(etype, payload, id=eid or new_id()))
 
 
 async def new_user(svc) -> UUID:
@@ -171,10 +171,10 @@ async def test_signals_are_idempotent_and_stale_events_ignored(svc):
     user, post = str(uuid4()), str(uuid4())
     like = envelope("reaction.added", {"post_id": post, "user_id": user, "type": "like"})
     unlike = envelope("reaction.removed", {"post_id": post, "user_id": user, "type": "like"})
-    await record_signals(svc.redis, {user: [Signal(post, "like", UUID(unlike["id"]).hex, 0.0)]}, 200)
+    await record_signals(svc.redis, {user: [Signal(post, "like", unlike.id.hex, 0.0)]}, 200)
     await apply_signals([like, like], svc)  # older than the unlike, and duplicated
     hist = await svc.redis.hgetall(recs.history_key(user))
-    assert {k.decode(): v.decode() for k, v in hist.items()} == {f"{post}|like": f"{UUID(unlike['id']).hex}|0"}
+    assert {k.decode(): v.decode() for k, v in hist.items()} == {f"{post}|like": f"{unlike.id.hex}|0"}
 
 
 async def test_history_is_capped_keeping_the_newest_and_the_topics(svc):

@@ -14,19 +14,20 @@ import time
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-import orjson
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.windows import HoppingWindow
 
 from infra.services import Services
 from infra.settings import get_settings
-from models.core.events import Event, new_id, uuid7_at
+from models.core.events import Event, Received, new_id, received, uuid7_at
+from models.core.topics import REACTIONS, dlq_name
 from models.discovery import trending
 from streams.agents.trending import SOURCES, partition_of
 from streams.compat import fetch_high_watermarks
+from tests.support.broker import collect
 from tests.support.factories import create_post, register
 from tests.support.processes import Proc, start_api
 from tests.support.waiting import equals, wait_for
@@ -42,9 +43,9 @@ def at_time(ts: float) -> UUID:
     return uuid7_at(ts, _RND)
 
 
-def ev(etype: str, payload: dict, at: float, eid: UUID | None = None) -> dict:
-    e = Event(etype, payload, id=eid or at_time(at), ts=datetime.fromtimestamp(at, UTC))
-    return orjson.loads(e.to_bytes())
+def ev(etype: str, payload: dict, at: float, eid: UUID | None = None) -> Received:
+    """The event as the agent receives it (typed; models/core/events.py)."""
+    return received(Event(etype, payload, id=eid or at_time(at), ts=datetime.fromtimestamp(at, UTC)))
 
 
 def like(post, user, at, added=True, rtype="like"):
@@ -67,7 +68,7 @@ class Windows:
     def feed(self, events):
         for e in events:
             for key, value in trending.edge_updates(e):
-                for rng in self.window.ranges(trending.event_time(e, 0)):
+                for rng in self.window.ranges(trending.event_time(e)):
                     self.data[(key, rng)] = trending.keep_newer(self.data.get((key, rng)), value)
             if tagged := trending.post_tags(e):
                 self.tags[tagged[0]] = tagged[1]
@@ -114,18 +115,19 @@ def test_decay_halves_per_half_life_and_old_windows_drop_out():
 def test_weights_of_each_kind_and_comment_deletion():
     now = time.time()
     post, user = at_time(now - 100), uuid4()
-    comment_id = new_id()
+    comment_id, author = new_id(), str(uuid4())
+    comment = {"comment_id": str(comment_id), "post_id": str(post), "author_id": author}
     w = Windows()
     w.feed(
         [
             like(post, user, now - 50),
-            ev("comment.created", {"comment_id": str(comment_id), "post_id": str(post)}, now - 40),
+            ev("comment.created", {**comment, "post_author_id": str(uuid4()), "body": "nice"}, now - 40),
             ev("view.counted", {"post_id": str(post), "user_id": str(user), "watched_ms": 12000}, now - 30),
             ev("share.created", {"post_id": str(post), "user_id": str(user), "channel": "link"}, now - 20),
         ]
     )
     assert w.snapshot(now)[str(post)][0] == 1 + 2 + 0.5 + 3
-    w.feed([ev("comment.deleted", {"comment_id": str(comment_id), "post_id": str(post)}, now - 10)])
+    w.feed([ev("comment.deleted", {**comment, "deleted_by": author}, now - 10)])
     assert w.snapshot(now)[str(post)][0] == 1 + 0.5 + 3
 
 
@@ -373,6 +375,14 @@ async def test_agent_ranks_posts_and_the_api_serves_them(own_client, own_stack):
     top = await create_post(client, author, caption="big news #Launch")
     second = await create_post(client, author, caption="also #launch #food")
     quiet = await create_post(client, author, caption="#food but quiet")
+    # a poison message first (its payload fails ReactionPayload): dead-lettered, the agent goes on
+    poison = Event("reaction.added", {"post_id": top, "user_id": "nobody", "type": "like"})
+    producer = AIOKafkaProducer(bootstrap_servers=own_stack.env["KAFKA_BOOTSTRAP"], acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(REACTIONS.name, poison.to_bytes(), key=top.encode())
+    finally:
+        await producer.stop()
     await react_many(client, top, 6)
     await react_many(client, second, 4)
     await view(client, second)
@@ -385,6 +395,14 @@ async def test_agent_ranks_posts_and_the_api_serves_them(own_client, own_stack):
 
     got = await wait_for(ranked, timeout=90, interval=0.5, what=f"engagement {expect}")
     assert quiet not in got  # 1 < TRENDING_THRESHOLD
+    letters = await collect(
+        own_stack.env["KAFKA_BOOTSTRAP"],
+        dlq_name(REACTIONS),
+        lambda found: any(d["agent"] == "trending" and d["envelope"]["id"] == str(poison.id) for d in found),
+    )
+    [letter] = [d for d in letters if d["agent"] == "trending" and d["envelope"]["id"] == str(poison.id)]
+    assert letter["attempts"] == 1 and letter["error"]["type"] == "ValidationError"
+    assert letter["error"]["message"].startswith("payload.user_id: Input should be a valid UUID")
 
     r = await client.get("/feeds/trending", headers=viewer["headers"])
     assert r.status_code == 200, r.text

@@ -8,19 +8,23 @@ import sys
 from uuid import UUID, uuid4
 
 import orjson
+import pytest
+from pydantic import ValidationError
 
 from models.content.reactions import counters_channel
-from models.core.events import Event, new_id
+from models.core.events import Event, Received, decoder, new_id, received
+from models.core.topics import REACTIONS
 from models.engagement import ReactionChange, latest_per_edge
 from streams.agents.counters import counters
+from streams.batch import poison_error
 from tests.support.processes import REPO
 
 
-def ev(kind: str, post: UUID, user: UUID, rtype: str = "like", eid: UUID | None = None) -> dict:
+def ev(kind: str, post: UUID, user: UUID, rtype: str = "like", eid: UUID | None = None) -> Received:
     e = Event(
         f"reaction.{kind}", {"post_id": str(post), "user_id": str(user), "type": rtype}, actor=user, id=eid or new_id()
     )
-    return orjson.loads(e.to_bytes())
+    return received(e)
 
 
 async def counts(svc, post: UUID) -> dict:
@@ -63,17 +67,13 @@ async def test_remove_without_add_never_goes_negative(svc):
     assert await counts(svc, post) == {"like": 1}
 
 
-async def test_types_are_counted_separately_and_unknown_events_skipped(svc):
+async def test_types_are_counted_separately_and_unknown_types_never_reach_the_agent(svc):
     post, user = uuid4(), uuid4()
-    unknown = {
-        "id": str(new_id()),
-        "type": "reaction.renamed",
-        "version": 2,
-        "actor": None,
-        "ts": "2026-01-01T00:00:00+00:00",
-        "payload": {},
-    }
-    await counters([ev("added", post, user, "like"), ev("added", post, user, "love"), unknown], svc)
+    unknown = Event("reaction.renamed", {}, version=2)
+    with pytest.raises(ValidationError) as exc:  # the runner's decoder: a poison event, dead-lettered
+        decoder(REACTIONS)(unknown.to_bytes())
+    assert poison_error(exc.value, REACTIONS)["type"] == "UnknownEventType"
+    await counters([ev("added", post, user, "like"), ev("added", post, user, "love")], svc)
     assert await counts(svc, post) == {"like": 1, "love": 1}
 
 

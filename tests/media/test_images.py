@@ -319,6 +319,7 @@ async def test_uploads_per_account_are_limited(limited_api):
 
 
 async def test_a_deleted_posts_images_go_with_it(client, svc, db, stack_env):
+    from models.core.events import Event, received
     from streams.agents.post_media import post_media
 
     me = await register(client)
@@ -332,6 +333,6 @@ async def test_a_deleted_posts_images_go_with_it(client, svc, db, stack_env):
     assert (await client.delete(f"/posts/{post_id}", headers=me["headers"])).status_code == 204
     assert await stored(db, me) == 1  # the rows went with the post; the avatar stays
     gone = [i["id"] for i in imgs[1:]]
-    event = {"type": "post.deleted", "payload": {"post_id": post_id, "author_id": me["user"]["id"], "image_ids": gone}}
-    await post_media([event], svc)  # what the worker does with the post.deleted the deletion published
+    event = Event("post.deleted", {"post_id": post_id, "author_id": me["user"]["id"], "image_ids": gone})
+    await post_media([received(event)], svc)  # what the worker does with the post.deleted the deletion published
     assert all(files_of(stack_env, i["id"]) == [] for i in imgs[1:]) and files_of(stack_env, imgs[0]["id"])

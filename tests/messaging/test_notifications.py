@@ -13,7 +13,7 @@ import websockets
 
 from models.content.posts import Post
 from models.core.base import utcnow
-from models.core.events import Event, new_id
+from models.core.events import Event, Received, new_id, received
 from models.messaging import notifications
 from models.social import blocking, mutes
 from streams.agents.notifications import notifications as notifications_agent
@@ -29,9 +29,9 @@ async def post_of(svc, author: dict) -> UUID:
     return pid
 
 
-def ev(etype: str, payload: dict, at: datetime | None = None) -> dict:
+def ev(etype: str, payload: dict, at: datetime | None = None) -> Received:
     e = Event(etype, {k: str(v) if isinstance(v, UUID) else v for k, v in payload.items()}, ts=at or datetime.now(UTC))
-    return orjson.loads(e.to_bytes())
+    return received(e)
 
 
 def like(post: UUID, u: dict, added: bool = True, rtype: str = "like", at=None) -> dict:

@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
-import orjson
 from sqlalchemy import select, update
 
 from models.accounts import badges
 from models.accounts.users import User
 from models.core.base import utcnow
-from models.core.events import Event
+from models.core.events import Event, Received, received
 from models.moderation import reports, trust
 from models.moderation.trust import TrustScore
 from models.social import blocking
@@ -22,8 +21,8 @@ from tests.support.factories import admin_user, create_post, register
 from tests.support.waiting import equals, wait_for
 
 
-def ev(etype: str, payload: dict, actor: UUID | None = None) -> dict:
-    return orjson.loads(Event(etype, payload, actor=actor).to_bytes())
+def ev(etype: str, payload: dict, actor: UUID | None = None) -> Received:
+    return received(Event(etype, payload, actor=actor))
 
 
 async def stored(svc, user_id: UUID) -> TrustScore | None:
@@ -87,7 +86,7 @@ async def test_agent_recomputes_as_inputs_change(client, svc):
     # events of no interest recompute nobody (asserted on the selection: the suite's shared
     # worker may compute the admin's score from their registration at any moment)
     assert users_named(
-        [ev("user.profile_updated", {"user_id": str(aid), "fields": ["bio"]}, aid), registered], USER_INPUTS, "user_id"
+        [ev("user.profile_updated", {"user_id": str(aid), "fields": ["bio"]}, aid), registered], USER_INPUTS
     ) == {uid}
 
     async with svc.sessions() as s, s.begin():

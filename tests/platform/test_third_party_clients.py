@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from models.core.events import Event, new_id
+from models.core.events import Event, decoder, new_id
 from models.core.topics import REACTIONS, USERS, validate_payload
 from streams.agents.counters import counters
 from tests.support.broker import collect
@@ -121,5 +121,5 @@ async def test_an_event_produced_by_confluent_kafka_reaches_our_agent(svc, stack
     )
     ours = [e for e in found if e["id"] == event["id"]]
     assert ours == [event]
-    await counters(ours, svc)
+    await counters([decoder(REACTIONS)(json.dumps(e).encode()) for e in ours], svc)  # as the runner decodes
     assert (await svc.store.get_counters([post]))[post] == {"like": 1}

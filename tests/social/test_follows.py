@@ -8,26 +8,29 @@ import subprocess
 import sys
 from uuid import UUID, uuid4
 
-import orjson
+import pytest
+from pydantic import ValidationError
 
 from models.accounts import users
-from models.core.events import Event, new_id
+from models.core.events import Event, Received, decoder, new_id, received
+from models.core.topics import FOLLOWS
 from models.engagement import FollowLink
 from models.social import blocking
 from streams.agents.follows import follows
+from streams.batch import poison_error
 from tests.support.factories import register
 from tests.support.processes import REPO
 from tests.support.waiting import wait_for
 
 
-def ev(kind: str, follower: UUID, followee: UUID, eid: UUID | None = None) -> dict:
+def ev(kind: str, follower: UUID, followee: UUID, eid: UUID | None = None) -> Received:
     e = Event(
         f"follow.{kind}",
         {"follower_id": str(follower), "followee_id": str(followee)},
         actor=follower,
         id=eid or new_id(),
     )
-    return orjson.loads(e.to_bytes())
+    return received(e)
 
 
 async def counts(svc, user: UUID) -> dict:
@@ -80,17 +83,15 @@ async def test_concurrent_batches_stay_exact(svc):
     assert await counts(svc, fans[0]) == {"followers": 0, "following": 1}
 
 
-async def test_unknown_event_types_are_skipped(svc):
+async def test_unknown_event_types_never_reach_the_agent(svc):
+    """The runner's decoder refuses a type the catalog does not list for the topic: a poison
+    event for the dead letters (tests/platform/test_dead_letters.py), never a handler input."""
     a, b = uuid4(), uuid4()
-    unknown = {
-        "id": str(new_id()),
-        "type": "follow.requested",
-        "version": 1,
-        "actor": None,
-        "ts": "2026-01-01T00:00:00+00:00",
-        "payload": {},
-    }
-    await follows([unknown, ev("added", a, b)], svc)
+    unknown = Event("follow.requested", {}, id=new_id())
+    with pytest.raises(ValidationError) as exc:
+        decoder(FOLLOWS)(unknown.to_bytes())
+    assert poison_error(exc.value, FOLLOWS)["type"] == "UnknownEventType"
+    await follows([ev("added", a, b)], svc)
     assert await counts(svc, b) == {"followers": 1, "following": 0}
 
 
