@@ -132,7 +132,7 @@ def rules(settings: Settings, schema: GraphQLSchema, variables: dict | None) -> 
             return refusal(
                 f"the query costs {self.cost}, more than the {self.maximum_cost} allowed",
                 TOO_COSTLY,
-                cost=self.cost,
+                cost=min(self.cost, 2**53),  # a huge `limit` variable: JSON numbers stay exact below 2**53
                 limit=self.maximum_cost,
             )
 

@@ -29,8 +29,6 @@ def _error(r, status: int, code: str | None = None) -> None:
 
 async def test_every_json_operation_answers_400_to_broken_bodies(client_from):
     c = client_from()
-    me = await _account(c)
-    auth = {"Authorization": me["Authorization"]}
     spec = (await c.get("/openapi.json")).json()
     ops = [
         (method.upper(), re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path))
@@ -40,7 +38,10 @@ async def test_every_json_operation_answers_400_to_broken_bodies(client_from):
     ] + [("POST", "/graphql")]
     assert len(ops) > 30
     fives = []
-    for method, path in ops:
+    for i, (method, path) in enumerate(ops):
+        if i % 10 == 0:  # each request counts against RATE_LIMIT_WRITE (60/1m): a new attacker every 40
+            c = client_from()
+            auth = {"Authorization": (await _account(c))["Authorization"]}
         for body in (NOT_UTF8, NOT_JSON, b"", b"\x00\x00\x00"):
             r = await c.request(method, path, content=body, headers={**auth, "Content-Type": "application/json"})
             if r.status_code >= 500 or (
