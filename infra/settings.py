@@ -312,7 +312,7 @@ class Settings(BaseSettings):
     realtime_max_topics: int = Field(100, ge=1, validation_alias="REALTIME_MAX_TOPICS")
     realtime_max_sockets_per_user: int = Field(10, ge=1, validation_alias="REALTIME_MAX_SOCKETS_PER_USER")
     realtime_max_messages_per_second: float = Field(20.0, gt=0, validation_alias="REALTIME_MAX_MESSAGES_PER_SECOND")
-    realtime_max_message_bytes: int = Field(4096, ge=64, validation_alias="REALTIME_MAX_MESSAGE_BYTES")
+    realtime_max_message_bytes: int = Field(4096, ge=1024, validation_alias="REALTIME_MAX_MESSAGE_BYTES")
     realtime_recheck: float = Field(5.0, ge=0, validation_alias="REALTIME_RECHECK")
     realtime_auth_timeout: float = Field(10.0, gt=0, validation_alias="REALTIME_AUTH_TIMEOUT")
 
