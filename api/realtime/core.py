@@ -28,7 +28,7 @@ import orjson
 from models.accounts import sessions
 from models.content import visibility
 from models.content.posts import ensure_exists
-from models.core.errors import DomainError
+from models.core.errors import DomainError, NotFound
 from models.messaging import messages, presence
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,52 @@ class _Tagged:
         if '"session.revoked"' in text and self.channel == conn.own_channel and conn._hear_revocation(text):
             return
         conn.queue.put_nowait((self.channel, text))  # QueueFull goes back to the hub: dropped
+
+
+class _PostChecks:
+    """Re-checks of one post that fall due together (one push reaching many local sockets: the
+    hub wakes them all in one loop iteration) run as one batch, visibility.who_can_see: one
+    post lookup and one block MGET instead of one per socket."""
+
+    def __init__(self):
+        self._pending: dict[str, dict[UUID, list[asyncio.Future]]] = {}
+        self._running: set[asyncio.Task] = set()
+
+    async def visible(self, svc, channel: str, user_id: UUID) -> bool:
+        loop = asyncio.get_running_loop()
+        batch = self._pending.get(channel)
+        if batch is None:
+            batch = self._pending[channel] = {}
+            loop.call_soon(self._start, svc, channel)
+        done = loop.create_future()
+        batch.setdefault(user_id, []).append(done)
+        return await done
+
+    def _start(self, svc, channel: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(svc, channel))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, svc, channel: str) -> None:
+        batch = self._pending.pop(channel)
+        try:
+            ref = await ensure_exists(svc, UUID(channel.partition(":")[2]))
+            allowed = await visibility.who_can_see(svc, list(batch), ref)
+        except NotFound:
+            allowed = set()
+        except Exception as exc:
+            for waiting in batch.values():
+                for done in waiting:
+                    if not done.done():
+                        done.set_exception(exc)
+            return
+        for user_id, waiting in batch.items():
+            for done in waiting:
+                if not done.done():
+                    done.set_result(user_id in allowed)
+
+
+_post_checks = _PostChecks()
 
 
 class Connection:
@@ -249,7 +295,7 @@ class Connection:
                     continue  # unsubscribed while it was in flight
                 if time.monotonic() >= due:
                     try:
-                        await self._authorize(channel)
+                        await self._reauthorize(channel)
                     except RealtimeError as exc:
                         self._drop(channel)
                         return {
@@ -258,6 +304,11 @@ class Connection:
                             "code": exc.code,
                             "message": exc.message,
                         }
+                    except Exception as exc:  # Redis or PostgreSQL away: not this push, the next one checks again
+                        log.warning("topic re-check failed", extra={"channel": channel, "error": repr(exc)})
+                        continue
+                    if channel not in self._recheck_at:
+                        continue  # unsubscribed during the check
                     self._recheck_at[channel] = time.monotonic() + self.settings.realtime_recheck
             try:
                 msg = orjson.loads(text)
@@ -278,6 +329,13 @@ class Connection:
         sink = self._sinks.pop(channel, None)
         if sink is not None:
             self.hub.unsubscribe(channel, sink)
+
+    async def _reauthorize(self, channel: str) -> None:
+        """Before a push: the same rules as `_authorize`, batched across sockets for posts."""
+        if not channel.startswith("post:"):
+            return await self._authorize(channel)
+        if not await _post_checks.visible(self.svc, channel, self.user_id):
+            raise RealtimeError("post_not_found", "no such post")
 
     async def _authorize(self, channel: str) -> None:
         kind, _, raw = channel.partition(":")
