@@ -92,7 +92,8 @@ async def _run(base: str, base2: str, api2: psutil.Process, fanout: int, idle: i
         after = api2.memory_info().rss
         out.update(idle=idle, rss_before_mb=before / 2**20, rss_after_mb=after / 2**20)
         out["kib_per_socket"] = (after - before) / idle / 1024
-        await asyncio.gather(*(ws.close() for ws in sockets))
+        await asyncio.gather(*(_bounded(sem, ws.close()) for ws in sockets))
+        await asyncio.sleep(5)  # the server finishes 5,000 closes before the next figure
 
         # 14. logout (first process) -> the socket's close (second process)
         closes = []
@@ -152,7 +153,9 @@ async def _post(http: aiohttp.ClientSession, base: str, author: dict) -> str:
 
 
 async def _open(base: str, token: str, post_id: str | None = None):
-    ws = await websockets.connect(base.replace("http", "ws", 1) + "/ws", ping_interval=None, max_queue=64)
+    ws = await websockets.connect(
+        base.replace("http", "ws", 1) + "/ws", ping_interval=None, max_queue=64, open_timeout=60
+    )
     await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
     if orjson.loads(await ws.recv())["type"] != "authenticated":
         raise RuntimeError("not authenticated")
