@@ -38,6 +38,7 @@ CLOSE_UNAUTHORIZED = 4401  # no, a bad, or an expired token; or a session alread
 CLOSE_SESSION_ENDED = 4403  # logout, session revoked, refresh-token reuse, password change, suspension
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_MESSAGE_TOO_LARGE = 1009
+CLOSE_TRY_AGAIN = 1013  # a dependency failed while opening
 
 _TOPIC = re.compile(r"^(post|presence):([0-9a-fA-F-]{32,36})$")
 QUEUE_SIZE = 1000  # pushes waiting for a slow client; beyond it the hub drops (best effort)
@@ -165,6 +166,16 @@ class Connection:
     async def open(cls, app, token: str | None, *, face: str) -> Connection:
         """Authenticates, enforces sockets-per-user, joins `user:<id>`, starts presence.
         RealtimeError(close_code=4401 | 4429) when refused."""
+        try:
+            return await cls._open(app, token, face)
+        except RealtimeError:
+            raise
+        except Exception:  # Redis away or overloaded: the client is told to retry, never just dropped
+            log.exception("realtime connection failed to open", extra={"face": face})
+            raise RealtimeError("unavailable", "try again in a moment", CLOSE_TRY_AGAIN) from None
+
+    @classmethod
+    async def _open(cls, app, token: str | None, face: str) -> Connection:
         svc = app.config["SERVICES"]
         principal = await _authenticate(svc, token)
         conn = cls(app, principal, face)

@@ -6,6 +6,7 @@ The protocol (every message, push, error code and close code) is docs/realtime-p
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import orjson
 from quart import Blueprint, current_app, websocket
@@ -13,6 +14,7 @@ from quart import Blueprint, current_app, websocket
 from api.realtime.core import CLOSE_UNAUTHORIZED, Connection, ConnectionClosed, RealtimeError
 
 bp = Blueprint("ws", __name__)
+log = logging.getLogger(__name__)
 
 
 async def _send(obj: dict) -> None:
@@ -91,6 +93,9 @@ async def _serve(conn: Connection) -> RealtimeError:
             if exc.close_code is not None:
                 return exc
             reply = exc.as_push()
+        except Exception:  # a dependency failed: this request fails, the socket stays
+            log.exception("websocket request failed")
+            reply = {"type": "error", "code": "unavailable", "message": "try again in a moment"}
         if reply is not None:
             await _send(reply)
 
