@@ -13,7 +13,7 @@ from werkzeug.exceptions import BadRequest
 from api import auth as guard
 from api import cors, errors, image_upload, metrics
 from api.client_ip import TrustedProxies, parse_networks
-from api.realtime import Hub
+from api.realtime.hub import Hub
 from api.routes import blueprints
 from infra import db, logs
 from infra.services import Services

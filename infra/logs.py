@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import logging.config
+import re
+
+# Old websocket clients still put their access token in the URL (`/ws?token=…`); uvicorn logs the
+# URL of every websocket handshake. No line leaves the process with a token in it.
+_SECRET_PARAM = re.compile(r"((?:access_|refresh_)?token=)[^&\s\"']+", re.IGNORECASE)
+
+
+class RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "token=" in text.lower():
+            record.msg, record.args = _SECRET_PARAM.sub(r"\1[redacted]", text), None
+        return True
 
 
 def dict_config(level: str = "INFO", service: str = "daira") -> dict:
@@ -19,7 +33,15 @@ def dict_config(level: str = "INFO", service: str = "daira") -> dict:
                 "static_fields": {"service": service},
             }
         },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "filters": {"redact": {"()": RedactTokens}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+                "filters": ["redact"],
+            }
+        },
         "root": {"level": level.upper(), "handlers": ["stderr"]},
         "loggers": {
             "aiokafka": {"level": quiet},

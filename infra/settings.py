@@ -396,6 +396,17 @@ class Settings(BaseSettings):
     presence_debounce: float = Field(2.0, ge=0, validation_alias="PRESENCE_DEBOUNCE")
     presence_push_partners: int = Field(50, ge=0, validation_alias="PRESENCE_PUSH_PARTNERS")
 
+    # Realtime core (api/realtime/core.py, docs/realtime.md): what one socket may do, on every face.
+    # Sockets per user are counted in Redis (the presence entries), so the cap holds across replicas.
+    # A topic's right (post visibility, presence) is re-checked before a push once REALTIME_RECHECK
+    # seconds passed since the last check: an unfollow, block or lost circle stops pushes within it.
+    realtime_max_topics: int = Field(100, ge=1, validation_alias="REALTIME_MAX_TOPICS")
+    realtime_max_sockets_per_user: int = Field(10, ge=1, validation_alias="REALTIME_MAX_SOCKETS_PER_USER")
+    realtime_max_messages_per_second: float = Field(20.0, gt=0, validation_alias="REALTIME_MAX_MESSAGES_PER_SECOND")
+    realtime_max_message_bytes: int = Field(4096, ge=1024, validation_alias="REALTIME_MAX_MESSAGE_BYTES")
+    realtime_recheck: float = Field(5.0, ge=0, validation_alias="REALTIME_RECHECK")
+    realtime_auth_timeout: float = Field(10.0, gt=0, validation_alias="REALTIME_AUTH_TIMEOUT")
+
     @field_validator("story_ttl", "notification_window", mode="before")
     @classmethod
     def _feeds_duration(cls, v):

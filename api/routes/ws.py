@@ -1,128 +1,126 @@
-"""GET /ws: authenticated websocket; clients subscribe to topics such as `post:<id>`."""
+"""GET /ws: the plain JSON websocket face of the realtime core (api/realtime/core.py).
+
+The protocol (every message, push, error code and close code) is docs/realtime-protocol.md.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
-from uuid import UUID
+import logging
 
 import orjson
 from quart import Blueprint, current_app, websocket
 
-from api.auth import user_from_token
 from api.cors import exempt as cors_exempt
-from models.core.errors import DomainError
-from models.messaging import messages, presence
+from api.realtime.core import CLOSE_UNAUTHORIZED, Connection, ConnectionClosed, RealtimeError
 
 bp = Blueprint("ws", __name__)
-
-_TOPIC = re.compile(r"^(post|presence):[0-9a-fA-F-]{36}$")
-AUTH_TIMEOUT = 10.0
+log = logging.getLogger(__name__)
 
 
 async def _send(obj: dict) -> None:
     await websocket.send(orjson.dumps(obj).decode())
 
 
-async def _authenticate():
-    token = websocket.args.get("token")
-    if not token:
-        try:
-            first = orjson.loads(await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT))
-        except (TimeoutError, orjson.JSONDecodeError):
-            first = {}
-        token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
-    return await user_from_token(token)
+async def _refuse(exc: RealtimeError) -> None:
+    await _send(exc.as_push())
+    await websocket.close(exc.close_code or CLOSE_UNAUTHORIZED, exc.code)
 
 
-async def _typing(user_id, conversation_id) -> None:
+def _size(raw: str | bytes) -> int:
+    return len(raw) if isinstance(raw, bytes) else len(raw.encode())
+
+
+async def _first_token(limit: int, timeout: float) -> str | None:
+    """The token of the first message, `{"type": "auth", "token": …}`."""
     try:
-        await messages.typing(current_app.config["SERVICES"], user_id, UUID(str(conversation_id)))
-    except ValueError:
-        await _send({"type": "error", "code": "bad_request", "message": "conversation_id must be a UUID"})
-    except DomainError as exc:
-        await _send({"type": "error", "code": exc.code, "message": exc.message})
-
-
-async def _presence_denied(user_id, topic: str) -> dict | None:
-    """`presence:<id>` is for those who may see that presence (checked when subscribing)."""
-    if not topic.startswith("presence:"):
-        return None
+        raw = await asyncio.wait_for(websocket.receive(), timeout)
+    except TimeoutError:
+        raise RealtimeError("unauthorized", 'send {"type": "auth", "token": …} first', CLOSE_UNAUTHORIZED) from None
+    if _size(raw) > limit:
+        raise RealtimeError("message_too_large", f"messages are at most {limit} bytes", 1009)
     try:
-        await presence.ensure_may_see(current_app.config["SERVICES"], user_id, UUID(topic[len("presence:") :]))
-    except ValueError:
-        return {"type": "error", "code": "bad_topic", "message": "topic must be presence:<uuid>"}
-    except DomainError as exc:
-        return {"type": "error", "code": exc.code, "message": exc.message}
-    return None
+        first = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        first = None
+    if not isinstance(first, dict) or first.get("type") != "auth" or not isinstance(first.get("token"), str):
+        raise RealtimeError("unauthorized", 'the first message must be {"type": "auth", "token": …}', 4401)
+    return first["token"]
 
 
 @bp.websocket("/ws")
 @cors_exempt
 async def ws():
-    try:
-        user_id = await _authenticate()
-    except DomainError as exc:
-        await websocket.accept()
-        await _send({"type": "error", "code": exc.code, "message": exc.message})
-        await websocket.close(4401)
-        return
     await websocket.accept()
-    await _send({"type": "authenticated", "user_id": str(user_id)})
-    hub = current_app.config["HUB"]
-    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
-    # every socket hears its owner's own channel (e.g. media.status pushes, models/media/videos.py)
-    own = f"user:{user_id}"
-    topics: set[str] = {own}
-
-    async def pump():
-        while True:
-            await websocket.send(await queue.get())
-
-    svc = current_app.config["SERVICES"]
-    conn = await presence.connected(svc, user_id)
-    await hub.subscribe(own, queue)  # once it hears its own channel, the socket counts as online
-    sender = asyncio.create_task(pump())
-    alive = asyncio.create_task(presence.keepalive(svc, user_id, conn))
+    settings = current_app.config["SETTINGS"]
     try:
-        while True:
-            raw = await websocket.receive()
-            try:
-                msg = orjson.loads(raw)
-                kind, topic = msg.get("type"), msg.get("topic")
-            except (orjson.JSONDecodeError, AttributeError):
-                await _send({"type": "error", "code": "bad_request", "message": "messages are JSON objects"})
-                continue
-            if kind in ("subscribe", "unsubscribe"):
-                if not isinstance(topic, str) or not _TOPIC.match(topic):
-                    await _send(
-                        {
-                            "type": "error",
-                            "code": "bad_topic",
-                            "message": "topic must be post:<uuid> or presence:<uuid>",
-                        }
-                    )
-                elif kind == "subscribe" and (denied := await _presence_denied(user_id, topic)):
-                    await _send(denied)
-                elif kind == "subscribe":
-                    topics.add(topic)
-                    await hub.subscribe(topic.lower(), queue)
-                    await _send({"type": "subscribed", "topic": topic})
-                else:
-                    topics.discard(topic)
-                    hub.unsubscribe(topic.lower(), queue)
-                    await _send({"type": "unsubscribed", "topic": topic})
-            elif kind == "ping":
-                await _send({"type": "pong"})
-            elif (
-                kind == "typing"
-            ):  # {"type": "typing", "conversation_id"}: pushed to the peer (models/messaging/messages.py)
-                await _typing(user_id, msg.get("conversation_id"))
-            elif kind != "auth":
-                await _send({"type": "error", "code": "bad_request", "message": f"unknown message type {kind!r}"})
+        # Old clients put the token in the URL (never logged: infra/logs.py redacts it).
+        token = websocket.args.get("token") or await _first_token(
+            settings.realtime_max_message_bytes, settings.realtime_auth_timeout
+        )
+        conn = await Connection.open(current_app, token, face="ws")
+    except RealtimeError as exc:
+        await _refuse(exc)
+        return
+    tasks: list[asyncio.Task] = []
+    try:
+        await _send({"type": "authenticated", "user_id": str(conn.user_id)})
+        tasks = [asyncio.create_task(_pump(conn)), asyncio.create_task(_serve(conn))]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        ended = done.pop().result()  # a server exception propagates (and is logged) as before
+        await _refuse(ended)
     finally:
-        sender.cancel()
-        alive.cancel()
-        presence.disconnected(svc, user_id, conn)
-        for topic in topics:
-            hub.unsubscribe(topic.lower(), queue)
+        for task in tasks:
+            task.cancel()
+        await conn.close()
+
+
+async def _pump(conn: Connection) -> RealtimeError:
+    while True:
+        try:
+            push = await conn.next_push()
+        except ConnectionClosed as exc:
+            return exc
+        await _send(push)
+
+
+async def _serve(conn: Connection) -> RealtimeError:
+    """The client's messages, until one must close the socket (or the client goes)."""
+    while True:
+        raw = await websocket.receive()
+        try:
+            conn.admit(_size(raw))
+            reply = await _handle(conn, raw)
+        except RealtimeError as exc:
+            if exc.close_code is not None:
+                return exc
+            reply = exc.as_push()
+        except Exception:  # a dependency failed: this request fails, the socket stays
+            log.exception("websocket request failed")
+            reply = {"type": "error", "code": "unavailable", "message": "try again in a moment"}
+        if reply is not None:
+            await _send(reply)
+
+
+async def _handle(conn: Connection, raw: str | bytes) -> dict | None:
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RealtimeError("bad_request", "messages are JSON objects") from None
+    if not isinstance(msg, dict):
+        raise RealtimeError("bad_request", "messages are JSON objects")
+    kind = msg.get("type")
+    if kind == "subscribe":
+        await conn.subscribe(msg.get("topic"))  # type: ignore[arg-type]
+        return {"type": "subscribed", "topic": msg["topic"]}
+    if kind == "unsubscribe":
+        await conn.unsubscribe(msg.get("topic"))  # type: ignore[arg-type]
+        return {"type": "unsubscribed", "topic": msg["topic"]}
+    if kind == "ping":
+        return {"type": "pong"}
+    if kind == "typing":  # pushed to the conversation's peer
+        await conn.typing(msg.get("conversation_id"))  # type: ignore[arg-type]
+        return None
+    if kind == "auth":  # already authenticated (a client that sends it anyway)
+        return None
+    raise RealtimeError("bad_request", f"unknown message type {kind!r}")

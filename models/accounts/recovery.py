@@ -144,7 +144,7 @@ async def reset_password(svc: Services, token: str, password: str, client: Clien
         await _set_password(s, user, password_hash, client, "auth.password_reset", "email")
         user.email_verified_at = user.email_verified_at or utcnow()
         revoked = await sessions.revoke_all(s, user.id)
-    await sessions.publish_revoked(svc, revoked)
+    await sessions.publish_revoked(svc, user.id, revoked, "password_changed")
     return user
 
 
@@ -172,7 +172,7 @@ async def reset_password_by_phone(
             raise Unauthorized("no account has proven this phone", code="no_account_for_phone")
         await _set_password(s, user, password_hash, client, "auth.password_reset", channel)
         revoked = await sessions.revoke_all(s, user.id)
-    await sessions.publish_revoked(svc, revoked)
+    await sessions.publish_revoked(svc, user.id, revoked, "password_changed")
     return user
 
 
@@ -198,7 +198,7 @@ async def change_password(
             raise Conflict("the password was just changed elsewhere; try again", code="password_changed")
         await _set_password(s, locked, password_hash, client, "auth.password_changed", None)
         revoked = await sessions.revoke_all(s, user_id, keep=session_id)
-    await sessions.publish_revoked(svc, revoked)
+    await sessions.publish_revoked(svc, user_id, revoked, "password_changed")
 
 
 # --- email verification ----------------------------------------------------------------------

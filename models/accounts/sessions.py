@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import jwt
+import orjson
 from sqlalchemy import DateTime, ForeignKey, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -125,10 +126,21 @@ async def authenticate(svc: Services, token: str | None) -> Principal:
     return Principal(UUID(claims["sub"]), sid, claims.get("role", "user"))
 
 
-async def _publish_revoked(svc: Services, session_id: UUID) -> None:
+async def _publish_revoked(svc: Services, user_id: UUID, session_id: UUID, reason: str) -> None:
     # Outlives every access token the session was issued (+ a minute for clock skew).
     ttl = int(svc.settings.jwt_expiration.total_seconds()) + 60
     await svc.redis.set(_revoked_key(session_id), 1, ex=ttl)
+    await announce_ended(svc, user_id, session_id, reason)
+
+
+async def announce_ended(svc: Services, user_id: UUID, session_id: UUID | None, reason: str) -> None:
+    """Close the live sockets of a session that ended (`session_id`), or of every session of the
+    user (None: suspension, password change), on every API replica (api/realtime/core.py hears
+    `session.revoked` on the user's own channel). `reason` becomes the sockets' close reason:
+    session_revoked, refresh_token_reused, password_changed, account_suspended. Call it after
+    the commit that ended the session; it does not stop new logins by itself."""
+    msg = {"type": "session.revoked", "session_id": str(session_id) if session_id else None, "reason": reason}
+    await svc.redis.publish(f"user:{user_id}", orjson.dumps(msg))
 
 
 # --- sessions and refresh tokens -----------------------------------------------------------
@@ -249,7 +261,7 @@ async def refresh(svc: Services, token: str, client: Client | None = None) -> di
             audit.stage(s, "auth.refresh_failed", client, subject=subject, details={"reason": failure.code})
     if failure is not None:
         if reused:
-            await _publish_revoked(svc, session.id)
+            await _publish_revoked(svc, session.user_id, session.id, "refresh_token_reused")
         raise failure
     return _pair(svc, user, session.id, new_token)
 
@@ -267,9 +279,11 @@ async def revoke_all(s: AsyncSession, user_id: UUID, *, keep: UUID | None = None
     return [session.id for session in live]
 
 
-async def publish_revoked(svc: Services, session_ids: list[UUID]) -> None:
+async def publish_revoked(svc: Services, user_id: UUID, session_ids: list[UUID], reason: str) -> None:
+    """After the commit of `revoke_all`: the tokens stop at once and the sessions' sockets close
+    with `reason` (password_changed for a reset or a change)."""
     for sid in session_ids:
-        await _publish_revoked(svc, sid)
+        await _publish_revoked(svc, user_id, sid, reason)
 
 
 async def revoke(
@@ -295,7 +309,7 @@ async def revoke(
             await _revoke_family(s, session, utcnow())
             audit.stage(s, action, client, actor=user_id, subject=f"session:{session_id}")
     # Also when it was already revoked: repairs a Redis write lost after an earlier commit.
-    await _publish_revoked(svc, session_id)
+    await _publish_revoked(svc, user_id, session_id, "session_revoked")
 
 
 def _session_out(session: AuthSession, current: UUID | None) -> dict:

@@ -4,9 +4,11 @@ who may see what is decided in models/content/visibility.py."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -117,6 +119,25 @@ async def ensure_exists(svc: Services, post_id: UUID) -> PostRef:
     hit = _known.get(post_id)
     if hit is not None and hit[0] > now:
         return hit[1]
+    # One lookup per post at a time: when the entry of a hot post expires, the sockets re-checking
+    # it (api/realtime/core.py) or a burst of reactions share one query instead of each running one.
+    task = _loading.get(post_id)
+    if task is None:  # its own task: a caller cancelled meanwhile does not cancel the others' lookup
+        task = _loading[post_id] = asyncio.ensure_future(_lookup(svc, post_id))
+        task.add_done_callback(partial(_loaded, post_id))
+    return await asyncio.shield(task)
+
+
+def _loaded(post_id: UUID, task: asyncio.Task[PostRef]) -> None:
+    del _loading[post_id]
+    if not task.cancelled():
+        task.exception()  # retrieved: NotFound reaches the awaiting callers, no warning
+
+
+_loading: dict[UUID, asyncio.Task[PostRef]] = {}
+
+
+async def _lookup(svc: Services, post_id: UUID) -> PostRef:
     async with svc.sessions() as s:
         row = (
             await s.execute(
@@ -130,5 +151,5 @@ async def ensure_exists(svc: Services, post_id: UUID) -> PostRef:
     if len(_known) >= _KNOWN_MAX:
         _known.clear()
     ref = PostRef.of(row)
-    _known[post_id] = (now + _KNOWN_TTL, ref)
+    _known[post_id] = (time.monotonic() + _KNOWN_TTL, ref)
     return ref

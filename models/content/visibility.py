@@ -20,7 +20,7 @@ from models.content.posts import Post, PostRef, get_post
 from models.core.base import utcnow
 from models.core.errors import NotFound
 from models.media.videos import Video, is_ready
-from models.social.blocks import blocked_among, blocked_either
+from models.social.blocks import blocked_among, blocked_either, blocked_with
 from models.social.circles import Circle, CircleMember, members_only
 from models.social.follows import followers_only
 
@@ -58,6 +58,24 @@ async def can_see(svc: Services, viewer_id: UUID | None, post) -> bool:
         return False
     # Last: for public posts this one Redis read is the whole cost of the check.
     return viewer_id is None or not await blocked_either(svc, viewer_id, post.author_id)
+
+
+async def who_can_see(svc: Services, viewer_ids: list[UUID], post) -> set[UUID]:
+    """can_see for many viewers of one post (a push fanned out to many sockets,
+    api/realtime/core.py): the same rules, in the same order, with the block check as one batch."""
+    expires_at = getattr(post, "expires_at", None)
+    if expires_at is not None and expires_at <= utcnow():
+        return set()
+    author = {post.author_id} & set(viewer_ids)
+    others = [v for v in dict.fromkeys(viewer_ids) if v != post.author_id]
+    rule = RULES.get(post.visibility)
+    if rule is None or not others:
+        return author
+    verdicts = await asyncio.gather(*(rule(svc, v, post) for v in others))
+    allowed = [v for v, ok in zip(others, verdicts) if ok]
+    if allowed and getattr(post, "video_id", None) is not None and not await is_ready(svc, post.video_id):
+        return author
+    return author | (set(allowed) - await blocked_with(svc, allowed, post.author_id))
 
 
 async def ensure_visible(svc: Services, viewer_id: UUID | None, post) -> None:

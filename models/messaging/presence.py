@@ -29,7 +29,7 @@ from uuid import UUID
 import orjson
 from sqlalchemy import select
 
-from models.core.errors import NotFound
+from models.core.errors import Forbidden, NotFound
 from models.core.events import new_id
 from models.messaging.messages import ConversationMember, push
 from models.social.blocks import blocked_among, blocked_either
@@ -88,10 +88,16 @@ async def _touch(svc: Services, user_id: UUID, conn: str, *, remove: bool) -> in
         return (await p.execute())[2]
 
 
-async def connected(svc: Services, user_id: UUID) -> str:
-    """A socket opened: its connection id. Announces "online" if it is the user's first."""
+async def connected(svc: Services, user_id: UUID, max_sockets: int | None = None) -> str:
+    """A socket opened: its connection id. Announces "online" if it is the user's first.
+    The entries are the user's live sockets on every replica, hence also the sockets-per-user
+    cap (api/realtime/core.py): over `max_sockets`, the entry is taken back and the socket refused."""
     conn = str(new_id())
-    if await _touch(svc, user_id, conn, remove=False) == 1:
+    live = await _touch(svc, user_id, conn, remove=False)
+    if max_sockets is not None and live > max_sockets:
+        await _touch(svc, user_id, conn, remove=True)
+        raise Forbidden(f"at most {max_sockets} live sockets per user", code="too_many_sockets")
+    if live == 1:
         _spawn(_settle(svc, user_id))
     return conn
 

@@ -61,6 +61,28 @@ async def blocked_either(svc: Services, a: UUID, b: UUID) -> bool:
     return found
 
 
+async def blocked_with(svc: Services, user_ids: list[UUID], other: UUID) -> set[UUID]:
+    """Which of `user_ids` have a block either way with `other`: blocked_either for many users at
+    once (one push fanned out to many sockets), one MGET of the same cache and one query for the
+    misses, which it fills the same way (SET NX)."""
+    ids = [u for u in dict.fromkeys(user_ids) if u != other]
+    if not ids:
+        return set()
+    cached = await svc.redis.mget([cache_key(u, other) for u in ids])
+    out = {u for u, c in zip(ids, cached) if c == b"1"}
+    misses = [u for u, c in zip(ids, cached) if c is None]
+    if misses:
+        found = await blocked_among(svc, [(u, other) for u in misses])
+        async with svc.redis.pipeline(transaction=False) as p:
+            for u in misses:
+                hit = frozenset((u, other)) in found
+                if hit:
+                    out.add(u)
+                p.set(cache_key(u, other), b"1" if hit else b"0", nx=True, ex=svc.settings.block_cache_ttl)
+            await p.execute()
+    return out
+
+
 async def ensure_not_blocked(svc: Services, actor: UUID, other: UUID) -> None:
     """Forbidden (403 `blocked`) if either user blocked the other."""
     if await blocked_either(svc, actor, other):

@@ -21,6 +21,9 @@
 12. Images (tests/bench/images.py): photos/s through models/media/imaging.render against Pillow's
    own resize of the same files, the NSFW score of one image, a bomb's refusal; after the stack
    is stopped (--no-images skips it).
+13-15. Realtime (tests/bench/realtime.py), after 5 with the worker running: fan-out of one like to
+   1,000 /ws sockets on 2 API processes vs a single subscriber, memory per idle socket at 5,000
+   sockets, logout -> socket close (--no-realtime skips them; --realtime-sockets, --realtime-idle).
 Run order: 2, 3, 4 on the pre-produced topic, 8, then 1 (the API alone on the machine), then 5, 6, 7.
 The apply run is checked against the workload's known end state (counters = active edges =
 expected, every counter exact). Speed figures are printed, not asserted; the exit code is 1 only
@@ -45,7 +48,7 @@ import orjson
 import uvloop
 
 from infra.dev import start_stack
-from tests.bench import api_load, apply, feeds, images, media, recs, wallet, workload
+from tests.bench import api_load, apply, feeds, images, media, realtime, recs, wallet, workload
 from tests.support.processes import REPO, Proc, Worker, start_api
 
 # Anything that would point the benchmark at someone's real services is dropped: it always
@@ -98,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-wallet", action="store_true")
     ap.add_argument("--no-feeds", action="store_true")
     ap.add_argument("--no-recs", action="store_true")
+    ap.add_argument("--no-realtime", action="store_true")
+    ap.add_argument("--realtime-sockets", type=int, default=1000)
+    ap.add_argument("--realtime-idle", type=int, default=5000)
     ap.add_argument("--faust-seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
 
@@ -203,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         say(f"end-to-end latency: {args.e2e} sequential likes")
         r["e2e"] = uvloop.run(api_load.e2e_latency(base, users, e2e_posts, warm_post, n=args.e2e))
 
+        # ---- 13-15: realtime, the worker running (a real like is what fans out)
+        if not args.no_realtime:
+            say(f"realtime: fan-out to {args.realtime_sockets} sockets on 2 API processes, idle memory, logout")
+            r["realtime"] = realtime.run(env, log_dir, base, fanout=args.realtime_sockets, idle=args.realtime_idle)
+
         # ---- 9: home feed at size, reads only (the worker's republished trending would race the seed's)
         if not args.no_feeds:
             worker.proc.stop()
@@ -295,6 +306,8 @@ def report(r: dict, total_s: float) -> None:
         lines[after_e2e:after_e2e] = media.report_lines(r["media"]) + (
             media.agent_report_lines(r["media_agent"]) if r.get("media_agent") else []
         )
+    if r.get("realtime"):
+        lines += realtime.report_lines(r["realtime"]) + [""]
     if r.get("wallet"):
         lines += [wallet.report(r["wallet"]), ""]
     if r.get("feeds"):
