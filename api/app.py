@@ -10,7 +10,7 @@ from werkzeug.exceptions import BadRequest
 
 from api import auth as guard
 from api import errors, metrics
-from api.realtime import Hub
+from api.realtime.hub import Hub
 from api.routes import blueprints
 from infra import logs
 from infra.services import Services

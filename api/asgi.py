@@ -1,5 +1,8 @@
-"""ASGI entry point: `uvicorn api.asgi:app`."""
+"""ASGI entry point: `uvicorn api.asgi:app`: Socket.IO at /socket.io/ (api/realtime/sio.py),
+the Quart app for everything else."""
 
 from api.app import create_app
+from api.realtime.sio import compose
 
-app = create_app()
+quart_app = create_app()
+app = compose(quart_app)

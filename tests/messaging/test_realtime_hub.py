@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from uuid import uuid4
 
-from api.realtime import Hub
+from api.realtime.hub import Hub
 
 
 async def test_a_message_published_right_after_subscribe_is_delivered(svc):
