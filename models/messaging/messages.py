@@ -324,6 +324,12 @@ async def _member(s: AsyncSession, user_id: UUID, conversation_id: UUID, *, lock
     return me
 
 
+async def ensure_member(svc: Services, user_id: UUID, conversation_id: UUID) -> None:
+    """NotFound `conversation_not_found` unless the user is in the conversation (live events of it)."""
+    async with svc.sessions() as s:
+        await _member(s, user_id, conversation_id)
+
+
 async def conversations(svc: Services, user_id: UUID, *, cursor: str | None = None, limit: int = 20) -> dict:
     """Your conversations, newest activity first: {"items": [{"id", "peer", "last_message",
     "unread", "peer_read_up_to"}], "next_cursor"}. A conversation that gets a message while you
