@@ -11,8 +11,9 @@ from werkzeug.exceptions import BadRequest
 from api import auth as guard
 from api import cors, errors, metrics
 from api.client_ip import TrustedProxies, parse_networks
+from api.graphql import persisted
 from api.realtime import Hub
-from api.routes import blueprints
+from api.routes import blueprints, docs_assets
 from infra import logs
 from infra.services import Services
 from infra.settings import Settings, get_settings
@@ -64,7 +65,17 @@ def create_app(settings: Settings | None = None) -> Quart:
     logs.setup(settings.log_level, service="api")
     app = Quart("daira")
     app.request_class = JsonRequest
-    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, SETTINGS=settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SETTINGS=settings,
+        # /docs loads Swagger UI from the API, not a CDN (works offline)
+        QUART_SCHEMA_SWAGGER_JS_URL=docs_assets.SWAGGER_JS,
+        QUART_SCHEMA_SWAGGER_CSS_URL=docs_assets.SWAGGER_CSS,
+        # the allow-list, read once: a bad manifest stops the start (api/graphql/persisted.py)
+        PERSISTED_QUERIES=(
+            persisted.load_manifest(settings.graphql_persisted_queries) if settings.graphql_persisted_only else None
+        ),
+    )
     QuartSchema(
         app,
         info={"title": "D-A-I-R-A API", "version": "0.1.0"},

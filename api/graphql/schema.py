@@ -1,4 +1,5 @@
-"""The executable schema: every `sdl/*.graphql` file plus every resolver module's bindables.
+"""The executable schema: every `sdl/*.graphql` file plus every resolver module's bindables,
+built as an Apollo Federation 2 subgraph (sdl/federation.graphql, resolvers/entities.py).
 
 Adding an area = one `sdl/<area>.graphql` (using `extend type Query/Mutation`) and one
 `resolvers/<area>.py` exporting `bindables`. Nothing else to register.
@@ -8,8 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ariadne import make_executable_schema
+from ariadne.executable_schema import join_type_defs
+from ariadne.contrib.federation import make_federated_schema
+from ariadne.contrib.federation.utils import purge_schema_directives
+from graphql import GraphQLObjectType
 
+from api.graphql.limits import INTROSPECTION_DISABLED, refusal
 from api.graphql.resolvers import all_bindables
 
 SDL_DIR = Path(__file__).parent / "sdl"
@@ -19,4 +24,22 @@ def type_defs() -> list[str]:
     return [p.read_text() for p in sorted(SDL_DIR.glob("*.graphql"))]
 
 
-schema = make_executable_schema(type_defs(), *all_bindables(), convert_names_case=True)
+def _guard_service(query: GraphQLObjectType) -> None:
+    """`_service { sdl }` publishes the schema: governed by GRAPHQL_INTROSPECTION like introspection."""
+    field = query.fields["_service"]
+    publish = field.resolve
+    assert publish is not None
+
+    def resolve_service(obj, info):
+        if not info.context["svc"].settings.graphql_introspection_enabled:
+            raise refusal("the schema is not published: introspection is disabled", INTROSPECTION_DISABLED)
+        return publish(obj, info)
+
+    field.resolve = resolve_service
+
+
+schema = make_federated_schema(type_defs(), *all_bindables(), convert_names_case=True)
+assert schema.query_type is not None
+_guard_service(schema.query_type)
+# The subgraph SDL, as `_service { sdl }` answers it (ariadne's own computation) and GET /graphql/schema.
+SDL: str = purge_schema_directives(join_type_defs(type_defs()))
