@@ -25,7 +25,7 @@ _PAGE = """<!doctype html>
   <script>
     const fetcher = GraphiQL.createFetcher({ url: new URL("/graphql", window.location.href).href });
     ReactDOM.createRoot(document.getElementById("graphiql")).render(
-      React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true, defaultQuery: "{ me { id username } }\\n" })
+      React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true })
     );
   </script>
 </body>

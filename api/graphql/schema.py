@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ariadne.executable_schema import join_type_defs
 from ariadne.contrib.federation import make_federated_schema
 from ariadne.contrib.federation.utils import purge_schema_directives
+from ariadne.executable_schema import join_type_defs
 from graphql import GraphQLObjectType
 
 from api.graphql.limits import INTROSPECTION_DISABLED, refusal

@@ -19,8 +19,9 @@ from models.core.errors import NotFound
 from models.social import flows as social_flows
 from models.wallet import subscriptions
 
-user_entity, post_entity, comment_entity = FederatedObjectType("User"), FederatedObjectType("Post"), FederatedObjectType("Comment")
-video_entity, plan_entity = FederatedObjectType("Video"), FederatedObjectType("SubscriptionPlan")
+user_entity, post_entity = FederatedObjectType("User"), FederatedObjectType("Post")
+comment_entity, video_entity = FederatedObjectType("Comment"), FederatedObjectType("Video")
+plan_entity = FederatedObjectType("SubscriptionPlan")
 
 
 def _id(representation: dict, key: str = "id") -> UUID | None:
