@@ -14,8 +14,9 @@ from ariadne.contrib.federation.utils import purge_schema_directives
 from ariadne.executable_schema import join_type_defs
 from graphql import GraphQLObjectType
 
-from api.graphql.limits import INTROSPECTION_DISABLED, refusal
+from api.graphql.limits import INTROSPECTION_DISABLED
 from api.graphql.resolvers import all_bindables
+from models.core.errors import NotFound
 
 SDL_DIR = Path(__file__).parent / "sdl"
 
@@ -32,7 +33,8 @@ def _guard_service(query: GraphQLObjectType) -> None:
 
     def resolve_service(obj, info):
         if not info.context["svc"].settings.graphql_introspection_enabled:
-            raise refusal("the schema is not published: introspection is disabled", INTROSPECTION_DISABLED)
+            # as the route: the schema does not exist for this caller (404, like GET /graphql/schema)
+            raise NotFound("the schema is not published: introspection is disabled", code=INTROSPECTION_DISABLED)
         return publish(obj, info)
 
     field.resolve = resolve_service
