@@ -431,6 +431,8 @@ class Settings(BaseSettings):
     graphql_max_mutations: int = Field(10, ge=1, validation_alias="GRAPHQL_MAX_MUTATIONS")
     graphql_max_query_chars: int = Field(20_000, ge=100, validation_alias="GRAPHQL_MAX_QUERY_CHARS")
     graphql_max_tokens: int = Field(2_000, ge=50, validation_alias="GRAPHQL_MAX_TOKENS")
+    # Representations one `_entities` request may look up (federation, docs/api.md).
+    graphql_max_entities: int = Field(100, ge=1, validation_alias="GRAPHQL_MAX_ENTITIES")
     # --- persisted queries (api/graphql/persisted.py, docs/api.md) ---
     # How long an automatically persisted query (APQ) stays registered in Redis after its last registration.
     graphql_apq_ttl: timedelta = Field(timedelta(days=1), validation_alias="GRAPHQL_APQ_TTL")

@@ -16,7 +16,7 @@ from graphql import GraphQLObjectType
 
 from api.graphql.limits import INTROSPECTION_DISABLED
 from api.graphql.resolvers import all_bindables
-from models.core.errors import NotFound
+from models.core.errors import DomainError, NotFound
 
 SDL_DIR = Path(__file__).parent / "sdl"
 
@@ -40,8 +40,28 @@ def _guard_service(query: GraphQLObjectType) -> None:
     field.resolve = resolve_service
 
 
+def _cap_entities(query: GraphQLObjectType) -> None:
+    """Each representation is a database read: at most GRAPHQL_MAX_ENTITIES per request (a
+    gateway batches one plan's lookups; it never needs thousands)."""
+    field = query.fields["_entities"]
+    resolve = field.resolve
+    assert resolve is not None
+
+    def resolve_entities(obj, info, **kwargs):
+        limit = info.context["svc"].settings.graphql_max_entities
+        n = len(kwargs.get("representations") or ())
+        if n > limit:
+            raise DomainError(
+                f"{n} representations; at most {limit} per request", code="too_many_entities", details={"limit": limit}
+            )
+        return resolve(obj, info, **kwargs)
+
+    field.resolve = resolve_entities
+
+
 schema = make_federated_schema(type_defs(), *all_bindables(), convert_names_case=True)
 assert schema.query_type is not None
 _guard_service(schema.query_type)
+_cap_entities(schema.query_type)
 # The subgraph SDL, as `_service { sdl }` answers it (ariadne's own computation) and GET /graphql/schema.
 SDL: str = purge_schema_directives(join_type_defs(type_defs()))

@@ -151,6 +151,16 @@ async def test_entities_resolve_by_key_and_hidden_ones_are_null(client):
     assert blocked == [None]
 
 
+async def test_one_request_looks_up_at_most_graphql_max_entities(client):
+    user = await register(client)
+    reps = [{"__typename": "Post", "id": "00000000-0000-0000-0000-000000000000"}] * 101
+    body = await gql(client, ENTITIES_Q, user, {"r": reps})
+    assert body["data"] is None
+    err = body["errors"][0]
+    assert err["extensions"]["code"] == "too_many_entities" and err["extensions"]["details"] == {"limit": 100}
+    assert (await gql(client, ENTITIES_Q, user, {"r": reps[:100]}))["data"]["_entities"] == [None] * 100
+
+
 async def test_service_sdl_and_the_schema_route_when_introspection_is_on(client):
     r = await client.get("/graphql/schema")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
