@@ -35,9 +35,13 @@ test: $(STAMP_ML) test-deps
 
 # What the tests need outside Python: Apollo's composition (npm, pinned by its lock file) for
 # tests/platform/test_federation.py, headless Chromium for tests/platform/test_docs_offline.py.
-test-deps:
+FED_STAMP := tests/federation/node_modules/.installed
+$(FED_STAMP): tests/federation/package-lock.json
 	cd tests/federation && npm ci --no-audit --no-fund --silent
-	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	@touch $@
+
+test-deps: $(FED_STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	  else echo "headless Chromium is missing: apt-get install chromium chromium-driver (as root)"; exit 1; fi; fi
 
