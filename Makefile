@@ -10,7 +10,7 @@ ifeq ($(APP_ENV)$(NODE_ENV),)
 export APP_ENV := development
 endif
 
-.PHONY: run test lint bench migrate reconcile reconcile-payments outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
+.PHONY: vendor-docs test-deps run test lint bench migrate reconcile reconcile-payments outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,36 @@ install-ml: $(STAMP_ML)
 run: $(STAMP_ML)
 	$(PY) -m infra.dev run
 
-test: $(STAMP_ML)
+test: $(STAMP_ML) test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# What the tests need outside Python: Apollo's composition (npm, pinned by its lock file) for
+# tests/platform/test_federation.py, headless Chromium for tests/platform/test_docs_offline.py.
+FED_STAMP := tests/federation/node_modules/.installed
+$(FED_STAMP): tests/federation/package-lock.json
+	cd tests/federation && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+test-deps: $(FED_STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "headless Chromium is missing: apt-get install chromium chromium-driver (as root)"; exit 1; fi; fi
+
+# GraphiQL's browser build and React (api/static/graphiql/, served by GET /graphql offline), refreshed
+# from npm at the versions named here; each keeps its licence next to it.
+GRAPHIQL_VERSION := 3.8.3
+REACT_VERSION := 18.3.1
+vendor-docs:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && cd $$tmp && \
+	npm pack --silent graphiql@$(GRAPHIQL_VERSION) react@$(REACT_VERSION) react-dom@$(REACT_VERSION) >/dev/null && \
+	mkdir graphiql react react-dom && tar xzf graphiql-$(GRAPHIQL_VERSION).tgz -C graphiql && \
+	tar xzf react-$(REACT_VERSION).tgz -C react && tar xzf react-dom-$(REACT_VERSION).tgz -C react-dom && \
+	out=$(CURDIR)/api/static/graphiql && rm -rf $$out && mkdir -p $$out && \
+	cp graphiql/package/graphiql.min.js graphiql/package/graphiql.min.css $$out/ && \
+	cp react/package/umd/react.production.min.js react-dom/package/umd/react-dom.production.min.js $$out/ && \
+	cp graphiql/package/LICENSE $$out/LICENSE.graphiql && cp react/package/LICENSE $$out/LICENSE.react && \
+	cp react-dom/package/LICENSE $$out/LICENSE.react-dom && \
+	printf 'graphiql %s\nreact %s\nreact-dom %s\n' $(GRAPHIQL_VERSION) $(REACT_VERSION) $(REACT_VERSION) > $$out/VERSIONS
 
 # ruff (lint + format), mypy over models/, import-linter's layer and no-cycle contracts
 lint: $(STAMP)

@@ -13,8 +13,9 @@ from werkzeug.exceptions import BadRequest
 from api import auth as guard
 from api import cors, errors, image_upload, metrics
 from api.client_ip import TrustedProxies, parse_networks
+from api.graphql import persisted
 from api.realtime.hub import Hub
-from api.routes import blueprints
+from api.routes import blueprints, docs_assets
 from infra import db, logs
 from infra.services import Services
 from infra.settings import Settings, get_settings
@@ -88,7 +89,17 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.request_class = type(
         "AppRequest", (JsonRequest,), {"image_body_bytes": settings.image_max_bytes + image_upload.MULTIPART_SLACK}
     )
-    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, SETTINGS=settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SETTINGS=settings,
+        # /docs loads Swagger UI from the API, not a CDN (works offline)
+        QUART_SCHEMA_SWAGGER_JS_URL=docs_assets.SWAGGER_JS,
+        QUART_SCHEMA_SWAGGER_CSS_URL=docs_assets.SWAGGER_CSS,
+        # the allow-list, read once: a bad manifest stops the start (api/graphql/persisted.py)
+        PERSISTED_QUERIES=(
+            persisted.load_manifest(settings.graphql_persisted_queries) if settings.graphql_persisted_only else None
+        ),
+    )
     QuartSchema(
         app,
         info={"title": "D-A-I-R-A API", "version": "0.1.0"},

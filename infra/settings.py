@@ -461,6 +461,15 @@ class Settings(BaseSettings):
     graphql_max_mutations: int = Field(10, ge=1, validation_alias="GRAPHQL_MAX_MUTATIONS")
     graphql_max_query_chars: int = Field(20_000, ge=100, validation_alias="GRAPHQL_MAX_QUERY_CHARS")
     graphql_max_tokens: int = Field(2_000, ge=50, validation_alias="GRAPHQL_MAX_TOKENS")
+    # Representations one `_entities` request may look up (federation, docs/api.md).
+    graphql_max_entities: int = Field(100, ge=1, validation_alias="GRAPHQL_MAX_ENTITIES")
+    # --- persisted queries (api/graphql/persisted.py, docs/api.md) ---
+    # How long an automatically persisted query (APQ) stays registered in Redis after its last registration.
+    graphql_apq_ttl: timedelta = Field(timedelta(days=1), validation_alias="GRAPHQL_APQ_TTL")
+    # Only the queries of the manifest GRAPHQL_PERSISTED_QUERIES run (an allow-list for production clients).
+    graphql_persisted_only: bool = Field(False, validation_alias="GRAPHQL_PERSISTED_ONLY")
+    # A JSON manifest: Apollo's persisted query manifest, or {sha256: query}; read at start.
+    graphql_persisted_queries: str = Field("", validation_alias="GRAPHQL_PERSISTED_QUERIES")
     # Writes per user (REST POST/PUT/PATCH/DELETE, and each root field of a GraphQL mutation), and
     # requests without a bearer token per client IP (GraphQL: each mutation field counts as one).
     rate_limit_write: RateSetting = Field(Rate(60, timedelta(minutes=1)), validation_alias="RATE_LIMIT_WRITE")
@@ -480,6 +489,7 @@ class Settings(BaseSettings):
         "password_reset_ttl",
         "email_verify_ttl",
         "fresh_proof_window",
+        "graphql_apq_ttl",
         mode="before",
     )
     @classmethod
@@ -510,6 +520,12 @@ class Settings(BaseSettings):
             self.redis_url = f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
         if not self.cors_origins and self.frontend_url:
             self.cors_origins = [self.frontend_url]
+        return self
+
+    @model_validator(mode="after")
+    def _persisted_only(self):
+        if self.graphql_persisted_only and not self.graphql_persisted_queries:
+            raise ValueError("GRAPHQL_PERSISTED_ONLY needs GRAPHQL_PERSISTED_QUERIES (the manifest's path)")
         return self
 
     @model_validator(mode="after")

@@ -38,7 +38,7 @@ from infra.settings import Settings
 
 TOO_LARGE, TOO_COSTLY, TOO_DEEP = "query_too_large", "query_too_costly", "query_too_deep"
 TOO_MANY_ALIASES, TOO_MANY_MUTATIONS = "too_many_aliases", "too_many_mutations"
-INTROSPECTION_DISABLED = "introspection_disabled"
+INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"  # the name the issue and Apollo tooling use
 
 
 def refusal(message: str, code: str, **details) -> GraphQLError:
@@ -104,13 +104,19 @@ def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
     return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
-def mutation_fields(document: DocumentNode, operation_name: str | None) -> int:
-    """How many root fields the mutation that will run selects (0 for a query): each is one write."""
+def chosen_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode | None:
+    """The operation that will run (None: none or several match, which execution refuses)."""
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in ops if operation_name is None or (o.name and o.name.value == operation_name)]
-    if len(chosen) != 1 or chosen[0].operation is not OperationType.MUTATION:
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def mutation_fields(document: DocumentNode, operation_name: str | None) -> int:
+    """How many root fields the mutation that will run selects (0 for a query): each is one write."""
+    op = chosen_operation(document, operation_name)
+    if op is None or op.operation is not OperationType.MUTATION:
         return 0
-    return sum(1 for _ in _fields(chosen[0].selection_set, _fragments(document)))
+    return sum(1 for _ in _fields(op.selection_set, _fragments(document)))
 
 
 def rules(settings: Settings, schema: GraphQLSchema, variables: dict | None) -> list[type[ValidationRule]]:

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
+import json
 import logging
 
 from ariadne import graphql
-from ariadne.explorer import ExplorerGraphiQL
-from graphql import GraphQLError
-from quart import Blueprint, request
+from graphql import GraphQLError, OperationType
+from quart import Blueprint, current_app, request
 
 from api.auth import bearer_token, limit_anonymous, limit_api, limit_write, principal, svc
 from api.errors import dependency_error, error_response
-from api.graphql import limits, query_cache
+from api.graphql import graphiql, limits, persisted, query_cache
 from api.graphql.resolvers.common import format_error
-from api.graphql.schema import schema
+from api.graphql.schema import SDL, schema
 from models.core.errors import DomainError, Unavailable
 from models.core.ratelimit import RateLimited
 
@@ -31,7 +31,6 @@ def _unexpected_only(record: logging.LogRecord) -> bool:
 
 
 log.addFilter(_unexpected_only)
-_explorer = ExplorerGraphiQL(title="D-A-I-R-A GraphQL")
 
 
 def _refused(error: GraphQLError | DomainError, status: int = 400, headers: dict | None = None):
@@ -41,11 +40,45 @@ def _refused(error: GraphQLError | DomainError, status: int = 400, headers: dict
     return {"errors": [format_error(error)]}, status, headers or {}
 
 
+@bp.get("/graphql/schema")
+async def schema_sdl():
+    """The subgraph SDL (the seed's route), published only with introspection."""
+    if not svc().settings.graphql_introspection_enabled:
+        return error_response(404, "not_found", "the schema is not published (GRAPHQL_INTROSPECTION)")
+    return SDL, 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _json_arg(name: str):
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise GraphQLError(f"the {name} query parameter is not JSON", extensions={"code": "bad_request"}) from None
+
+
 @bp.get("/graphql")
+async def get_graphql():
+    """A query over GET (Apollo's GET transport, APQ's hash-only requests) or else GraphiQL."""
+    if "query" not in request.args and "extensions" not in request.args:
+        return await explorer()
+    try:
+        data = {
+            "query": request.args.get("query") or None,
+            "operationName": request.args.get("operationName") or None,
+            "variables": _json_arg("variables"),
+            "extensions": _json_arg("extensions"),
+        }
+    except GraphQLError as exc:
+        return _refused(exc)
+    return await _run(data, via_get=True)
+
+
 async def explorer():
     if not svc().settings.graphiql_enabled:
         return error_response(404, "not_found", "GraphiQL is disabled (GRAPHQL_INTROSPECTION or GRAPHIQL)")
-    return _explorer.html(None), 200, {"Content-Type": "text/html; charset=utf-8"}
+    return graphiql.page(), 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
 @bp.post("/graphql")
@@ -53,16 +86,37 @@ async def execute():
     data = await request.get_json()
     if not isinstance(data, dict):
         return error_response(400, "bad_request", "the request body must be a GraphQL JSON object")
-    settings = svc().settings
-    query, variables = data.get("query"), data.get("variables")
-    if not isinstance(query, str) or not query:
-        return _refused(limits.refusal("the request needs a query string", "bad_request"))
+    return await _run(data, via_get=False)
+
+
+async def _run(data: dict, via_get: bool):
+    services = svc()
+    settings = services.settings
+    query, variables, extensions = data.get("query"), data.get("variables"), data.get("extensions")
     if variables is not None and not isinstance(variables, dict):
         return _refused(limits.refusal("variables must be an object", "bad_request"))
+    try:
+        query = await persisted.resolve(
+            services.redis, settings, current_app.config.get("PERSISTED_QUERIES"), query, extensions
+        )
+    except persisted.Refused as exc:
+        return _refused(exc.error, exc.status)
+    if not isinstance(query, str) or not query:
+        return _refused(limits.refusal("the request needs a query string", "bad_request"))
     try:
         document = query_cache.parse_cached(query, lambda q: limits.parse_document(q, settings))
     except GraphQLError as exc:
         return _refused(exc, 413 if (exc.extensions or {}).get("code") == limits.TOO_LARGE else 400)
+    op = limits.chosen_operation(document, data.get("operationName"))
+    if via_get and op is not None and op.operation is not OperationType.QUERY:
+        # GET is cacheable and can be triggered cross-site: it never changes anything (as Apollo Server)
+        return _refused(
+            limits.refusal(f"GET runs queries only; send a {op.operation.value} with POST", "method_not_allowed"),
+            405,
+            {"Allow": "POST"},
+        )
+    await persisted.register(services.redis, settings, extensions, query)
+    data = {**data, "query": query}
     who, auth_error = None, None
     anonymous = not request.headers.get("Authorization")
     if not anonymous:
@@ -91,7 +145,7 @@ async def execute():
         return None
 
     context = {
-        "svc": svc(),
+        "svc": services,
         "user_id": who and who.user_id,
         "session_id": who and who.session_id,
         "auth_error": auth_error,

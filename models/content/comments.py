@@ -135,7 +135,7 @@ async def _get(svc: Services, comment_id: UUID) -> Comment:
     return c
 
 
-async def get_visible(svc: Services, viewer_id: UUID, comment_id: UUID) -> tuple[Comment, Post]:
+async def get_visible(svc: Services, viewer_id: UUID | None, comment_id: UUID) -> tuple[Comment, Post]:
     """The comment and its post, or NotFound if either does not exist for the viewer."""
     c = await _get(svc, comment_id)
     try:
@@ -143,6 +143,12 @@ async def get_visible(svc: Services, viewer_id: UUID, comment_id: UUID) -> tuple
     except NotFound:
         raise NotFound("no such comment", code="comment_not_found") from None
     return c, post
+
+
+async def get_public(svc: Services, viewer_id: UUID | None, comment_id: UUID) -> dict:
+    """One comment as the viewer may see it (its post visible to them), or NotFound."""
+    c, _post = await get_visible(svc, viewer_id, comment_id)
+    return public(c, await _reply_count(svc, c.id))
 
 
 async def edit(svc: Services, *, user_id: UUID, comment_id: UUID, body: str) -> dict:

@@ -71,6 +71,7 @@ OPTIONAL_IN_PRODUCTION = {
     "db_password": "DATABASE_URL is set",
     "redis_host": "REDIS_URL is set (REDIS_* are the seed's names for when it is not)",
     "redis_password": "REDIS_URL is set",
+    "graphql_persisted_queries": "read only with GRAPHQL_PERSISTED_ONLY=true (docs/api.md)",
 }
 # Defaults that are valid values but wrong for a production cluster.
 PRODUCTION_DECISIONS = {"env", "kafka_replication", "scylla_replication_factor"}
