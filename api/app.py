@@ -11,6 +11,7 @@ from werkzeug.exceptions import BadRequest
 from api import auth as guard
 from api import cors, errors, metrics
 from api.client_ip import TrustedProxies, parse_networks
+from api.openapi import ContractProvider
 from api.realtime import Hub
 from api.routes import blueprints
 from infra import logs
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         swagger_ui_path="/docs",
         redoc_ui_path=None,
         scalar_ui_path=None,
+        openapi_provider_class=ContractProvider,
     )
     app.json = OrjsonProvider(app)
     errors.register(app)

@@ -6,12 +6,15 @@ from ariadne import graphql
 from ariadne.explorer import ExplorerGraphiQL
 from graphql import GraphQLError
 from quart import Blueprint, request
+from quart_schema import document_response
 
 from api.auth import bearer_token, limit_anonymous, limit_api, limit_write, principal, svc
 from api.errors import dependency_error, error_response
 from api.graphql import limits
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
+from api.outputs import errors
+from api.outputs.platform import GraphQLOut, Html
 from models.core.errors import DomainError, Unavailable
 from models.core.ratelimit import RateLimited
 
@@ -42,6 +45,8 @@ def _refused(error: GraphQLError | DomainError, status: int = 400, headers: dict
 
 
 @bp.get("/graphql")
+@document_response(Html)
+@errors(404)
 async def explorer():
     if not svc().settings.graphiql_enabled:
         return error_response(404, "not_found", "GraphiQL is disabled (GRAPHQL_INTROSPECTION or GRAPHIQL)")
@@ -49,6 +54,9 @@ async def explorer():
 
 
 @bp.post("/graphql")
+@document_response(GraphQLOut)
+@document_response(GraphQLOut, 400)
+@document_response(GraphQLOut, 429)
 async def execute():
     data = await request.get_json()
     if not isinstance(data, dict):

@@ -1,0 +1,104 @@
+"""/openapi.json as a contract a client generator can use (docs/api.md#generating-a-client).
+
+On top of quart-schema's document: every operation gets the shared error body for the statuses
+its kind of route can answer (from its decorators: body, query string, path ids, token, role),
+a 204 has no content, response headers sit where OpenAPI wants them, public routes say so in
+`security`, operation ids are unique (module + function), and explicit HEAD routes (Tus) appear.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import TypeAdapter
+from quart_schema import OpenAPIProvider
+
+from api.errors import CODES
+from api.outputs import ErrorOut, NoContent
+
+# api/outputs/platform.py's markers of bodies that are not JSON
+RAW = {"Html": "text/html", "PlainText": "text/plain", "Binary": "application/octet-stream"}
+AUTH_ATTRIBUTE = "_daira_auth"  # set by api/auth.py: "required", "optional" or "role"
+
+
+# statuses without a generic code in api/errors.CODES: their one code
+OWN_CODES = {410: "upload_gone or cursor_expired", 412: "tus_version_unsupported", 460: "checksum_mismatch"}
+
+
+def _error(status: int) -> dict[str, Any]:
+    generic = CODES.get(status)
+    return {
+        "description": f"ErrorOut: `{generic}` or a more specific code" if generic else f"ErrorOut: {OWN_CODES[status]}",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+
+
+class ContractProvider(OpenAPIProvider):
+    def generate_methods(self, rule):
+        yield from super().generate_methods(rule)
+        if "HEAD" in rule.methods and "GET" not in rule.methods:
+            yield "HEAD"  # declared on purpose (Tus), not werkzeug's automatic HEAD of a GET
+
+    def operation_id(self, method: str, path: str, func) -> str | None:
+        return f"{method.lower()}_{func.__module__.rsplit('.', 1)[-1]}_{func.__name__}"
+
+    def build_paths(self, rule):
+        paths, components = super().build_paths(rule)
+        auth = getattr(self._app.view_functions[rule.endpoint], AUTH_ATTRIBUTE, None)
+        for operations in paths.values():
+            for method, op in operations.items():
+                operations[method] = self._complete(op, auth, components)
+        components.update(ERROR_COMPONENTS)
+        return paths, components
+
+    def _complete(self, op: dict[str, Any], auth: str | None, components: dict[str, Any]) -> dict[str, Any]:
+        op = {**op, "responses": {str(s): self._response(int(s), r, components) for s, r in op["responses"].items()}}
+        params = op.get("parameters", [])
+        statuses = {503}
+        if op.get("requestBody") or any(p["in"] == "query" for p in params):
+            statuses |= {400, 422}
+        if any(p["in"] == "path" for p in params):
+            statuses.add(400)  # a malformed id: `invalid_id`
+        if auth is not None:
+            statuses |= {401, 429}
+        if auth == "role":
+            statuses.add(403)
+        for status in sorted(statuses):
+            op["responses"].setdefault(str(status), _error(status))
+        if auth is None:
+            op["security"] = []
+        elif auth == "optional":
+            op["security"] = [{}, {"bearer": []}]
+        return op
+
+    @staticmethod
+    def _response(status: int, response: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+        content = dict(response.get("content", {}))
+        out: dict[str, Any] = {"description": response.get("description") or "OK"}
+        headers = content.pop("headers", None)  # quart-schema nests them in content
+        if headers:
+            out["headers"] = headers
+        schema = content.get("application/json", {}).get("schema", {})
+        title = schema.get("title")
+        if title in (NoContent.__name__, "Redirect"):
+            return out
+        if title in RAW:
+            out["content"] = {RAW[title]: {"schema": {"type": "string", "format": "binary"}}}
+            return out
+        if title == ErrorOut.__name__:
+            return {**_error(status), **({"headers": headers} if headers else {})}
+        if title and "$ref" not in schema:  # a named model: one component, not a copy per operation
+            name = re.sub(r"\W", "_", title).strip("_")
+            components[name] = schema
+            content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{name}"}}
+        out["content"] = content
+        return out
+
+
+def _error_components() -> dict[str, Any]:
+    schema = TypeAdapter(ErrorOut).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    return {"ErrorOut": schema, **schema.pop("$defs")}
+
+
+ERROR_COMPONENTS = _error_components()
