@@ -28,8 +28,9 @@ OWN_CODES = {410: "upload_gone or cursor_expired", 412: "tus_version_unsupported
 
 def _error(status: int) -> dict[str, Any]:
     generic = CODES.get(status)
+    described = f"`{generic}` or a more specific code" if generic else OWN_CODES[status]
     return {
-        "description": f"ErrorOut: `{generic}` or a more specific code" if generic else f"ErrorOut: {OWN_CODES[status]}",
+        "description": f"ErrorOut: {described}",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
     }
 
@@ -55,6 +56,8 @@ class ContractProvider(OpenAPIProvider):
     def _complete(self, op: dict[str, Any], auth: str | None, components: dict[str, Any]) -> dict[str, Any]:
         op = {**op, "responses": {str(s): self._response(int(s), r, components) for s, r in op["responses"].items()}}
         params = op.get("parameters", [])
+        if op.get("requestBody"):
+            op["requestBody"] = self._request_body(op["requestBody"], components)
         statuses = {503}
         if op.get("requestBody") or any(p["in"] == "query" for p in params):
             statuses |= {400, 422}
@@ -73,6 +76,18 @@ class ContractProvider(OpenAPIProvider):
         return op
 
     @staticmethod
+    def _request_body(body: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+        """A validated body is required, and its model is one named component (RegisterIn, PostIn)."""
+        content = {}
+        for media, item in body["content"].items():
+            schema = item["schema"]
+            if schema.get("title") and "$ref" not in schema:
+                components[_name(schema["title"])] = schema
+                schema = {"$ref": f"#/components/schemas/{_name(schema['title'])}"}
+            content[media] = {**item, "schema": schema}
+        return {**body, "content": content, "required": True}
+
+    @staticmethod
     def _response(status: int, response: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
         content = dict(response.get("content", {}))
         out: dict[str, Any] = {"description": response.get("description") or "OK"}
@@ -89,11 +104,15 @@ class ContractProvider(OpenAPIProvider):
         if title == ErrorOut.__name__:
             return {**_error(status), **({"headers": headers} if headers else {})}
         if title and "$ref" not in schema:  # a named model: one component, not a copy per operation
-            name = re.sub(r"\W", "_", title).strip("_")
+            name = _name(title)
             components[name] = schema
             content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{name}"}}
         out["content"] = content
         return out
+
+
+def _name(title: str) -> str:
+    return re.sub(r"\W", "_", title).strip("_")
 
 
 def _error_components() -> dict[str, Any]:
