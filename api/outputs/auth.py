@@ -23,8 +23,11 @@ class TokensOut(Open):
 
 class SessionOut(Open):
     id: str
-    current: bool | None = None
-    created_at: str | None = None
+    created_at: str
+    last_used_at: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    current: bool
 
 
 SessionPage = Page[SessionOut]

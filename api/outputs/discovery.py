@@ -28,3 +28,4 @@ RecommendedPage = Page[RecommendedOut]
 
 class InterestsOut(Open):
     topics: list[str]
+    updated_at: str | None = None

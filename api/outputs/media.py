@@ -8,8 +8,9 @@ from api.outputs import Open
 
 
 class VideoStatusOut(Open):
+    video_id: str
     status: str
-    progress: int | float | None = None
+    progress: int
     reason: str | None = None
     playback_url: str | None = None
     thumbnail_url: str | None = None

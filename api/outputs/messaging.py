@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.outputs import Open, Page
 
 
@@ -27,13 +29,29 @@ class ReadReceiptOut(Open):
 
 class ConversationOut(Open):
     id: str
+    peer: dict[str, Any]
+    last_message: MessageOut | None = None
+    unread: int
+    peer_read_up_to: str | None = None
 
 
 ConversationPage = Page[ConversationOut]
 
 
 class NotificationOut(Open):
+    """Aggregated activity: `text` reads e.g. "alice and 12 others reacted to your post"."""
+
     id: str
+    kind: str
+    target_id: str
+    post_id: str | None = None
+    actors: list[dict[str, Any]] = []
+    actor_count: int
+    event_count: int
+    text: str
+    read: bool
+    created_at: str
+    updated_at: str
 
 
 class NotificationPage(Page[NotificationOut]):

@@ -50,6 +50,7 @@ class ProfileOut(Open):
 
 
 class TrustScoreOut(Open):
+    user_id: str
     score: int
     components: dict[str, Any] = {}
     computed_at: str | None = None

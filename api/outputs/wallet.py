@@ -69,6 +69,11 @@ SubscriptionPage = Page[SubscriptionOut]
 class PlanOut(Open):
     """A creator's subscription plan: price per period."""
 
+    price: int
+    currency: str
+    period_days: int
+    active: bool
+
 
 class CallbackOut(Open):
     """The provider's acknowledgement."""
