@@ -11,9 +11,10 @@ import binascii
 from email.utils import format_datetime
 
 from quart import Blueprint, g, request
-from quart_schema import document_response, tag
+from quart_schema import document_headers, document_response, tag
 
 from api.auth import auth_required, parse_id, svc
+from api.inputs.uploads import TusCreateHeadersIn, TusHeadersIn, TusPatchHeadersIn
 from api.outputs import NoContent, errors
 from api.outputs.media import TusCreatedHeaders, TusOffsetHeaders, TusOptionsHeaders
 from models.core.errors import DomainError
@@ -110,6 +111,7 @@ async def options():
 @bp.post("")
 @tag(["uploads"])
 @auth_required
+@document_headers(TusCreateHeadersIn)
 @document_response(NoContent, 201, TusCreatedHeaders)
 @errors(409, 412, 413, 415, 460)
 async def create():
@@ -139,6 +141,7 @@ async def create():
 @bp.route("/<video_id>", methods=["HEAD"])
 @tag(["uploads"])
 @auth_required
+@document_headers(TusHeadersIn)
 @document_response(NoContent, 200, TusOffsetHeaders)
 @errors(404, 410, 412)
 async def head(video_id: str):
@@ -152,6 +155,7 @@ async def head(video_id: str):
 @bp.patch("/<video_id>")
 @tag(["uploads"])
 @auth_required
+@document_headers(TusPatchHeadersIn)
 @document_response(NoContent, 204, TusOffsetHeaders)
 @errors(404, 409, 410, 412, 413, 415, 460)
 async def patch(video_id: str):
@@ -168,6 +172,7 @@ async def patch(video_id: str):
 @bp.delete("/<video_id>")
 @tag(["uploads"])
 @auth_required
+@document_headers(TusHeadersIn)
 @document_response(NoContent, 204)
 @errors(404, 412)
 async def terminate(video_id: str):
