@@ -41,6 +41,12 @@ class ContractProvider(OpenAPIProvider):
         if "HEAD" in rule.methods and "GET" not in rule.methods:
             yield "HEAD"  # declared on purpose (Tus), not werkzeug's automatic HEAD of a GET
 
+    def build_querystring_parameters(self, model):
+        return _mark_required(model, *super().build_querystring_parameters(model))
+
+    def build_headers_parameters(self, model):
+        return _mark_required(model, *super().build_headers_parameters(model))
+
     def operation_id(self, method: str, path: str, func) -> str | None:
         return f"{method.lower()}_{func.__module__.rsplit('.', 1)[-1]}_{func.__name__}"
 
@@ -109,6 +115,15 @@ class ContractProvider(OpenAPIProvider):
             content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{name}"}}
         out["content"] = content
         return out
+
+
+def _mark_required(model, parameters: list[dict[str, Any]], components: dict[str, Any]):
+    """quart-schema looks for `required` per property, where pydantic never puts it."""
+    required = set(TypeAdapter(model).json_schema().get("required", []))
+    for param in parameters:
+        if param["name"].replace("-", "_") in required:
+            param["required"] = True
+    return parameters, components
 
 
 def _name(title: str) -> str:

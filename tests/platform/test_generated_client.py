@@ -58,6 +58,8 @@ async def test_every_operation_declares_its_success_and_its_errors(client):
     one = spec["paths"]["/media/upload/{video_id}"]
     assert {"head", "patch", "delete"} <= set(one)
     assert "upload-offset" in {h.lower() for h in one["patch"]["responses"]["204"]["headers"]}
+    headers = {p["name"]: p.get("required", False) for p in one["patch"]["parameters"] if p["in"] == "header"}
+    assert headers["tus-resumable"] and headers["upload-offset"] and not headers["upload-checksum"]
     # public reads say that a token is optional, public routes that none is needed
     assert {} in spec["paths"]["/posts/{post_id}"]["get"]["security"]
     assert spec["paths"]["/auth/register"]["post"]["security"] == []
