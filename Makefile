@@ -1,28 +1,57 @@
 # Every target installs what it needs: a fresh clone needs only Python 3.11 and make.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STAMP_ML := $(VENV)/.installed-ml
+# Hashed lock files (docs/dependencies.md): base = [project] dependencies (the api image),
+# dev = base + dev (make install, lint), ml = base + ml without torch (the worker image).
+LOCKS  := requirements/base.lock requirements/dev.lock requirements/ml.lock
+TORCH  := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
 # An unset APP_ENV means production, which refuses the default JWT_SECRET (infra/settings.py):
 # these are development targets (make run, the jobs next to it, the tests, the benchmarks).
 ifeq ($(APP_ENV)$(NODE_ENV),)
 export APP_ENV := development
 endif
 
-.PHONY: vendor-docs test-deps run test lint bench migrate reconcile reconcile-payments outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
+.PHONY: lock vendor-docs test-deps run test lint bench migrate reconcile reconcile-payments outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
 
-$(STAMP): pyproject.toml
+# Exactly the lock's versions and hashes, nothing resolved (--no-deps: the lock already holds
+# every dependency, and pip's hash mode refuses an extra such as httpx[http2] otherwise), then
+# the project itself; pip check fails when pyproject.toml changed without `make lock`.
+$(STAMP): pyproject.toml requirements/dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements/dev.lock
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
 	@touch $@
 
-# torch first, pinned, so sentence-transformers does not pull the CUDA build.
-$(STAMP_ML): $(STAMP)
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,ml]'
+# torch pinned and unhashed, alone (the local CPU wheel; from PyPI pip would pull the CUDA
+# build); its own dependencies are in ml.lock, hashed.
+$(STAMP_ML): $(STAMP) requirements/ml.lock
+	$(PY) -m pip install -q --no-deps $(TORCH)
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements/dev.lock -r requirements/ml.lock
+	$(PY) -m pip check
 	@touch $@
+
+# Regenerates the lock files from pyproject.toml (after adding or bumping a dependency; commit
+# both). One resolution of everything first, then each lock constrained to it, so the three
+# agree on every shared version. torch resolves against the local CPU wheel (find-links, as
+# pip's) and is left out of the locks: with the CUDA build, nvidia-*/triton would appear.
+LOCK_FIND_LINKS ?= $(PIP_FIND_LINKS)
+UV_COMPILE = $(VENV)/bin/uv pip compile -q pyproject.toml --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --generate-hashes --no-emit-package torch \
+	--custom-compile-command "make lock" --annotation-style line $(if $(LOCK_FIND_LINKS),--find-links $(LOCK_FIND_LINKS))
+lock:
+	@test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+		$(PY) -m pip install -q $$(grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"'); }
+	@mkdir -p requirements
+	$(UV_COMPILE) --extra dev --extra ml -o requirements/.all.lock
+	$(UV_COMPILE) -c requirements/.all.lock -o requirements/base.lock
+	$(UV_COMPILE) -c requirements/.all.lock --extra dev -o requirements/dev.lock
+	$(UV_COMPILE) -c requirements/.all.lock --extra ml -o requirements/ml.lock
+	@rm -f requirements/.all.lock
+	@! grep -EiH '^(torch|triton|nvidia-)' $(LOCKS) || { echo "torch or a CUDA package is in a lock: is the CPU torch wheel on LOCK_FIND_LINKS?"; exit 1; }
 
 install: $(STAMP)
 install-ml: $(STAMP_ML)

@@ -14,6 +14,8 @@ from api import auth as guard
 from api import cors, errors, image_upload, metrics
 from api.client_ip import TrustedProxies, parse_networks
 from api.graphql import persisted
+from api.openapi import ContractProvider
+from api.realtime import Hub
 from api.realtime.hub import Hub
 from api.routes import blueprints, docs_assets
 from infra import db, logs
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         swagger_ui_path="/docs",
         redoc_ui_path=None,
         scalar_ui_path=None,
+        openapi_provider_class=ContractProvider,
     )
     app.json = OrjsonProvider(app)
     errors.register(app)

@@ -88,6 +88,8 @@ def auth_required(func):
             await limit_write(who.user_id)
         return await func(*args, **kwargs)
 
+    wrapper._daira_auth = "required"  # type: ignore[attr-defined]  # read by api/openapi.py
+
     return wrapper
 
 
@@ -116,6 +118,7 @@ def optional_user(func):
             await limit_api(who)
         return await func(*args, **kwargs)
 
+    wrapper._daira_auth = "optional"  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -131,6 +134,7 @@ def role_required(*allowed: str):
             g.role = await roles.require(svc(), g.user_id, allowed)
             return await func(*args, **kwargs)
 
+        wrapper._daira_auth = "role"  # type: ignore[attr-defined]
         return wrapper
 
     return decorator

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from quart import Blueprint, g
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from api.auth import auth_required, client, parse_id, svc
 from api.flows.auth import do_login, do_refresh, do_register
 from api.inputs import PageIn
 from api.inputs.auth import LoginIn, RefreshIn, RegisterIn
+from api.outputs import NoContent, errors
+from api.outputs.auth import SessionPage, TokensOut
 from models.accounts import sessions
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -16,6 +18,8 @@ tag_auth = tag(["auth"])
 @bp.post("/register")
 @tag_auth
 @validate_request(RegisterIn)
+@document_response(TokensOut, 201)
+@errors(409)
 async def register(data: RegisterIn):
     """Create an account with an email (and a phone claim, unproven until an OTP or a flash call
     proves it); answers with tokens like login. A phone alone: 400 phone_proof_required (sign up
@@ -26,6 +30,7 @@ async def register(data: RegisterIn):
 @bp.post("/login")
 @tag_auth
 @validate_request(LoginIn)
+@document_response(TokensOut)
 async def login(data: LoginIn):
     """Opens a session; `email` or `phone` with the password. RATE_LIMIT_LOGIN per IP and per account."""
     return await do_login(data), 200
@@ -34,6 +39,7 @@ async def login(data: LoginIn):
 @bp.post("/refresh")
 @tag_auth
 @validate_request(RefreshIn)
+@document_response(TokensOut)
 async def refresh(data: RefreshIn):
     """Answers like login; the presented refresh token is spent. Presenting a spent one revokes
     its whole session (401 refresh_token_reused)."""
@@ -43,6 +49,7 @@ async def refresh(data: RefreshIn):
 @bp.post("/logout")
 @tag_auth
 @auth_required
+@document_response(NoContent, 204)
 async def logout():
     """Revokes the session of this access token: its access and refresh tokens stop working."""
     await sessions.revoke(svc(), user_id=g.user_id, session_id=g.session_id, client=client(), action="auth.logout")
@@ -53,6 +60,7 @@ async def logout():
 @tag_auth
 @auth_required
 @validate_querystring(PageIn)
+@document_response(SessionPage)
 async def list_sessions(query_args: PageIn):
     """Own live sessions, newest first; `current` marks this token's."""
     return await sessions.list_sessions(
@@ -63,6 +71,8 @@ async def list_sessions(query_args: PageIn):
 @bp.delete("/sessions/<session_id>")
 @tag_auth
 @auth_required
+@document_response(NoContent, 204)
+@errors(404)
 async def revoke_session(session_id: str):
     await sessions.revoke(svc(), user_id=g.user_id, session_id=parse_id(session_id, "session_id"), client=client())
     return "", 204

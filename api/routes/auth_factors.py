@@ -7,11 +7,13 @@ without one they log in the account that proved the phone, or open a phone-only 
 from __future__ import annotations
 
 from quart import Blueprint, g
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_request
 
 from api.auth import auth_required, client, parse_id, svc
 from api.flows.auth_factors import check_code, passkey_login, passkey_login_options, send_code
 from api.inputs.auth import PasskeyLoginIn, PasskeyLoginOptionsIn, PasskeyRegisterIn, PhoneCodeIn, PhoneIn
+from api.outputs import NoContent, errors
+from api.outputs.auth import CodeSentOut, PasskeyOut, PasskeyPage, PhoneVerifiedOut, TokensOut, WebAuthnOptionsOut
 from models.accounts import passkeys
 
 bp = Blueprint("auth_factors", __name__, url_prefix="/auth")
@@ -21,6 +23,7 @@ tag_factors = tag(["auth"])
 @bp.post("/otp/request")
 @tag_factors
 @validate_request(PhoneIn)
+@document_response(CodeSentOut, 202)
 async def otp_request(data: PhoneIn):
     """Send a 6-digit code by WhatsApp. Answered alike whether or not an account holds the phone."""
     return await send_code("otp", data.phone), 202
@@ -29,6 +32,8 @@ async def otp_request(data: PhoneIn):
 @bp.post("/verify-otp")
 @tag_factors
 @validate_request(PhoneCodeIn)
+@document_response(PhoneVerifiedOut)
+@errors(401, 409)
 async def verify_otp(data: PhoneCodeIn):
     """With a bearer token verifies the caller's phone; without one logs into the account that
     proved this phone (200, token pair), or opens a phone-only account (201, token pair;
@@ -39,6 +44,7 @@ async def verify_otp(data: PhoneCodeIn):
 @bp.post("/flash-call")
 @tag_factors
 @validate_request(PhoneIn)
+@document_response(CodeSentOut, 202)
 async def flash_call(data: PhoneIn):
     """Place a missed call (Sinch); its calling number is the code. Answers `cli_filter` and
     `interception_timeout` for the app to spot the call."""
@@ -48,6 +54,8 @@ async def flash_call(data: PhoneIn):
 @bp.post("/flash-call/verify")
 @tag_factors
 @validate_request(PhoneCodeIn)
+@document_response(PhoneVerifiedOut)
+@errors(401, 409)
 async def flash_call_verify(data: PhoneCodeIn):
     """As /auth/verify-otp."""
     return await check_code("flash_call", data.phone, data.code, data.username, data.password)
@@ -56,6 +64,7 @@ async def flash_call_verify(data: PhoneCodeIn):
 @bp.post("/passkeys/register/options")
 @tag_factors
 @auth_required
+@document_response(WebAuthnOptionsOut)
 async def passkey_register_options():
     """WebAuthn creation options (PublicKeyCredentialCreationOptionsJSON); the challenge works once,
     for WEBAUTHN_CHALLENGE_TTL."""
@@ -66,6 +75,8 @@ async def passkey_register_options():
 @tag_factors
 @auth_required
 @validate_request(PasskeyRegisterIn)
+@document_response(PasskeyOut, 201)
+@errors(409)
 async def passkey_register_verify(data: PasskeyRegisterIn):
     row = await passkeys.register(svc(), g.user_id, data.credential, device_name=data.device_name, client=client())
     return passkeys.public(row), 201
@@ -74,6 +85,7 @@ async def passkey_register_verify(data: PasskeyRegisterIn):
 @bp.post("/passkeys/login/options")
 @tag_factors
 @validate_request(PasskeyLoginOptionsIn)
+@document_response(WebAuthnOptionsOut)
 async def passkey_login_options_route(data: PasskeyLoginOptionsIn):
     """WebAuthn request options; with an email or phone, only that account's passkeys may answer."""
     return await passkey_login_options(data.email, data.phone), 200
@@ -82,6 +94,8 @@ async def passkey_login_options_route(data: PasskeyLoginOptionsIn):
 @bp.post("/passkeys/login/verify")
 @tag_factors
 @validate_request(PasskeyLoginIn)
+@document_response(TokensOut)
+@errors(401)
 async def passkey_login_verify(data: PasskeyLoginIn):
     """Answers like login. RATE_LIMIT_LOGIN per IP."""
     return await passkey_login(data.credential), 200
@@ -90,6 +104,7 @@ async def passkey_login_verify(data: PasskeyLoginIn):
 @bp.get("/passkeys")
 @tag_factors
 @auth_required
+@document_response(PasskeyPage)
 async def list_passkeys():
     return {"items": await passkeys.list_passkeys(svc(), g.user_id), "next_cursor": None}
 
@@ -97,6 +112,8 @@ async def list_passkeys():
 @bp.delete("/passkeys/<passkey_id>")
 @tag_factors
 @auth_required
+@document_response(NoContent, 204)
+@errors(404)
 async def revoke_passkey(passkey_id: str):
     await passkeys.revoke(svc(), g.user_id, parse_id(passkey_id, "passkey_id"), client())
     return "", 204

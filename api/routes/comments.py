@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from quart import Blueprint, g
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import ShortPageIn
 from api.inputs.interactions import CommentEditIn, CommentIn
+from api.outputs import errors
+from api.outputs.content import CommentOut, CommentPage, DeletedOut
 from models.content import comments
 
 bp = Blueprint("comments", __name__)
@@ -18,6 +20,8 @@ tag_comments = tag(["interactions"])
 @tag_comments
 @auth_required
 @validate_request(CommentIn)
+@document_response(CommentOut, 201)
+@errors(404)
 async def create(data: CommentIn):
     """Comment on a post you can see, or reply to a comment on it (`parent_id`). @usernames are
     resolved to `mentions` (user ids). 201 with the comment."""
@@ -30,6 +34,8 @@ async def create(data: CommentIn):
 @tag_comments
 @auth_required
 @validate_request(CommentEditIn)
+@document_response(CommentOut)
+@errors(403, 404)
 async def edit(comment_id: str, data: CommentEditIn):
     """Edit your own comment (403 not_comment_author otherwise)."""
     return await comments.edit(svc(), user_id=g.user_id, comment_id=parse_id(comment_id, "comment_id"), body=data.body)
@@ -38,6 +44,8 @@ async def edit(comment_id: str, data: CommentEditIn):
 @bp.delete("/interactions/comments/<comment_id>")
 @tag_comments
 @auth_required
+@document_response(DeletedOut)
+@errors(404)
 async def delete(comment_id: str):
     """Delete your comment, or any comment on your post, with its replies: {"deleted": n}."""
     n = await comments.delete(svc(), user_id=g.user_id, comment_id=parse_id(comment_id, "comment_id"))
@@ -48,6 +56,8 @@ async def delete(comment_id: str):
 @tag_comments
 @auth_required
 @validate_querystring(ShortPageIn)
+@document_response(CommentPage)
+@errors(404)
 async def replies(comment_id: str, query_args: ShortPageIn):
     """A comment's direct replies, oldest first, keyset-paginated."""
     return await comments.list_replies(
@@ -59,6 +69,8 @@ async def replies(comment_id: str, query_args: ShortPageIn):
 @tag_comments
 @auth_required
 @validate_querystring(ShortPageIn)
+@document_response(CommentPage)
+@errors(404)
 async def for_post(post_id: str, query_args: ShortPageIn):
     """A post's top-level comments, newest first, keyset-paginated (each with `reply_count`)."""
     return await comments.list_for_post(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_request
 
 from api.auth import auth_required, svc
 from api.inputs.interactions import FeedbackIn, ShareIn, ViewIn
+from api.outputs import errors
+from api.outputs.content import FeedbackOut, RemovedOut, ShareOut, ViewOut
 from models.content import feedback, views
 
 bp = Blueprint("engagement", __name__, url_prefix="/interactions")
@@ -17,6 +19,9 @@ tag_interactions = tag(["interactions"])
 @tag_interactions
 @auth_required
 @validate_request(ViewIn)
+@document_response(ViewOut, 202)
+@document_response(ViewOut)
+@errors(404)
 async def view(data: ViewIn):
     """A view counts after VIEW_MIN_WATCH_MS (10 s) and once per viewer and post per hour:
     202 {"counted": true, "event_id"}; otherwise 200 {"counted": false, "reason"}. Retrying a
@@ -29,6 +34,9 @@ async def view(data: ViewIn):
 @tag_interactions
 @auth_required
 @validate_request(ShareIn)
+@document_response(ShareOut, 202)
+@document_response(ShareOut)
+@errors(404)
 async def share(data: ShareIn):
     """Counted once per user and post per hour: 202 {"event_id", "counted": true}; a repeat in
     the hour 200 {"event_id" of the counted share, "counted": false, "reason": "already_counted"}.
@@ -47,6 +55,9 @@ async def share(data: ShareIn):
 @tag_interactions
 @auth_required
 @validate_request(FeedbackIn)
+@document_response(FeedbackOut, 201)
+@document_response(FeedbackOut)
+@errors(404)
 async def give_feedback(data: FeedbackIn):
     """ "not_interested" or "hide" (a hidden post never shows to you again); idempotent:
     201 when recorded, 200 when it already was."""
@@ -58,6 +69,7 @@ async def give_feedback(data: FeedbackIn):
 @tag_interactions
 @auth_required
 @validate_request(FeedbackIn)
+@document_response(RemovedOut)
 async def take_back_feedback(data: FeedbackIn):
     """Take feedback back: {"removed": bool}."""
     return {"removed": await feedback.take_back(svc(), user_id=g.user_id, post_id=data.post_id, kind=data.kind)}

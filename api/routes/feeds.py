@@ -4,10 +4,12 @@ is api/routes/trending.py."""
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_querystring
+from quart_schema import document_response, tag, validate_querystring
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs.discovery import FeedIn
+from api.outputs import errors
+from api.outputs.discovery import FeedPage
 from models.content import post_view
 from models.discovery import feeds
 
@@ -25,6 +27,7 @@ async def _answer(page: dict):
 @tag_feeds
 @auth_required
 @validate_querystring(FeedIn)
+@document_response(FeedPage)
 async def home(query_args: FeedIn):
     """Your home feed: stories, then circles, then people you follow, then trending to fill
     ({"items": [{"layer", "post": post view}], "next_cursor"}). Pages are cached 30 s
@@ -36,6 +39,8 @@ async def home(query_args: FeedIn):
 @tag_feeds
 @auth_required
 @validate_querystring(FeedIn)
+@document_response(FeedPage)
+@errors(404)
 async def circle(circle_id: str, query_args: FeedIn):
     """Posts shared to a circle you belong to (or own), newest first; 404 circle_not_found otherwise."""
     return await _answer(

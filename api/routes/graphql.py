@@ -6,12 +6,15 @@ import logging
 from ariadne import graphql
 from graphql import GraphQLError, OperationType
 from quart import Blueprint, current_app, request
+from quart_schema import document_response
 
 from api.auth import bearer_token, limit_anonymous, limit_api, limit_write, principal, svc
 from api.errors import dependency_error, error_response
 from api.graphql import graphiql, limits, persisted, query_cache
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import SDL, schema
+from api.outputs import errors
+from api.outputs.platform import GraphQLOut, Html, PlainText
 from models.core.errors import DomainError, Unavailable
 from models.core.ratelimit import RateLimited
 
@@ -41,6 +44,8 @@ def _refused(error: GraphQLError | DomainError, status: int = 400, headers: dict
 
 
 @bp.get("/graphql/schema")
+@document_response(PlainText)
+@errors(404)
 async def schema_sdl():
     """The subgraph SDL (the seed's route), published only with introspection."""
     if not svc().settings.graphql_introspection_enabled:
@@ -59,6 +64,8 @@ def _json_arg(name: str):
 
 
 @bp.get("/graphql")
+@document_response(Html)
+@errors(404, 405)
 async def get_graphql():
     """A query over GET (Apollo's GET transport, APQ's hash-only requests) or else GraphiQL."""
     if "query" not in request.args and "extensions" not in request.args:
@@ -82,6 +89,9 @@ async def explorer():
 
 
 @bp.post("/graphql")
+@document_response(GraphQLOut)
+@document_response(GraphQLOut, 400)
+@document_response(GraphQLOut, 429)
 async def execute():
     data = await request.get_json()
     if not isinstance(data, dict):

@@ -3,22 +3,25 @@ from __future__ import annotations
 import asyncio
 
 from quart import Blueprint, Response
-from quart_schema import hide
+from quart_schema import document_response, hide
 from sqlalchemy import text
 
 from api import metrics
 from api.auth import svc
+from api.outputs.platform import HealthOut, ReadyOut
 from infra import heartbeat
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
+@document_response(HealthOut)
 async def health():
     return {"status": "ok"}
 
 
 @bp.get("/health/live")
+@document_response(HealthOut)
 async def live():
     """The process is up and its event loop answers."""
     return {"status": "alive"}
@@ -57,6 +60,8 @@ async def _worker():
 
 
 @bp.get("/health/ready")
+@document_response(ReadyOut)
+@document_response(ReadyOut, 503)
 async def ready():
     """PostgreSQL, Redis, Kafka and at least one stream worker; 503 if any is not ready."""
     results = dict(

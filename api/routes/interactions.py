@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_request
 
 from api.auth import auth_required, svc
 from api.inputs.interactions import ReactionIn
+from api.outputs import errors
+from api.outputs.media import EventOut
 from models.content import reactions
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
@@ -26,6 +28,8 @@ async def _react(data: ReactionIn, add: bool):
 @tag(["interactions"])
 @auth_required
 @validate_request(ReactionIn)
+@document_response(EventOut, 202)
+@errors(404)
 async def add_reaction(data: ReactionIn):
     """Accepted for processing (202): the counters agent applies it within moments."""
     return await _react(data, add=True)
@@ -35,5 +39,7 @@ async def add_reaction(data: ReactionIn):
 @tag(["interactions"])
 @auth_required
 @validate_request(ReactionIn)
+@document_response(EventOut, 202)
+@errors(404)
 async def remove_reaction(data: ReactionIn):
     return await _react(data, add=False)

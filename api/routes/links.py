@@ -8,9 +8,10 @@ from __future__ import annotations
 from html import escape
 
 from quart import Blueprint, Response, request
-from quart_schema import hide
+from quart_schema import document_response, hide
 
 from api.auth import limit_anonymous, parse_id, svc
+from api.outputs.platform import Html
 from models.content import previews
 from models.core.errors import DomainError
 
@@ -43,6 +44,8 @@ def _page(status: int, head: dict[str, str], body: str, title: str) -> Response:
 
 @bp.get("/p/<post_id>")
 @hide
+@document_response(Html)
+@document_response(Html, 404)
 async def shared_post(post_id: str):
     cfg = svc().settings
     await limit_anonymous()

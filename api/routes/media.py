@@ -15,9 +15,12 @@ import time
 from uuid import UUID
 
 from quart import Blueprint, Response, g, redirect, request, send_file
-from quart_schema import hide, tag
+from quart_schema import document_response, hide, tag
 
 from api.auth import optional_user, parse_id, svc
+from api.outputs import errors
+from api.outputs.media import VideoStatusOut
+from api.outputs.platform import Binary, Redirect
 from infra.storage import check_key, content_type, storage_for
 from models.content import post_videos
 from models.media import videos
@@ -33,6 +36,8 @@ _cache: dict[UUID, tuple[float, Video | None, bool]] = {}
 @bp.get("/<video_id>/status")
 @tag(["media"])
 @optional_user
+@document_response(VideoStatusOut)
+@errors(404)
 async def status(video_id: str):
     """{"status", "progress", "reason", "playback_url", "thumbnail_url", "duration", "width", "height"}:
     every state for the owner; others (anonymous callers too) see a ready video on a post they may
@@ -68,6 +73,9 @@ def _ttl() -> int:
 
 @bp.get("/<video_id>/hls/<path:path>")
 @hide
+@document_response(Binary)
+@document_response(Redirect, 302)
+@errors(403, 404)
 async def hls(video_id: str, path: str):
     vid, token = parse_id(video_id, "video_id"), request.args.get("t")
     try:
@@ -93,6 +101,9 @@ async def hls(video_id: str, path: str):
 
 @bp.get("/<video_id>/thumbnail.jpg")
 @hide
+@document_response(Binary)
+@document_response(Redirect, 302)
+@errors(403, 404)
 async def thumbnail(video_id: str):
     video, public = await _playable(parse_id(video_id, "video_id"), request.args.get("t"), ("ready", "in_review"))
     store = storage_for(svc().settings)

@@ -4,11 +4,13 @@ the "interactions" blueprint shares."""
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs import ShortPageIn
 from api.inputs.messages import MessageIn, ReadIn, SettingsIn
+from api.outputs import errors
+from api.outputs.messaging import ConversationPage, DmSettingsOut, MessageOut, MessagePage, ReadReceiptOut
 from models.messaging import messages
 
 bp = Blueprint("messages", __name__)
@@ -19,6 +21,8 @@ tag_messages = tag(["messages"])
 @tag_messages
 @auth_required
 @validate_request(MessageIn)
+@document_response(MessageOut, 201)
+@errors(403, 404)
 async def send(data: MessageIn):
     """Send a direct message (201). Idempotent by `client_id` (or the Idempotency-Key header).
     403 `blocked` / `dm_not_allowed` (the recipient's dm_policy), 404 `user_not_found`."""
@@ -34,6 +38,7 @@ async def send(data: MessageIn):
 @bp.get("/interactions/messages/settings")
 @tag_messages
 @auth_required
+@document_response(DmSettingsOut)
 async def get_settings():
     """Who may message you: {"dm_policy": "everyone" | "followers" | "circles"}."""
     return await messages.get_settings(svc(), g.user_id)
@@ -43,6 +48,7 @@ async def get_settings():
 @tag_messages
 @auth_required
 @validate_request(SettingsIn)
+@document_response(DmSettingsOut)
 async def put_settings(data: SettingsIn):
     return await messages.set_settings(svc(), g.user_id, dm_policy=data.dm_policy)
 
@@ -51,6 +57,8 @@ async def put_settings(data: SettingsIn):
 @tag_messages
 @auth_required
 @validate_request(ReadIn)
+@document_response(ReadReceiptOut)
+@errors(404)
 async def read(conversation_id: str, data: ReadIn):
     """Read receipt up to a message of the conversation; the sender hears `message.read`."""
     return await messages.mark_read(
@@ -62,6 +70,7 @@ async def read(conversation_id: str, data: ReadIn):
 @tag_messages
 @auth_required
 @validate_querystring(ShortPageIn)
+@document_response(ConversationPage)
 async def conversations(query_args: ShortPageIn):
     """Your conversations, newest activity first, with unread counts."""
     return await messages.conversations(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
@@ -71,6 +80,8 @@ async def conversations(query_args: ShortPageIn):
 @tag_messages
 @auth_required
 @validate_querystring(ShortPageIn)
+@document_response(MessagePage)
+@errors(404)
 async def history(conversation_id: str, query_args: ShortPageIn):
     """A conversation's messages, newest first."""
     return await messages.history(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from quart import Blueprint, g, redirect, request, send_file
-from quart_schema import hide, tag, validate_querystring, validate_request
+from quart_schema import document_response, hide, tag, validate_querystring, validate_request
 
 from api.auth import client, parse_id, role_required, svc
 from api.inputs.moderation import CasesQuery, DecideIn, HeldImagesQuery
+from api.outputs import errors
+from api.outputs.moderation import CaseOut, CasePage
+from api.outputs.platform import Binary, Redirect
 from infra.storage import content_type, storage_for
 from models.accounts import roles
 from models.moderation import cases, image_review
@@ -19,6 +22,7 @@ tag_moderation = tag(["moderation"])
 @tag_moderation
 @role_required(*roles.STAFF)
 @validate_querystring(CasesQuery)
+@document_response(CasePage)
 async def list_cases(query_args: CasesQuery):
     """Open cases oldest first (closed ones: latest decision first); cursor-paginated. Each has
     the video, its owner and post, the classifier's score and decision, and a signed thumbnail URL."""
@@ -31,6 +35,8 @@ async def list_cases(query_args: CasesQuery):
 @tag_moderation
 @role_required(*roles.STAFF)
 @validate_request(DecideIn)
+@document_response(CaseOut)
+@errors(404, 409)
 async def decide(case_id: str, data: DecideIn):
     """approve: the video becomes ready; reject: rejected (`moderator_rejected`). A decided case
     is 409 `case_closed`."""
@@ -47,6 +53,9 @@ async def decide(case_id: str, data: DecideIn):
 
 @bp.get("/cases/<case_id>/thumbnail.jpg")
 @hide
+@document_response(Binary)
+@document_response(Redirect, 302)
+@errors(403, 404)
 async def thumbnail(case_id: str):
     """No Authorization header (an <img> fetches it): the signed `t` token is the permission."""
     key = await cases.thumbnail_key(svc(), parse_id(case_id, "case_id"), request.args.get("t"))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from quart import Blueprint, g
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from api.auth import auth_required, svc
 from api.inputs import ShortPageIn
 from api.inputs.notifications import ReadIn
+from api.outputs.messaging import MarkedReadOut, NotificationPage, UnreadOut
 from models.messaging import notifications
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -18,6 +19,7 @@ tag_notifications = tag(["notifications"])
 @tag_notifications
 @auth_required
 @validate_querystring(ShortPageIn)
+@document_response(NotificationPage)
 async def list_(query_args: ShortPageIn):
     """Newest activity first, aggregated ("alice and 12 others reacted to your post"), with
     `unread_count`."""
@@ -27,6 +29,7 @@ async def list_(query_args: ShortPageIn):
 @bp.get("/unread-count")
 @tag_notifications
 @auth_required
+@document_response(UnreadOut)
 async def unread():
     return {"unread_count": await notifications.unread_count(svc(), g.user_id)}
 
@@ -35,6 +38,7 @@ async def unread():
 @tag_notifications
 @auth_required
 @validate_request(ReadIn)
+@document_response(MarkedReadOut)
 async def read(data: ReadIn):
     """Mark {"ids": [...]} or {"all": true} read: {"updated", "unread_count"}."""
     return await notifications.mark_read(svc(), g.user_id, ids=data.ids, everything=data.all)

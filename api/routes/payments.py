@@ -5,9 +5,11 @@ signature is 401 `invalid_signature`; a malformed body 400 `bad_notification`.""
 from __future__ import annotations
 
 from quart import Blueprint, request
-from quart_schema import tag
+from quart_schema import document_response, tag
 
 from api.auth import svc
+from api.outputs import errors
+from api.outputs.wallet import CallbackOut
 from models.core.errors import DomainError
 from models.wallet import callbacks
 
@@ -24,6 +26,8 @@ async def _body() -> dict:
 
 @bp.post("/fawry/notifications")
 @tag_payments
+@document_response(CallbackOut)
+@errors(400, 401)
 async def fawry_notification():
     """FawryPay server notification V2 (top-ups and Fawry cashouts), verified by messageSignature."""
     return await callbacks.fawry_notification(svc(), await _body())
@@ -31,6 +35,8 @@ async def fawry_notification():
 
 @bp.post("/vodafone-cash/notifications")
 @tag_payments
+@document_response(CallbackOut)
+@errors(400, 401)
 async def vodafone_cash_notification():
     """Vodafone Cash disbursement result (assumed contract: docs/wallet.md)."""
     return await callbacks.vodafone_cash_notification(svc(), await _body())

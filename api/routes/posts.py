@@ -4,11 +4,13 @@ pins (a profile's grid) and bookmarks."""
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_request
 
 from api.auth import auth_required, optional_user, parse_id, svc
 from api.flows import posts as flows
 from api.inputs.content import PostIn, PostPatchIn
+from api.outputs import NoContent, errors
+from api.outputs.content import CountersOut, PostOut
 from models.content import bookmarks, deleting, grid, post_view, reactions
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
@@ -19,6 +21,8 @@ tag_posts = tag(["posts"])
 @tag_posts
 @auth_required
 @validate_request(PostIn)
+@document_response(PostOut, 201)
+@errors(403, 404, 409)
 async def create(data: PostIn):
     post = await flows.create_post(svc(), g.user_id, data, request.headers.get("Idempotency-Key"))
     return (await post_view.render(svc(), g.user_id, [post], base_url=request.host_url))[0], 201
@@ -27,6 +31,8 @@ async def create(data: PostIn):
 @bp.get("/<post_id>")
 @tag_posts
 @optional_user
+@document_response(PostOut)
+@errors(404)
 async def get(post_id: str):
     """The post as a render-ready view (docs/feeds.md#the-post-view); 404 if you may not see it."""
     return await post_view.get_view(svc(), g.user_id, parse_id(post_id, "post_id"), base_url=request.host_url)
@@ -45,6 +51,8 @@ async def edit(post_id: str, data: PostPatchIn):
 @bp.get("/<post_id>/counters")
 @tag_posts
 @optional_user
+@document_response(CountersOut)
+@errors(404)
 async def counters(post_id: str):
     """Engagement counters of a post, e.g. {"likes": 3, ...}."""
     return await reactions.counters(svc(), parse_id(post_id, "post_id"), g.user_id)
@@ -53,6 +61,8 @@ async def counters(post_id: str):
 @bp.delete("/<post_id>")
 @tag_posts
 @auth_required
+@document_response(NoContent, 204)
+@errors(404)
 async def delete(post_id: str):
     """Delete your post or story: 204. Anyone else's, or one that does not exist: 404
     `post_not_found`. Feeds, trending, recommendations and notifications drop it shortly after;

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs.discovery import InterestsIn, RecommendedIn
+from api.outputs import errors
+from api.outputs.discovery import InterestsOut, RecommendedPage
 from models.content import post_view
 from models.discovery import recommendations
 
@@ -18,6 +20,8 @@ bp = Blueprint("recommendations", __name__, url_prefix="/recommendations")
 @tag(["recommendations"])
 @auth_required
 @validate_querystring(RecommendedIn)
+@document_response(RecommendedPage)
+@errors(403)
 async def recommended(user_id: str, query_args: RecommendedIn):
     """Your recommended posts: {"items": [post view + "reason": interests | following | trending],
     "next_cursor", "cold_start"}. Another user's list is 403. The cursor pages through the list
@@ -39,6 +43,8 @@ async def recommended(user_id: str, query_args: RecommendedIn):
 @tag(["recommendations"])
 @auth_required
 @validate_request(InterestsIn)
+@document_response(InterestsOut)
+@errors(403)
 async def set_interests(user_id: str, data: InterestsIn):
     """Onboarding interests, e.g. {"topics": ["cooking", "football"]} (at most 20; [] clears them):
     they seed your recommendations until your own activity outweighs them."""
@@ -50,5 +56,7 @@ async def set_interests(user_id: str, data: InterestsIn):
 @bp.get("/users/<user_id>/interests")
 @tag(["recommendations"])
 @auth_required
+@document_response(InterestsOut)
+@errors(403, 404)
 async def get_interests(user_id: str):
     return await recommendations.get_interests(svc(), viewer_id=g.user_id, user_id=parse_id(user_id, "user_id"))

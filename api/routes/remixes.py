@@ -4,10 +4,12 @@ one is `POST /posts` with "remix" (api/routes/posts.py)."""
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from api.auth import auth_required, parse_id, svc
 from api.inputs.content import RemixPageIn, RemixSettingsIn
+from api.outputs import errors
+from api.outputs.content import RemixPage, RemixSettingsOut
 from models.content import post_view, remixes
 
 bp = Blueprint("remixes", __name__)
@@ -17,6 +19,8 @@ bp = Blueprint("remixes", __name__)
 @tag(["posts"])
 @auth_required
 @validate_request(RemixSettingsIn)
+@document_response(RemixSettingsOut)
+@errors(403, 404)
 async def settings(post_id: str, data: RemixSettingsIn):
     """Allow or refuse new duets / stitches of your post (403 not_owner otherwise); an omitted
     switch keeps its value. New remixes of a refusing post get 403 remix_disabled."""
@@ -29,6 +33,8 @@ async def settings(post_id: str, data: RemixSettingsIn):
 @tag(["posts"])
 @auth_required
 @validate_querystring(RemixPageIn)
+@document_response(RemixPage)
+@errors(404)
 async def remixes_of(post_id: str, query_args: RemixPageIn):
     """Duets and stitches of a post you can see, newest first, those you may see:
     {"items": [post view], "next_cursor"}."""

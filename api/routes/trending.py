@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_querystring
+from quart_schema import document_response, tag, validate_querystring
 
 from api.auth import auth_required, optional_user, svc
 from api.inputs import ShortPageIn
 from api.inputs.discovery import TrendingIn
+from api.outputs import errors
+from api.outputs.discovery import FeedPage
 from models.content import post_view
 from models.discovery import trending
 
@@ -19,6 +21,8 @@ bp = Blueprint("trending", __name__)
 @tag(["feeds"])
 @optional_user
 @validate_querystring(TrendingIn)
+@document_response(FeedPage)
+@errors(410)
 async def trending_feed(query_args: TrendingIn):
     """Trending posts (or those of one #hashtag) you may see, best first: {"items": [{"post",
     "score", "engagement", "rank"}], "next_cursor"}. The cursor pages through one published
@@ -33,6 +37,8 @@ async def trending_feed(query_args: TrendingIn):
 @tag(["recommendations"])
 @auth_required
 @validate_querystring(ShortPageIn)
+@document_response(FeedPage)
+@errors(410)
 async def trending_recommendations(query_args: ShortPageIn):
     """The global trending list as recommendations: without your own posts and those you hid or
     marked not interested."""

@@ -11,9 +11,12 @@ import binascii
 from email.utils import format_datetime
 
 from quart import Blueprint, g, request
-from quart_schema import hide
+from quart_schema import document_headers, document_response, tag
 
 from api.auth import auth_required, parse_id, svc
+from api.inputs.uploads import TusCreateHeadersIn, TusHeadersIn, TusPatchHeadersIn
+from api.outputs import NoContent, errors
+from api.outputs.media import TusCreatedHeaders, TusOffsetHeaders, TusOptionsHeaders
 from models.core.errors import DomainError
 from models.media import uploads
 
@@ -89,7 +92,8 @@ def _expires(video) -> dict[str, str]:
 
 
 @bp.route("", methods=["OPTIONS"])
-@hide
+@tag(["uploads"])
+@document_response(NoContent, 204, TusOptionsHeaders)
 async def options():
     """Discovery: what this server supports (no authentication, no Tus-Resumable needed)."""
     return (
@@ -105,8 +109,11 @@ async def options():
 
 
 @bp.post("")
-@hide
+@tag(["uploads"])
 @auth_required
+@document_headers(TusCreateHeadersIn)
+@document_response(NoContent, 201, TusCreatedHeaders)
+@errors(409, 412, 413, 415, 460)
 async def create():
     """Creation (+ creation-with-upload when the body carries the first bytes)."""
     _require_tus()
@@ -132,8 +139,11 @@ async def create():
 
 
 @bp.route("/<video_id>", methods=["HEAD"])
-@hide
+@tag(["uploads"])
 @auth_required
+@document_headers(TusHeadersIn)
+@document_response(NoContent, 200, TusOffsetHeaders)
+@errors(404, 410, 412)
 async def head(video_id: str):
     _require_tus()
     video = await uploads.get_upload(svc(), parse_id(video_id, "video_id"), g.user_id)
@@ -143,8 +153,11 @@ async def head(video_id: str):
 
 
 @bp.patch("/<video_id>")
-@hide
+@tag(["uploads"])
 @auth_required
+@document_headers(TusPatchHeadersIn)
+@document_response(NoContent, 204, TusOffsetHeaders)
+@errors(404, 409, 410, 412, 413, 415, 460)
 async def patch(video_id: str):
     _require_tus()
     if request.headers.get("Content-Type", "").split(";")[0].strip() != CHUNK_TYPE:
@@ -157,8 +170,11 @@ async def patch(video_id: str):
 
 
 @bp.delete("/<video_id>")
-@hide
+@tag(["uploads"])
 @auth_required
+@document_headers(TusHeadersIn)
+@document_response(NoContent, 204)
+@errors(404, 412)
 async def terminate(video_id: str):
     _require_tus()
     video = await uploads.get_upload(svc(), parse_id(video_id, "video_id"), g.user_id)

@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 from quart import Blueprint, g, request
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from api.auth import auth_required, client, optional_user, parse_id, svc
 from api.image_upload import read_file
 from api.inputs import ShortPageIn
 from api.inputs.users import ProfilePatchIn
+from api.outputs import errors
+from api.outputs.social import ProfileOut, TrustScoreOut
 from models.accounts import profiles
 from models.content import bookmarks, grid, post_view
 from models.media import avatars
@@ -25,6 +27,8 @@ tag_users = tag(["users"])
 @bp.get("/<user_id>/profile")
 @tag_users
 @optional_user
+@document_response(ProfileOut)
+@errors(404)
 async def get_profile(user_id: str):
     """A user's profile with their badges and counts (posts you may see, followers, following,
     likes received); 404 `user_not_found` if there is none for you."""
@@ -66,6 +70,8 @@ async def my_bookmarks(query_args: ShortPageIn):
 @tag_users
 @auth_required
 @validate_request(ProfilePatchIn)
+@document_response(ProfileOut)
+@errors(403)
 async def patch_profile(user_id: str, data: ProfilePatchIn):
     """Edit your own profile (anyone else's: 403 `not_owner`)."""
     return await profiles.update_profile(
@@ -104,6 +110,8 @@ async def put_cover():
 @bp.get("/<user_id>/trust-score")
 @tag_users
 @auth_required
+@document_response(TrustScoreOut)
+@errors(404)
 async def trust_score(user_id: str):
     """{"score": 0-100, "components": {name: {"value", "points"}}, "computed_at"} (docs/users.md)."""
     return await trust.get_score(svc(), g.user_id, parse_id(user_id, "user_id"))

@@ -1,0 +1,72 @@
+"""Response bodies of /auth/* (api/routes/auth*.py, reauth.py)."""
+
+from __future__ import annotations
+
+from api.outputs import Open, Page
+
+
+class UserOut(Open):
+    id: str
+    email: str | None = None
+    username: str | None = None
+
+
+class TokensOut(Open):
+    """An opened session: bearer tokens (register, login, refresh, passwordless and reset logins)."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+    user: UserOut
+
+
+class SessionOut(Open):
+    id: str
+    created_at: str
+    last_used_at: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    current: bool
+
+
+SessionPage = Page[SessionOut]
+
+
+class CodeSentOut(Open):
+    """A code was sent (or would have been: the answer is alike either way)."""
+
+
+class PhoneVerifiedOut(Open):
+    """With a bearer token: the caller's phone proven; without one: a login (the token fields)."""
+
+
+class PasskeyOut(Open):
+    id: str
+    credential_id: str
+    device_name: str | None = None
+    transports: list[str] | None = None
+    backed_up: bool | None = None
+    created_at: str
+    last_used_at: str | None = None
+
+
+PasskeyPage = Page[PasskeyOut]
+
+
+class WebAuthnOptionsOut(Open):
+    """PublicKeyCredentialCreationOptionsJSON / RequestOptionsJSON (WebAuthn Level 3)."""
+
+    challenge: str
+
+
+class AcceptedOut(Open):
+    """Accepted: a mail or a code is on its way (alike whether or not an account matched)."""
+
+
+class EmailVerifiedOut(Open):
+    """The account's email is proven."""
+
+
+class FreshOut(Open):
+    fresh_until: int

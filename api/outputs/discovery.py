@@ -1,0 +1,31 @@
+"""Response bodies of feeds, trending, recommendations and interests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.outputs import Open, Page
+
+
+class FeedItemOut(Open):
+    post: dict[str, Any]
+    layer: str | None = None
+
+
+class FeedPage(Page[FeedItemOut]):
+    """A feed page; X-Feed-Cache says whether it came from the 30 s cache."""
+
+
+class RecommendedOut(Open):
+    """A post with `reason`: interests | following | trending."""
+
+    id: str
+    reason: str | None = None
+
+
+RecommendedPage = Page[RecommendedOut]
+
+
+class InterestsOut(Open):
+    topics: list[str]
+    updated_at: str | None = None
