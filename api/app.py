@@ -15,7 +15,6 @@ from api import cors, errors, image_upload, metrics
 from api.client_ip import TrustedProxies, parse_networks
 from api.graphql import persisted
 from api.openapi import ContractProvider
-from api.realtime import Hub
 from api.realtime.hub import Hub
 from api.routes import blueprints, docs_assets
 from infra import db, logs
