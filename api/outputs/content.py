@@ -69,3 +69,19 @@ class FeedbackOut(Open):
 
 class RemovedOut(Open):
     removed: bool
+
+
+class PostViewOut(PostOut):
+    """The render-ready post (docs/feeds.md#the-post-view)."""
+
+    hashtags: list[str] = []
+    mentions: list[str] = []
+    edited_at: str | None = None
+    author: dict[str, Any] | None = None
+    media: dict[str, Any] | None = None
+    counters: dict[str, int] | None = None
+    viewer: dict[str, Any] | None = None
+
+
+class PostPage(Page[PostViewOut]):
+    pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from api.outputs import Open
+from api.outputs import Open, Page
 
 
 class VideoStatusOut(Open):
@@ -42,3 +42,23 @@ class TusOptionsHeaders(BaseModel):
     tus_extension: str
     tus_max_size: str
     tus_checksum_algorithm: str
+
+
+class ImageOut(Open):
+    """An uploaded image (docs/media.md#images): WebP links by size, JPEG fallbacks."""
+
+    id: str
+    status: str
+    urls: dict[str, str]
+    jpeg_urls: dict[str, str]
+    width: int
+    height: int
+
+
+class HeldImageOut(ImageOut):
+    owner_id: str | None = None
+    score: float | None = None
+
+
+class HeldImagePage(Page[HeldImageOut]):
+    pass

@@ -47,6 +47,12 @@ class ProfileOut(Open):
     region: str | None = None
     badges: list[Any] = []
     joined_at: str | None = None
+    avatar_url: str | None = None
+    avatar_urls: dict[str, str] | None = None
+    cover_media_id: str | None = None
+    cover_url: str | None = None
+    cover_urls: dict[str, str] | None = None
+    counts: dict[str, int] | None = None
 
 
 class TrustScoreOut(Open):

@@ -12,10 +12,12 @@ import time
 from uuid import UUID
 
 from quart import Blueprint, g, redirect, request, send_file
-from quart_schema import hide, tag
+from quart_schema import document_response, hide, tag
 
 from api.auth import auth_required, parse_id, svc
 from api.image_upload import read_file
+from api.outputs import errors
+from api.outputs.media import ImageOut
 from infra.storage import content_type, storage_for
 from models.content import post_images
 from models.media import images
@@ -32,6 +34,8 @@ _public: dict[UUID, float] = {}
 @bp.post("")
 @tag(["media"])
 @auth_required
+@document_response(ImageOut, 201)
+@errors(413, 415, 422)
 async def upload():
     """multipart/form-data, field `file`: a JPEG, PNG, WebP or HEIC image of at most
     IMAGE_MAX_BYTES → 201 {"id", "status", "urls": {size: WebP URL}, "jpeg_urls", "width",

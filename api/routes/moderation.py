@@ -8,6 +8,7 @@ from quart_schema import document_response, hide, tag, validate_querystring, val
 from api.auth import client, parse_id, role_required, svc
 from api.inputs.moderation import CasesQuery, DecideIn, HeldImagesQuery
 from api.outputs import errors
+from api.outputs.media import HeldImageOut, HeldImagePage
 from api.outputs.moderation import CaseOut, CasePage
 from api.outputs.platform import Binary, Redirect
 from infra.storage import content_type, storage_for
@@ -74,6 +75,7 @@ async def thumbnail(case_id: str):
 @tag_moderation
 @role_required(*roles.STAFF)
 @validate_querystring(HeldImagesQuery)
+@document_response(HeldImagePage)
 async def held_images(query_args: HeldImagesQuery):
     """Images the NSFW classifier held for review, oldest first, with signed links and the score."""
     return await image_review.held(svc(), cursor=query_args.cursor, limit=query_args.limit, base_url=request.host_url)
@@ -83,6 +85,8 @@ async def held_images(query_args: HeldImagesQuery):
 @tag_moderation
 @role_required(*roles.STAFF)
 @validate_request(DecideIn)
+@document_response(HeldImageOut)
+@errors(404, 409)
 async def decide_image(image_id: str, data: DecideIn):
     """approve: the image becomes ready (usable by its owner); reject: it is deleted. An image that
     is not held: 409 `image_not_held`."""

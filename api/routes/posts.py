@@ -10,7 +10,7 @@ from api.auth import auth_required, optional_user, parse_id, svc
 from api.flows import posts as flows
 from api.inputs.content import PostIn, PostPatchIn
 from api.outputs import NoContent, errors
-from api.outputs.content import CountersOut, PostOut
+from api.outputs.content import CountersOut, PostViewOut
 from models.content import bookmarks, deleting, grid, post_view, reactions
 
 bp = Blueprint("posts", __name__, url_prefix="/posts")
@@ -21,7 +21,7 @@ tag_posts = tag(["posts"])
 @tag_posts
 @auth_required
 @validate_request(PostIn)
-@document_response(PostOut, 201)
+@document_response(PostViewOut, 201)
 @errors(403, 404, 409)
 async def create(data: PostIn):
     post = await flows.create_post(svc(), g.user_id, data, request.headers.get("Idempotency-Key"))
@@ -31,7 +31,7 @@ async def create(data: PostIn):
 @bp.get("/<post_id>")
 @tag_posts
 @optional_user
-@document_response(PostOut)
+@document_response(PostViewOut)
 @errors(404)
 async def get(post_id: str):
     """The post as a render-ready view (docs/feeds.md#the-post-view); 404 if you may not see it."""
@@ -42,6 +42,8 @@ async def get(post_id: str):
 @tag_posts
 @auth_required
 @validate_request(PostPatchIn)
+@document_response(PostViewOut)
+@errors(404)
 async def edit(post_id: str, data: PostPatchIn):
     """Your own post's caption and/or visibility (sets edited_at); anyone else's is 404."""
     post = await flows.edit_post(svc(), g.user_id, parse_id(post_id, "post_id"), data)
@@ -74,6 +76,8 @@ async def delete(post_id: str):
 @bp.put("/<post_id>/pin")
 @tag_posts
 @auth_required
+@document_response(NoContent, 204)
+@errors(404, 409)
 async def pin(post_id: str):
     """Pin your own post to the top of your grid (at most 3: 409 pin_limit); idempotent."""
     await grid.pin(svc(), g.user_id, parse_id(post_id, "post_id"))
@@ -83,6 +87,8 @@ async def pin(post_id: str):
 @bp.delete("/<post_id>/pin")
 @tag_posts
 @auth_required
+@document_response(NoContent, 204)
+@errors(404)
 async def unpin(post_id: str):
     await grid.unpin(svc(), g.user_id, parse_id(post_id, "post_id"))
     return "", 204
@@ -91,6 +97,8 @@ async def unpin(post_id: str):
 @bp.put("/<post_id>/bookmark")
 @tag_posts
 @auth_required
+@document_response(NoContent, 204)
+@errors(404)
 async def bookmark(post_id: str):
     """Bookmark a post you can see (404 otherwise); idempotent. GET /users/me/bookmarks lists them."""
     await bookmarks.add(svc(), g.user_id, parse_id(post_id, "post_id"))
@@ -100,6 +108,8 @@ async def bookmark(post_id: str):
 @bp.delete("/<post_id>/bookmark")
 @tag_posts
 @auth_required
+@document_response(NoContent, 204)
+@errors(404)
 async def unbookmark(post_id: str):
     await bookmarks.remove(svc(), g.user_id, parse_id(post_id, "post_id"))
     return "", 204

@@ -14,6 +14,7 @@ from api.image_upload import read_file
 from api.inputs import ShortPageIn
 from api.inputs.users import ProfilePatchIn
 from api.outputs import errors
+from api.outputs.content import PostPage
 from api.outputs.social import ProfileOut, TrustScoreOut
 from models.accounts import profiles
 from models.content import bookmarks, grid, post_view
@@ -38,6 +39,8 @@ async def get_profile(user_id: str):
 @bp.get("/by-username/<username>")
 @tag_users
 @optional_user
+@document_response(ProfileOut)
+@errors(404)
 async def get_profile_by_username(username: str):
     """The same profile, found by username (case-insensitive)."""
     return await grid.profile_by_username(svc(), g.user_id, username, base_url=request.host_url)
@@ -47,6 +50,8 @@ async def get_profile_by_username(username: str):
 @tag_users
 @optional_user
 @validate_querystring(ShortPageIn)
+@document_response(PostPage)
+@errors(404)
 async def user_posts(user_id: str, query_args: ShortPageIn):
     """The profile's grid: posts you may see (not stories), pinned first, then newest first
     ({"items": [post view], "next_cursor"})."""
@@ -60,6 +65,7 @@ async def user_posts(user_id: str, query_args: ShortPageIn):
 @tag_users
 @auth_required
 @validate_querystring(ShortPageIn)
+@document_response(PostPage)
 async def my_bookmarks(query_args: ShortPageIn):
     """Your bookmarks, most recently bookmarked first (private: only ever your own)."""
     page = await bookmarks.list_bookmarks(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
@@ -92,6 +98,8 @@ async def _put_image(which: str):
 @bp.put("/me/avatar")
 @tag_users
 @auth_required
+@document_response(ProfileOut)
+@errors(409, 413, 415, 422)
 async def put_avatar():
     """multipart/form-data, field `file`: a JPEG, PNG, WebP or HEIC image of at most
     IMAGE_MAX_BYTES becomes your avatar → 200 with your profile (`avatar_url`, `avatar_urls`).
@@ -102,6 +110,8 @@ async def put_avatar():
 @bp.put("/me/cover")
 @tag_users
 @auth_required
+@document_response(ProfileOut)
+@errors(409, 413, 415, 422)
 async def put_cover():
     """As PUT /users/me/avatar, for the profile's cover (`cover_url`, `cover_urls`)."""
     return await _put_image("cover")
