@@ -2,8 +2,9 @@
 FRONTEND_URL), preflights cached CORS_MAX_AGE seconds. Bearer tokens only: credentials (cookies,
 HTTP auth) are never allowed, so "*" is a safe setting for public deployments.
 
-The websocket is exempt: it authenticates by token, not by cookie, so a page of another origin
-gains nothing, and native clients send no Origin at all (quart-cors would refuse them)."""
+The websockets (/ws, GraphQL subscriptions at /graphql) are exempt: they authenticate by token,
+not by cookie, so a page of another origin gains nothing, and native clients send no Origin at
+all (quart-cors would refuse them)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from ariadne import subscribe
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from quart import Blueprint, current_app, websocket
 
+from api.cors import exempt as cors_exempt
 from api.graphql.live import Feed
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
@@ -236,6 +237,7 @@ def _only_subscriptions(data: dict) -> dict | None:
 
 
 @bp.websocket("/graphql")
+@cors_exempt  # a token, not a cookie: no Origin check (api/cors.py)
 async def graphql_ws():
     if PROTOCOL not in websocket.requested_subprotocols:
         await websocket.accept()

@@ -109,11 +109,11 @@ async def test_a_generated_client_registers_posts_reads_and_parses_errors(genera
 
     me = pkg.AuthenticatedClient(base_url=api, token=tokens.access_token)
     post = await create.asyncio(client=me, body=models.PostIn(caption="أول فيديو ٣"))
-    assert isinstance(post, models.PostOut), post
+    assert isinstance(post, models.PostViewOut), post
     assert post.author_id == tokens.user.id and post.caption == "أول فيديو ٣" and post.visibility == "public"
 
     again = await get.asyncio(str(post.id), client=me)
-    assert isinstance(again, models.PostOut) and again.id == post.id and again.created_at == post.created_at
+    assert isinstance(again, models.PostViewOut) and again.id == post.id and again.created_at == post.created_at
 
     missing = await get.asyncio(str(uuid.uuid4()), client=me)
     assert isinstance(missing, models.ErrorOut), missing
