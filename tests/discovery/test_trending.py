@@ -138,9 +138,9 @@ def test_a_user_farming_views_and_shares_weighs_once_per_window():
     post, farmer, fan = at_time(now - 600), uuid4(), uuid4()
     w = Windows()
     farm = [
-        ev(kind, {"post_id": str(post), "user_id": str(farmer), "channel": "link", "watched_ms": 20000}, now - 300 + i)
+        ev(kind, {"post_id": str(post), "user_id": str(farmer), **extra}, now - 300 + i)
         for i in range(50)
-        for kind in ("share.created", "view.counted")
+        for kind, extra in (("share.created", {"channel": "link"}), ("view.counted", {"watched_ms": 20000}))
     ]
     w.feed(farm + [ev("share.created", {"post_id": str(post), "user_id": str(fan), "channel": "dm"}, now - 10)])
     assert w.snapshot(now)[str(post)][0] == 3 + 0.5 + 3
@@ -400,7 +400,8 @@ async def test_agent_ranks_posts_and_the_api_serves_them(own_client, own_stack):
         dlq_name(REACTIONS),
         lambda found: any(d["agent"] == "trending" and d["envelope"]["id"] == str(poison.id) for d in found),
     )
-    [letter] = [d for d in letters if d["agent"] == "trending" and d["envelope"]["id"] == str(poison.id)]
+    # at least once: a rebalance on a loaded machine may redeliver the poison and letter it again
+    letter = next(d for d in letters if d["agent"] == "trending" and d["envelope"]["id"] == str(poison.id))
     assert letter["attempts"] == 1 and letter["error"]["type"] == "ValidationError"
     assert letter["error"]["message"].startswith("payload.user_id: Input should be a valid UUID")
 

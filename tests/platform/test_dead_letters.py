@@ -192,7 +192,8 @@ async def test_a_replayed_like_older_than_an_applied_unlike_changes_nothing(stac
 
         fixed.set()
         got = await dlq_replay.replay(bootstrap, agent.name, [REACTIONS.name])
-        assert got.replayed == {REACTIONS.name: 1}
+        # the like's letter (twice if a rebalance redelivered the failing batch: letters are at least once)
+        assert list(got.replayed) == [REACTIONS.name] and got.replayed[REACTIONS.name] >= 1
         await wait_for(lambda: str(like.id) in handled, what="the replayed like handled", timeout=30)
         assert (await svc.store.get_counters([post]))[post].get("like", 0) == 0  # not resurrected
     finally:
