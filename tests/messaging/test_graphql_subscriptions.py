@@ -194,9 +194,13 @@ async def test_notifications_and_presence(client, api, svc, redis):
         await c.send({"type": "ping"})
         assert (await c.recv())["type"] == "pong"
         await notifications_agent([like(post, fan)], svc)  # the agent, fed without a broker, publishes
-        msg = await c.of("n")
-        note = msg["payload"]["data"]["notifications"]
-        assert (note["kind"], note["postId"], note["actorCount"], note["read"]) == ("reaction", post, 1, False)
+        # the partner's message may notify the author first (the suite's worker runs that agent)
+        kinds = []
+        while "reaction" not in kinds and len(kinds) < 5:
+            note = (await c.of("n"))["payload"]["data"]["notifications"]
+            kinds.append(note["kind"])
+        assert kinds[-1] == "reaction" and set(kinds) <= {"message", "reaction"}, kinds
+        assert (note["postId"], note["actorCount"], note["read"]) == (post, 1, False)
 
     async with connected(api, {"token": fan["access_token"]}) as c:
         await c.subscribe("p", "subscription($u: ID!) { presence(userId: $u) { userId online } }", u=str(author["id"]))
