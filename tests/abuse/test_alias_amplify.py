@@ -3,20 +3,10 @@ before executing, with a stable code; the writes it lets through count one each.
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 import httpx
 
+from tests.abuse.accounts import account
 from tests.support.stubs import ips
-
-
-async def _account(c: httpx.AsyncClient) -> dict:
-    tag = uuid4().hex[:10]
-    r = await c.post(
-        "/auth/register", json={"email": f"a{tag}@example.com", "password": "attacker pass 1", "username": f"a{tag}"}
-    )
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _code(r: httpx.Response) -> str:
@@ -28,9 +18,9 @@ def _code(r: httpx.Response) -> str:
 async def test_alias_amplification_is_refused(system):
     transport = httpx.AsyncHTTPTransport(local_address=next(ips))  # one attacker, one address
     async with httpx.AsyncClient(base_url=system.base, timeout=30, transport=transport) as c:
-        me = await _account(c)
+        me, _ = await account(c)
         post = (await c.post("/posts", json={"caption": "target", "visibility": "public"}, headers=me)).json()["id"]
-        attacker = await _account(c)
+        attacker, _ = await account(c)
         # 200 aliased shares in one request: refused whole
         shares = " ".join(f'a{i}: share(postId: "{post}") {{ eventId }}' for i in range(200))
         r = await c.post("/graphql", json={"query": f"mutation {{ {shares} }}"}, headers=attacker)

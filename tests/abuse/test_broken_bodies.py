@@ -7,18 +7,11 @@ from __future__ import annotations
 import re
 import uuid
 
+from tests.abuse.accounts import account
+
 NOT_UTF8 = b'{"caption": "\xc3\x28 \xff"}'
 NOT_JSON = b"<xml>caption</xml>"
 HUGE = 10**40
-
-
-async def _account(c) -> dict:
-    tag = uuid.uuid4().hex[:10]
-    r = await c.post(
-        "/auth/register", json={"email": f"a{tag}@example.com", "password": "password123", "username": f"a{tag}"}
-    )
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}", "id": r.json()["user"]["id"]}
 
 
 def _error(r, status: int, code: str | None = None) -> None:
@@ -41,7 +34,7 @@ async def test_every_json_operation_answers_400_to_broken_bodies(client_from):
     for i, (method, path) in enumerate(ops):
         if i % 10 == 0:  # each request counts against RATE_LIMIT_WRITE (60/1m): a new attacker every 40
             c = client_from()
-            auth = {"Authorization": (await _account(c))["Authorization"]}
+            auth, _ = await account(c)
         for body in (NOT_UTF8, NOT_JSON, b"", b"\x00\x00\x00"):
             r = await c.request(method, path, content=body, headers={**auth, "Content-Type": "application/json"})
             if r.status_code >= 500 or (
@@ -55,8 +48,7 @@ async def test_every_json_operation_answers_400_to_broken_bodies(client_from):
 
 async def test_nul_bytes_are_refused_not_stored(client_from):
     c = client_from()
-    me = await _account(c)
-    auth = {"Authorization": me["Authorization"]}
+    auth, _ = await account(c)
     _error(await c.post("/posts", json={"caption": "\x00"}, headers=auth), 400, "validation_error")
     post = await c.post("/posts", json={"caption": "fine"}, headers=auth)
     assert post.status_code == 201, post.text
@@ -76,14 +68,13 @@ async def test_nul_bytes_are_refused_not_stored(client_from):
 
 async def test_huge_numbers_are_4xx(client_from):
     c = client_from()
-    me = await _account(c)
-    auth = {"Authorization": me["Authorization"]}
-    tip = {"to_user_id": me["id"], "amount": HUGE}
+    auth, me = await account(c)
+    tip = {"to_user_id": me, "amount": HUGE}
     _error(await c.post("/wallets/tips", json=tip, headers=auth), 422, "validation_error")
-    infinite = b'{"to_user_id": "%s", "amount": 1e999}' % me["id"].encode()
+    infinite = b'{"to_user_id": "%s", "amount": 1e999}' % me.encode()
     r = await c.post("/wallets/tips", content=infinite, headers={**auth, "Content-Type": "application/json"})
     _error(r, 400, "bad_request")  # JSON holds no infinity
-    r = await c.get(f"/users/{me['id']}/followers", params={"limit": str(HUGE)}, headers=auth)
+    r = await c.get(f"/users/{me}/followers", params={"limit": str(HUGE)}, headers=auth)
     assert 400 <= r.status_code < 500, r.text
     r = await c.post(
         "/graphql",

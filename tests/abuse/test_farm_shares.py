@@ -3,26 +3,16 @@ and post per hour counts, over REST and GraphQL alike, whatever the channel or k
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 import httpx
 
+from tests.abuse.accounts import account
 from tests.support.stubs import ips
-
-
-async def _account(c: httpx.AsyncClient) -> dict:
-    tag = uuid4().hex[:10]
-    r = await c.post(
-        "/auth/register", json={"email": f"f{tag}@example.com", "password": "farmer pass 1", "username": f"f{tag}"}
-    )
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 async def test_share_farming_counts_once(system):
     transport = httpx.AsyncHTTPTransport(local_address=next(ips))  # one attacker, one address
     async with httpx.AsyncClient(base_url=system.base, timeout=30, transport=transport) as c:
-        author, farmer = await _account(c), await _account(c)
+        (author, _), (farmer, _) = await account(c), await account(c)
         post = (await c.post("/posts", json={"caption": "farm me", "visibility": "public"}, headers=author)).json()[
             "id"
         ]
@@ -44,6 +34,6 @@ async def test_share_farming_counts_once(system):
         counted += [v["counted"] for v in r.json()["data"].values()]
         assert counted.count(True) == 1 and counted[0] is True
         # another real account's share still counts
-        other = await _account(c)
+        other, _ = await account(c)
         r = await c.post("/interactions/shares", json={"post_id": post}, headers=other)
         assert r.status_code == 202 and r.json()["counted"] is True
