@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,6 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from uuid import uuid4
 
 import aiohttp
 
@@ -140,27 +138,15 @@ def run(
     try:
         if own:
             from infra.dev import start_stack
-            from tests.bench.run import _EXTERNAL
+            from tests.bench.stack import bench_env, own_env
             from tests.support.processes import REPO, start_api
 
             tmp = Path(tempfile.mkdtemp(prefix="daira-bench-feeds-"))
             (tmp / "logs").mkdir()
             log_dir = tmp / "logs"
-            base_env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
+            base_env = own_env()
             add, stop_stack = start_stack(tmp / "var", base_env, preferred_ports=False)
-            env = {
-                **base_env,
-                **add,
-                "APP_ENV": "test",
-                "LOG_LEVEL": "WARNING",
-                "VAR_DIR": str(tmp / "var"),
-                "JWT_SECRET": secrets.token_urlsafe(40),
-                "CONSUMER_GROUP_PREFIX": f"benchf{uuid4().hex[:8]}",
-                "RATE_LIMIT_API": "100000000/1m",
-                "RATE_LIMIT_WRITE": "100000000/1m",
-                "RATE_LIMIT_ANONYMOUS": "100000000/1m",
-                "COUNT_SQL_STATEMENTS": "1",
-            }
+            env = bench_env(base_env, add, tmp / "var", "benchf")
             subprocess.run(
                 [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL
             )

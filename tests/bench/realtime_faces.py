@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -174,6 +172,7 @@ async def run_faces(base_urls: list[str], n: int) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from infra.dev import start_stack
+    from tests.bench.stack import bench_env, own_env
     from tests.support.processes import REPO, Worker, start_api
 
     ap = argparse.ArgumentParser()
@@ -181,23 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="daira-bench-rt-"))
     (tmp / "logs").mkdir()
-    add, stop_stack = start_stack(tmp / "var", dict(os.environ), preferred_ports=False)
+    add, stop_stack = start_stack(tmp / "var", own_env(), preferred_ports=False)
     procs: list = []
     try:
-        env = {
-            **os.environ,
-            **add,
-            "APP_ENV": "test",
-            "LOG_LEVEL": "WARNING",
-            "JWT_SECRET": secrets.token_urlsafe(40),
-            "VAR_DIR": str(tmp / "var"),
-            "CONSUMER_GROUP_PREFIX": f"bench{uuid4().hex[:8]}",
-            "KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "KAFKA_HEARTBEAT_MS": "1000",
-            "RATE_LIMIT_REGISTER": "1000000/1m",
-            "RATE_LIMIT_LOGIN": "1000000/1m",
-            "RATE_LIMIT_API": "100000000/1m",
-        }
+        env = bench_env(own_env(), add, tmp / "var")
         subprocess.run(
             [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL
         )

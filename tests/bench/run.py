@@ -35,36 +35,20 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from uuid import uuid4
 
 import orjson
 import uvloop
 
 from infra.dev import start_stack
 from tests.bench import api_load, apply, feeds, images, media, realtime, recs, wallet, workload
+from tests.bench.stack import bench_env, own_env
 from tests.support.processes import REPO, Proc, Worker, start_api
-
-# Anything that would point the benchmark at someone's real services is dropped: it always
-# runs on its own embedded stack.
-_EXTERNAL = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "KAFKA_BOOTSTRAP",
-    "KAFKA_FLAVOR",
-    "SCYLLA_HOSTS",
-    "QDRANT_URL",
-    "QDRANT_PATH",
-    "S3_ENDPOINT",
-    "CLOUDFLARE_R2_ENDPOINT",
-    "MEDIA_DIR",
-)
 
 
 def say(msg: str) -> None:
@@ -116,27 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     procs: list = []
     r: dict = {}
     try:
-        base_env = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
+        base_env = own_env()
         say(f"starting the embedded stack in {tmp}")
         add, stop_stack = start_stack(tmp / "var", base_env, preferred_ports=False)
-        env = {
-            **base_env,
-            **add,
-            "APP_ENV": "test",
-            "LOG_LEVEL": "WARNING",
-            "JWT_SECRET": secrets.token_urlsafe(40),
-            "VAR_DIR": str(tmp / "var"),
-            "CONSUMER_GROUP_PREFIX": f"bench{uuid4().hex[:8]}",
-            "KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "KAFKA_HEARTBEAT_MS": "1000",
-            # load from one IP and a few tokens: the production limits would refuse it
-            "RATE_LIMIT_REGISTER": "1000000/1m",
-            "RATE_LIMIT_LOGIN": "1000000/1m",
-            "RATE_LIMIT_API": "100000000/1m",
-            "RATE_LIMIT_WRITE": "100000000/1m",
-            "RATE_LIMIT_ANONYMOUS": "100000000/1m",
-            "COUNT_SQL_STATEMENTS": "1",  # section 9 reports statements per page
-        }
+        env = bench_env(base_env, add, tmp / "var")
         subprocess.run(
             [sys.executable, "-m", "infra.migrate"], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL
         )

@@ -162,14 +162,14 @@ def report(r: dict) -> str:
 
 def main() -> int:
     from infra.dev import start_stack
-    from tests.bench.run import _EXTERNAL
+    from tests.bench.stack import own_env
     from tests.support.processes import REPO
 
     tmp = Path(tempfile.mkdtemp(prefix="daira-wallet-bench-"))
     saved = dict(os.environ)
     stop = lambda: None  # noqa: E731
     try:
-        base = {k: v for k, v in os.environ.items() if k not in _EXTERNAL}
+        base = own_env()
         add, stop = start_stack(tmp / "var", base, preferred_ports=False)
         env = {
             **base,
