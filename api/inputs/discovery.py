@@ -29,3 +29,13 @@ class RecommendedIn(Strict):
 
 class InterestsIn(Strict):
     topics: list[Topic] = Field(max_length=20)
+
+
+class SearchIn(Strict):
+    """q and type are checked by models/discovery/search.py (400 invalid_query / invalid_type),
+    the same for GraphQL."""
+
+    q: str | None = None
+    type: str | None = None
+    cursor: str | None = Field(None, max_length=400)
+    limit: int = Field(20, ge=1, le=50)

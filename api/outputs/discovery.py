@@ -29,3 +29,8 @@ RecommendedPage = Page[RecommendedOut]
 class InterestsOut(Open):
     topics: list[str]
     updated_at: str | None = None
+
+
+class SearchPage(Page[dict[str, Any]]):
+    """type=users: the post view's `author` objects; posts: post views (docs/feeds.md#the-post-view);
+    hashtags: {"tag", "post_count"}. Best match first (docs/search.md)."""

@@ -77,6 +77,23 @@ class PostDeletedPayload(Payload):
     image_ids: list[UUID] = []  # a photo post's images whose rows went with it; their files go after
 
 
+class PostRemoved(Payload):
+    """Moderation hid the post (it stays in PostgreSQL, for appeals): consumers drop it from what
+    others see, such as the search index."""
+
+    post_id: UUID
+    author_id: UUID
+    decision_id: UUID | None = None
+
+
+class PostRestored(Payload):
+    """Moderation restored a post it had removed: consumers re-derive it from the post row."""
+
+    post_id: UUID
+    author_id: UUID
+    decision_id: UUID | None = None
+
+
 class UserRegisteredPayload(Payload):
     user_id: UUID
     username: str
@@ -302,11 +319,19 @@ REACTIONS = Topic(
 POSTS = Topic(
     "content.posts",
     key="post_id",
-    events={"post.created": PostCreatedPayload, "post.edited": PostEditedPayload, "post.deleted": PostDeletedPayload},
+    events={
+        "post.created": PostCreatedPayload,
+        "post.edited": PostEditedPayload,
+        "post.deleted": PostDeletedPayload,
+        "post.removed": PostRemoved,
+        "post.restored": PostRestored,
+    },
     doc="Post lifecycle, relayed from the PostgreSQL outbox after the transaction commits. A duet "
     "or stitch notifies its source's owner (notifications agent). A deletion removes the post's "
     "notifications (notifications agent), its point in the recommendation index (recs_embeddings), "
-    "its trending entries (trending) and its video's files (post_media).",
+    "its trending entries (trending) and its video's files (post_media). The search index "
+    "(search_index agent) follows creations, edits, deletions and moderation's removals and "
+    "restorations.",
 )
 USERS = Topic(
     "users.lifecycle",
