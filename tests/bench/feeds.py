@@ -127,7 +127,10 @@ def run(
     *,
     sizes: Sizes | None = None,
     viewers: int = 300,
+    then=None,
 ) -> dict:
+    """`then(settings, seeded, api_base, tokens)`: another measurement on the same dataset and stack
+    after this one (tests/bench/search.py); its figures under "search"."""
     import uvloop
 
     from infra.settings import get_settings
@@ -160,6 +163,8 @@ def run(
         sample = random.Random(7).sample(seeded.users, min(viewers + 1, len(seeded.users)))
         tokens = uvloop.run(_tokens(settings, sample))
         result = uvloop.run(_measure(api_base, tokens))
+        if then is not None:
+            result["search"] = then(settings, seeded, api_base, tokens)
         return {**result, "sizes": sizes, "seeded": seeded, "seed_s": seed_s, "cache_ttl": settings.feed_cache_ttl}
     finally:
         if api_proc is not None:

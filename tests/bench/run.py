@@ -15,6 +15,9 @@
    seeded into this stack after 5 (worker stopped), then GET /feeds/home p50/p99 cold, cached and
    page 2, the same page over GraphQL with every field of the post view (its ratio to REST), and
    the SQL statements per page (--no-feeds skips it).
+16. Search (tests/bench/search.py), on 9's dataset and stack right after it: Arabic/English
+   captions and display names COPY-ed in, post_search built in bulk, then GET /search p50/p99
+   for users and posts, beside 9's home feed p50 (--no-search skips it).
 10, 11. Recommendations (tests/bench/recs.py): the embeddings agent's posts/s against raw
    model.encode on the same captions, and GET /recommendations/.../recommended p50/p99, after 9
    (worker stopped; --no-recs skips them).
@@ -46,7 +49,7 @@ import orjson
 import uvloop
 
 from infra.dev import start_stack
-from tests.bench import api_load, apply, feeds, images, media, realtime, recs, wallet, workload
+from tests.bench import api_load, apply, feeds, images, media, realtime, recs, search, wallet, workload
 from tests.bench.stack import bench_env, own_env
 from tests.support.processes import REPO, Proc, Worker, start_api
 
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-images", action="store_true")
     ap.add_argument("--no-wallet", action="store_true")
     ap.add_argument("--no-feeds", action="store_true")
+    ap.add_argument("--no-search", action="store_true")
     ap.add_argument("--no-recs", action="store_true")
     ap.add_argument("--no-realtime", action="store_true")
     ap.add_argument("--realtime-sockets", type=int, default=1000)
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_feeds:
             worker.proc.stop()
             say("home feed: seeding 10k users, 100k posts, 1M reactions, then GET /feeds/home")
-            r["feeds"] = feeds.run(env, log_dir, base)
+            r["feeds"] = feeds.run(env, log_dir, base, then=None if args.no_search else search.then)
 
         # ---- 6c: the transcode agent in this process, the worker stopped (it would take the video too)
         if not args.no_media:
@@ -279,6 +283,8 @@ def report(r: dict, total_s: float) -> None:
         lines += [wallet.report(r["wallet"]), ""]
     if r.get("feeds"):
         lines += feeds.report_lines(r["feeds"]) + [""]
+        if r["feeds"].get("search"):
+            lines += search.report_lines(r["feeds"], r["feeds"]["cold"]["p50_ms"]) + [""]
     if r.get("recs"):
         lines += recs.report_lines(r["recs"]) + [""]
     if r.get("images"):
