@@ -82,7 +82,7 @@ async def prepare(dsn: str, rnd: random.Random) -> dict:
         await conn.execute("ANALYZE post_search; ANALYZE users; ANALYZE profiles; ANALYZE posts")
         index_s = time.monotonic() - t
         usernames = [r[0] for r in await conn.fetch("SELECT username FROM users ORDER BY random() LIMIT 500")]
-        return {"posts": len(ids), "users": len(users), "seed_s": seeded_s, "index_s": index_s, "usernames": usernames}
+        return {"n_posts": len(ids), "n_users": len(users), "seed_s": seeded_s, "index_s": index_s, "usernames": usernames}
     finally:
         await conn.close()
 
@@ -147,7 +147,7 @@ def report_lines(f: dict, feed_p50: float) -> list[str]:
         f"{'   search posts, full text p50 (ms)':<44}{p['p50_ms']:>16.1f}  p99 {p['p99_ms']:.1f} ms, "
         f"{p['n']} queries (60% Arabic), {p['items_mean']:.1f} items/page, rendered post views",
         f"{'   search posts, text + semantic':<44}{'not built':>16}  (docs/search.md)",
-        f"{'   index':<44}{'':>16}  {s['posts']:,} posts, {s['users']:,} users; captions and names "
+        f"{'   index':<44}{'':>16}  {s['n_posts']:,} posts, {s['n_users']:,} users; captions and names "
         f"seeded in {s['seed_s']:.1f}s, post_search built in {s['index_s']:.1f}s",
     ]
 
