@@ -82,7 +82,13 @@ async def prepare(dsn: str, rnd: random.Random) -> dict:
         await conn.execute("ANALYZE post_search; ANALYZE users; ANALYZE profiles; ANALYZE posts")
         index_s = time.monotonic() - t
         usernames = [r[0] for r in await conn.fetch("SELECT username FROM users ORDER BY random() LIMIT 500")]
-        return {"n_posts": len(ids), "n_users": len(users), "seed_s": seeded_s, "index_s": index_s, "usernames": usernames}
+        return {
+            "n_posts": len(ids),
+            "n_users": len(users),
+            "seed_s": seeded_s,
+            "index_s": index_s,
+            "usernames": usernames,
+        }
     finally:
         await conn.close()
 
