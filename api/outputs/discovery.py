@@ -29,3 +29,17 @@ RecommendedPage = Page[RecommendedOut]
 class InterestsOut(Open):
     topics: list[str]
     updated_at: str | None = None
+
+
+class TrendingHashtagOut(Open):
+    """`users`: distinct users of the tag in the window; `score`: docs/hashtags.md."""
+
+    tag: str
+    score: float
+    users: int
+    post_count: int
+
+
+class TrendingHashtagsOut(Open):
+    items: list[TrendingHashtagOut]
+    window: str

@@ -77,6 +77,23 @@ class PostDeletedPayload(Payload):
     image_ids: list[UUID] = []  # a photo post's images whose rows went with it; their files go after
 
 
+class PostRemoved(Payload):
+    """Moderation took the post down (the row stays; nobody but staff sees it). Consumers drop
+    what they list of it (hashtag pages) until `post.restored`."""
+
+    post_id: UUID
+    author_id: UUID
+    decision_id: UUID | None = None
+
+
+class PostRestored(Payload):
+    """Moderation put a removed post back: it is listed again."""
+
+    post_id: UUID
+    author_id: UUID
+    decision_id: UUID | None = None
+
+
 class UserRegisteredPayload(Payload):
     user_id: UUID
     username: str
@@ -302,11 +319,19 @@ REACTIONS = Topic(
 POSTS = Topic(
     "content.posts",
     key="post_id",
-    events={"post.created": PostCreatedPayload, "post.edited": PostEditedPayload, "post.deleted": PostDeletedPayload},
+    events={
+        "post.created": PostCreatedPayload,
+        "post.edited": PostEditedPayload,
+        "post.deleted": PostDeletedPayload,
+        "post.removed": PostRemoved,
+        "post.restored": PostRestored,
+    },
     doc="Post lifecycle, relayed from the PostgreSQL outbox after the transaction commits. A duet "
     "or stitch notifies its source's owner (notifications agent). A deletion removes the post's "
     "notifications (notifications agent), its point in the recommendation index (recs_embeddings), "
-    "its trending entries (trending) and its video's files (post_media).",
+    "its trending entries (trending), its hashtag index rows (hashtags) and its video's files "
+    "(post_media). Moderation removing (or restoring) a post takes it out of (or back into) the "
+    "hashtag index (hashtags).",
 )
 USERS = Topic(
     "users.lifecycle",
