@@ -124,6 +124,10 @@ WITH c AS (
 DELETE FROM hashtags WHERE tag IN (SELECT tag FROM c WHERE n = 0)
 """).bindparams(bindparam("tags", type_=ARRAY(Text())))
 
+_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtext('hashtag:' || t)) FROM unnest(CAST(:tags AS text[])) AS t ORDER BY t"
+).bindparams(bindparam("tags", type_=ARRAY(Text())))
+
 
 async def sync(svc: Services, post_ids: Iterable[UUID]) -> set[str]:
     """Make the index agree with each post's row; recount the tags touched. Returns them."""
@@ -147,6 +151,9 @@ async def sync(svc: Services, post_ids: Iterable[UUID]) -> set[str]:
                     {"id": post_id, "author": row.author_id, "vis": row.visibility, "score": score, "tags": want},
                 )
         if touched:
+            # Batches of other partitions recount the same tags concurrently: one at a time per
+            # tag (locks in tag order: no deadlock), so each count sees the other's committed rows.
+            await s.execute(_LOCK, {"tags": sorted(touched)})
             await s.execute(_RECOUNT, {"tags": sorted(touched)})
     return touched
 
