@@ -6,11 +6,14 @@ the whole path through the real broker and worker."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 
 from models.core import text
@@ -23,6 +26,7 @@ from streams.agents.hashtags import hashtag_engagement
 from streams.agents.hashtags import hashtags as hashtags_agent
 from tests.support.client import code, gql
 from tests.support.factories import user
+from tests.support.processes import REPO
 from tests.support.waiting import wait_for
 
 
@@ -77,6 +81,59 @@ def test_scores():
     assert tags.tag_score(10, 4, expected=1.0, threshold=3.0) == 9.0  # (10 - 4)^2 / 4
     at = datetime(2026, 1, 1, 10, 17, 42, tzinfo=UTC)
     assert tags.bucket_of(at, timedelta(minutes=10)) == datetime(2026, 1, 1, 10, 10, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ migration 0022 on existing rows
+
+
+async def test_migration_parses_old_posts_and_fills_the_index(stack_env):
+    base = stack_env["DATABASE_URL"]
+    name = f"hashtags_{uuid4().hex[:8]}"
+    conn = await asyncpg.connect(base)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = base.rsplit("/", 1)[0] + "/" + name
+
+    def migrate(to: str) -> None:
+        env = {**stack_env, "DATABASE_URL": url}
+        subprocess.run([sys.executable, "-m", "infra.migrate", to], env=env, cwd=REPO, check=True, capture_output=True)
+
+    migrate("0020")
+    db = await asyncpg.connect(url)
+    try:
+        author = uuid4()
+        await db.execute(
+            "INSERT INTO users (id, email, username, password_hash, role, created_at) "
+            "VALUES ($1, 'old@example.com', 'old', 'x', 'user', now())",
+            author,
+        )
+        old, fresh, private = new_id(), new_id(), new_id()
+        rows = [  # a post from before 0014 (no parsed tags), one already parsed, a followers-only one
+            (old, "#أحمد and #Cairo", [], "public"),
+            (fresh, "#احمد", ["احمد"], "public"),
+            (private, "#إحمد", ["احمد"], "followers"),
+        ]
+        for pid, caption, stored, vis in rows:
+            await db.execute(
+                "INSERT INTO posts (id, author_id, caption, visibility, hashtags, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, now())",
+                pid,
+                author,
+                caption,
+                vis,
+                stored,
+            )
+        migrate("0022")
+        assert await db.fetchval("SELECT hashtags FROM posts WHERE id = $1", old) == ["احمد", "cairo"]
+        index = {(r["tag"], r["post_id"]) for r in await db.fetch("SELECT tag, post_id FROM hashtag_posts")}
+        assert index == {("احمد", old), ("cairo", old), ("احمد", fresh), ("احمد", private)}
+        counts = {r["tag"]: r["post_count"] for r in await db.fetch("SELECT tag, post_count FROM hashtags")}
+        assert counts == {"احمد": 2, "cairo": 1}  # public posts only
+    finally:
+        await db.close()
+        conn = await asyncpg.connect(base)
+        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await conn.close()
 
 
 # ------------------------------------------------------------------ the agent fed without a broker

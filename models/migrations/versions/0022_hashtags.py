@@ -52,12 +52,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_hashtag_activity_bucket", "hashtag_activity", ["bucket"])
 
-    # Data: posts from before 0014 kept hashtags = '{}'; parse them as publishing does now.
+    # Data: posts from before 0014 kept hashtags = '{}'; every stored list is made the one
+    # publishing writes now (models/core/text.py), so the index below holds normalised tags only.
     conn = op.get_bind()
-    rows = conn.execute(sa.text("SELECT id, caption FROM posts WHERE hashtags = '{}' AND caption LIKE '%#%'")).all()
-    for post_id, caption in rows:
+    rows = conn.execute(sa.text("SELECT id, caption, hashtags FROM posts WHERE caption LIKE '%#%'")).all()
+    for post_id, caption, stored in rows:
         tags = words.hashtags(caption)
-        if tags:
+        if tags != list(stored or []):
             conn.execute(
                 sa.text("UPDATE posts SET hashtags = :tags WHERE id = :id").bindparams(
                     sa.bindparam("tags", type_=sa.ARRAY(sa.Text()))
