@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -39,3 +39,16 @@ class SearchIn(Strict):
     type: str | None = None
     cursor: str | None = Field(None, max_length=400)
     limit: int = Field(20, ge=1, le=50)
+
+
+class HashtagPostsIn(Strict):
+    sort: Literal["new", "top"] = "new"
+    cursor: str | None = Field(None, max_length=200)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class TrendingHashtagsIn(Strict):
+    """`window`: only the configured one (TRENDING_WINDOW, 1 h by default) exists: "1h"."""
+
+    window: str | None = Field(None, max_length=10)
+    limit: int = Field(20, ge=1, le=100)

@@ -34,3 +34,17 @@ class InterestsOut(Open):
 class SearchPage(Page[dict[str, Any]]):
     """type=users: the post view's `author` objects; posts: post views (docs/feeds.md#the-post-view);
     hashtags: {"tag", "post_count"}. Best match first (docs/search.md)."""
+
+
+class TrendingHashtagOut(Open):
+    """`users`: distinct users of the tag in the window; `score`: docs/hashtags.md."""
+
+    tag: str
+    score: float
+    users: int
+    post_count: int
+
+
+class TrendingHashtagsOut(Open):
+    items: list[TrendingHashtagOut]
+    window: str

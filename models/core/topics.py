@@ -78,8 +78,8 @@ class PostDeletedPayload(Payload):
 
 
 class PostRemoved(Payload):
-    """Moderation hid the post (it stays in PostgreSQL, for appeals): consumers drop it from what
-    others see, such as the search index."""
+    """Moderation took the post down (the row stays, for appeals; nobody but staff sees it).
+    Consumers drop what they list of it (search index, hashtag pages) until `post.restored`."""
 
     post_id: UUID
     author_id: UUID
@@ -87,7 +87,7 @@ class PostRemoved(Payload):
 
 
 class PostRestored(Payload):
-    """Moderation restored a post it had removed: consumers re-derive it from the post row."""
+    """Moderation put a removed post back: consumers re-derive it from the post row."""
 
     post_id: UUID
     author_id: UUID
@@ -329,9 +329,9 @@ POSTS = Topic(
     doc="Post lifecycle, relayed from the PostgreSQL outbox after the transaction commits. A duet "
     "or stitch notifies its source's owner (notifications agent). A deletion removes the post's "
     "notifications (notifications agent), its point in the recommendation index (recs_embeddings), "
-    "its trending entries (trending) and its video's files (post_media). The search index "
-    "(search_index agent) follows creations, edits, deletions and moderation's removals and "
-    "restorations.",
+    "its trending entries (trending), its hashtag index rows (hashtags) and its video's files "
+    "(post_media). The search index (search_index) and the hashtag index (hashtags) follow "
+    "creations, edits, deletions and moderation's removals and restorations.",
 )
 USERS = Topic(
     "users.lifecycle",

@@ -33,6 +33,7 @@ from models.core.base import Base
 from models.core.errors import DomainError
 from models.core.text import hashtags as parse_hashtags
 from models.core.text import normalize, normalize_tag
+from models.discovery import hashtags
 
 if TYPE_CHECKING:
     from infra.services import Services
@@ -259,51 +260,15 @@ async def _posts(svc: Services, viewer_id: UUID | None, q: str, after, limit: in
     return {"items": items, "next_cursor": next_cursor}
 
 
-# --- hashtags (the lead switches this to models/discovery/hashtags.search_tags at merge) ---
-
-_HASHTAGS = """
-SELECT tag, post_count FROM (
-  SELECT t.tag, count(*)::int AS post_count
-  FROM posts p, unnest(p.hashtags) AS t(tag)
-  WHERE p.visibility = 'public' AND (p.expires_at IS NULL OR p.expires_at > now()) AND t.tag LIKE :prefix
-  GROUP BY t.tag
-) x
-WHERE CAST(:after_count AS int) IS NULL OR (post_count, tag) < (:after_count, CAST(:after_tag AS text))
-ORDER BY post_count DESC, tag DESC
-LIMIT :n
-"""
+# --- hashtags ---
 
 
 async def _hashtags(svc: Services, q: str, cursor: str | None, limit: int) -> dict:
-    """Tags of visible public posts starting with `q` (normalised, "#" optional), most used first."""
-    tag = normalize_tag(q)
-    if tag is None:
+    """Tags starting with `q` ("#" optional), most posts first: the hashtag index's counts of
+    public posts (models/discovery/hashtags.py). Text that cannot start a tag finds none."""
+    if normalize_tag(q) is None:
         return {"items": [], "next_cursor": None}
-    after: tuple[int, str] | None = None
-    if cursor is not None:
-        raw = cursors.decode(cursor)
-        if len(raw) < 5:
-            raise cursors.invalid()
-        try:
-            after = (int.from_bytes(raw[:4], "big"), raw[4:].decode())
-        except UnicodeDecodeError:
-            raise cursors.invalid() from None
-    params = {
-        "prefix": _like_prefix(tag),
-        "after_count": after and after[0],
-        "after_tag": after and after[1],
-        "n": limit + 1,
-    }
-    async with svc.sessions() as s:
-        rows = list((await s.execute(text(_HASHTAGS), params)).all())
-    more, rows = len(rows) > limit, rows[:limit]
-    last = rows[-1] if rows else None
-    return {
-        "items": [{"tag": r.tag, "post_count": r.post_count} for r in rows],
-        "next_cursor": cursors.encode(last.post_count.to_bytes(4, "big") + last.tag.encode())
-        if more and last
-        else None,
-    }
+    return await hashtags.search_tags(svc, q, cursor=cursor, limit=limit)
 
 
 async def search(

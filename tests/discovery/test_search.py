@@ -13,6 +13,7 @@ import pytest
 from models.core.events import Event, received
 from models.core.text import normalize
 from models.discovery import search
+from streams.agents.hashtags import hashtags as hashtags_agent
 from streams.agents.search_index import search_index
 from tests.support.client import code_of, gql
 from tests.support.factories import create_post, user
@@ -144,12 +145,14 @@ async def test_users_prefix_fuzzy_and_arabic_display_names(svc, client):
 
 
 async def test_hashtags_by_prefix_with_counts(svc, client):
+    """Counts come from the hashtag index (the hashtags agent, fed here without a broker):
+    public posts only."""
     u = await user(client)
     t = tok()
-    for _ in range(2):
-        await create_post(client, u, f"#{t}food yum")
-    await create_post(client, u, f"#{t}fun")
-    await post(client, u, f"#{t}secret", "followers")
+    made = [(await create_post(client, u, c), c, "public") for c in (f"#{t}food yum", f"#{t}food yum", f"#{t}fun")]
+    made.append((await post(client, u, f"#{t}secret", "followers"), f"#{t}secret", "followers"))
+    await hashtags_agent([received(created(pid, u["id"], c, vis)) for pid, c, vis in made], svc)
+    assert (await search.search(svc, None, q="hello world", type="hashtags"))["items"] == []  # cannot start a tag
     page = await search.search(svc, None, q=f"#{t}", type="hashtags")
     assert page["items"] == [{"tag": f"{t}food", "post_count": 2}, {"tag": f"{t}fun", "post_count": 1}]
     first = await search.search(svc, None, q=t, type="hashtags", limit=1)
