@@ -74,7 +74,7 @@ def judge(svc: Services, model_scores: dict[str, float], hits: list[terms.Hit]) 
             verdict = max(verdict, "reject" if score >= reject_at else "review", key=_RANK.__getitem__)
     for hit in hits:
         shown[hit.label] = 1.0
-        verdict = max(verdict, hit.action, key=_RANK.__getitem__)  # type: ignore[assignment]
+        verdict = max(verdict, "reject" if hit.action == "reject" else "review", key=_RANK.__getitem__)
     return Result(verdict, _sorted(shown))
 
 

@@ -6,7 +6,8 @@ tests/bench/data/toxicity.jsonl (Arabic and English short texts, toxic or clean,
     write goes through, flagged) and as rejected when any label reaches reject_at.
 17. Checks per second: the full check (checks.check_text: the model in a thread, the term list
     from the process cache after one Redis GET of its version, the verdict) against the
-    package's own call on the same texts, one at a time, in this process; and with 16 checks
+    package's own call on the same texts, one at a time, in this process (alternating rounds,
+    the best of each); and with 16 checks
     in flight (threads: scikit-learn holds the GIL for most of a call, so this measures the
     overhead, not a speed-up).
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 import orjson
 
 DATA = Path(__file__).parent / "data" / "toxicity.jsonl"
+ROUNDS = 3
 
 
 def sample() -> list[dict]:
@@ -80,31 +82,39 @@ async def _speed(settings, seconds: float) -> dict:
             if tt.has_latin(t):
                 tt.english_raw([t])
 
-        n, lat, t0 = 0, [], time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            a = time.perf_counter()
-            raw(texts[n % len(texts)])
-            lat.append(time.perf_counter() - a)
-            n += 1
-        raw_rate, raw_p50 = n / (time.perf_counter() - t0), statistics.median(lat) * 1000
+        async def timed(call) -> tuple[float, list[float]]:
+            n, lat, t0 = 0, [], time.perf_counter()
+            while time.perf_counter() - t0 < seconds / ROUNDS:
+                a = time.perf_counter()
+                await call(texts[n % len(texts)])
+                lat.append(time.perf_counter() - a)
+                n += 1
+            return n / (time.perf_counter() - t0), lat
 
-        n, lat, t0 = 0, [], time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            a = time.perf_counter()
-            await checks.check_text(svc, texts[n % len(texts)])
-            lat.append(time.perf_counter() - a)
-            n += 1
-        full_rate, full_p50 = n / (time.perf_counter() - t0), statistics.median(lat) * 1000
+        async def raw_call(t: str) -> None:
+            raw(t)
+
+        async def full_call(t: str) -> None:
+            await checks.check_text(svc, t)
+
+        # alternating rounds, best of each: a neighbour's burst on the machine hits both alike
+        raw_runs, full_runs = [], []
+        for _ in range(ROUNDS):
+            raw_runs.append(await timed(raw_call))
+            full_runs.append(await timed(full_call))
+        raw_rate, raw_lat = max(raw_runs, key=lambda x: x[0])
+        full_rate, full_lat = max(full_runs, key=lambda x: x[0])
+        raw_p50, full_p50 = statistics.median(raw_lat) * 1000, statistics.median(full_lat) * 1000
 
         done, t0 = 0, time.perf_counter()
 
         async def one(i: int) -> None:
             nonlocal done
-            while time.perf_counter() - t0 < seconds:
+            while time.perf_counter() - t0 < seconds / ROUNDS:
                 await checks.check_text(svc, texts[(i + done) % len(texts)])
                 done += 1
 
-        await asyncio.gather(*(one(i) for i in range(16)))
+        await asyncio.gather(*(one(i) for i in range(16)))  # seconds / ROUNDS as well
         par_rate = done / (time.perf_counter() - t0)
     finally:
         await svc.stop()
@@ -119,7 +129,7 @@ async def _speed(settings, seconds: float) -> dict:
     }
 
 
-def run(settings, seconds: float = 5.0) -> dict:
+def run(settings, seconds: float = 6.0) -> dict:
     import uvloop
 
     speed = uvloop.run(_speed(settings, seconds))  # loads the models first: load time measured cold
