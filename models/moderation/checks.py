@@ -144,6 +144,13 @@ def register() -> None:
     screening.register(screen=screen, flag=flags.flag)
 
 
-def warm_in_background() -> asyncio.Future:
-    """Loads the text models in a thread now, so the first check does not pay for it."""
-    return asyncio.ensure_future(asyncio.to_thread(text_toxicity.warm))
+_warming: set[asyncio.Task] = set()
+
+
+def warm_in_background() -> asyncio.Task:
+    """Loads the text models in a thread now, so the first check does not pay for it (a check
+    that comes first waits for the same load: ml/text_toxicity loads each model once)."""
+    task = asyncio.create_task(asyncio.to_thread(text_toxicity.warm))
+    _warming.add(task)
+    task.add_done_callback(_warming.discard)
+    return task
