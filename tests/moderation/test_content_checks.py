@@ -82,6 +82,47 @@ async def test_check_content_bad_inputs(client):
     assert out["errors"][0]["extensions"]["code"] == "nothing_to_check"
 
 
+async def test_check_content_videos(client, svc):
+    """A video is judged by what the NSFW agent decided (its state and stored score)."""
+    from sqlalchemy import insert
+
+    from models.core.base import utcnow
+    from models.core.events import new_id
+    from models.media.videos import Video
+
+    me, other = await register(client), await register(client)
+
+    async def video(status, score, reason=None, owner=me):
+        vid = new_id()
+        async with svc.sessions() as s, s.begin():
+            await s.execute(
+                insert(Video).values(
+                    id=vid,
+                    owner_id=UUID(uid(owner)),
+                    status=status,
+                    reason=reason,
+                    nsfw_score=score,
+                    progress=100,
+                    size=1,
+                    received=1,
+                    upload_metadata={},
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+        return str(vid)
+
+    for status, score, reason, verdict in (
+        ("ready", 0.1, None, "allow"),
+        ("in_review", 0.6, "nsfw_review", "review"),
+        ("rejected", 0.93, "nsfw", "reject"),
+    ):
+        r = await check(client, me, media_id=await video(status, score, reason))
+        assert r.json() == {"verdict": verdict, "labels": [{"label": "nsfw", "score": score}]}, r.text
+    assert code(await check(client, me, media_id=await video("processing", None))) == (400, "media_not_checked")
+    assert code(await check(client, me, media_id=await video("ready", 0.1, owner=other))) == (404, "media_not_found")
+
+
 async def test_captions(client, db):
     me = await register(client)
     for text, _, label in (AR_REJECT, EN_REJECT):
