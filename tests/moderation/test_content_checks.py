@@ -277,3 +277,29 @@ async def test_thresholds_from_settings(client, strict_api):
         r = await check(strict, me, text=AR_REVIEW[0])  # Arabic labels keep their defaults
         assert r.json()["verdict"] == "review", r.text
     assert (await check(client, me, text=EN_ALLOW[0])).json()["verdict"] == "allow"
+
+
+async def test_a_term_edit_reaches_another_api_process(client, stack_env, strict_api):
+    """The second API (another process, its own term cache) sees an edit made through the first."""
+    import httpx
+
+    staff, me = await admin_user(client, stack_env), await register(client)
+    text = "انت بطيخة"  # appearance 0.55: allowed by the model
+    async with httpx.AsyncClient(base_url=strict_api, timeout=15) as other:
+        assert (await check(other, me, text=text)).json()["verdict"] == "allow"  # its cache is filled
+        r = await client.post(
+            "/admin/moderation/terms",
+            json={"term": "بطيخه", "language": "ar", "label": "mockery", "action": "review"},
+            headers=staff["headers"],
+        )
+        assert r.status_code == 201, r.text
+        try:
+            # ة and ه are one letter once normalised
+            assert (await check(other, me, text=text)).json() == {
+                "verdict": "review",
+                "labels": [{"label": "mockery", "score": 1.0}],
+            }
+        finally:
+            d = await client.delete(f"/admin/moderation/terms/{r.json()['id']}", headers=staff["headers"])
+            assert d.status_code == 204
+        assert (await check(other, me, text=text)).json()["verdict"] == "allow"
