@@ -21,6 +21,7 @@ from infra import db, logs
 from infra.services import Services
 from infra.settings import Settings, get_settings
 from models.media.uploads import UploadSweeper
+from models.moderation import checks
 
 
 class JsonRequest(Request):
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         hub.start()
         sweeper = UploadSweeper(svc)  # abandoned Tus uploads
         sweeper.start()
+        checks.warm_in_background()  # the text models load in a thread, not on the first write
         app.config.update(SERVICES=svc, HUB=hub, UPLOAD_SWEEPER=sweeper)
 
     @app.after_serving

@@ -54,6 +54,18 @@ def parse_rate(value: str | Rate) -> Rate:
 RateSetting = Annotated[Rate, NoDecode]  # "15/5m" in the environment, not JSON
 
 
+# Content checks' defaults (docs/moderation.md#thresholds: chosen on tests/bench/data/toxicity.jsonl).
+DEFAULT_MODERATION_THRESHOLDS: dict[str, tuple[float, float]] = {
+    "cussing": (0.7, 0.99),
+    "hatred": (0.7, 0.99),
+    "sexual": (0.7, 0.99),
+    "racial": (0.7, 0.99),
+    "appearance": (0.7, 0.99),
+    "violence": (0.7, 0.99),
+    "profanity": (0.7, 0.9),
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
@@ -244,6 +256,22 @@ class Settings(BaseSettings):
     @classmethod
     def _trust_max_age(cls, v):
         return parse_duration(v)
+
+    # Content checks (models/moderation/checks.py, docs/moderation.md#content-checks): per label,
+    # [review_at, reject_at] on the model's 0..1 score. JSON, e.g.
+    # MODERATION_THRESHOLDS='{"profanity": [0.8, 0.97]}'; labels left out keep their default.
+    moderation_thresholds: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_MODERATION_THRESHOLDS), validation_alias="MODERATION_THRESHOLDS"
+    )
+
+    @field_validator("moderation_thresholds", mode="after")
+    @classmethod
+    def _moderation_thresholds(cls, v: dict[str, tuple[float, float]]):
+        merged = {**DEFAULT_MODERATION_THRESHOLDS, **v}
+        for label, (review_at, reject_at) in merged.items():
+            if not 0.0 <= review_at <= reject_at <= 1.0:
+                raise ValueError(f"MODERATION_THRESHOLDS[{label}]: need 0 <= review_at <= reject_at <= 1")
+        return merged
 
     # --- media: uploads, storage, transcodes, NSFW ---
     # Tus uploads (api/routes/tus.py). Sizes in bytes; the quota counts videos that did not fail.

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.accounts import badges
 from models.accounts.users import User
-from models.core import audit, outbox
+from models.core import audit, outbox, screening
 from models.core.audit import Client
 from models.core.base import Base, utcnow
 from models.core.errors import Forbidden, NotFound
@@ -181,9 +181,21 @@ async def update_profile(
             if _images is None:
                 raise NotFound("images are not served by this process", code="image_not_found")
             await _images[0](svc, actor_id, changes[field])
+    words = "\n".join(v for k in ("display_name", "bio") if (v := changes.get(k)))
+    review = await screening.screen(svc, words, source="profile")  # reject: 422 content_rejected
     if changes:
         values = {**changes, "updated_at": utcnow()}
         async with outbox.transaction(svc) as s:
+            if review:
+                await screening.flag(
+                    s,
+                    svc,
+                    target_type="profile",
+                    target_id=user_id,
+                    author_id=actor_id,
+                    source="profile",
+                    labels=review,
+                )
             await s.execute(
                 insert(Profile)
                 .values(user_id=user_id, **values)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, aliased, mapped_column
 from models.content.mentions import resolve_mentions
 from models.content.posts import Post
 from models.content.visibility import get_visible_post
-from models.core import cursors, outbox
+from models.core import cursors, outbox, screening
 from models.core.base import Base, CreatedAt, utcnow
 from models.core.errors import DomainError, Forbidden, NotFound
 from models.core.events import Event, Received, new_id
@@ -107,6 +107,7 @@ async def create(svc: Services, *, author_id: UUID, post_id: UUID, body: str, pa
             raise DomainError("the comment replied to is on another post", code="parent_on_other_post")
         parent_author = parent.author_id
     await _ensure_can_reach(svc, author_id, post.author_id, *([parent_author] if parent_author else []))
+    review = await screening.screen(svc, body, source="comment")  # reject: 422 content_rejected
     try:
         async with outbox.transaction(svc) as s:
             mentions = await resolve_mentions(s, body, svc.settings.comment_max_mentions)
@@ -121,6 +122,10 @@ async def create(svc: Services, *, author_id: UUID, post_id: UUID, body: str, pa
             )
             s.add(c)
             await s.flush()
+            if review:
+                await screening.flag(
+                    s, svc, target_type="comment", target_id=c.id, author_id=author_id, source="comment", labels=review
+                )
             outbox.stage(s, _event(CREATED, c, post.author_id, parent_author, mentions))
     except IntegrityError:  # the parent was deleted meanwhile
         raise NotFound("no such comment", code="comment_not_found") from None
@@ -157,6 +162,7 @@ async def edit(svc: Services, *, user_id: UUID, comment_id: UUID, body: str) -> 
     c, post = await get_visible(svc, user_id, comment_id)
     if c.author_id != user_id:
         raise Forbidden("only its author can edit a comment", code="not_comment_author")
+    review = await screening.screen(svc, body, source="comment")
     async with outbox.transaction(svc) as s:
         c = await s.get(Comment, comment_id, with_for_update=True)
         if c is None:
@@ -165,6 +171,10 @@ async def edit(svc: Services, *, user_id: UUID, comment_id: UUID, body: str) -> 
         mentions = await resolve_mentions(s, body, svc.settings.comment_max_mentions)
         c.body, c.mentions, c.edited_at = body, mentions, utcnow()
         await s.flush()
+        if review:
+            await screening.flag(
+                s, svc, target_type="comment", target_id=c.id, author_id=user_id, source="comment", labels=review
+            )
         # a reply's parent exists: deleting it deletes its replies
         parent_author = cast(Comment, await s.get(Comment, c.parent_id)).author_id if c.parent_id else None
         outbox.stage(s, _event(EDITED, c, post.author_id, parent_author, [m for m in mentions if m not in before]))

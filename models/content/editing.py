@@ -12,7 +12,7 @@ from uuid import UUID
 
 from models.content import posts
 from models.content.mentions import resolve_mentions
-from models.core import outbox, text
+from models.core import outbox, screening, text
 from models.core.base import utcnow
 from models.core.errors import DomainError, NotFound
 from models.core.events import Event
@@ -50,6 +50,7 @@ async def edit_post(
         raise DomainError("circle_id goes with visibility", code="validation_error", details=[{"field": "circle_id"}])
     if new_vis == "circle":
         await ensure_own_circle(svc, actor_id, circle_id)  # type: ignore[arg-type]
+    review = await screening.screen(svc, caption, source="caption") if caption is not None else None
     async with outbox.transaction(svc) as s:
         post = await s.get(posts.Post, post_id, with_for_update=True)
         now = utcnow()
@@ -65,6 +66,10 @@ async def edit_post(
             post.circle_id = circle_id if new_vis == "circle" else None  # type: ignore[assignment]
         post.edited_at = now
         await s.flush()
+        if review:
+            await screening.flag(
+                s, svc, target_type="post", target_id=post.id, author_id=actor_id, source="caption", labels=review
+            )
         outbox.stage(
             s,
             Event(

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from models.content import post_images, post_videos, posts, remixes
 from models.content.mentions import resolve_mentions
-from models.core import idempotency, outbox, text
+from models.core import idempotency, outbox, screening, text
 from models.core.base import utcnow
 from models.core.errors import DomainError
 from models.core.events import Event
@@ -68,6 +68,7 @@ async def create_post(
         remix = await remixes.check(svc, author_id, remix)
         body.update(remix.body())
     post_id = await idempotency.event_id(svc, actor=author_id, key=idempotency_key, scope="post.create", body=body)
+    review = await screening.screen(svc, caption, source="caption")  # reject: 422 content_rejected
     async with outbox.transaction(svc) as s:
         existing = await s.get(posts.Post, post_id)
         if existing is not None:
@@ -92,6 +93,10 @@ async def create_post(
         )
         s.add(post)
         await s.flush()
+        if review:
+            await screening.flag(
+                s, svc, target_type="post", target_id=post.id, author_id=author_id, source="caption", labels=review
+            )
         if image_ids is not None:
             await post_images.attach(s, post_id=post.id, image_ids=image_ids, owner_id=author_id)
         if remix is not None:

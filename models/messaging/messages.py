@@ -43,6 +43,8 @@ from models.core.errors import DomainError, Forbidden, NotFound
 from models.core.events import Event, new_id
 from models.core.idempotency import IdempotencyKeyReused
 from models.messaging.notifications import mark_target_read
+from models.moderation import checks
+from models.moderation.flags import flag
 from models.social.blocks import blocked_either, ensure_not_blocked
 from models.social.circles import Circle, CircleMember
 from models.social.lookups import people, require_user
@@ -253,6 +255,7 @@ async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, c
     if client_id and (done := await _replay(svc, sender_id, client_id, to_user_id, body)):
         return done
     await ensure_may_message(svc, sender_id, to_user_id)
+    review = await checks.screen(svc, body, source="message")  # reject: 422 content_rejected
     async with outbox.transaction(svc) as s:
         conv = await _conversation(s, sender_id, to_user_id)
         # Made under the conversation's lock: ids of one conversation are in commit order.
@@ -281,6 +284,10 @@ async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, c
             )
         ).first()
         if inserted is not None:
+            if review:
+                await flag(
+                    s, svc, target_type="message", target_id=m.id, author_id=sender_id, source="message", labels=review
+                )
             conv.last_message_id = m.id
             member = ConversationMember.conversation_id == conv.id
             await s.execute(

@@ -27,6 +27,9 @@
 13-15. Realtime (tests/bench/realtime.py), after 5 with the worker running: fan-out of one like to
    1,000 /ws sockets on 2 API processes vs a single subscriber, memory per idle socket at 5,000
    sockets, logout -> socket close (--no-realtime skips them; --realtime-sockets, --realtime-idle).
+17, 18. Text checks (tests/bench/toxicity.py), after 8: each text model's precision and recall on
+   tests/bench/data/toxicity.jsonl, and the full check's checks/s against the raw model call
+   (--no-text skips them).
 Run order: 2, 3, 4 on the pre-produced topic, 8, then 1 (the API alone on the machine), then 5, 6, 7.
 The apply run is checked against the workload's known end state (counters = active edges =
 expected, every counter exact). Speed figures are printed, not asserted; the exit code is 1 only
@@ -49,7 +52,7 @@ import orjson
 import uvloop
 
 from infra.dev import start_stack
-from tests.bench import api_load, apply, feeds, images, media, realtime, recs, search, wallet, workload
+from tests.bench import api_load, apply, feeds, images, media, realtime, recs, search, toxicity, wallet, workload
 from tests.bench.stack import bench_env, own_env
 from tests.support.processes import REPO, Proc, Worker, start_api
 
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-search", action="store_true")
     ap.add_argument("--no-recs", action="store_true")
     ap.add_argument("--no-realtime", action="store_true")
+    ap.add_argument("--no-text", action="store_true")
     ap.add_argument("--realtime-sockets", type=int, default=1000)
     ap.add_argument("--realtime-idle", type=int, default=5000)
     ap.add_argument("--faust-seconds", type=float, default=20.0)
@@ -151,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_wallet:
             say("wallet: tips/s through the domain function, ledger invariants after the run")
             r["wallet"] = uvloop.run(wallet.run(settings))
+
+        if not args.no_text:
+            say("text checks: precision/recall on the labelled sample, full check vs raw model call")
+            r["text"] = toxicity.run(settings)
 
         # ---- 1: API accept rate (the worker is not running yet: the API has the machine)
         say("starting the API")
@@ -289,6 +297,8 @@ def report(r: dict, total_s: float) -> None:
         lines += recs.report_lines(r["recs"]) + [""]
     if r.get("images"):
         lines += images.report_lines(r["images"]) + [""]
+    if r.get("text"):
+        lines += toxicity.report_lines(r["text"]) + [""]
     print("\n".join(lines), flush=True)
 
 
