@@ -14,6 +14,7 @@ from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
 from models.engagement import EngagementStore, make_store
 from models.media import avatars
+from models.moderation import sanctions
 from models.wallet import subscriptions
 
 
@@ -21,6 +22,7 @@ def wire_domains() -> None:
     """Hooks by which a higher domain extends a lower one, installed before anything is served."""
     subscriptions.register_visibility()
     avatars.register()
+    sanctions.register()
 
 
 @dataclass
