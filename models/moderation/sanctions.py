@@ -389,9 +389,11 @@ def register() -> None:
 
 
 def _row_out(r: AccountSanction, now: datetime) -> dict:
+    # In force: a warning or a ban until reverted, a strike while the policy counts it, a
+    # suspension until its end.
     active = r.reverted_at is None and (
-        (r.action == "strike" and r.created_at > now - STRIKE_WINDOW)
-        or r.action == "ban"
+        r.action in ("warn", "ban")
+        or (r.action == "strike" and r.created_at > now - STRIKE_WINDOW)
         or (r.action == "suspend" and r.until is not None and r.until > now)
     )
     return {
