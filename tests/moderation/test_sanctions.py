@@ -13,8 +13,10 @@ import pytest
 from models.core import outbox
 from models.core.base import utcnow
 from models.core.errors import DomainError
-from models.core.events import new_id
+from models.core.events import Event, new_id, received
+from models.messaging import notifications
 from models.moderation import sanctions
+from streams.agents.notifications import notifications as notifications_agent
 from tests.support.client import code, gql
 from tests.support.factories import user
 from tests.support.gql_ws import connected
@@ -228,3 +230,58 @@ async def test_restrictions_over_graphql(client, svc):
     assert (
         await client.post("/posts", json={"caption": "ok", "visibility": "public"}, headers=u["headers"])
     ).status_code == 201
+
+
+async def test_the_user_is_told_the_rule_and_the_reason(client, svc):
+    """The notifications agent fed the sanction events directly (no broker): one notice per
+    sanction, the moderator unnamed, the reason read from PostgreSQL; redelivery changes nothing."""
+    u = await user(client)
+    struck, decision = await sanction(svc, u, "strike", rule="hate_speech", reason="slurs in a caption")
+    lifted = await revert(svc, decision)
+
+    def event(etype: str, sanction_id: UUID) -> Event:
+        payload = {
+            "sanction_id": str(sanction_id),
+            "user_id": str(u["id"]),
+            "decision_id": str(decision),
+            "action": "strike",
+            "rule": "hate_speech",
+            "active_strikes": 1,
+        }
+        return Event(etype, payload, actor=MODERATOR)
+
+    events = [received(event("account.struck", struck.sanction_ids[0]))]
+    events.append(received(event("account.reinstated", lifted.lifted[0])))
+    for _ in range(2):  # redelivered: the same two notifications
+        await notifications_agent(events, svc)
+    page = await notifications.list_for(svc, u["id"])
+    assert [(n["kind"], n["text"], n["actors"], n["event_count"]) for n in page["items"]] == [
+        ("reinstated", "Your appeal was upheld: the strike (rule: hate_speech) was lifted", [], 1),
+        ("sanction", "You received a strike (rule: hate_speech): slurs in a caption", [], 1),
+    ]
+    assert page["items"][1]["sanction"] == {
+        "action": "strike",
+        "rule": "hate_speech",
+        "reason": "slurs in a caption",
+        "until": None,
+        "automatic": False,
+    }
+
+
+async def test_a_warning_notice_through_the_broker_and_worker(client, worker, svc):
+    u = await user(client)
+    out, _ = await sanction(svc, u, "warn", rule="spam", reason="the same link 40 times")
+    assert out.revoked_session_ids == []  # a warning leaves the sessions alone
+
+    async def notified():
+        r = await client.get("/notifications", headers=u["headers"])
+        items = r.json()["items"]
+        return items and items[0]
+
+    n = await wait_for(notified, timeout=30, what="the warning notice")
+    assert (n["kind"], n["text"]) == ("sanction", "You received a warning (rule: spam): the same link 40 times")
+    data = await gql(client, u, "{ notifications { items { kind sanction { action rule reason until } } } }")
+    assert data["data"]["notifications"]["items"][0] == {
+        "kind": "sanction",
+        "sanction": {"action": "warn", "rule": "spam", "reason": "the same link 40 times", "until": None},
+    }

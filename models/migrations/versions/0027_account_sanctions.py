@@ -1,4 +1,5 @@
-"""account sanctions: warnings, strikes, suspensions and bans (models/moderation/sanctions.py)
+"""account sanctions: warnings, strikes, suspensions and bans (models/moderation/sanctions.py);
+notifications.sanction (the rule and the reason of a sanction notice)
 
 Revision ID: 0027
 Revises: 0020
@@ -6,6 +7,7 @@ Revises: 0020
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0027"
 down_revision = "0020"
@@ -35,7 +37,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_account_sanctions_user_id", "account_sanctions", ["user_id", "action", "created_at"])
     op.create_index(op.f("ix_account_sanctions_decision_id"), "account_sanctions", ["decision_id"])
+    # A sanction notice carries its rule and reason (models/messaging/notifications.py).
+    op.add_column("notifications", sa.Column("sanction", postgresql.JSONB(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("notifications", "sanction")
     op.drop_table("account_sanctions")
