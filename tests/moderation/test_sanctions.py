@@ -1,14 +1,16 @@
 """Account sanctions (models/moderation/sanctions.py) applied in-process the way the decision
 endpoint does (inside outbox.transaction, then after_commit), enforced by the real API process:
-logins and refreshes refused, writes with a token issued before refused, /ws and GraphQL
-subscription sockets closed, the strike policy, an overturned appeal, a suspension's own end."""
+logins and refreshes refused, writes with a token issued before refused, /ws, GraphQL
+subscription and Socket.IO sockets closed, the strike policy, an overturned appeal, a suspension's own end."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import pytest
+import socketio
 
 from models.core import outbox
 from models.core.base import utcnow
@@ -113,10 +115,15 @@ async def test_a_suspension_refuses_logins_refreshes_writes_and_closes_sockets(c
 async def test_a_ban_is_permanent_and_says_so(client, api, svc):
     u = await user(client)
     ws = await open_ws(api, u["access_token"])
+    sio, told = socketio.AsyncClient(reconnection=False), asyncio.get_running_loop().create_future()
+    sio.on("error", lambda data: told.done() or told.set_result(data))
+    await sio.connect(api, auth={"token": (await login(client, u)).json()["access_token"]}, wait_timeout=10)
     out, _ = await sanction(svc, u, "ban", rule="csam", reason="illegal content")
     assert out.until is None
     code_, got = await closed_with(ws)
     assert (code_, got[-1]["code"]) == (4403, "account_banned")
+    assert (await asyncio.wait_for(told, 10))["code"] == "account_banned"  # Socket.IO: told, then disconnected
+    await wait_for(lambda: not sio.connected, what="the Socket.IO client disconnected")
     r = await login(client, u)
     assert code(r) == (403, "account_banned") and r.json()["error"]["details"] == {"until": None}
     assert code(await client.post("/auth/refresh", json={"refresh_token": u["refresh_token"]})) == (
