@@ -9,6 +9,7 @@ import asyncio
 from datetime import datetime, timedelta
 from uuid import UUID
 
+import orjson
 import pytest
 import socketio
 
@@ -22,7 +23,7 @@ from streams.agents.notifications import notifications as notifications_agent
 from tests.support.client import code, gql
 from tests.support.factories import user
 from tests.support.gql_ws import connected
-from tests.support.realtime import closed_with, open_ws
+from tests.support.realtime import closed_with, open_ws, request
 from tests.support.waiting import wait_for
 
 MODERATOR = new_id()  # the actor: a plain id, as the decision endpoint passes its moderator's
@@ -292,3 +293,16 @@ async def test_a_warning_notice_through_the_broker_and_worker(client, worker, sv
         "kind": "sanction",
         "sanction": {"action": "warn", "rule": "spam", "reason": "the same link 40 times", "until": None},
     }
+
+
+async def test_a_socket_send_of_a_restricted_account_is_refused(client, api, redis):
+    """The moment between a suspension's commit and its sockets' close: a `typing` is refused
+    like a REST write (the restriction set in the cache as `restriction` writes it)."""
+    u = await user(client)
+    ws = await open_ws(api, u["access_token"])
+    until = (utcnow() + timedelta(minutes=5)).isoformat()
+    await redis.set(f"sanction:{u['id']}", orjson.dumps({"action": "suspend", "until": until}), ex=60)
+    reply = await request(ws, {"type": "typing", "conversation_id": str(new_id())})
+    assert (reply["type"], reply["code"]) == ("error", "account_suspended") and until in reply["message"]
+    assert await request(ws, {"type": "ping"}) == {"type": "pong"}  # the close is the revocation's job
+    await ws.close()
