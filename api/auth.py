@@ -16,8 +16,11 @@ from models.accounts.sessions import Principal
 from models.core import audit, ratelimit
 from models.core.audit import Client
 from models.core.errors import DomainError
+from models.moderation import sanctions
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Writes a suspended account may still make: ending its own sessions.
+UNRESTRICTED_WRITES = frozenset({"auth.logout", "auth.revoke_session"})
 
 
 def svc():
@@ -75,9 +78,17 @@ async def limit_register() -> None:
     await limit("register", svc().settings.rate_limit_register, [f"ip:{request.remote_addr}"])
 
 
+async def ensure_may_write(user_id: UUID) -> None:
+    """403 account_suspended (details.until) / account_banned for a token issued before its
+    account was suspended (the sessions are revoked too; this holds if that was missed). One
+    Redis GET (models/moderation/sanctions.restriction)."""
+    await sanctions.ensure_may_write(svc(), user_id)
+
+
 def auth_required(func):
     """Authenticates the bearer token, counts the request against RATE_LIMIT_API (and a write
-    against RATE_LIMIT_WRITE), and sets g.user_id, g.session_id."""
+    against RATE_LIMIT_WRITE, then refuses it for a suspended account), and sets g.user_id,
+    g.session_id."""
 
     @wraps(func)
     async def wrapper(*args, **kwargs):
@@ -86,6 +97,8 @@ def auth_required(func):
         await limit_api(who)
         if request.method in WRITE_METHODS:
             await limit_write(who.user_id)
+            if request.endpoint not in UNRESTRICTED_WRITES:
+                await ensure_may_write(who.user_id)
         return await func(*args, **kwargs)
 
     wrapper._daira_auth = "required"  # type: ignore[attr-defined]  # read by api/openapi.py

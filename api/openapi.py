@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from quart_schema import OpenAPIProvider
 
+from api.auth import WRITE_METHODS
 from api.errors import CODES
 from api.outputs import ErrorOut, NoContent
 
@@ -55,11 +56,13 @@ class ContractProvider(OpenAPIProvider):
         auth = getattr(self._app.view_functions[rule.endpoint], AUTH_ATTRIBUTE, None)
         for operations in paths.values():
             for method, op in operations.items():
-                operations[method] = self._complete(op, auth, components)
+                operations[method] = self._complete(op, auth, components, method.upper())
         components.update(ERROR_COMPONENTS)
         return paths, components
 
-    def _complete(self, op: dict[str, Any], auth: str | None, components: dict[str, Any]) -> dict[str, Any]:
+    def _complete(
+        self, op: dict[str, Any], auth: str | None, components: dict[str, Any], method: str
+    ) -> dict[str, Any]:
         op = {**op, "responses": {str(s): self._response(int(s), r, components) for s, r in op["responses"].items()}}
         params = op.get("parameters", [])
         if op.get("requestBody"):
@@ -71,8 +74,8 @@ class ContractProvider(OpenAPIProvider):
             statuses.add(400)  # a malformed id: `invalid_id`
         if auth is not None:
             statuses |= {401, 429}
-        if auth == "role":
-            statuses.add(403)
+        if auth == "role" or (auth == "required" and method in WRITE_METHODS):
+            statuses.add(403)  # forbidden_role; a write by a suspended account (account_suspended)
         for status in sorted(statuses):
             op["responses"].setdefault(str(status), _error(status))
         if auth is None:

@@ -14,7 +14,7 @@ from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
 from models.engagement import EngagementStore, make_store
 from models.media import avatars
-from models.moderation import checks
+from models.moderation import checks, sanctions
 from models.wallet import subscriptions
 
 
@@ -23,6 +23,7 @@ def wire_domains() -> None:
     subscriptions.register_visibility()
     avatars.register()
     checks.register()  # content checks on the write paths below moderation (models/core/screening)
+    sanctions.register()  # suspended and banned accounts cannot log in (models/accounts/sessions)
 
 
 @dataclass

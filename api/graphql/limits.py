@@ -119,6 +119,14 @@ def mutation_fields(document: DocumentNode, operation_name: str | None) -> int:
     return sum(1 for _ in _fields(op.selection_set, _fragments(document)))
 
 
+def mutation_names(document: DocumentNode, operation_name: str | None) -> set[str]:
+    """The names of the root fields of the mutation that will run (empty for a query)."""
+    op = chosen_operation(document, operation_name)
+    if op is None or op.operation is not OperationType.MUTATION:
+        return set()
+    return {f.name.value for f in _fields(op.selection_set, _fragments(document))}
+
+
 def rules(settings: Settings, schema: GraphQLSchema, variables: dict | None) -> list[type[ValidationRule]]:
     """The validation rules of one request (the cost depends on its variables)."""
     costs = cost_map(schema)

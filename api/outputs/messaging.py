@@ -52,6 +52,8 @@ class NotificationOut(Open):
     read: bool
     created_at: str
     updated_at: str
+    # kinds sanction / reinstated: {"action", "rule", "reason", "until", "automatic"}; else null
+    sanction: dict[str, Any] | None = None
 
 
 class NotificationPage(Page[NotificationOut]):

@@ -25,3 +25,34 @@ class CaseOut(Open):
 
 
 CasePage = Page[CaseOut]
+
+
+class RestrictionOut(Open):
+    action: str  # "suspend" | "ban"
+    code: str  # account_suspended | account_banned (the code of the refusals)
+    until: str | None = None  # null: a ban
+
+
+class SanctionOut(Open):
+    id: str
+    action: str  # warn | strike | suspend | ban
+    rule: str | None = None
+    reason: str
+    automatic: bool  # a suspension the strike policy added
+    created_at: str
+    until: str | None = None
+    reverted_at: str | None = None
+    active: bool
+
+
+class StrikePolicyOut(Open):
+    window_days: int
+    strikes_per_suspension: int
+    suspension_days: int
+
+
+class RestrictionsOut(Open):
+    restriction: RestrictionOut | None = None
+    active_strikes: int
+    strike_policy: StrikePolicyOut
+    sanctions: list[SanctionOut]

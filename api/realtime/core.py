@@ -30,12 +30,13 @@ from models.content import visibility
 from models.content.posts import ensure_exists
 from models.core.errors import DomainError, NotFound
 from models.messaging import messages, presence
+from models.moderation import sanctions
 
 log = logging.getLogger(__name__)
 
 # Close codes (RFC 6455 private range 4000-4999, and 1009 from the RFC itself).
 CLOSE_UNAUTHORIZED = 4401  # no, a bad, or an expired token; or a session already revoked
-CLOSE_SESSION_ENDED = 4403  # logout, session revoked, refresh-token reuse, password change, suspension
+CLOSE_SESSION_ENDED = 4403  # logout, session revoked, refresh-token reuse, password change, suspension, ban
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_MESSAGE_TOO_LARGE = 1009
 CLOSE_TRY_AGAIN = 1013  # a dependency failed while opening
@@ -68,6 +69,7 @@ _ENDED_MESSAGES = {
     "refresh_token_reused": "this session was revoked: its refresh token was used twice",
     "password_changed": "the password was changed; sign in again",
     "account_suspended": "this account is suspended",
+    "account_banned": "this account is banned",
 }
 
 
@@ -279,6 +281,7 @@ class Connection:
         except ValueError:
             raise RealtimeError("bad_request", "conversation_id must be a UUID") from None
         try:
+            await sanctions.ensure_may_write(self.svc, self.user_id)  # a send, like a REST write
             await messages.typing(self.svc, self.user_id, cid)
         except DomainError as exc:
             raise RealtimeError(exc.code, exc.message) from None

@@ -31,8 +31,11 @@ async def register(data: RegisterIn):
 @tag_auth
 @validate_request(LoginIn)
 @document_response(TokensOut)
+@errors(403)
 async def login(data: LoginIn):
-    """Opens a session; `email` or `phone` with the password. RATE_LIMIT_LOGIN per IP and per account."""
+    """Opens a session; `email` or `phone` with the password. RATE_LIMIT_LOGIN per IP and per account.
+    A suspended or banned account: 403 account_suspended (details.until) / account_banned, as for
+    every way to log in and for refresh (docs/moderation.md)."""
     return await do_login(data), 200
 
 
@@ -40,6 +43,7 @@ async def login(data: LoginIn):
 @tag_auth
 @validate_request(RefreshIn)
 @document_response(TokensOut)
+@errors(403)
 async def refresh(data: RefreshIn):
     """Answers like login; the presented refresh token is spent. Presenting a spent one revokes
     its whole session (401 refresh_token_reused)."""

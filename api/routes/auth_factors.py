@@ -33,7 +33,7 @@ async def otp_request(data: PhoneIn):
 @tag_factors
 @validate_request(PhoneCodeIn)
 @document_response(PhoneVerifiedOut)
-@errors(401, 409)
+@errors(401, 403, 409)
 async def verify_otp(data: PhoneCodeIn):
     """With a bearer token verifies the caller's phone; without one logs into the account that
     proved this phone (200, token pair), or opens a phone-only account (201, token pair;
@@ -55,7 +55,7 @@ async def flash_call(data: PhoneIn):
 @tag_factors
 @validate_request(PhoneCodeIn)
 @document_response(PhoneVerifiedOut)
-@errors(401, 409)
+@errors(401, 403, 409)
 async def flash_call_verify(data: PhoneCodeIn):
     """As /auth/verify-otp."""
     return await check_code("flash_call", data.phone, data.code, data.username, data.password)
@@ -95,7 +95,7 @@ async def passkey_login_options_route(data: PasskeyLoginOptionsIn):
 @tag_factors
 @validate_request(PasskeyLoginIn)
 @document_response(TokensOut)
-@errors(401)
+@errors(401, 403)
 async def passkey_login_verify(data: PasskeyLoginIn):
     """Answers like login. RATE_LIMIT_LOGIN per IP."""
     return await passkey_login(data.credential), 200

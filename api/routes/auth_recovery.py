@@ -29,7 +29,7 @@ async def forgot(data: ForgotPasswordIn):
 @tag_auth
 @validate_request(ResetPasswordIn)
 @document_response(TokensOut)
-@errors(401)
+@errors(401, 403)
 async def reset(data: ResetPasswordIn):
     """The link's token and a new password: every session is revoked; answers like login."""
     return await flows.reset_password(data), 200
@@ -39,7 +39,7 @@ async def reset(data: ResetPasswordIn):
 @tag_auth
 @validate_request(PhoneResetPasswordIn)
 @document_response(TokensOut)
-@errors(401)
+@errors(401, 403)
 async def reset_by_phone(data: PhoneResetPasswordIn):
     """A code from /auth/otp/request (or a flash call) and a new password for the account that
     proved this phone: every session is revoked; answers like login."""

@@ -17,9 +17,12 @@ from api.outputs import errors
 from api.outputs.platform import GraphQLOut, Html, PlainText
 from models.core.errors import DomainError, Unavailable
 from models.core.ratelimit import RateLimited
+from models.moderation import sanctions
 
 bp = Blueprint("graphql", __name__)
 log = logging.getLogger(__name__)
+# Mutations a suspended account may still run: ending its own sessions (as REST).
+UNRESTRICTED_MUTATIONS = frozenset({"logout", "revokeSession"})
 
 
 def _unexpected_only(record: logging.LogRecord) -> bool:
@@ -152,6 +155,11 @@ async def _run(data: dict, via_get: bool):
             except RateLimited as exc:
                 context["refused"] = exc
                 raise GraphQLError(exc.message, original_error=exc) from None
+            # A suspended account's writes: 403 account_suspended / account_banned (as REST).
+            if who is not None and not limits.mutation_names(document, operation_name) <= UNRESTRICTED_MUTATIONS:
+                refused = await sanctions.refusal(services, who.user_id)
+                if refused is not None:
+                    raise GraphQLError(refused.message, original_error=refused)
         return None
 
     context = {

@@ -1,5 +1,5 @@
 """Profiles, grids, bookmarks and trust scores: /users/{userId}/profile, /users/by-username/{username},
-/users/{userId}/posts, /users/me/bookmarks, /users/{userId}/trust-score.
+/users/{userId}/posts, /users/me/bookmarks, /users/{userId}/trust-score, /users/me/restrictions.
 
 (Follows, blocks, mutes and circles under /users are the `social` blueprint's.)
 """
@@ -15,14 +15,26 @@ from api.inputs import ShortPageIn
 from api.inputs.users import ProfilePatchIn
 from api.outputs import errors
 from api.outputs.content import PostPage
+from api.outputs.moderation import RestrictionsOut
 from api.outputs.social import ProfileOut, TrustScoreOut
 from models.accounts import profiles
 from models.content import bookmarks, grid, post_view
 from models.media import avatars
-from models.moderation import trust
+from models.moderation import sanctions, trust
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 tag_users = tag(["users"])
+
+
+@bp.get("/me/restrictions")
+@tag_users
+@auth_required
+@document_response(RestrictionsOut)
+async def my_restrictions():
+    """Your active suspension or ban (`restriction`, null when none; `until` null for a ban), your
+    strikes counted by the strike policy, the policy, and your warnings, strikes and suspensions
+    with their rule and reason, newest first (docs/moderation.md#sanctions-and-strike-policy)."""
+    return await sanctions.summary(svc(), g.user_id)
 
 
 @bp.get("/<user_id>/profile")

@@ -6,6 +6,10 @@ family. Presenting a used one means two parties hold the family (a stolen token,
 that refreshed twice in parallel): the whole family is revoked, both parties must log in again.
 Every operation on a family first locks its session row, so they serialize and cannot deadlock.
 
+A login and a refresh are first put to the registered login guards (`register_login_guard`):
+moderation refuses a suspended or banned account there (403 account_suspended / account_banned),
+since accounts sits below moderation and cannot name it.
+
 A session ends SESSION_MAX_AGE after its login however often it is refreshed (401
 session_expired), besides the sliding REFRESH_EXPIRATION of each refresh token.
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
@@ -70,6 +75,27 @@ class Principal:
     user_id: UUID
     session_id: UUID
     role: str
+
+
+# --- login guards --------------------------------------------------------------------------
+
+# (svc, user_id) -> the refusal of a login or refresh of that account, or None.
+LoginGuard = Callable[["Services", UUID], Awaitable[DomainError | None]]
+_login_guards: list[LoginGuard] = []
+
+
+def register_login_guard(guard: LoginGuard) -> None:
+    """infra/services.wire_domains: moderation refuses suspended and banned accounts."""
+    if guard not in _login_guards:
+        _login_guards.append(guard)
+
+
+async def _refusal(svc: Services, user_id: UUID) -> DomainError | None:
+    for guard in _login_guards:
+        refused = await guard(svc, user_id)
+        if refused is not None:
+            return refused
+    return None
 
 
 # --- access tokens -------------------------------------------------------------------------
@@ -137,7 +163,7 @@ async def announce_ended(svc: Services, user_id: UUID, session_id: UUID | None, 
     """Close the live sockets of a session that ended (`session_id`), or of every session of the
     user (None: suspension, password change), on every API replica (api/realtime/core.py hears
     `session.revoked` on the user's own channel). `reason` becomes the sockets' close reason:
-    session_revoked, refresh_token_reused, password_changed, account_suspended. Call it after
+    session_revoked, refresh_token_reused, password_changed, account_suspended, account_banned. Call it after
     the commit that ended the session; it does not stop new logins by itself."""
     msg = {"type": "session.revoked", "session_id": str(session_id) if session_id else None, "reason": reason}
     await svc.redis.publish(f"user:{user_id}", orjson.dumps(msg))
@@ -177,8 +203,15 @@ def _pair(svc: Services, user: User, session_id: UUID, refresh_token: str) -> di
 
 async def token_pair(svc: Services, user: User, client: Client | None = None, *, method: str = "password") -> dict:
     """Log `user` in: open a session with its first refresh token, recorded as `auth.login`
-    (details.method says how they proved who they are), all in one transaction."""
-    client, now = client or Client(), utcnow()
+    (details.method says how they proved who they are), all in one transaction. A login guard's
+    refusal (a suspended account) is raised and recorded as `auth.login_refused`."""
+    client = client or Client()
+    refused = await _refusal(svc, user.id)
+    if refused is not None:
+        details = {"method": method, "reason": refused.code}
+        await audit.record(svc, "auth.login_refused", client, subject=f"user:{user.id}", details=details)
+        raise refused
+    now = utcnow()
     session = AuthSession(
         id=new_id(),
         user_id=user.id,
@@ -240,6 +273,8 @@ async def refresh(svc: Services, token: str, client: Client | None = None) -> di
             failure = Unauthorized(
                 "this refresh token was already used; the session is revoked", code="refresh_token_reused"
             )
+        elif (refused := await _refusal(svc, session.user_id)) is not None:  # before "signed out": says why
+            failure = refused
         elif session.revoked_at is not None or rt.revoked_at is not None:
             failure = Unauthorized("this session has been signed out", code="refresh_token_revoked")
         elif session.created_at + svc.settings.session_max_age <= now:

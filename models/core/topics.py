@@ -152,6 +152,21 @@ class ImageDecidedPayload(Payload):
     status: Literal["ready", "deleted"]  # the image after the decision
 
 
+class SanctionPayload(Payload):
+    """A sanction on an account took effect (account.warned / struck / suspended / banned) or was
+    lifted (account.reinstated), models/moderation/sanctions.py. The moderator's reason stays in
+    PostgreSQL (`account_sanctions`); the notifications agent reads it from there."""
+
+    sanction_id: UUID
+    user_id: UUID
+    decision_id: UUID  # the moderation decision that caused it (a strike's escalation: that strike's)
+    action: Literal["warn", "strike", "suspend", "ban"]
+    rule: str | None = None
+    until: datetime | None = None  # a suspension's end; null for a ban and for warnings and strikes
+    automatic: bool = False  # a suspension the strike policy added
+    active_strikes: int = 0  # the user's strikes counted by the policy after this change
+
+
 class FollowPayload(Payload):
     follower_id: UUID
     followee_id: UUID
@@ -368,6 +383,21 @@ MODERATION_IMAGES = Topic(
     events={"moderation.image_decided": ImageDecidedPayload},
     doc="A moderator approved (ready) or rejected (deleted) an image the NSFW classifier held "
     "for review, relayed from the PostgreSQL outbox after commit. Keyed by image. No consumer yet.",
+)
+MODERATION_SANCTIONS = Topic(
+    "moderation.sanctions",
+    key="user_id",
+    events={
+        "account.warned": SanctionPayload,
+        "account.struck": SanctionPayload,
+        "account.suspended": SanctionPayload,
+        "account.banned": SanctionPayload,
+        "account.reinstated": SanctionPayload,
+    },
+    doc="Sanctions on accounts (docs/moderation.md#sanctions-and-strike-policy): a warning, a strike, "
+    "a suspension (also one the strike policy added), a ban, and a sanction lifted by an overturned "
+    "appeal (account.reinstated, one per lifted sanction), relayed from the PostgreSQL outbox after "
+    "commit. Keyed by user. Consumed by the notifications agent (the user is told the rule and the reason).",
 )
 MEDIA = Topic(
     "media.videos",

@@ -1,5 +1,6 @@
 """Notifications: likes (any reaction), comments, replies, mentions, follows, messages, duets and
-stitches, written by the notifications agent (streams/agents/notifications.py) and read here
+stitches, and sanctions on your account (`sanction`, `reinstated`: the rule and the reason, from
+moderation.sanctions events), written by the notifications agent (streams/agents/notifications.py) and read here
 (docs/messages.md).
 
 Aggregation: events about one target for one recipient fold into ONE notification per
@@ -10,7 +11,9 @@ three latest actors; a new actor on a read notification makes it unread again an
 Idempotent: every event is recorded once per recipient (notification_events, primary key
 (event id, recipient)); a redelivered event finds its row and changes nothing, and an actor
 counts once however many events they cause (like, unlike, like again). Never about yourself, never
-from a user blocked either way or muted by the recipient (checked when the event is applied).
+from a user blocked either way or muted by the recipient (checked when the event is applied);
+sanction notices are the platform's, not a user's: no actor (the moderator stays unnamed), never
+filtered, one notification per sanction.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,7 +58,9 @@ from models.core.topics import (
     PostCreatedPayload,
     PostDeletedPayload,
     ReactionPayload,
+    SanctionPayload,
 )
+from models.moderation.sanctions import AccountSanction
 from models.social.blocks import blocked_among
 from models.social.lookups import people
 from models.social.mutes import Mute
@@ -74,8 +79,11 @@ VERBS = {
     "message": "sent you a message",
     "duet": "made a duet with your post",
     "stitch": "stitched your post",
+    "sanction": "",  # text from `sanction` (sanction_text)
+    "reinstated": "",
 }
 KINDS = tuple(VERBS)
+SYSTEM_KINDS = frozenset({"sanction", "reinstated"})  # no actor, never filtered
 LATEST_ACTORS = 3
 
 
@@ -94,6 +102,8 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # System kinds only: {"action", "rule", "reason", "until"} of the sanction.
+    sanction: Mapped[dict | None] = mapped_column(JSONB, nullable=True, default=None)
 
 
 class NotificationEvent(Base):
@@ -115,6 +125,7 @@ class Notice:
     target_id: UUID
     post_id: UUID | None
     at: float  # event time, Unix seconds
+    sanction: dict | None = None  # system kinds
 
 
 # ------------------------------------------------------------------ events -> notices
@@ -162,6 +173,57 @@ def notices(event: Received, post_authors: dict[UUID, UUID]) -> list[Notice]:
     return result
 
 
+async def sanction_notices(svc: Services, events: list[Received]) -> list[Notice]:
+    """moderation.sanctions events -> a notice to the sanctioned user with the rule and the
+    reason (read from account_sanctions: the reason never travels on Kafka)."""
+    found = [(e, e.payload) for e in events if isinstance(e.payload, SanctionPayload)]
+    if not found:
+        return []
+    async with svc.sessions() as s:
+        rows = await s.execute(
+            select(AccountSanction.id, AccountSanction.reason).where(
+                AccountSanction.id.in_([p.sanction_id for _, p in found])
+            )
+        )
+        reasons = {r.id: r.reason for r in rows}
+    return [
+        Notice(
+            e.id,
+            p.user_id,
+            p.user_id,  # no actor: the platform speaks
+            "reinstated" if e.type == "account.reinstated" else "sanction",
+            p.sanction_id,
+            None,
+            e.ts.timestamp(),
+            sanction={
+                "action": p.action,
+                "rule": p.rule,
+                "reason": reasons.get(p.sanction_id, ""),
+                "until": p.until.isoformat() if p.until else None,
+                "automatic": p.automatic,
+            },
+        )
+        for e, p in found
+    ]
+
+
+def sanction_text(kind: str, sanction: dict) -> str:
+    rule = f" (rule: {sanction['rule']})" if sanction.get("rule") else ""
+    reason = f": {sanction['reason']}" if sanction.get("reason") else ""
+    what = {
+        "warn": "You received a warning",
+        "strike": "You received a strike",
+        "suspend": f"Your account is suspended until {sanction.get('until')}",
+        "ban": "Your account is banned",
+    }[sanction["action"]]
+    if kind == "reinstated":
+        lifted = {"warn": "warning", "strike": "strike", "suspend": "suspension", "ban": "ban"}[sanction["action"]]
+        return f"Your appeal was upheld: the {lifted}{rule} was lifted"
+    if sanction.get("automatic"):
+        what += " by the strike policy"
+    return f"{what}{rule}{reason}"
+
+
 async def post_authors(svc: Services, events: list[Received]) -> dict[UUID, UUID]:
     ids = {e.payload.post_id for e in events if e.type == "reaction.added"}
     if not ids:
@@ -176,7 +238,8 @@ async def post_authors(svc: Services, events: list[Received]) -> dict[UUID, UUID
 async def _allowed(svc: Services, found: list[Notice]) -> list[Notice]:
     """Without notices to yourself, between users blocked either way, from someone muted, or
     about a post deleted meanwhile (a comment event may be applied after the post.deleted)."""
-    found = [n for n in found if n.recipient != n.actor]
+    system = [n for n in found if n.kind in SYSTEM_KINDS]
+    found = [n for n in found if n.recipient != n.actor and n.kind not in SYSTEM_KINDS]
     about = {n.post_id for n in found if n.post_id is not None}
     if about:
         async with svc.sessions() as s:
@@ -184,7 +247,7 @@ async def _allowed(svc: Services, found: list[Notice]) -> list[Notice]:
         found = [n for n in found if n.post_id is None or n.post_id in existing]
     pairs = list({(n.recipient, n.actor) for n in found})
     if not pairs:
-        return []
+        return system
     blocked = await blocked_among(svc, pairs)
     async with svc.sessions() as s:
         muted = {
@@ -193,7 +256,7 @@ async def _allowed(svc: Services, found: list[Notice]) -> list[Notice]:
                 select(Mute.muter_id, Mute.muted_id).where(tuple_(Mute.muter_id, Mute.muted_id).in_(pairs))
             )
         }
-    return [
+    return system + [
         n for n in found if frozenset((n.recipient, n.actor)) not in blocked and (n.recipient, n.actor) not in muted
     ]
 
@@ -268,10 +331,15 @@ async def apply(svc: Services, found: list[Notice]) -> list[UUID]:
             )
             fresh = [n for n in group if n.event_id in new_ids]
             latest = list(dict.fromkeys([n.actor for n in reversed(fresh)] + list(old_actors)))[:LATEST_ACTORS]
+            if kind in SYSTEM_KINDS:  # nobody to name; the sanction's rule and reason instead
+                latest, system = [], {"sanction": fresh[-1].sanction}
+            else:
+                system = {}
             await s.execute(
                 update(Notification)
                 .where(Notification.id == nid)
                 .values(
+                    **system,
                     actor_count=Notification.actor_count + len({n.actor for n in fresh} - seen),
                     event_count=Notification.event_count + len(fresh),
                     actors=latest,
@@ -347,6 +415,10 @@ async def _render(svc: Services, rows: list[Notification]) -> list[dict]:
     out = []
     for n in rows:
         actors = [found[a] for a in n.actors if a in found]
+        if n.kind in SYSTEM_KINDS and n.sanction:
+            text_ = sanction_text(n.kind, n.sanction)
+        else:
+            text_ = text_of(n.kind, [a["username"] for a in actors], n.actor_count, n.event_count)
         out.append(
             {
                 "id": str(n.id),
@@ -356,7 +428,8 @@ async def _render(svc: Services, rows: list[Notification]) -> list[dict]:
                 "actors": actors,
                 "actor_count": n.actor_count,
                 "event_count": n.event_count,
-                "text": text_of(n.kind, [a["username"] for a in actors], n.actor_count, n.event_count),
+                "text": text_,
+                "sanction": n.sanction,
                 "read": n.read_at is not None,
                 "created_at": n.created_at.isoformat(),
                 "updated_at": n.updated_at.isoformat(),

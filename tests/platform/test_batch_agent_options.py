@@ -79,6 +79,7 @@ def test_folded_agents_keep_the_consumer_groups_of_the_agents_they_replaced():
             "users.follows": "notifications_follows",
             "interactions.reactions": "notifications_reactions",
             "interactions.messages": "notifications_messages",
+            "moderation.sanctions": "notifications_sanctions",  # new with the topic, not a replaced agent's
         },
         "recs_signals": {
             "interactions.reactions": "recs_reactions",
