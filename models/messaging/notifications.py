@@ -144,7 +144,8 @@ def notices(event: Received, post_authors: dict[UUID, UUID]) -> list[Notice]:
         out.append((p.followee_id, "follow", p.followee_id, None))
     elif isinstance(p, MessageSentPayload):
         actor = p.sender_id
-        out.append((p.recipient_id, "message", p.conversation_id, None))
+        if p.recipient_id is not None:  # a direct message; group messages notify nobody (docs/messages.md)
+            out.append((p.recipient_id, "message", p.conversation_id, None))
     elif (  # a duet or stitch of the recipient's post
         isinstance(p, PostCreatedPayload) and p.remix_type and p.remix_source_author_id and p.remix_source_post_id
     ):
