@@ -25,9 +25,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.core import outbox
+from models.core.base import utcnow
 from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import Event, new_id
-from models.core.base import utcnow
 from models.media import images
 from models.messaging import presence
 from models.messaging.messages import Conversation, ConversationMember, _member, current_members, push
@@ -85,7 +85,8 @@ async def _group(s: AsyncSession, user_id: UUID, conversation_id: UUID) -> tuple
 
 def _require(me: ConversationMember, role: str) -> None:
     if RANK[me.role] < RANK[role]:
-        raise Forbidden(f"only the group's {role}{'s' if role == 'admin' else ''} can do this", code=f"not_group_{role}")
+        who = "admins" if role == "admin" else role
+        raise Forbidden(f"only the group's {who} can do this", code=f"not_group_{role}")
 
 
 async def _count(s: AsyncSession, conversation_id: UUID) -> int:

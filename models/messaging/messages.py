@@ -527,6 +527,7 @@ async def conversations(svc: Services, user_id: UUID, *, cursor: str | None = No
     async with svc.sessions() as s:
         pairs = list((await s.execute(q)).tuples())
         more, pairs = len(pairs) > limit, pairs[:limit]
+        direct = [r.conversation_id for r, c in pairs if c.kind == "direct"]
         last = {
             m.id: m
             for m in (
@@ -537,7 +538,7 @@ async def conversations(svc: Services, user_id: UUID, *, cursor: str | None = No
             (
                 await s.execute(
                     select(ConversationMember.conversation_id, ConversationMember.last_read_id).where(
-                        ConversationMember.conversation_id.in_([r.conversation_id for r, c in pairs if c.kind == "direct"]),
+                        ConversationMember.conversation_id.in_(direct),
                         ConversationMember.user_id != user_id,
                     )
                 )
