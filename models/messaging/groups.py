@@ -32,7 +32,7 @@ from models.media import images
 from models.messaging import presence
 from models.messaging.messages import Conversation, ConversationMember, _member, current_members, push
 from models.social.blocks import blocked_among
-from models.social.lookups import people, require_user
+from models.social.lookups import people
 
 if TYPE_CHECKING:
     from infra.services import Services
@@ -102,14 +102,15 @@ async def _count(s: AsyncSession, conversation_id: UUID) -> int:
 
 async def _addable(svc: Services, adder: UUID, user_ids: list[UUID]) -> list[UUID]:
     ids = list(dict.fromkeys(u for u in user_ids if u != adder))
-    for uid in ids:
-        await require_user(svc, uid)
+    found = await people(svc, ids)  # one query for the lot
+    if missing := [u for u in ids if u not in found]:
+        raise NotFound(f"no such user: {missing[0]}", code="user_not_found")
     if await blocked_among(svc, [(adder, u) for u in ids]):
         raise Forbidden("you cannot add someone you blocked or who blocked you", code="blocked")
     return ids
 
 
-def _stage(s: AsyncSession, conversation_id: UUID, user_id: UUID, actor: UUID, change: str, role: str | None) -> dict:
+def _stage(s: AsyncSession, conversation_id: UUID, user_id: UUID, actor: UUID, change: str, role: str | None) -> None:
     payload = {
         "conversation_id": str(conversation_id),
         "user_id": str(user_id),
@@ -118,12 +119,23 @@ def _stage(s: AsyncSession, conversation_id: UUID, user_id: UUID, actor: UUID, c
         "role": role,
     }
     outbox.stage(s, Event(MEMBER, payload, actor=actor))
-    return {"type": MEMBER, **payload}
 
 
-async def _join(s: AsyncSession, conv: Conversation, user_id: UUID, role: str) -> bool:
-    """Adds (or re-adds) a member; False if they already are one."""
-    row = await s.get(ConversationMember, (conv.id, user_id), with_for_update=True)
+def _push(conversation_id: UUID, user_ids: list[UUID], actor: UUID, change: str, role: str | None) -> dict:
+    """One push per change, however many members it concerns (a 250-member add is one push)."""
+    return {
+        "type": MEMBER,
+        "conversation_id": str(conversation_id),
+        "user_ids": [str(u) for u in user_ids],
+        "actor_id": str(actor),
+        "change": change,
+        "role": role,
+    }
+
+
+def _enlist(s: AsyncSession, conv: Conversation, user_id: UUID, role: str, row: ConversationMember | None) -> None:
+    """Adds a member, or re-adds one who left (`row`): they start unread-free at the room's last
+    message."""
     now = utcnow()
     if row is None:
         s.add(
@@ -138,12 +150,16 @@ async def _join(s: AsyncSession, conv: Conversation, user_id: UUID, role: str) -
                 last_read_id=conv.last_message_id,
             )
         )
-        return True
-    if row.left_at is None:
-        return False
+        return
     row.left_at, row.role, row.joined_at, row.unread = None, role, now, 0
     row.last_message_id = row.last_read_id = conv.last_message_id
-    return True
+
+
+async def _former(s: AsyncSession, conversation_id: UUID, user_ids: list[UUID]) -> dict[UUID, ConversationMember]:
+    q = select(ConversationMember).where(
+        ConversationMember.conversation_id == conversation_id, ConversationMember.user_id.in_(user_ids)
+    )
+    return {r.user_id: r for r in (await s.execute(q)).scalars()}
 
 
 async def create(
@@ -159,7 +175,6 @@ async def create(
     if avatar_image_id is not None:
         await images.ensure_usable(svc, owner_id, avatar_image_id)
     now = utcnow()
-    pushes = []
     async with outbox.transaction(svc) as s:
         conv = Conversation(
             id=new_id(), kind="group", name=name, avatar_image_id=avatar_image_id, owner_id=owner_id, created_at=now
@@ -167,10 +182,14 @@ async def create(
         s.add(conv)
         await s.flush()
         s.add(ConversationMember(conversation_id=conv.id, user_id=owner_id, unread=0, role="owner", joined_at=now))
-        pushes.append(_stage(s, conv.id, owner_id, owner_id, "created", "owner"))
+        _stage(s, conv.id, owner_id, owner_id, "created", "owner")
         for uid in ids:
             s.add(ConversationMember(conversation_id=conv.id, user_id=uid, unread=0, role="member", joined_at=now))
-            pushes.append(_stage(s, conv.id, uid, owner_id, "added", "member"))
+            _stage(s, conv.id, uid, owner_id, "added", "member")
+        pushes = [
+            _push(conv.id, [owner_id], owner_id, "created", "owner"),
+            _push(conv.id, ids, owner_id, "added", "member"),
+        ]
         await s.flush()
         me = cast(ConversationMember, await s.get(ConversationMember, (conv.id, owner_id)))
         out = view(conv, len(ids) + 1, me)
@@ -215,26 +234,23 @@ async def update(
 async def add(svc: Services, user_id: UUID, conversation_id: UUID, member_ids: list[UUID]) -> dict:
     """Admins add members (409 `group_full` beyond GROUP_MAX: then nobody is added)."""
     ids = await _addable(svc, user_id, member_ids)
-    pushes = []
     async with outbox.transaction(svc) as s:
         conv, me = await _group(s, user_id, conversation_id)
         _require(me, "admin")
         count = await _count(s, conversation_id)
-        fresh = [
-            u
-            for u in ids
-            if (row := await s.get(ConversationMember, (conversation_id, u))) is None or row.left_at is not None
-        ]
+        current = set(await current_members(s, conversation_id))
+        fresh = [u for u in ids if u not in current]
         if count + len(fresh) > GROUP_MAX:
             raise GroupFull(f"a group has at most {GROUP_MAX} members ({count} now)")
+        former = await _former(s, conversation_id, fresh)
         for uid in fresh:
-            await _join(s, conv, uid, "member")
-            pushes.append(_stage(s, conversation_id, uid, user_id, "added", "member"))
+            _enlist(s, conv, uid, "member", former.get(uid))
+            _stage(s, conversation_id, uid, user_id, "added", "member")
         await s.flush()
         out = view(conv, count + len(fresh), me)
         members = await current_members(s, conversation_id)
-    for p in pushes:
-        await push(svc, members, p)
+    if fresh:
+        await push(svc, members, _push(conversation_id, fresh, user_id, "added", "member"))
     return out
 
 
@@ -266,8 +282,9 @@ async def join(svc: Services, user_id: UUID, invite_code: str) -> dict:
             raise GroupFull(f"a group has at most {GROUP_MAX} members")
         p = None
         if joined:
-            await _join(s, conv, user_id, "member")
-            p = _stage(s, conv.id, user_id, user_id, "joined", "member")
+            _enlist(s, conv, user_id, "member", row)
+            _stage(s, conv.id, user_id, user_id, "joined", "member")
+            p = _push(conv.id, [user_id], user_id, "joined", "member")
             count += 1
         await s.flush()
         me = await s.get(ConversationMember, (conv.id, user_id))
@@ -309,9 +326,11 @@ async def leave(svc: Services, user_id: UUID, conversation_id: UUID) -> None:
     async with outbox.transaction(svc) as s:
         conv, me = await _group(s, user_id, conversation_id)
         heir = await _leave(s, conv, me)
-        pushes.append(_stage(s, conversation_id, user_id, user_id, "left", None))
+        _stage(s, conversation_id, user_id, user_id, "left", None)
+        pushes.append(_push(conversation_id, [user_id], user_id, "left", None))
         if heir:
-            pushes.append(_stage(s, conversation_id, UUID(heir), user_id, "role", "owner"))
+            _stage(s, conversation_id, UUID(heir), user_id, "role", "owner")
+            pushes.append(_push(conversation_id, [UUID(heir)], user_id, "role", "owner"))
         await s.flush()
         members = await current_members(s, conversation_id)
     for p in pushes:
@@ -332,7 +351,8 @@ async def remove(svc: Services, user_id: UUID, conversation_id: UUID, target_id:
         if RANK[me.role] <= RANK[row.role]:
             raise Forbidden("you can only remove members below your role", code="insufficient_role")
         await _leave(s, conv, row)
-        p = _stage(s, conversation_id, target_id, user_id, "removed", None)
+        _stage(s, conversation_id, target_id, user_id, "removed", None)
+        p = _push(conversation_id, [target_id], user_id, "removed", None)
         await s.flush()
         members = await current_members(s, conversation_id)
     await push(svc, [*members, target_id], p)
@@ -353,10 +373,12 @@ async def set_role(svc: Services, user_id: UUID, conversation_id: UUID, target_i
         if target_id == user_id:
             raise DomainError("the owner hands over ownership to another member", code="validation_error")
         row.role = role
-        pushes.append(_stage(s, conversation_id, target_id, user_id, "role", role))
+        _stage(s, conversation_id, target_id, user_id, "role", role)
+        pushes.append(_push(conversation_id, [target_id], user_id, "role", role))
         if role == "owner":
             me.role, conv.owner_id = "admin", target_id
-            pushes.append(_stage(s, conversation_id, user_id, user_id, "role", "admin"))
+            _stage(s, conversation_id, user_id, user_id, "role", "admin")
+            pushes.append(_push(conversation_id, [user_id], user_id, "role", "admin"))
         members = await current_members(s, conversation_id)
     for p in pushes:
         await push(svc, members, p)

@@ -89,7 +89,7 @@ async def _until_gone(pushes: Pushes, me: str) -> AsyncIterator[dict]:
     try:
         async for push in pushes:
             yield push
-            if push.get("type") == "conversation.member" and push.get("user_id") == me:
+            if push.get("type") == "conversation.member" and me in (push.get("user_ids") or ()):
                 if push.get("change") in ("left", "removed"):
                     raise DomainError("you are no longer a member of this conversation", code="not_a_member")
     finally:
