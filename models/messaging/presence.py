@@ -162,7 +162,7 @@ async def partners(svc: Services, user_id: UUID) -> list[UUID]:
         .limit(svc.settings.presence_push_partners)
     )
     async with svc.sessions() as s:
-        peers = list((await s.execute(q)).scalars())
+        peers = [p for p in (await s.execute(q)).scalars() if p is not None]
     blocked = await blocked_among(svc, [(user_id, p) for p in peers])
     return [p for p in peers if frozenset((user_id, p)) not in blocked]
 
