@@ -525,7 +525,7 @@ async def conversations(svc: Services, user_id: UUID, *, cursor: str | None = No
     if cursor:
         q = q.where(ConversationMember.last_message_id < cursors.decode_ids(cursor, 1)[0])
     async with svc.sessions() as s:
-        pairs = list((await s.execute(q)).tuples())
+        pairs = [(r[0], r[1]) for r in await s.execute(q)]
         more, pairs = len(pairs) > limit, pairs[:limit]
         direct = [r.conversation_id for r, c in pairs if c.kind == "direct"]
         last = {

@@ -11,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from models.core.events import Event, new_id, received
+from models.messaging import notifications
+from streams.agents.notifications import notifications as notifications_agent
 from tests.messaging.test_socketio import connected as sio_connected
 from tests.support.client import code, gql
 from tests.support.factories import clones, user
@@ -310,3 +313,29 @@ async def test_room_pushes_on_two_api_processes_and_a_removed_member_hears_nothi
     finally:
         await wa.close()
         await wb.close()
+
+
+async def test_a_muted_direct_conversation_and_group_messages_make_no_notification(client, svc):
+    a, b, c = [await user(client) for _ in range(3)]
+    r = await client.post(
+        "/interactions/messages", json={"to_user_id": str(b["id"]), "body": "hi"}, headers=a["headers"]
+    )
+    conv = r.json()["conversation_id"]
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert (await client.put(f"{C}/{conv}/mute", json={"muted_until": until}, headers=b["headers"])).status_code == 200
+    room = (await group(client, a, b, c))["id"]
+
+    def sent(conversation: str, recipient=None) -> object:
+        payload = {"message_id": str(new_id()), "conversation_id": conversation, "sender_id": str(a["id"])}
+        if recipient is not None:
+            payload["recipient_id"] = str(recipient)
+        else:
+            payload["kind"] = "group"
+        return received(Event("message.sent", payload))
+
+    await notifications_agent([sent(conv, b["id"]), sent(room), sent(room)], svc)
+    assert [n for n in (await notifications.list_for(svc, b["id"]))["items"] if n["kind"] == "message"] == []
+    assert (await client.put(f"{C}/{conv}/mute", json={"muted_until": None}, headers=b["headers"])).status_code == 200
+    await notifications_agent([sent(conv, b["id"])], svc)
+    got = [n for n in (await notifications.list_for(svc, b["id"]))["items"] if n["kind"] == "message"]
+    assert [(n["target_id"], n["event_count"]) for n in got] == [(conv, 1)]
