@@ -110,6 +110,14 @@ def api(stack_env, log_dir):
     proc.stop()
 
 
+@pytest.fixture(scope="module")
+def api2(stack_env, log_dir):
+    """A second API process on the same stack with default settings (sockets on two replicas)."""
+    proc, base = start_api(stack_env, log_dir)
+    yield base
+    proc.stop()
+
+
 @pytest.fixture(scope="session")
 def worker_mgr(stack_env, log_dir, api):
     mgr = Worker(stack_env, log_dir, api)

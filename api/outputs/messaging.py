@@ -14,6 +14,8 @@ class MessageOut(Open):
     body: str
     client_id: str | None = None
     created_at: str
+    reply_to_id: str | None = None
+    unsent: bool = False
 
 
 MessagePage = Page[MessageOut]
@@ -29,10 +31,58 @@ class ReadReceiptOut(Open):
 
 class ConversationOut(Open):
     id: str
-    peer: dict[str, Any]
+    kind: str
+    name: str | None = None
+    avatar_image_id: str | None = None
+    peer: dict[str, Any] | None = None
     last_message: MessageOut | None = None
     unread: int
     peer_read_up_to: str | None = None
+    muted_until: str | None = None
+    role: str
+
+
+class GroupOut(Open):
+    """A group as its member sees it (`invite_code` for admins only)."""
+
+    id: str
+    kind: str
+    name: str | None = None
+    avatar_image_id: str | None = None
+    owner_id: str | None = None
+    member_count: int
+    created_at: str
+    role: str | None = None
+    muted_until: str | None = None
+    invite_code: str | None = None
+
+
+class MemberOut(Open):
+    user: dict[str, Any]
+    role: str
+    joined_at: str
+    read_up_to: str | None = None
+    online: bool | None = None
+
+
+class MembersOut(Open):
+    items: list[MemberOut]
+
+
+class InviteOut(Open):
+    conversation_id: str
+    invite_code: str
+
+
+class RoleOut(Open):
+    conversation_id: str
+    user_id: str
+    role: str
+
+
+class MuteOut(Open):
+    conversation_id: str
+    muted_until: str | None = None
 
 
 ConversationPage = Page[ConversationOut]

@@ -309,7 +309,27 @@ class MessageSentPayload(Payload):
     message_id: UUID
     conversation_id: UUID
     sender_id: UUID
-    recipient_id: UUID
+    recipient_id: UUID | None = None  # a direct message's recipient; None in a group
+    kind: Literal["direct", "group"] = "direct"
+
+
+class MessageUnsentPayload(Payload):
+    """Unsent for everyone by its sender (the body is gone from PostgreSQL)."""
+
+    message_id: UUID
+    conversation_id: UUID
+    sender_id: UUID
+
+
+class ConversationMemberPayload(Payload):
+    """A group's membership changed: `change` is added, joined (invite link), left, removed or
+    role (admin/member); `actor_id` did it."""
+
+    conversation_id: UUID
+    user_id: UUID
+    actor_id: UUID
+    change: Literal["created", "added", "joined", "left", "removed", "role"]
+    role: Literal["owner", "admin", "member"] | None = None
 
 
 @dataclass(frozen=True)
@@ -496,9 +516,14 @@ FEEDBACK = Topic(
 MESSAGES = Topic(
     "interactions.messages",
     key="conversation_id",
-    events={"message.sent": MessageSentPayload},
-    doc="A direct message was stored, relayed from the PostgreSQL outbox after commit (the event id "
-    "is the message id). Keyed by conversation. Live delivery does not wait for it (the API "
+    events={
+        "message.sent": MessageSentPayload,
+        "message.unsent": MessageUnsentPayload,
+        "conversation.member": ConversationMemberPayload,
+    },
+    doc="A message (direct or group) was stored or unsent, or a group's membership changed, relayed "
+    "from the PostgreSQL outbox after commit (a message.sent's event id is the message id). Keyed by "
+    "conversation, so one conversation's events keep their order. Live delivery does not wait for it (the API "
     "pushes to `user:<id>` after commit); consumed by the notifications agent.",
 )
 

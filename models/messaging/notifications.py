@@ -35,9 +35,11 @@ from sqlalchemy import (
     String,
     Uuid,
     bindparam,
+    column,
     delete,
     func,
     select,
+    table,
     text,
     tuple_,
     update,
@@ -155,7 +157,8 @@ def notices(event: Received, post_authors: dict[UUID, UUID]) -> list[Notice]:
         out.append((p.followee_id, "follow", p.followee_id, None))
     elif isinstance(p, MessageSentPayload):
         actor = p.sender_id
-        out.append((p.recipient_id, "message", p.conversation_id, None))
+        if p.recipient_id is not None:  # a direct message; group messages notify nobody (docs/messages.md)
+            out.append((p.recipient_id, "message", p.conversation_id, None))
     elif (  # a duet or stitch of the recipient's post
         isinstance(p, PostCreatedPayload) and p.remix_type and p.remix_source_author_id and p.remix_source_post_id
     ):
@@ -236,8 +239,9 @@ async def post_authors(svc: Services, events: list[Received]) -> dict[UUID, UUID
 
 
 async def _allowed(svc: Services, found: list[Notice]) -> list[Notice]:
-    """Without notices to yourself, between users blocked either way, from someone muted, or
-    about a post deleted meanwhile (a comment event may be applied after the post.deleted)."""
+    """Without notices to yourself, between users blocked either way, from someone muted, of a
+    direct conversation the recipient muted, or about a post deleted meanwhile (a comment event
+    may be applied after the post.deleted). System notices (sanctions) pass whatever the mutes."""
     system = [n for n in found if n.kind in SYSTEM_KINDS]
     found = [n for n in found if n.recipient != n.actor and n.kind not in SYSTEM_KINDS]
     about = {n.post_id for n in found if n.post_id is not None}
@@ -256,9 +260,26 @@ async def _allowed(svc: Services, found: list[Notice]) -> list[Notice]:
                 select(Mute.muter_id, Mute.muted_id).where(tuple_(Mute.muter_id, Mute.muted_id).in_(pairs))
             )
         }
+        # a direct conversation the recipient muted (conversation_members.muted_until, models/messaging/messages.py)
+        talks = list({(n.recipient, n.target_id) for n in found if n.kind == "message"})
+        silenced: set[tuple] = set()
+        if talks:
+            q = select(_members.c.user_id, _members.c.conversation_id).where(
+                tuple_(_members.c.user_id, _members.c.conversation_id).in_(talks),
+                _members.c.muted_until > func.now(),
+            )
+            silenced = {(r[0], r[1]) for r in await s.execute(q)}
     return system + [
-        n for n in found if frozenset((n.recipient, n.actor)) not in blocked and (n.recipient, n.actor) not in muted
+        n
+        for n in found
+        if frozenset((n.recipient, n.actor)) not in blocked
+        and (n.recipient, n.actor) not in muted
+        and (n.kind != "message" or (n.recipient, n.target_id) not in silenced)
     ]
+
+
+# conversation_members' mute, read without importing models/messaging/messages.py (which imports this module)
+_members = table("conversation_members", column("user_id"), column("conversation_id"), column("muted_until"))
 
 
 _UPSERT = text("""

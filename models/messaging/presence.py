@@ -28,6 +28,7 @@ from uuid import UUID
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from models.core.errors import Forbidden, NotFound
 from models.core.events import new_id
@@ -152,12 +153,16 @@ async def partners(svc: Services, user_id: UUID) -> list[UUID]:
     """The user's most recent conversation partners, without those with a block either way."""
     q = (
         select(ConversationMember.peer_id)
-        .where(ConversationMember.user_id == user_id, ConversationMember.last_message_id.is_not(None))
+        .where(
+            ConversationMember.user_id == user_id,
+            ConversationMember.last_message_id.is_not(None),
+            ConversationMember.peer_id.is_not(None),  # direct conversations (a group's members see the room's list)
+        )
         .order_by(ConversationMember.last_message_id.desc())
         .limit(svc.settings.presence_push_partners)
     )
     async with svc.sessions() as s:
-        peers = list((await s.execute(q)).scalars())
+        peers = [p for p in (await s.execute(q)).scalars() if p is not None]
     blocked = await blocked_among(svc, [(user_id, p) for p in peers])
     return [p for p in peers if frozenset((user_id, p)) not in blocked]
 
@@ -201,8 +206,47 @@ async def ensure_may_see(svc: Services, viewer_id: UUID, user_id: UUID) -> None:
                 .limit(1)
             )
         ).first()
+        if not talked:  # fellow current members of a group
+            mine = aliased(ConversationMember)
+            talked = (
+                await s.execute(
+                    select(ConversationMember.conversation_id)
+                    .join(mine, mine.conversation_id == ConversationMember.conversation_id)
+                    .where(
+                        ConversationMember.user_id == user_id,
+                        ConversationMember.peer_id.is_(None),
+                        ConversationMember.left_at.is_(None),
+                        mine.user_id == viewer_id,
+                        mine.left_at.is_(None),
+                    )
+                    .limit(1)
+                )
+            ).first()
     if not talked:
         raise hidden
+
+
+async def online_among(svc: Services, viewer_id: UUID, user_ids: list[UUID]) -> dict[UUID, bool | None]:
+    """Presence in a room the viewer is in (the caller checked that): online or not for each
+    member, None where it is hidden or a block stands between them. One Redis round trip and
+    one block lookup whatever the room's size."""
+    if not user_ids:
+        return {}
+    now = time.time()
+    async with svc.redis.pipeline(transaction=False) as p:
+        for uid in user_ids:
+            p.zcount(_conn(uid), now, "+inf")
+            p.exists(_hidden(uid))
+        got = await p.execute()
+    blocked = await blocked_among(svc, [(viewer_id, u) for u in user_ids if u != viewer_id])
+    out: dict[UUID, bool | None] = {}
+    for i, uid in enumerate(user_ids):
+        live, hidden = got[2 * i], got[2 * i + 1]
+        if uid != viewer_id and (hidden or frozenset((viewer_id, uid)) in blocked):
+            out[uid] = None
+        else:
+            out[uid] = live > 0
+    return out
 
 
 async def presence(svc: Services, viewer_id: UUID, user_id: UUID) -> dict:

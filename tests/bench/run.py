@@ -30,6 +30,9 @@
 17, 18. Text checks (tests/bench/toxicity.py), after 8: each text model's precision and recall on
    tests/bench/data/toxicity.jsonl, and the full check's checks/s against the raw model call
    (--no-text skips them).
+19. Group chats (tests/bench/groups.py), after 13-15: one message to a 256-member room delivered
+   to every member's /ws socket on 2 API processes, vs a one-to-one message in the same run
+   (--no-groups skips it; --group-members, --group-messages). Alone: python -m tests.bench.groups.
 Run order: 2, 3, 4 on the pre-produced topic, 8, then 1 (the API alone on the machine), then 5, 6, 7.
 The apply run is checked against the workload's known end state (counters = active edges =
 expected, every counter exact). Speed figures are printed, not asserted; the exit code is 1 only
@@ -52,7 +55,20 @@ import orjson
 import uvloop
 
 from infra.dev import start_stack
-from tests.bench import api_load, apply, feeds, images, media, realtime, recs, search, toxicity, wallet, workload
+from tests.bench import (
+    api_load,
+    apply,
+    feeds,
+    groups,
+    images,
+    media,
+    realtime,
+    recs,
+    search,
+    toxicity,
+    wallet,
+    workload,
+)
 from tests.bench.stack import bench_env, own_env
 from tests.support.processes import REPO, Proc, Worker, start_api
 
@@ -96,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-text", action="store_true")
     ap.add_argument("--realtime-sockets", type=int, default=1000)
     ap.add_argument("--realtime-idle", type=int, default=5000)
+    ap.add_argument("--no-groups", action="store_true")
+    ap.add_argument("--group-members", type=int, default=256)
+    ap.add_argument("--group-messages", type=int, default=20)
     ap.add_argument("--faust-seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
 
@@ -193,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
             say(f"realtime: fan-out to {args.realtime_sockets} sockets on 2 API processes, idle memory, logout")
             r["realtime"] = realtime.run(env, log_dir, base, fanout=args.realtime_sockets, idle=args.realtime_idle)
 
+        # ---- 16: group chats, a message to a 256-member room vs a one-to-one message
+        if not args.no_groups:
+            say(f"groups: 1 message -> {args.group_members} members' sockets on 2 API processes vs one-to-one")
+            r["groups"] = groups.run(env, log_dir, base, members=args.group_members, messages=args.group_messages)
+
         # ---- 9: home feed at size, reads only (the worker's republished trending would race the seed's)
         if not args.no_feeds:
             worker.proc.stop()
@@ -287,6 +311,8 @@ def report(r: dict, total_s: float) -> None:
         )
     if r.get("realtime"):
         lines += realtime.report_lines(r["realtime"]) + [""]
+    if r.get("groups"):
+        lines += groups.report_lines(r["groups"]) + [""]
     if r.get("wallet"):
         lines += [wallet.report(r["wallet"]), ""]
     if r.get("feeds"):

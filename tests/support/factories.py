@@ -83,3 +83,29 @@ async def report(client: httpx.AsyncClient, user: dict, target_type: str, target
     return await client.post(
         "/reports", headers=user["headers"], json={"target_type": target_type, "target_id": target_id, "reason": reason}
     )
+
+
+async def clones(db, of: UUID, n: int) -> list[UUID]:
+    """`n` more users copied in one INSERT from the registered user `of` (a fresh id, email and
+    username; no phone): members for a big group without n password hashes. They cannot log in."""
+    cols = [
+        r["column_name"]
+        for r in await db.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'users' ORDER BY ordinal_position"
+        )
+    ]
+    fresh = {
+        "id": "gen_random_uuid()",
+        "email": "'c' || md5(random()::text || g) || '@example.com'",
+        "username": "'c' || substr(md5(random()::text || g), 1, 20)",
+        "phone": "NULL",
+    }
+    exprs = ", ".join(fresh.get(c, f'u."{c}"') for c in cols)
+    names = ", ".join(f'"{c}"' for c in cols)
+    rows = await db.fetch(
+        f"INSERT INTO users ({names}) SELECT {exprs} FROM users u, generate_series(1, $2) g WHERE u.id = $1 "
+        "RETURNING id",
+        of,
+        n,
+    )
+    return [r["id"] for r in rows]

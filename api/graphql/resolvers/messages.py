@@ -8,9 +8,20 @@ from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import page as _page
 from api.graphql.resolvers.common import validate as _validate
-from api.inputs.messages import MessageIn, ReadIn, SettingsIn
+from api.inputs.messages import (
+    ConversationMessageIn,
+    GroupIn,
+    GroupUpdateIn,
+    JoinIn,
+    MembersIn,
+    MessageIn,
+    MuteIn,
+    ReadIn,
+    RoleIn,
+    SettingsIn,
+)
 from api.inputs.notifications import ReadIn as NotificationsReadIn
-from models.messaging import messages, notifications
+from models.messaging import groups, messages, notifications
 
 query, mutation = QueryType(), MutationType()
 
@@ -54,6 +65,7 @@ async def resolve_send(_, info, input):
         to_user_id=data.to_user_id,
         body=data.body,
         client_id=data.client_id or info.context["idempotency_key"],
+        reply_to_id=data.reply_to_id,
     )
 
 
@@ -75,6 +87,121 @@ async def resolve_set_settings(_, info, dm_policy):
 async def resolve_mark_notifications(_, info, ids=None, all=False):
     data = _validate(NotificationsReadIn, {"ids": ids, "all": all})
     return await notifications.mark_read(info.context["svc"], _user(info), ids=data.ids, everything=data.all)
+
+
+# ------------------------------------------------------------------ groups, unsend, mute
+
+
+@query.field("group")
+async def resolve_group(_, info, conversation_id):
+    return await groups.get(info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"))
+
+
+@query.field("conversationMembers")
+async def resolve_members(_, info, conversation_id):
+    out = await groups.members(info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"))
+    return out["items"]
+
+
+@mutation.field("sendConversationMessage")
+async def resolve_send_to_conversation(_, info, input):
+    input = dict(input)
+    cid = parse_id(input.pop("conversation_id", None), "conversationId")
+    data = _validate(ConversationMessageIn, input)
+    return await messages.send_to_conversation(
+        info.context["svc"],
+        sender_id=_user(info),
+        conversation_id=cid,
+        body=data.body,
+        client_id=data.client_id or info.context["idempotency_key"],
+        reply_to_id=data.reply_to_id,
+    )
+
+
+@mutation.field("unsendMessage")
+async def resolve_unsend(_, info, message_id):
+    return await messages.unsend(info.context["svc"], _user(info), parse_id(message_id, "messageId"))
+
+
+@mutation.field("muteConversation")
+async def resolve_mute(_, info, conversation_id, muted_until=None):
+    data = _validate(MuteIn, {"muted_until": muted_until})
+    return await messages.mute(
+        info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"), data.muted_until
+    )
+
+
+@mutation.field("createGroup")
+async def resolve_create_group(_, info, input):
+    data = _validate(GroupIn, input)
+    return await groups.create(
+        info.context["svc"],
+        _user(info),
+        name=data.name,
+        member_ids=data.member_ids,
+        avatar_image_id=data.avatar_image_id,
+    )
+
+
+@mutation.field("updateGroup")
+async def resolve_update_group(_, info, conversation_id, input):
+    data = _validate(GroupUpdateIn, input)
+    return await groups.update(
+        info.context["svc"],
+        _user(info),
+        parse_id(conversation_id, "conversationId"),
+        name=data.name,
+        avatar_image_id=data.avatar_image_id,
+        clear_avatar=data.clear_avatar,
+    )
+
+
+@mutation.field("addGroupMembers")
+async def resolve_add_members(_, info, conversation_id, user_ids):
+    data = _validate(MembersIn, {"user_ids": user_ids})
+    return await groups.add(
+        info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"), data.user_ids
+    )
+
+
+@mutation.field("removeGroupMember")
+async def resolve_remove_member(_, info, conversation_id, user_id):
+    await groups.remove(
+        info.context["svc"],
+        _user(info),
+        parse_id(conversation_id, "conversationId"),
+        parse_id(user_id, "userId"),
+    )
+    return True
+
+
+@mutation.field("leaveGroup")
+async def resolve_leave(_, info, conversation_id):
+    await groups.leave(info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"))
+    return True
+
+
+@mutation.field("setGroupMemberRole")
+async def resolve_set_role(_, info, conversation_id, user_id, role):
+    data = _validate(RoleIn, {"role": role})
+    return await groups.set_role(
+        info.context["svc"],
+        _user(info),
+        parse_id(conversation_id, "conversationId"),
+        parse_id(user_id, "userId"),
+        data.role,
+    )
+
+
+@mutation.field("createGroupInvite")
+async def resolve_invite(_, info, conversation_id):
+    return await groups.invite(info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"))
+
+
+@mutation.field("joinGroup")
+async def resolve_join(_, info, invite_code):
+    data = _validate(JoinIn, {"invite_code": invite_code})
+    return await groups.join(info.context["svc"], _user(info), data.invite_code)
 
 
 bindables = [query, mutation]

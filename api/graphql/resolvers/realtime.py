@@ -11,6 +11,7 @@ from ariadne import SubscriptionType, UnionType
 
 from api.auth import parse_id
 from models.content import reactions
+from models.core.errors import DomainError
 from models.messaging import messages
 
 if TYPE_CHECKING:
@@ -19,7 +20,14 @@ if TYPE_CHECKING:
 subscription = SubscriptionType()
 conversation_event = UnionType("ConversationEvent")
 
-_EVENT_TYPES = {"message.new": "MessageNew", "typing": "Typing", "message.read": "MessageRead"}
+_EVENT_TYPES = {
+    "message.new": "MessageNew",
+    "typing": "Typing",
+    "message.read": "MessageRead",
+    "message.unsent": "MessageUnsent",
+    "conversation.member": "MemberChanged",
+    "conversation.updated": "ConversationUpdated",
+}
 
 
 @conversation_event.type_resolver
@@ -68,9 +76,24 @@ async def notifications_source(_, info):
 def _conversation_of(push: dict) -> str | None:
     if push.get("type") == "message.new":
         return (push.get("message") or {}).get("conversation_id")
-    if push.get("type") in ("typing", "message.read"):
+    if push.get("type") in ("typing", "message.read", "message.unsent", "conversation.member"):
         return push.get("conversation_id")
+    if push.get("type") == "conversation.updated":
+        return (push.get("conversation") or {}).get("id")
     return None
+
+
+async def _until_gone(pushes: Pushes, me: str) -> AsyncIterator[dict]:
+    """A conversation's pushes; after the one saying you left or were removed, the operation ends
+    with error not_a_member (no further push of the room reaches you anyway)."""
+    try:
+        async for push in pushes:
+            yield push
+            if push.get("type") == "conversation.member" and me in (push.get("user_ids") or ()):
+                if push.get("change") in ("left", "removed"):
+                    raise DomainError("you are no longer a member of this conversation", code="not_a_member")
+    finally:
+        await pushes.aclose()
 
 
 @subscription.source("conversationEvents")
@@ -78,7 +101,7 @@ async def conversation_events_source(_, info, conversation_id):
     cid = parse_id(conversation_id, "conversationId")
     await messages.ensure_member(info.context["svc"], info.context["user_id"], cid)
     pushes = await info.context["feed"].listen(None, lambda p: _conversation_of(p) == str(cid))
-    return _mapped(pushes, lambda p: p)
+    return _until_gone(pushes, str(info.context["user_id"]))
 
 
 @subscription.source("presence")
