@@ -280,6 +280,16 @@ class MessageSentPayload(Payload):
     recipient_id: UUID
 
 
+class MessageRequestPayload(Payload):
+    """A message request (models/messaging/requests.py) was opened, accepted or declined; the
+    messages stay in PostgreSQL. `conversation_id` is set on acceptance."""
+
+    request_id: UUID
+    sender_id: UUID
+    recipient_id: UUID
+    conversation_id: UUID | None = None
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
@@ -445,6 +455,19 @@ MESSAGES = Topic(
     doc="A direct message was stored, relayed from the PostgreSQL outbox after commit (the event id "
     "is the message id). Keyed by conversation. Live delivery does not wait for it (the API "
     "pushes to `user:<id>` after commit); consumed by the notifications agent.",
+)
+MESSAGE_REQUESTS = Topic(
+    "interactions.message_requests",
+    key="recipient_id",
+    events={
+        "message_request.created": MessageRequestPayload,
+        "message_request.accepted": MessageRequestPayload,
+        "message_request.declined": MessageRequestPayload,
+    },
+    doc="A first message from someone the recipient's dm_policy does not admit opened a request, "
+    "or the recipient accepted or declined it; relayed from the PostgreSQL outbox after commit. "
+    "Keyed by recipient. Live delivery does not wait for it (the API pushes `message_request.*` "
+    "after commit); no agent consumes it yet (the log for analytics and abuse review).",
 )
 
 # Every Topic defined above, in definition order: defining one is enough to list it.

@@ -16,6 +16,8 @@ answers the stored message; the same id with another recipient or body is 422.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, cast
 from uuid import UUID
@@ -149,6 +151,12 @@ async def set_settings(svc: Services, user_id: UUID, *, dm_policy: Policy) -> di
 
 # ------------------------------------------------------------------ permission
 
+# Extensions by registration (models/messaging/requests.py): `admit(session, sender, recipient)`
+# -> True lets `sender` write to `recipient` whatever the recipient's dm_policy (an accepted
+# message request). Blocks are checked before and always hold.
+Admitter = Callable[[AsyncSession, UUID, UUID], Awaitable[bool]]
+admitters: list[Admitter] = []
+
 
 async def _answering(s: AsyncSession, sender: UUID, recipient: UUID) -> bool:
     """Has `recipient` written to `sender` before? Then `sender` may answer whatever the policy."""
@@ -187,6 +195,9 @@ async def ensure_may_message(svc: Services, sender: UUID, recipient: UUID) -> No
             return
         if await _answering(s, sender, recipient):
             return
+        for admit in admitters:
+            if await admit(s, sender, recipient):
+                return
     raise Forbidden(f"this user accepts messages from {policy} only", code="dm_not_allowed")
 
 
@@ -235,19 +246,37 @@ async def _replay(svc: Services, sender: UUID, client_id: str, recipient: UUID, 
     return public(m, recipient)
 
 
-def clean_body(svc: Services, body: str) -> str:
+@dataclass(frozen=True)
+class Extra:
+    """What a message carries besides its text (models/messaging/attachments.py): `store(session,
+    message_id)` runs in the send's transaction after the message row; `fields` are added to the
+    message as answered and pushed. A message with an Extra may have an empty body."""
+
+    store: Callable[[AsyncSession, UUID], Awaitable[None]]
+    fields: dict = field(default_factory=dict)
+
+
+def clean_body(svc: Services, body: str, *, empty_ok: bool = False) -> str:
     body = body.strip()
-    if not body:
+    if not body and not empty_ok:
         raise DomainError("a message needs some text", code="empty_message")
     if len(body) > svc.settings.dm_max_body:
         raise DomainError(f"a message has at most {svc.settings.dm_max_body} characters", code="message_too_long")
     return body
 
 
-async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, client_id: str | None = None) -> dict:
+async def send(
+    svc: Services,
+    *,
+    sender_id: UUID,
+    to_user_id: UUID,
+    body: str,
+    client_id: str | None = None,
+    extra: Extra | None = None,
+) -> dict:
     """Store, announce (outbox) and push a message; a retry with the same client_id answers the
-    same message."""
-    body = clean_body(svc, body)
+    same message (without `extra.fields`: the caller adds what it stored)."""
+    body = clean_body(svc, body, empty_ok=extra is not None)
     if client_id is not None and not 1 <= len(client_id) <= 64:
         raise DomainError("client_id has 1-64 characters", code="validation_error")
     if client_id and (done := await _replay(svc, sender_id, client_id, to_user_id, body)):
@@ -281,6 +310,8 @@ async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, c
             )
         ).first()
         if inserted is not None:
+            if extra is not None:
+                await extra.store(s, m.id)
             conv.last_message_id = m.id
             member = ConversationMember.conversation_id == conv.id
             await s.execute(
@@ -309,7 +340,7 @@ async def send(svc: Services, *, sender_id: UUID, to_user_id: UUID, body: str, c
             )
     if inserted is None:  # only a client_id can conflict, and its message is committed: _replay finds it
         return cast(dict, await _replay(svc, sender_id, cast(str, client_id), to_user_id, body))
-    out = public(m, to_user_id)
+    out = public(m, to_user_id) | (extra.fields if extra else {})
     await push(svc, (to_user_id, sender_id), {"type": "message.new", "message": out})
     return out
 
