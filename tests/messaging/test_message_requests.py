@@ -16,6 +16,7 @@ from models.core.events import new_id
 from models.messaging import requests
 from tests.support.client import code, gql
 from tests.support.factories import user
+from tests.support.gql_ws import connected
 from tests.support.realtime import next_message, open_ws, subscribed
 from tests.support.waiting import wait_for
 
@@ -254,3 +255,31 @@ async def test_graphql_face(client):
         {"r": held["requestId"]},
     )
     assert out["errors"][0]["extensions"]["code"] == "message_request_accepted"
+
+
+async def test_graphql_subscription_hears_requests(client, api):
+    a, b = await user(client), await picky(client)
+    events = (
+        "subscription { messageRequestEvents { __typename "
+        "... on MessageRequestNew { requestId sender { id } message { id pending conversationId } } "
+        "... on MessageRequestAccepted { requestId conversationId } } }"
+    )
+    async with connected(api, {"token": b["access_token"]}) as c:
+        await c.subscribe("r", events)
+        await c.send({"type": "ping"})
+        assert (await c.recv())["type"] == "pong"
+        held = (await send(client, a, b, "over graphql-ws")).json()
+        new = (await c.of("r", timeout=15))["payload"]["data"]["messageRequestEvents"]
+        assert new == {
+            "__typename": "MessageRequestNew",
+            "requestId": held["request_id"],
+            "sender": {"id": str(a["id"])},
+            "message": {"id": held["id"], "pending": True, "conversationId": None},
+        }
+        accepted = (await decide(client, b, held["request_id"], "accept")).json()
+        event = (await c.of("r", timeout=15))["payload"]["data"]["messageRequestEvents"]
+        assert event == {
+            "__typename": "MessageRequestAccepted",
+            "requestId": held["request_id"],
+            "conversationId": accepted["conversation_id"],
+        }

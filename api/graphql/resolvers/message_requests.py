@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
-from ariadne import MutationType, ObjectType, QueryType
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from ariadne import MutationType, ObjectType, QueryType, SubscriptionType, UnionType
 
 from api.auth import parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import page as _page
 from api.graphql.resolvers.images import sizes
 from models.messaging import requests
+
+if TYPE_CHECKING:
+    from api.graphql.live import Pushes
 
 query, mutation = QueryType(), MutationType()
 message_type, attachment_type = ObjectType("Message"), ObjectType("MessageAttachment")
@@ -56,4 +62,39 @@ def resolve_attachment_urls(attachment, info):
     return sizes(attachment.get("urls"), attachment.get("jpeg_urls"))
 
 
-bindables = [query, mutation, message_type, attachment_type]
+subscription = SubscriptionType()
+request_event = UnionType("MessageRequestEvent")
+_EVENT_TYPES = {
+    "message_request.new": "MessageRequestNew",
+    "message_request.sent": "MessageRequestSent",
+    "message_request.accepted": "MessageRequestAccepted",
+    "message_request.declined": "MessageRequestDeclined",
+}
+
+
+@request_event.type_resolver
+def resolve_event_type(push, *_):
+    return _EVENT_TYPES[push["type"]]
+
+
+@subscription.source("messageRequestEvents")
+async def request_events_source(_, info):
+    pushes = await info.context["feed"].listen(None, lambda p: p.get("type") in _EVENT_TYPES)
+    return _events(pushes)
+
+
+async def _events(pushes: Pushes) -> AsyncIterator[dict]:
+    """Closing this closes `pushes` (as resolvers/realtime.py does)."""
+    try:
+        async for push in pushes:
+            yield push
+    finally:
+        await pushes.aclose()
+
+
+@subscription.field("messageRequestEvents")
+def resolve_request_event(push, *_, **__):
+    return push
+
+
+bindables = [query, mutation, message_type, attachment_type, subscription, request_event]
