@@ -260,6 +260,8 @@ async def _hold(
             raise _AcceptedMeanwhile
         opened = req.id == new
         if opened:
+            # one sender's openings one at a time, so concurrent first messages cannot overshoot the cap
+            await s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"message_requests:{sender}", 0))))
             recent = await s.scalar(
                 select(func.count())
                 .select_from(MessageRequest)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import pytest
 import redis.asyncio as aioredis
 
 from models.core.errors import DomainError
@@ -185,20 +184,24 @@ async def test_blocks_still_refuse_and_hide_requests(client):
 
 
 async def test_requests_a_sender_opens_per_day_are_capped(client, svc):
-    """DM_REQUESTS_PER_DAY (20 in the API) lowered to 2 for the domain function itself."""
+    """DM_REQUESTS_PER_DAY (20 in the API) lowered to 2 for the domain function itself; four
+    first messages at once open exactly two requests."""
     capped = dataclasses.replace(svc, settings=svc.settings.model_copy(update={"dm_requests_per_day": 2}))
     a = await user(client)
-    targets = [await picky(client) for _ in range(3)]
-    for t in targets[:2]:
-        out = await requests.send(capped, sender_id=a["id"], to_user_id=t["id"], body="hi")
-        assert out["request"] is True
-    with pytest.raises(DomainError) as refused:
-        await requests.send(capped, sender_id=a["id"], to_user_id=targets[2]["id"], body="hi")
-    assert (refused.value.status, refused.value.code) == (429, "message_request_limit")
-    assert await inbox(client, targets[2]) == []
+    targets = [await picky(client) for _ in range(4)]
+    outcomes = await asyncio.gather(
+        *(requests.send(capped, sender_id=a["id"], to_user_id=t["id"], body="hi") for t in targets),
+        return_exceptions=True,
+    )
+    opened = [t for t, o in zip(targets, outcomes) if isinstance(o, dict) and o["request"] is True]
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert len(opened) == 2 and len(refused) == 2, outcomes
+    assert {(e.status, e.code) for e in refused} == {(429, "message_request_limit")}
+    for t in targets:
+        assert len(await inbox(client, t)) == (1 if t in opened else 0)
     assert len(await sent(client, a)) == 2
     # an open request still takes its further messages
-    assert (await requests.send(capped, sender_id=a["id"], to_user_id=targets[0]["id"], body="again"))["request"]
+    assert (await requests.send(capped, sender_id=a["id"], to_user_id=opened[0]["id"], body="again"))["request"]
 
 
 async def test_graphql_face(client):
