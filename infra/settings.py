@@ -412,6 +412,11 @@ class Settings(BaseSettings):
     feed_cache_ttl: int = Field(30, ge=0, validation_alias="FEED_CACHE_TTL")
     # Direct messages (models/messaging/messages.py, docs/messages.md).
     dm_max_body: int = Field(4000, ge=1, validation_alias="DM_MAX_BODY")
+    # Message requests (models/messaging/requests.py): a request holds at most
+    # DM_REQUEST_MAX_MESSAGES messages until it is answered; a sender opens at most
+    # DM_REQUESTS_PER_DAY requests in a rolling 24 h.
+    dm_request_max_messages: int = Field(5, ge=1, validation_alias="DM_REQUEST_MAX_MESSAGES")
+    dm_requests_per_day: int = Field(20, ge=1, validation_alias="DM_REQUESTS_PER_DAY")
     # Notifications (models/messaging/notifications.py): events on one target aggregate into one
     # notification per NOTIFICATION_WINDOW (tumbling, by event time).
     notification_window: timedelta = Field(timedelta(hours=24), validation_alias="NOTIFICATION_WINDOW")

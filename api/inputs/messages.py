@@ -13,17 +13,22 @@ from models.messaging import messages
 
 class MessageIn(Strict):
     to_user_id: UUID
-    body: str = Field(max_length=20_000)  # the domain's limit (DM_MAX_BODY) answers message_too_long
+    body: str = Field("", max_length=20_000)  # the domain's limit (DM_MAX_BODY) answers message_too_long
     client_id: str | None = Field(None, min_length=1, max_length=64)
+    # one image (POST /media/images) or one video (Tus) of yours: models/messaging/attachments.py
+    image_id: UUID | None = None
+    video_id: UUID | None = None
     reply_to_id: UUID | None = None
 
 
 class ConversationMessageIn(Strict):
     """A message to a conversation by its id (a group, or a direct conversation)."""
 
-    body: str = Field(max_length=20_000)
+    body: str = Field("", max_length=20_000)
     client_id: str | None = Field(None, min_length=1, max_length=64)
     reply_to_id: UUID | None = None
+    image_id: UUID | None = None
+    video_id: UUID | None = None
 
 
 class GroupIn(Strict):

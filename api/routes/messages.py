@@ -21,6 +21,7 @@ from api.inputs.messages import (
     SettingsIn,
 )
 from api.outputs import NoContent, errors
+from api.outputs.message_requests import SentOut
 from api.outputs.messaging import (
     ConversationPage,
     DmSettingsOut,
@@ -33,7 +34,7 @@ from api.outputs.messaging import (
     ReadReceiptOut,
     RoleOut,
 )
-from models.messaging import groups, messages
+from models.messaging import attachments, groups, messages, requests
 
 bp = Blueprint("messages", __name__)
 tag_messages = tag(["messages"])
@@ -43,20 +44,28 @@ tag_messages = tag(["messages"])
 @tag_messages
 @auth_required
 @validate_request(MessageIn)
-@document_response(MessageOut, 201)
-@errors(403, 404)
+@document_response(SentOut, 201)
+@document_response(SentOut, 202)
+@errors(403, 404, 409, 429)
 async def send(data: MessageIn):
-    """Send a direct message (201). Idempotent by `client_id` (or the Idempotency-Key header).
-    403 `blocked` / `dm_not_allowed` (the recipient's dm_policy), 404 `user_not_found`, 400
-    `reply_not_in_conversation`."""
-    return await messages.send(
+    """Send a direct message (201), or, when the recipient's dm_policy does not admit you, hold it
+    in a message request (202, `"request": true`). Idempotent by `client_id` (or the
+    Idempotency-Key header). One `image_id` or `video_id` of yours may ride along (then `body` may
+    be empty). 403 `blocked`; 404 `user_not_found` / `image_not_found` / `video_not_found`; 409
+    `image_in_review` / `media_not_ready` / `message_request_full`; 400 `reply_not_in_conversation`;
+    429 `message_request_limit`."""
+    out = await requests.send(
         svc(),
         sender_id=g.user_id,
         to_user_id=data.to_user_id,
         body=data.body,
         client_id=data.client_id or request.headers.get("Idempotency-Key"),
         reply_to_id=data.reply_to_id,
-    ), 201
+        image_id=data.image_id,
+        video_id=data.video_id,
+        base_url=request.host_url,
+    )
+    return out, 202 if out["request"] else 201
 
 
 @bp.get("/interactions/messages/settings")
@@ -97,7 +106,10 @@ async def read(conversation_id: str, data: ReadIn):
 @document_response(ConversationPage)
 async def conversations(query_args: ShortPageIn):
     """Your conversations, newest activity first, with unread counts."""
-    return await messages.conversations(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
+    page = await messages.conversations(svc(), g.user_id, cursor=query_args.cursor, limit=query_args.limit)
+    last = [c["last_message"] for c in page["items"] if c["last_message"]]
+    await attachments.decorate(svc(), last, base_url=request.host_url)
+    return page
 
 
 @bp.get("/interactions/conversations/<conversation_id>/messages")
@@ -108,9 +120,11 @@ async def conversations(query_args: ShortPageIn):
 @errors(404)
 async def history(conversation_id: str, query_args: ShortPageIn):
     """A conversation's messages, newest first."""
-    return await messages.history(
+    page = await messages.history(
         svc(), g.user_id, parse_id(conversation_id, "conversation_id"), cursor=query_args.cursor, limit=query_args.limit
     )
+    await attachments.decorate(svc(), page["items"], base_url=request.host_url)
+    return page
 
 
 def _cid(conversation_id: str):
@@ -128,13 +142,16 @@ async def send_to_conversation(conversation_id: str, data: ConversationMessageIn
     POST /interactions/messages). Idempotent by `client_id` / Idempotency-Key. 404
     `conversation_not_found`, 403 `not_a_member` (you left or were removed), 400
     `reply_not_in_conversation`."""
-    return await messages.send_to_conversation(
+    return await requests.send_to_conversation(
         svc(),
         sender_id=g.user_id,
         conversation_id=_cid(conversation_id),
         body=data.body,
         client_id=data.client_id or request.headers.get("Idempotency-Key"),
         reply_to_id=data.reply_to_id,
+        image_id=data.image_id,
+        video_id=data.video_id,
+        base_url=request.host_url,
     ), 201
 
 

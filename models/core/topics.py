@@ -332,6 +332,16 @@ class ConversationMemberPayload(Payload):
     role: Literal["owner", "admin", "member"] | None = None
 
 
+class MessageRequestPayload(Payload):
+    """A message request (models/messaging/requests.py) was opened, accepted or declined; the
+    messages stay in PostgreSQL. `conversation_id` is set on acceptance."""
+
+    request_id: UUID
+    sender_id: UUID
+    recipient_id: UUID
+    conversation_id: UUID | None = None
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
@@ -525,6 +535,19 @@ MESSAGES = Topic(
     "from the PostgreSQL outbox after commit (a message.sent's event id is the message id). Keyed by "
     "conversation, so one conversation's events keep their order. Live delivery does not wait for it (the API "
     "pushes to `user:<id>` after commit); consumed by the notifications agent.",
+)
+MESSAGE_REQUESTS = Topic(
+    "interactions.message_requests",
+    key="recipient_id",
+    events={
+        "message_request.created": MessageRequestPayload,
+        "message_request.accepted": MessageRequestPayload,
+        "message_request.declined": MessageRequestPayload,
+    },
+    doc="A first message from someone the recipient's dm_policy does not admit opened a request, "
+    "or the recipient accepted or declined it; relayed from the PostgreSQL outbox after commit. "
+    "Keyed by recipient. Live delivery does not wait for it (the API pushes `message_request.*` "
+    "after commit); no agent consumes it yet (the log for analytics and abuse review).",
 )
 
 # Every Topic defined above, in definition order: defining one is enough to list it.

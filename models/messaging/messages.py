@@ -16,6 +16,8 @@ answers the stored message; the same id with another recipient or body is 422.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, cast
 from uuid import UUID
@@ -174,6 +176,12 @@ async def set_settings(svc: Services, user_id: UUID, *, dm_policy: Policy) -> di
 
 # ------------------------------------------------------------------ permission
 
+# Extensions by registration (models/messaging/requests.py): `admit(session, sender, recipient)`
+# -> True lets `sender` write to `recipient` whatever the recipient's dm_policy (an accepted
+# message request). Blocks are checked before and always hold.
+Admitter = Callable[[AsyncSession, UUID, UUID], Awaitable[bool]]
+admitters: list[Admitter] = []
+
 
 async def _answering(s: AsyncSession, sender: UUID, recipient: UUID) -> bool:
     """Has `recipient` written to `sender` before? Then `sender` may answer whatever the policy."""
@@ -212,6 +220,9 @@ async def ensure_may_message(svc: Services, sender: UUID, recipient: UUID) -> No
             return
         if await _answering(s, sender, recipient):
             return
+        for admit in admitters:
+            if await admit(s, sender, recipient):
+                return
     raise Forbidden(f"this user accepts messages from {policy} only", code="dm_not_allowed")
 
 
@@ -272,9 +283,19 @@ async def _replay(
     return public(m, recipient)
 
 
-def clean_body(svc: Services, body: str) -> str:
+@dataclass(frozen=True)
+class Extra:
+    """What a message carries besides its text (models/messaging/attachments.py): `store(session,
+    message_id)` runs in the send's transaction after the message row; `fields` are added to the
+    message as answered and pushed. A message with an Extra may have an empty body."""
+
+    store: Callable[[AsyncSession, UUID], Awaitable[None]]
+    fields: dict = field(default_factory=dict)
+
+
+def clean_body(svc: Services, body: str, *, empty_ok: bool = False) -> str:
     body = body.strip()
-    if not body:
+    if not body and not empty_ok:
         raise DomainError("a message needs some text", code="empty_message")
     if len(body) > svc.settings.dm_max_body:
         raise DomainError(f"a message has at most {svc.settings.dm_max_body} characters", code="message_too_long")
@@ -376,10 +397,11 @@ async def send(
     body: str,
     client_id: str | None = None,
     reply_to_id: UUID | None = None,
+    extra: Extra | None = None,
 ) -> dict:
     """Store, announce (outbox) and push a direct message; a retry with the same client_id
-    answers the same message."""
-    body = clean_body(svc, body)
+    answers the same message (without `extra.fields`: the caller adds what it stored)."""
+    body = clean_body(svc, body, empty_ok=extra is not None)
     check_client_id(client_id)
     if client_id and (done := await _replay(svc, sender_id, client_id, body, recipient=to_user_id)):
         return done
@@ -389,13 +411,15 @@ async def send(
         conv = await _conversation(s, sender_id, to_user_id)
         await _reply_target(s, conv.id, reply_to_id)
         m, _ = await _store(s, conv, sender_id, body, client_id, reply_to_id)
+        if m is not None and extra is not None:
+            await extra.store(s, m.id)
         if m is not None and review:
             await flag(
                 s, svc, target_type="message", target_id=m.id, author_id=sender_id, source="message", labels=review
             )
     if m is None:  # only a client_id can conflict, and its message is committed: _replay finds it
         return cast(dict, await _replay(svc, sender_id, cast(str, client_id), body, recipient=to_user_id))
-    out = public(m, to_user_id)
+    out = public(m, to_user_id) | (extra.fields if extra else {})
     await push(svc, (to_user_id, sender_id), {"type": "message.new", "message": out})
     return out
 
@@ -408,11 +432,12 @@ async def send_to_conversation(
     body: str,
     client_id: str | None = None,
     reply_to_id: UUID | None = None,
+    extra: Extra | None = None,
 ) -> dict:
     """A message to a conversation by its id: a group's current members (404
     `conversation_not_found` if you never were one, 403 `not_a_member` once you left or were
     removed), or a direct conversation's peer, with the rules of `send`."""
-    body = clean_body(svc, body)
+    body = clean_body(svc, body, empty_ok=extra is not None)
     check_client_id(client_id)
     if client_id and (done := await _replay(svc, sender_id, client_id, body, conversation_id=conversation_id)):
         return done
@@ -420,7 +445,13 @@ async def send_to_conversation(
         me = await _member(s, sender_id, conversation_id)
     if me.peer_id is not None:
         return await send(
-            svc, sender_id=sender_id, to_user_id=me.peer_id, body=body, client_id=client_id, reply_to_id=reply_to_id
+            svc,
+            sender_id=sender_id,
+            to_user_id=me.peer_id,
+            body=body,
+            client_id=client_id,
+            reply_to_id=reply_to_id,
+            extra=extra,
         )
     review = await checks.screen(svc, body, source="message")  # reject: 422 content_rejected
     async with outbox.transaction(svc) as s:
@@ -428,13 +459,15 @@ async def send_to_conversation(
         await _member(s, sender_id, conversation_id)  # again under the lock: removed meanwhile
         await _reply_target(s, conversation_id, reply_to_id)
         m, recipients = await _store(s, conv, sender_id, body, client_id, reply_to_id)
+        if m is not None and extra is not None:
+            await extra.store(s, m.id)
         if m is not None and review:
             await flag(
                 s, svc, target_type="message", target_id=m.id, author_id=sender_id, source="message", labels=review
             )
     if m is None:
         return cast(dict, await _replay(svc, sender_id, cast(str, client_id), body, conversation_id=conversation_id))
-    out = public(m)
+    out = public(m) | (extra.fields if extra else {})
     await push(svc, [*recipients, sender_id], {"type": "message.new", "message": out})
     return out
 

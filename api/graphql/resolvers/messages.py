@@ -21,7 +21,7 @@ from api.inputs.messages import (
     SettingsIn,
 )
 from api.inputs.notifications import ReadIn as NotificationsReadIn
-from models.messaging import groups, messages, notifications
+from models.messaging import attachments, groups, messages, notifications, requests
 
 query, mutation = QueryType(), MutationType()
 
@@ -29,15 +29,20 @@ query, mutation = QueryType(), MutationType()
 @query.field("conversations")
 async def resolve_conversations(_, info, cursor=None, limit=20):
     p = _page(cursor, limit)
-    return await messages.conversations(info.context["svc"], _user(info), cursor=p.cursor, limit=p.limit)
+    page = await messages.conversations(info.context["svc"], _user(info), cursor=p.cursor, limit=p.limit)
+    last = [c["last_message"] for c in page["items"] if c["last_message"]]
+    await attachments.decorate(info.context["svc"], last, base_url=info.context["base_url"])
+    return page
 
 
 @query.field("messages")
 async def resolve_messages(_, info, conversation_id, cursor=None, limit=20):
     p = _page(cursor, limit)
-    return await messages.history(
+    page = await messages.history(
         info.context["svc"], _user(info), parse_id(conversation_id, "conversationId"), cursor=p.cursor, limit=p.limit
     )
+    await attachments.decorate(info.context["svc"], page["items"], base_url=info.context["base_url"])
+    return page
 
 
 @query.field("messageSettings")
@@ -59,13 +64,16 @@ async def resolve_unread(_, info):
 @mutation.field("sendMessage")
 async def resolve_send(_, info, input):
     data = _validate(MessageIn, input)
-    return await messages.send(
+    return await requests.send(  # delivered, or held in a message request (`request: true`)
         info.context["svc"],
         sender_id=_user(info),
         to_user_id=data.to_user_id,
         body=data.body,
         client_id=data.client_id or info.context["idempotency_key"],
         reply_to_id=data.reply_to_id,
+        image_id=data.image_id,
+        video_id=data.video_id,
+        base_url=info.context["base_url"],
     )
 
 
@@ -108,13 +116,16 @@ async def resolve_send_to_conversation(_, info, input):
     input = dict(input)
     cid = parse_id(input.pop("conversation_id", None), "conversationId")
     data = _validate(ConversationMessageIn, input)
-    return await messages.send_to_conversation(
+    return await requests.send_to_conversation(
         info.context["svc"],
         sender_id=_user(info),
         conversation_id=cid,
         body=data.body,
         client_id=data.client_id or info.context["idempotency_key"],
         reply_to_id=data.reply_to_id,
+        image_id=data.image_id,
+        video_id=data.video_id,
+        base_url=info.context["base_url"],
     )
 
 
