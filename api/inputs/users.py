@@ -32,3 +32,10 @@ class ProfilePatchIn(Strict):
 
 class RoleIn(Strict):
     role: Literal["user", "moderator", "admin"]
+
+
+class ConsentIn(Strict):
+    """Agreeing to a purpose's text: the version the user was shown (GET /users/me/consents)."""
+
+    purpose: str = Field(min_length=1, max_length=40)
+    version: str = Field(min_length=1, max_length=20)

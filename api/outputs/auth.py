@@ -70,3 +70,28 @@ class EmailVerifiedOut(Open):
 
 class FreshOut(Open):
     fresh_until: int
+
+
+class ConsentRecordOut(Open):
+    version: str
+    granted_at: str
+    ended_at: str | None
+    end_reason: str | None  # withdrawn | replaced
+
+
+class ConsentGrantOut(ConsentRecordOut):
+    purpose: str
+
+
+class ConsentOut(Open):
+    purpose: str
+    description: str
+    required: bool
+    version: str  # of the current text
+    granted: bool  # to the current version
+    granted_version: str | None
+    history: list[ConsentRecordOut]
+
+
+class ConsentsOut(Open):
+    items: list[ConsentOut]
