@@ -176,6 +176,8 @@ class Settings(BaseSettings):
         timedelta(days=30), validation_alias="NOTIFICATION_DEDUPE_RETENTION"
     )
     session_retention: timedelta = Field(timedelta(days=30), validation_alias="SESSION_RETENTION")
+    # How long a finished data export can be downloaded; the archive is deleted after (docs/privacy.md).
+    export_link_ttl: timedelta = Field(timedelta(days=2), validation_alias="EXPORT_LINK_TTL")
     otp_ttl: timedelta = Field(timedelta(minutes=5), validation_alias="OTP_TTL")
     otp_max_attempts: int = Field(5, ge=1, validation_alias="OTP_MAX_ATTEMPTS")
     otp_lockout: timedelta = Field(timedelta(minutes=15), validation_alias="OTP_LOCKOUT")

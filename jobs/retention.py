@@ -4,7 +4,8 @@
 - notification dedupe rows (event → notification) older than NOTIFICATION_DEDUPE_RETENTION (30 d);
 - sessions ended (revoked or expired) more than SESSION_RETENTION (30 d) ago, with their refresh
   tokens; spent refresh tokens that expired more than SESSION_RETENTION ago;
-- OTP state in Redis that lost its expiry (everything else there expires by itself).
+- OTP state in Redis that lost its expiry (everything else there expires by itself);
+- data export archives whose download link expired (EXPORT_LINK_TTL, 2 d).
 
 Each store is pruned in batches of short transactions, so the job never holds long locks and is
 safe to re-run or to stop halfway. `make retention`; the CronJob runs it daily.
@@ -22,6 +23,7 @@ from models.accounts import phone_verification, sessions
 from models.core import audit
 from models.core.base import utcnow
 from models.messaging import notifications
+from models.privacy import exports
 
 
 async def _drain(svc: Services, step: Callable[..., Awaitable[int]]) -> int:
@@ -32,6 +34,13 @@ async def _drain(svc: Services, step: Callable[..., Awaitable[int]]) -> int:
         total += n
         if not n:
             return total
+
+
+async def _drain_plain(step: Callable[[], Awaitable[int]]) -> int:
+    total = 0
+    while n := await step():
+        total += n
+    return total
 
 
 async def prune(svc: Services) -> dict[str, int]:
@@ -53,6 +62,7 @@ async def prune(svc: Services) -> dict[str, int]:
     await _drain(svc, _sessions)
     out.update(counts)
     out["otp_keys"] = await phone_verification.prune_orphans(svc)
+    out["export_archives"] = await _drain_plain(lambda: exports.prune_expired(svc, now))
     return out
 
 

@@ -95,3 +95,18 @@ class ConsentOut(Open):
 
 class ConsentsOut(Open):
     items: list[ConsentOut]
+
+
+class ExportQueuedOut(Open):
+    id: str
+    state: str  # pending
+
+
+class ExportOut(Open):
+    id: str
+    state: str  # pending | running | ready | failed
+    progress: int  # 0-100
+    created_at: str
+    finished_at: str | None
+    expires_at: str | None  # of the download link
+    download_url: str | None  # when ready and not expired

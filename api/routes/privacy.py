@@ -1,15 +1,17 @@
-"""PDPL rights of the signed-in user (docs/privacy.md): /users/me/consents."""
+"""PDPL rights of the signed-in user (docs/privacy.md): /users/me/consents, /users/me/exports."""
 
 from __future__ import annotations
 
-from quart import Blueprint, g
+from quart import Blueprint, Response, g, request
 from quart_schema import document_response, tag, validate_request
 
-from api.auth import auth_required, client, svc
+from api.auth import auth_required, client, optional_user, parse_id, svc
 from api.inputs.users import ConsentIn
 from api.outputs import errors
-from api.outputs.auth import ConsentGrantOut, ConsentsOut
+from api.outputs.auth import ConsentGrantOut, ConsentsOut, ExportOut, ExportQueuedOut
+from api.outputs.platform import Binary
 from models.accounts import consents
+from models.privacy import exports
 
 bp = Blueprint("privacy", __name__, url_prefix="/users/me")
 tag_privacy = tag(["privacy"])
@@ -46,3 +48,44 @@ async def withdraw_consent(purpose: str):
     """Withdraw a consent. Required ones (terms, privacy notice): 409 `consent_required`;
     nothing to withdraw: 404 `consent_not_found`."""
     return await consents.withdraw(svc(), g.user_id, purpose, client())
+
+
+@bp.post("/exports")
+@tag_privacy
+@auth_required
+@document_response(ExportQueuedOut, 202)
+@errors(409)
+async def request_export():
+    """202 {"id"}: an archive of your data is being prepared (follow it with GET
+    /users/me/exports/{id}). One at a time: 409 `export_running`, `details.id` the running one."""
+    return await exports.request(svc(), g.user_id, client()), 202
+
+
+@bp.get("/exports/<export_id>")
+@tag_privacy
+@auth_required
+@document_response(ExportOut)
+@errors(404)
+async def get_export(export_id: str):
+    """{"state": pending|running|ready|failed, "progress" 0-100, "download_url" once ready, until
+    `expires_at`}; someone else's export: 404 `export_not_found`."""
+    return await exports.status(svc(), g.user_id, parse_id(export_id, "export_id"), base_url=request.host_url)
+
+
+@bp.get("/exports/<export_id>/download")
+@tag_privacy
+@optional_user
+@document_response(Binary)
+@errors(404)
+async def download_export(export_id: str):
+    """The zip, for the signed `download_url` until it expires (no bearer token needed: a
+    download manager has none; with one, it must be the owner's). Otherwise 404 `export_not_found`."""
+    data = await exports.download(svc(), g.user_id, parse_id(export_id, "export_id"), request.args.get("token"))
+    return Response(
+        data,
+        content_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="daira-data-{export_id}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -280,6 +280,13 @@ class MessageSentPayload(Payload):
     recipient_id: UUID
 
 
+class ExportRequestedPayload(Payload):
+    """A user asked for their data (models/privacy/exports.py); the row is committed."""
+
+    export_id: UUID
+    user_id: UUID
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
@@ -445,6 +452,13 @@ MESSAGES = Topic(
     doc="A direct message was stored, relayed from the PostgreSQL outbox after commit (the event id "
     "is the message id). Keyed by conversation. Live delivery does not wait for it (the API "
     "pushes to `user:<id>` after commit); consumed by the notifications agent.",
+)
+PRIVACY = Topic(
+    "privacy.requests",
+    key="user_id",
+    events={"export.requested": ExportRequestedPayload},
+    doc="PDPL requests of users, relayed from the PostgreSQL outbox after commit. Keyed by user. "
+    "The data_exports agent builds the archive of an `export.requested`.",
 )
 
 # Every Topic defined above, in definition order: defining one is enough to list it.

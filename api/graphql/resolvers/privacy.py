@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from ariadne import MutationType, QueryType
+from quart import request
 
-from api.auth import client
+from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
 from api.inputs.users import ConsentIn
 from models.accounts import consents
+from models.privacy import exports
 
 query = QueryType()
 mutation = MutationType()
@@ -28,6 +30,16 @@ async def resolve_grant_consent(_, info, purpose, version):
 @mutation.field("withdrawConsent")
 async def resolve_withdraw_consent(_, info, purpose):
     return await consents.withdraw(info.context["svc"], _user(info), purpose, client())
+
+
+@query.field("dataExport")
+async def resolve_data_export(_, info, id):
+    return await exports.status(info.context["svc"], _user(info), parse_id(id, "id"), base_url=request.host_url)
+
+
+@mutation.field("requestDataExport")
+async def resolve_request_data_export(_, info):
+    return await exports.request(info.context["svc"], _user(info), client())
 
 
 bindables = [query, mutation]

@@ -1,4 +1,4 @@
-"""privacy: consent records (what a user agreed to, which version, when; withdrawal)
+"""privacy: consent records (what a user agreed to, which version, when; withdrawal); data exports
 
 Revision ID: 0028
 Revises: 0020
@@ -34,9 +34,33 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("ended_at IS NULL"),
     )
+    op.create_table(
+        "data_exports",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("progress", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("object_key", sa.String(length=200), nullable=True),
+        sa.Column("error", sa.String(length=300), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_data_exports_user_id"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_exports")),
+    )
+    op.create_index(op.f("ix_data_exports_user_id"), "data_exports", ["user_id"])
+    # one export in progress per user (models/privacy/exports.py)
+    op.create_index(
+        "uq_data_exports_running",
+        "data_exports",
+        ["user_id"],
+        unique=True,
+        postgresql_where=sa.text("state IN ('pending', 'running')"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("data_exports")
     op.drop_index("uq_consents_active", table_name="consents")
     op.drop_index(op.f("ix_consents_user_id"), table_name="consents")
     op.drop_table("consents")
