@@ -154,6 +154,8 @@ async def download(svc: Services, viewer_id: UUID | None, export_id: UUID, token
         e is None
         or e.state != "ready"
         or e.object_key is None
+        or e.expires_at is None
+        or e.expires_at <= utcnow()
         or (viewer_id is not None and viewer_id != e.user_id)
         or not _verify(svc.settings, e, token)
     ):
