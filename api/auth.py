@@ -16,6 +16,7 @@ from models.accounts.sessions import Principal
 from models.core import audit, ratelimit
 from models.core.audit import Client
 from models.core.errors import DomainError
+from models.privacy import erasure
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -75,6 +76,16 @@ async def limit_register() -> None:
     await limit("register", svc().settings.rate_limit_register, [f"ip:{request.remote_addr}"])
 
 
+# What an account in its deletion grace period may still call (models/privacy/erasure.py).
+PENDING_DELETION_ALLOWED = frozenset({"privacy.cancel_deletion", "privacy.deletion_status", "auth.logout"})
+
+
+async def admit_pending_deletion(who: Principal) -> None:
+    """403 `account_pending_deletion` for every call but cancelling (and reading) the deletion."""
+    if request.endpoint not in PENDING_DELETION_ALLOWED:
+        await erasure.ensure_not_pending(svc(), who.user_id)
+
+
 def auth_required(func):
     """Authenticates the bearer token, counts the request against RATE_LIMIT_API (and a write
     against RATE_LIMIT_WRITE), and sets g.user_id, g.session_id."""
@@ -82,6 +93,7 @@ def auth_required(func):
     @wraps(func)
     async def wrapper(*args, **kwargs):
         who = await principal(bearer_token())
+        await admit_pending_deletion(who)
         g.user_id, g.session_id = who.user_id, who.session_id
         await limit_api(who)
         if request.method in WRITE_METHODS:
@@ -114,6 +126,7 @@ def optional_user(func):
             g.user_id, g.session_id = None, None
             await limit_anonymous()
         else:
+            await admit_pending_deletion(who)
             g.user_id, g.session_id = who.user_id, who.session_id
             await limit_api(who)
         return await func(*args, **kwargs)

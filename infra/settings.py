@@ -176,6 +176,8 @@ class Settings(BaseSettings):
         timedelta(days=30), validation_alias="NOTIFICATION_DEDUPE_RETENTION"
     )
     session_retention: timedelta = Field(timedelta(days=30), validation_alias="SESSION_RETENTION")
+    # Days between DELETE /users/me and the erasure; the user may cancel meanwhile (docs/privacy.md).
+    erasure_grace_days: float = Field(30, ge=0, validation_alias="ERASURE_GRACE_DAYS")
     # How long a finished data export can be downloaded; the archive is deleted after (docs/privacy.md).
     export_link_ttl: timedelta = Field(timedelta(days=2), validation_alias="EXPORT_LINK_TTL")
     otp_ttl: timedelta = Field(timedelta(minutes=5), validation_alias="OTP_TTL")

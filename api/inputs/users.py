@@ -39,3 +39,10 @@ class ConsentIn(Strict):
 
     purpose: str = Field(min_length=1, max_length=40)
     version: str = Field(min_length=1, max_length=20)
+
+
+class DeletionIn(Strict):
+    """Proof for deleting the account: the password, or a code sent to the proven phone (POST /auth/otp/send)."""
+
+    password: str | None = Field(None, max_length=200)
+    otp_code: str | None = Field(None, max_length=12)

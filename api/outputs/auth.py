@@ -110,3 +110,9 @@ class ExportOut(Open):
     finished_at: str | None
     expires_at: str | None  # of the download link
     download_url: str | None  # when ready and not expired
+
+
+class DeletionOut(Open):
+    state: str  # none | pending | erasing
+    requested_at: str | None
+    erase_after: str | None  # when the erasure starts; cancel before

@@ -1,4 +1,5 @@
-"""PDPL rights of the signed-in user (docs/privacy.md): /users/me/consents, /users/me/exports."""
+"""PDPL rights of the signed-in user (docs/privacy.md): /users/me/consents, /users/me/exports,
+DELETE /users/me and /users/me/deletion."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from quart import Blueprint, Response, g, request
 from quart_schema import document_response, tag, validate_request
 
 from api.auth import auth_required, client, optional_user, parse_id, svc
-from api.inputs.users import ConsentIn
+from api.inputs.users import ConsentIn, DeletionIn
 from api.outputs import errors
-from api.outputs.auth import ConsentGrantOut, ConsentsOut, ExportOut, ExportQueuedOut
+from api.outputs.auth import ConsentGrantOut, ConsentsOut, DeletionOut, ExportOut, ExportQueuedOut
 from api.outputs.platform import Binary
 from models.accounts import consents
-from models.privacy import exports
+from models.privacy import erasure, exports
 
 bp = Blueprint("privacy", __name__, url_prefix="/users/me")
 tag_privacy = tag(["privacy"])
@@ -89,3 +90,37 @@ async def download_export(export_id: str):
             "Cache-Control": "no-store",
         },
     )
+
+
+@bp.delete("")
+@tag_privacy
+@auth_required
+@validate_request(DeletionIn)
+@document_response(DeletionOut, 202)
+@errors(403)
+async def delete_account(data: DeletionIn):
+    """202 {"erase_after"}: the account is erased when ERASURE_GRACE_DAYS (30) have passed; until
+    then every other call answers 403 `account_pending_deletion` and POST
+    /users/me/deletion/cancel undoes it. Needs {"password"} or {"otp_code"} (a code sent to the
+    account's proven phone): otherwise 403 `fresh_proof_required`."""
+    return await erasure.request(svc(), g.user_id, password=data.password, otp_code=data.otp_code, client=client()), 202
+
+
+@bp.post("/deletion/cancel")
+@tag_privacy
+@auth_required
+@document_response(DeletionOut)
+@errors(409)
+async def cancel_deletion():
+    """Within the grace period the account is back as it was; nothing pending: 409
+    `erasure_not_pending`; already started: 409 `erasure_started`."""
+    return await erasure.cancel(svc(), g.user_id, client())
+
+
+@bp.get("/deletion")
+@tag_privacy
+@auth_required
+@document_response(DeletionOut)
+async def deletion_status():
+    """{"state": none|pending|erasing, "erase_after"}."""
+    return await erasure.status(svc(), g.user_id)

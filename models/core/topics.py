@@ -287,6 +287,12 @@ class ExportRequestedPayload(Payload):
     user_id: UUID
 
 
+class ErasureDuePayload(Payload):
+    """An account's grace period ended (models/privacy/erasure.py); its row is `erasing`."""
+
+    user_id: UUID
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
@@ -456,9 +462,10 @@ MESSAGES = Topic(
 PRIVACY = Topic(
     "privacy.requests",
     key="user_id",
-    events={"export.requested": ExportRequestedPayload},
+    events={"export.requested": ExportRequestedPayload, "account.erasure_due": ErasureDuePayload},
     doc="PDPL requests of users, relayed from the PostgreSQL outbox after commit. Keyed by user. "
-    "The data_exports agent builds the archive of an `export.requested`.",
+    "The data_exports agent builds the archive of an `export.requested`; the erasure agent erases "
+    "an account whose grace period ended (`account.erasure_due`, staged by jobs/erase_accounts.py).",
 )
 
 # Every Topic defined above, in definition order: defining one is enough to list it.

@@ -92,6 +92,10 @@ async def _follows(s: AsyncSession, svc: Services, user_id: UUID) -> list[dict]:
     return out
 
 
+async def _reactions(s: AsyncSession, svc: Services, user_id: UUID) -> list[dict]:
+    return [{"post_id": str(p), "type": kind} for p, kind in await svc.store.reactions_by_user(user_id)]
+
+
 async def _circles(s: AsyncSession, svc: Services, user_id: UUID) -> list[dict]:
     owned = await _all(s, select(Circle).where(Circle.owner_id == user_id).order_by(Circle.id))
     member = await _all(s, select(CircleMember).where(CircleMember.user_id == user_id))
@@ -125,6 +129,7 @@ SECTIONS: dict[str, Section] = {
     "posts": _posts,
     "comments": _comments,
     "messages_sent": _messages,
+    "reactions": _reactions,
     "follows": _follows,
     "circles": _circles,
     "wallet_transactions": _wallet,

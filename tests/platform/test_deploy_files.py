@@ -471,6 +471,7 @@ def test_workloads_run_known_commands_on_the_right_image():
         "jobs.reconcile_counters",
         "jobs.rebuild_recommendations",
         "jobs.retention",
+        "jobs.erase_accounts",
     }
     assert jobs == cronjobs
     for cj in k8s_kind("CronJob"):

@@ -12,8 +12,8 @@ from models.core.events import Event, received
 from models.privacy import exports
 from streams.agents.data_exports import data_exports
 from tests.support.client import code_of, gql
-from tests.support.factories import create_post, register
-from tests.support.waiting import wait_for
+from tests.support.factories import create_post, likes, register
+from tests.support.waiting import equals, wait_for
 from tests.support.wallet import fund
 
 
@@ -31,7 +31,10 @@ async def _user_with_data(client, svc) -> tuple[dict, dict]:
     )
     assert r.status_code == 201, r.text
     await fund(svc, u["user"]["id"], 1234)
-    return u, {"post_id": post_id, "comment_id": None}
+    r = await client.post("/interactions/reactions", json={"post_id": post_id, "type": "like"}, headers=u["headers"])
+    assert r.status_code == 202, r.text
+    await wait_for(lambda: equals(likes(client, u, post_id), 1), timeout=30, what="the like to be applied")
+    return u, {"post_id": post_id}
 
 
 def _archive(data: bytes) -> dict:
@@ -74,6 +77,7 @@ async def test_export_end_to_end(client, svc, worker):
     assert [c["body"] for c in archive["comments"]] == ["my comment"]
     assert [m["body"] for m in archive["messages_sent"]] == ["a private hello"]
     assert [t["amount"] for t in archive["wallet_transactions"]] == [1234]
+    assert archive["reactions"] == [{"post_id": made["post_id"], "type": "like"}]
     assert len(archive["sessions"]) == 1 and "token_hash" not in json.dumps(archive["sessions"])
 
     # after the link's expiry: 404, and retention removes the file

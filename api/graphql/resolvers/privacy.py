@@ -8,9 +8,9 @@ from quart import request
 from api.auth import client, parse_id
 from api.graphql.resolvers.common import current_user as _user
 from api.graphql.resolvers.common import validate as _validate
-from api.inputs.users import ConsentIn
+from api.inputs.users import ConsentIn, DeletionIn
 from models.accounts import consents
-from models.privacy import exports
+from models.privacy import erasure, exports
 
 query = QueryType()
 mutation = MutationType()
@@ -40,6 +40,29 @@ async def resolve_data_export(_, info, id):
 @mutation.field("requestDataExport")
 async def resolve_request_data_export(_, info):
     return await exports.request(info.context["svc"], _user(info), client())
+
+
+def _pending_or_user(info):
+    """The caller, also while their account is being deleted (only these two fields allow it)."""
+    return info.context.get("pending_deletion_user_id") or _user(info)
+
+
+@query.field("accountDeletion")
+async def resolve_account_deletion(_, info):
+    return await erasure.status(info.context["svc"], _pending_or_user(info))
+
+
+@mutation.field("requestAccountDeletion")
+async def resolve_request_account_deletion(_, info, password=None, otp_code=None):
+    data = _validate(DeletionIn, {"password": password, "otp_code": otp_code})
+    return await erasure.request(
+        info.context["svc"], _user(info), password=data.password, otp_code=data.otp_code, client=client()
+    )
+
+
+@mutation.field("cancelAccountDeletion")
+async def resolve_cancel_account_deletion(_, info):
+    return await erasure.cancel(info.context["svc"], _pending_or_user(info), client())
 
 
 bindables = [query, mutation]

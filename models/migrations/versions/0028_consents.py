@@ -1,4 +1,4 @@
-"""privacy: consent records (what a user agreed to, which version, when; withdrawal); data exports
+"""privacy: consent records (what a user agreed to, which version, when; withdrawal); data exports; account erasures
 
 Revision ID: 0028
 Revises: 0020
@@ -6,6 +6,7 @@ Revises: 0020
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0028"
 down_revision = "0020"
@@ -57,9 +58,21 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("state IN ('pending', 'running')"),
     )
+    op.create_table(
+        "account_erasures",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("erase_after", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("report", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_account_erasures")),
+    )
+    op.create_index(op.f("ix_account_erasures_erase_after"), "account_erasures", ["erase_after"])
 
 
 def downgrade() -> None:
+    op.drop_table("account_erasures")
     op.drop_table("data_exports")
     op.drop_index("uq_consents_active", table_name="consents")
     op.drop_index(op.f("ix_consents_user_id"), table_name="consents")
