@@ -142,18 +142,8 @@ async def request(
         out = _out(row)
         erase_after = row.erase_after
     await svc.redis.set(_flag(user_id), erase_after.timestamp())
-    # Open sockets of the account stop receiving: its sessions stay (to cancel), its sockets close.
-    async with svc.sessions() as s:
-        ids = list(
-            (
-                await s.scalars(
-                    select(sessions.AuthSession.id).where(
-                        sessions.AuthSession.user_id == user_id, sessions.AuthSession.revoked_at.is_(None)
-                    )
-                )
-            ).all()
-        )
-    await sessions.publish_revoked(svc, user_id, ids, "account_pending_deletion")
+    # Its sessions stay (to cancel); its open sockets close, new ones are refused.
+    await sessions.announce_ended(svc, user_id, None, "account_pending_deletion")
     return out
 
 
