@@ -14,7 +14,7 @@ ifeq ($(APP_ENV)$(NODE_ENV),)
 export APP_ENV := development
 endif
 
-.PHONY: lock vendor-docs test-deps run test lint bench migrate reconcile reconcile-payments outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
+.PHONY: lock vendor-docs test-deps run test lint bench migrate reconcile reconcile-payments retention erase-accounts outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
 
 # Exactly the lock's versions and hashes, nothing resolved (--no-deps: the lock already holds
 # every dependency, and pip's hash mode refuses an extra such as httpx[http2] otherwise), then
@@ -117,6 +117,14 @@ reconcile: $(STAMP)
 # Top-ups and cashouts pending for 10 min+ settled by asking the providers: make reconcile-payments [OLDER_THAN=1h]
 reconcile-payments: $(STAMP)
 	$(PY) -m jobs.reconcile_payments $(if $(OLDER_THAN),--older-than $(OLDER_THAN))
+
+# PDPL retention: audit log, notification dedupe rows, ended sessions, spent refresh tokens, stray OTP state (docs/privacy.md)
+retention: $(STAMP)
+	$(PY) -m jobs.retention
+
+# PDPL erasure: accounts past their grace period (ERASURE_GRACE_DAYS) go to the worker's erasure agent (docs/privacy.md)
+erase-accounts: $(STAMP)
+	$(PY) -m jobs.erase_accounts
 
 # Outbox rows the broker refused OUTBOX_MAX_ATTEMPTS times go back to the relay: make outbox-retry [TOPIC=content.posts]
 outbox-retry: $(STAMP)

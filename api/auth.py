@@ -17,6 +17,7 @@ from models.core import audit, ratelimit
 from models.core.audit import Client
 from models.core.errors import DomainError
 from models.moderation import sanctions
+from models.privacy import erasure
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Writes a suspended account may still make: ending its own sessions.
@@ -85,6 +86,16 @@ async def ensure_may_write(user_id: UUID) -> None:
     await sanctions.ensure_may_write(svc(), user_id)
 
 
+# What an account in its deletion grace period may still call (models/privacy/erasure.py).
+PENDING_DELETION_ALLOWED = frozenset({"privacy.cancel_deletion", "privacy.deletion_status", "auth.logout"})
+
+
+async def admit_pending_deletion(who: Principal) -> None:
+    """403 `account_pending_deletion` for every call but cancelling (and reading) the deletion."""
+    if request.endpoint not in PENDING_DELETION_ALLOWED:
+        await erasure.ensure_not_pending(svc(), who.user_id)
+
+
 def auth_required(func):
     """Authenticates the bearer token, counts the request against RATE_LIMIT_API (and a write
     against RATE_LIMIT_WRITE, then refuses it for a suspended account), and sets g.user_id,
@@ -93,6 +104,7 @@ def auth_required(func):
     @wraps(func)
     async def wrapper(*args, **kwargs):
         who = await principal(bearer_token())
+        await admit_pending_deletion(who)
         g.user_id, g.session_id = who.user_id, who.session_id
         await limit_api(who)
         if request.method in WRITE_METHODS:
@@ -127,6 +139,7 @@ def optional_user(func):
             g.user_id, g.session_id = None, None
             await limit_anonymous()
         else:
+            await admit_pending_deletion(who)
             g.user_id, g.session_id = who.user_id, who.session_id
             await limit_api(who)
         return await func(*args, **kwargs)

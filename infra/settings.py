@@ -182,6 +182,16 @@ class Settings(BaseSettings):
     # Phones without a "+country" prefix are read as numbers of this region (ISO 3166 alpha-2).
     phone_default_region: str = Field("EG", validation_alias="PHONE_DEFAULT_REGION", pattern=r"^[A-Z]{2}$")
     # One-time codes (WhatsApp OTP) and flash calls share these (models/accounts/phone_verification.py).
+    # Retention (PDPL; jobs/retention.py, docs/privacy.md): how long each kind of record is kept.
+    audit_retention: timedelta = Field(timedelta(days=365), validation_alias="AUDIT_RETENTION")
+    notification_dedupe_retention: timedelta = Field(
+        timedelta(days=30), validation_alias="NOTIFICATION_DEDUPE_RETENTION"
+    )
+    session_retention: timedelta = Field(timedelta(days=30), validation_alias="SESSION_RETENTION")
+    # Days between DELETE /users/me and the erasure; the user may cancel meanwhile (docs/privacy.md).
+    erasure_grace_days: float = Field(30, ge=0, validation_alias="ERASURE_GRACE_DAYS")
+    # How long a finished data export can be downloaded; the archive is deleted after (docs/privacy.md).
+    export_link_ttl: timedelta = Field(timedelta(days=2), validation_alias="EXPORT_LINK_TTL")
     otp_ttl: timedelta = Field(timedelta(minutes=5), validation_alias="OTP_TTL")
     otp_max_attempts: int = Field(5, ge=1, validation_alias="OTP_MAX_ATTEMPTS")
     otp_lockout: timedelta = Field(timedelta(minutes=15), validation_alias="OTP_LOCKOUT")

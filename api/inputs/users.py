@@ -32,3 +32,17 @@ class ProfilePatchIn(Strict):
 
 class RoleIn(Strict):
     role: Literal["user", "moderator", "admin"]
+
+
+class ConsentIn(Strict):
+    """Agreeing to a purpose's text: the version the user was shown (GET /users/me/consents)."""
+
+    purpose: str = Field(min_length=1, max_length=40)
+    version: str = Field(min_length=1, max_length=20)
+
+
+class DeletionIn(Strict):
+    """Proof for deleting the account: the password, or a code sent to the proven phone (POST /auth/otp/send)."""
+
+    password: str | None = Field(None, max_length=200)
+    otp_code: str | None = Field(None, max_length=12)

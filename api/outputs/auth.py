@@ -70,3 +70,49 @@ class EmailVerifiedOut(Open):
 
 class FreshOut(Open):
     fresh_until: int
+
+
+class ConsentRecordOut(Open):
+    version: str
+    granted_at: str
+    ended_at: str | None
+    end_reason: str | None  # withdrawn | replaced
+
+
+class ConsentGrantOut(ConsentRecordOut):
+    purpose: str
+
+
+class ConsentOut(Open):
+    purpose: str
+    description: str
+    required: bool
+    version: str  # of the current text
+    granted: bool  # to the current version
+    granted_version: str | None
+    history: list[ConsentRecordOut]
+
+
+class ConsentsOut(Open):
+    items: list[ConsentOut]
+
+
+class ExportQueuedOut(Open):
+    id: str
+    state: str  # pending
+
+
+class ExportOut(Open):
+    id: str
+    state: str  # pending | running | ready | failed
+    progress: int  # 0-100
+    created_at: str
+    finished_at: str | None
+    expires_at: str | None  # of the download link
+    download_url: str | None  # when ready and not expired
+
+
+class DeletionOut(Open):
+    state: str  # none | pending | erasing
+    requested_at: str | None
+    erase_after: str | None  # when the erasure starts; cancel before

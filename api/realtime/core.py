@@ -31,6 +31,7 @@ from models.content.posts import ensure_exists
 from models.core.errors import DomainError, NotFound
 from models.messaging import messages, presence
 from models.moderation import sanctions
+from models.privacy import erasure
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ _ENDED_MESSAGES = {
     "password_changed": "the password was changed; sign in again",
     "account_suspended": "this account is suspended",
     "account_banned": "this account is banned",
+    "account_pending_deletion": "this account is being deleted; cancel the deletion to use it again",
 }
 
 
@@ -376,6 +378,8 @@ def canonical(topic) -> str:
 
 async def _authenticate(svc, token: str | None) -> sessions.Principal:
     try:
-        return await sessions.authenticate(svc, token)
+        who = await sessions.authenticate(svc, token)
+        await erasure.ensure_not_pending(svc, who.user_id)
+        return who
     except DomainError as exc:
         raise RealtimeError(exc.code, exc.message, CLOSE_UNAUTHORIZED) from None

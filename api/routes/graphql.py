@@ -18,6 +18,7 @@ from api.outputs.platform import GraphQLOut, Html, PlainText
 from models.core.errors import DomainError, Unavailable
 from models.core.ratelimit import RateLimited
 from models.moderation import sanctions
+from models.privacy import erasure
 
 bp = Blueprint("graphql", __name__)
 log = logging.getLogger(__name__)
@@ -132,9 +133,14 @@ async def _run(data: dict, via_get: bool):
     data = {**data, "query": query}
     who, auth_error = None, None
     anonymous = not request.headers.get("Authorization")
+    pending_user_id = None
     if not anonymous:
         try:
             who = await principal(bearer_token())
+            if await erasure.pending_until(services, who.user_id) is not None:
+                # only cancelAccountDeletion / accountDeletion read it (resolvers/privacy.py)
+                pending_user_id, who = who.user_id, None
+                await erasure.ensure_not_pending(services, pending_user_id)
         except DomainError as exc:
             # raised by every field that reads the caller, public read fields included (401: refresh)
             auth_error = exc
@@ -167,6 +173,7 @@ async def _run(data: dict, via_get: bool):
         "user_id": who and who.user_id,
         "session_id": who and who.session_id,
         "auth_error": auth_error,
+        "pending_deletion_user_id": pending_user_id,
         "idempotency_key": request.headers.get("Idempotency-Key"),
         "base_url": request.host_url,  # media links (api/graphql/loaders.py)
     }

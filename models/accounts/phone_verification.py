@@ -412,3 +412,15 @@ def public_phone(user: User) -> dict:
         "phone": user.phone,
         "phone_verified_at": user.phone_verified_at.isoformat() if user.phone_verified_at else None,
     }
+
+
+async def prune_orphans(svc: Services) -> int:
+    """Delete `phonever:*` keys that have no expiry. Every key is written with one (OTP_TTL,
+    OTP_LOCKOUT, OTP_RESEND_COOLDOWN); a key can still lose it when a write lands just after it
+    expired (giving back an attempt after a provider error re-creates the hash without a TTL).
+    Run by jobs/retention.py; SCAN, so it never blocks Redis."""
+    n = 0
+    async for key in svc.redis.scan_iter(match="phonever:*", count=500):
+        if await svc.redis.ttl(key) == -1:
+            n += await svc.redis.delete(key)
+    return n

@@ -30,7 +30,7 @@ from uuid import UUID
 
 import jwt
 import orjson
-from sqlalchemy import DateTime, ForeignKey, String, select, update
+from sqlalchemy import CursorResult, DateTime, ForeignKey, String, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -379,3 +379,27 @@ async def list_sessions(
         "items": [_session_out(r, current) for r in rows],
         "next_cursor": cursors.encode_ids(rows[-1].id) if more else None,
     }
+
+
+# --- retention (jobs/retention.py, docs/privacy.md) -------------------------------------------
+
+
+async def prune(s: AsyncSession, before: datetime, *, batch: int = 5000) -> tuple[int, int]:
+    """Delete one batch of sessions that ended (revoked, or their refresh token expired) before
+    `before`, with their refresh tokens, then one batch of spent refresh tokens of live sessions
+    that expired before `before`. Returns (sessions, tokens). Until then a spent token replayed
+    is still caught as reuse (`refresh`); after, it is only an unknown token."""
+    ended = (
+        select(AuthSession.id).where(or_(AuthSession.revoked_at < before, AuthSession.expires_at < before)).limit(batch)
+    )
+    sessions = cast(CursorResult, await s.execute(delete(AuthSession).where(AuthSession.id.in_(ended)))).rowcount or 0
+    spent = (
+        select(RefreshToken.id)
+        .where(
+            RefreshToken.expires_at < before,
+            or_(RefreshToken.used_at.is_not(None), RefreshToken.revoked_at.is_not(None)),
+        )
+        .limit(batch)
+    )
+    tokens = cast(CursorResult, await s.execute(delete(RefreshToken).where(RefreshToken.id.in_(spent)))).rowcount or 0
+    return sessions, tokens

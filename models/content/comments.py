@@ -195,28 +195,55 @@ async def delete(svc: Services, *, user_id: UUID, comment_id: UUID) -> int:
     if user_id not in (c.author_id, post.author_id):
         raise Forbidden("only its author or the post's author can delete a comment", code="not_comment_author")
     async with outbox.transaction(svc) as s:
-        # Comment writes on this post wait (the insert's foreign-key check), so the subtree read
-        # here is exactly what the cascade deletes: every deleted reply gets its event.
-        await s.execute(select(Post.id).where(Post.id == c.post_id).with_for_update())
-        doomed = (await s.execute(_SUBTREE, {"id": comment_id})).all()
-        if not doomed:
-            raise NotFound("no such comment", code="comment_not_found")
-        await s.execute(cast(Table, Comment.__table__).delete().where(Comment.id == comment_id))
-        for cid, author in doomed:
-            outbox.stage(
-                s,
-                Event(
-                    DELETED,
-                    {
-                        "comment_id": str(cid),
-                        "post_id": str(c.post_id),
-                        "author_id": str(author),
-                        "deleted_by": str(user_id),
-                    },
-                    actor=user_id,
-                ),
-            )
+        n = await _delete_subtree(s, c.post_id, comment_id, user_id)
+    if not n:
+        raise NotFound("no such comment", code="comment_not_found")
+    return n
+
+
+async def _delete_subtree(s, post_id: UUID, comment_id: UUID, actor: UUID | None) -> int:
+    # Comment writes on this post wait (the insert's foreign-key check), so the subtree read
+    # here is exactly what the cascade deletes: every deleted reply gets its event.
+    await s.execute(select(Post.id).where(Post.id == post_id).with_for_update())
+    doomed = (await s.execute(_SUBTREE, {"id": comment_id})).all()
+    if not doomed:
+        return 0
+    await s.execute(cast(Table, Comment.__table__).delete().where(Comment.id == comment_id))
+    for cid, author in doomed:
+        outbox.stage(
+            s,
+            Event(
+                DELETED,
+                {
+                    "comment_id": str(cid),
+                    "post_id": str(post_id),
+                    "author_id": str(author),
+                    "deleted_by": str(actor or author),
+                },
+                actor=actor,
+            ),
+        )
     return len(doomed)
+
+
+async def erase_by_author(svc: Services, author_id: UUID) -> int:
+    """Every comment of an account being erased, with their replies, whatever the account may
+    still see (models/privacy/erasing.py); one transaction per thread. Returns how many went."""
+    total = 0
+    while True:
+        async with svc.sessions() as s:
+            row = (
+                await s.execute(
+                    select(Comment.id, Comment.post_id)
+                    .where(Comment.author_id == author_id)
+                    .order_by(Comment.id)
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return total
+        async with outbox.transaction(svc) as s:
+            total += await _delete_subtree(s, row.post_id, row.id, None)
 
 
 async def _page(svc: Services, where, newest_first: bool, cursor: str | None, limit: int) -> dict:

@@ -15,10 +15,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypedDict, Unpack
+from typing import TypedDict, Unpack, cast
 from uuid import UUID
 
-from sqlalchemy import DateTime, String, Uuid
+from sqlalchemy import CursorResult, DateTime, String, Uuid, delete, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -91,3 +91,10 @@ async def record(svc: CoreServices, action: str, client: Client | None, **about:
     """Its own insert, for an event that changes no state."""
     async with svc.sessions() as s, s.begin():
         stage(s, action, client, **about)
+
+
+async def prune(s: AsyncSession, before: datetime, *, batch: int = 5000) -> int:
+    """Delete one batch of records older than `before` (AUDIT_RETENTION, jobs/retention.py)."""
+    old = select(AuditLog.id).where(AuditLog.at < before).order_by(AuditLog.at).limit(batch)
+    res = cast(CursorResult, await s.execute(delete(AuditLog).where(AuditLog.id.in_(old))))
+    return res.rowcount or 0

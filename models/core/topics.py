@@ -342,6 +342,19 @@ class MessageRequestPayload(Payload):
     conversation_id: UUID | None = None
 
 
+class ExportRequestedPayload(Payload):
+    """A user asked for their data (models/privacy/exports.py); the row is committed."""
+
+    export_id: UUID
+    user_id: UUID
+
+
+class ErasureDuePayload(Payload):
+    """An account's grace period ended (models/privacy/erasure.py); its row is `erasing`."""
+
+    user_id: UUID
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
@@ -548,6 +561,14 @@ MESSAGE_REQUESTS = Topic(
     "or the recipient accepted or declined it; relayed from the PostgreSQL outbox after commit. "
     "Keyed by recipient. Live delivery does not wait for it (the API pushes `message_request.*` "
     "after commit); no agent consumes it yet (the log for analytics and abuse review).",
+)
+PRIVACY = Topic(
+    "privacy.requests",
+    key="user_id",
+    events={"export.requested": ExportRequestedPayload, "account.erasure_due": ErasureDuePayload},
+    doc="PDPL requests of users, relayed from the PostgreSQL outbox after commit. Keyed by user. "
+    "The data_exports agent builds the archive of an `export.requested`; the erasure agent erases "
+    "an account whose grace period ended (`account.erasure_due`, staged by jobs/erase_accounts.py).",
 )
 
 # Every Topic defined above, in definition order: defining one is enough to list it.

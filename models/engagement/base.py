@@ -115,6 +115,10 @@ class EngagementStore(Protocol):
     async def reactions_of(self, user_id: UUID, post_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
         """The user's active reaction types per post (posts without one are absent)."""
 
+    async def reactions_by_user(self, user_id: UUID) -> list[tuple[UUID, str]]:
+        """(post, type) of every active reaction of the user (export, erasure; not a hot path)."""
+        ...
+
     async def following_among(self, follower_id: UUID, followee_ids: Sequence[UUID]) -> set[UUID]:
         """Which of `followee_ids` the follower actively follows."""
 

@@ -171,6 +171,8 @@ STATEMENTS: dict[str, str] = {
     "user_edges": "SELECT type, active FROM reaction_edges WHERE post_id = ? AND user_id = ?",
     "post_edges": "SELECT user_id, type, active, last_event_id FROM reaction_edges WHERE post_id = ?",
     "scan_edges": "SELECT post_id, type, active FROM reaction_edges",
+    # a user's reactions (export, erasure): rare, so a filtered scan rather than a second table
+    "edges_of_user": "SELECT post_id, type, active FROM reaction_edges WHERE user_id = ? ALLOW FILTERING",
     "scan_counters": "SELECT post_id, kind, count FROM post_counters",
     "read_follow": "SELECT active, last_event_id, since, write_id FROM follow_edges "
     "WHERE follower_id = ? AND followee_id = ?",
@@ -205,6 +207,7 @@ _IDEMPOTENT = {
     "post_counters",
     "post_edges",
     "scan_edges",
+    "edges_of_user",
     "scan_counters",
     "read_follow",
     "add_follower",
@@ -299,6 +302,7 @@ class CqlEngagementStore(FollowLists):
     _q_user_edges: PreparedStatement
     _q_post_edges: PreparedStatement
     _q_scan_edges: PreparedStatement
+    _q_edges_of_user: PreparedStatement
     _q_scan_counters: PreparedStatement
     _q_read_follow: PreparedStatement
     _q_insert_follow: PreparedStatement
@@ -792,6 +796,10 @@ class CqlEngagementStore(FollowLists):
         unique = list(dict.fromkeys(post_ids))
         results = await self._run_all(self._bounded(self._user_reactions, p, user_id) for p in unique)
         return {p: kinds for p, kinds in zip(unique, results) if kinds}
+
+    async def reactions_by_user(self, user_id: UUID) -> list[tuple[UUID, str]]:
+        rows = self._pages(self._q_edges_of_user, (user_id,))
+        return sorted([(r["post_id"], r["type"]) async for r in rows if r["active"]])
 
     async def following_among(self, follower_id: UUID, followee_ids: Sequence[UUID]) -> set[UUID]:
         unique = list(dict.fromkeys(followee_ids))

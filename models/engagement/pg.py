@@ -337,6 +337,13 @@ class PgEngagementStore(base.FollowLists):
             out.setdefault(post_id, []).append(kind)
         return out
 
+    async def reactions_by_user(self, user_id: UUID) -> list[tuple[UUID, str]]:
+        async with self._connection() as apg:
+            rows = await apg.fetch(
+                "SELECT post_id, type FROM reaction_edges WHERE user_id = $1 AND active ORDER BY post_id, type", user_id
+            )
+        return [(r[0], r[1]) for r in rows]
+
     async def following_among(self, follower_id: UUID, followee_ids: Sequence[UUID]) -> set[UUID]:
         if not followee_ids:
             return set()

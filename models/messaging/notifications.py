@@ -52,7 +52,7 @@ from models.content.posts import Post
 from models.core import cursors
 from models.core.base import Base, utcnow
 from models.core.errors import DomainError
-from models.core.events import Received, new_id
+from models.core.events import Received, new_id, uuid7_at
 from models.core.topics import (
     CommentPayload,
     FollowPayload,
@@ -68,6 +68,8 @@ from models.social.lookups import people
 from models.social.mutes import Mute
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from infra.services import Services
 
 log = logging.getLogger(__name__)
@@ -522,3 +524,21 @@ async def mark_target_read(svc: Services, user_id: UUID, kind: str, target_id: U
             )
             .values(read_at=utcnow())
         )
+
+
+async def prune_dedupe(s: AsyncSession, before: datetime, *, batch: int = 5000) -> int:
+    """Delete one batch of event→notification rows for events older than `before`. They only
+    make a redelivered event a no-op; an event older than the topics' retention is never
+    redelivered (docs/privacy.md). The event id is a UUIDv7, so its time is its order."""
+    old = (
+        select(NotificationEvent.event_id, NotificationEvent.recipient_id)
+        .where(NotificationEvent.event_id < uuid7_at(before.timestamp()))
+        .limit(batch)
+    )
+    res = cast(
+        CursorResult,
+        await s.execute(
+            delete(NotificationEvent).where(tuple_(NotificationEvent.event_id, NotificationEvent.recipient_id).in_(old))
+        ),
+    )
+    return res.rowcount or 0

@@ -466,7 +466,13 @@ def test_workloads_run_known_commands_on_the_right_image():
         for c in k8s_kind("CronJob")
         for m in python_modules(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"])
     }
-    assert cronjobs == {"jobs.renew_subscriptions", "jobs.reconcile_counters", "jobs.rebuild_recommendations"}
+    assert cronjobs == {
+        "jobs.renew_subscriptions",
+        "jobs.reconcile_counters",
+        "jobs.rebuild_recommendations",
+        "jobs.retention",
+        "jobs.erase_accounts",
+    }
     assert jobs == cronjobs
     for cj in k8s_kind("CronJob"):
         assert cj["spec"]["concurrencyPolicy"] == "Forbid"
