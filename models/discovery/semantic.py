@@ -9,7 +9,8 @@ so the API asks and the worker answers (docs/search.md#semantic-matches):
   the caller serves text only and says so.
 - Worker (`serve`, run by streams/agents/semantic_search.py): BRPOP the requests, take any
   others queued with them, drop those whose deadline passed (nobody waits for them any more),
-  embed the texts in one call (ml/embeddings, the model the embeddings agent already loaded),
+  embed the texts in one call (ml/embeddings: the model the embeddings agent already loaded, on a
+  thread of its own so a query never queues behind an indexing batch),
   search Qdrant `videos` (point id = post id) and RPUSH `[[post_id, cosine], ...]` (cosine >=
   SEARCH_SEMANTIC_MIN_SCORE, best first) on each reply key, which expires after 10 s.
 
@@ -89,7 +90,7 @@ async def answer(redis: aioredis.Redis, settings: Settings, requests: list[dict]
         return 0
     vecs = vectors.shared(settings)
     await vecs.ensure(VIDEOS, USERS)
-    emb = await embeddings.aencode([r["text"] for r in live], settings.recs_embed_batch)
+    emb = await embeddings.aencode_queries([r["text"] for r in live])
     k = max(int(r.get("k") or settings.search_semantic_k) for r in live)
     found = await vecs.search_many(VIDEOS, list(emb), k, [])
     floor = settings.search_semantic_min_score
