@@ -402,7 +402,8 @@ async def _hybrid_page(
         next_cursor = None
     else:
         after = after or (snap["after"][0], UUID(snap["after"][1]))
-        rest, next_after = [], after
+        rest: list[dict] = []
+        next_after = after
         if len(items) < limit:
             skip = frozenset(UUID(i) for i in snap["sem"])
             rest, next_after = await _text_page(svc, viewer_id, snap["q"], after, limit - len(items), skip)

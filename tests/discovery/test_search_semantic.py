@@ -34,7 +34,9 @@ async def found(client, q: str, u: dict | None = None, **params) -> dict:
 
 
 def created(post_id: str, u: dict) -> Event:
-    return Event("post.created", {"post_id": post_id, "author_id": str(u["id"]), "caption": "x"})
+    return Event(
+        "post.created", {"post_id": post_id, "author_id": str(u["id"]), "visibility": "public", "caption": "x"}
+    )
 
 
 def ids_of(page: dict) -> list[str]:
