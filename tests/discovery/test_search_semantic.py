@@ -136,11 +136,11 @@ async def test_without_the_worker_text_only_and_said(client, worker, redis, svc)
     assert worker.proc is not None
     worker.proc.stop()
     assert not await redis.exists(semantic.ALIVE)  # the service left on its way out
-    page = await found(client, f"exercise routine {t}")
+    page = await found(client, f"workout {t}")
     assert page["semantic"] is False and p in ids_of(page)  # the text half still answers
     # a worker that announced itself but does not answer: the API waits SEARCH_SEMANTIC_TIMEOUT, then text only
     await redis.set(semantic.ALIVE, "1", ex=5)
-    page = await found(client, f"exercise routine {t}")
+    page = await found(client, f"workout {t}")
     assert page["semantic"] is False
     assert p in ids_of(page)  # the text hit is served
     await redis.delete(semantic.ALIVE)
