@@ -443,8 +443,9 @@ class Settings(BaseSettings):
     # Posts search merges full-text hits with caption-embedding neighbours that the stream worker
     # finds (it owns the model and Qdrant); off: text only.
     search_semantic: bool = Field(True, validation_alias="SEARCH_SEMANTIC")
-    # How long the API waits for the worker's answer before serving text only (milliseconds).
-    search_semantic_timeout_ms: int = Field(300, ge=10, le=5000, validation_alias="SEARCH_SEMANTIC_TIMEOUT")
+    # How long the API waits for the worker's answer before serving text only (milliseconds);
+    # below the Redis client's 5 s socket timeout (infra/services.py).
+    search_semantic_timeout_ms: int = Field(300, ge=10, le=4000, validation_alias="SEARCH_SEMANTIC_TIMEOUT")
     search_semantic_k: int = Field(50, ge=1, le=500, validation_alias="SEARCH_SEMANTIC_K")
     # Cosine similarity below which a neighbour is not a match (all-MiniLM-L6-v2: paraphrases
     # score 0.4-0.8, unrelated captions 0-0.3).

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import orjson
+from redis.exceptions import RedisError
 
 from models.core.events import new_id
 
@@ -69,7 +70,11 @@ async def neighbours(svc: Services, q: str, k: int | None = None) -> list[tuple[
     alive, *_ = await pipe.execute()
     if not alive:
         return None
-    answer = await redis.blpop([reply_key(rid)], timeout=timeout)
+    try:
+        answer = await redis.blpop([reply_key(rid)], timeout=timeout)
+    except RedisError as exc:  # e.g. the client's socket timeout: text only, as for no answer
+        log.warning("semantic search: no answer", extra={"error": repr(exc)})
+        return None
     if answer is None:
         return None
     return [(UUID(pid), float(score)) for pid, score in orjson.loads(answer[1])]
