@@ -486,14 +486,14 @@ async def search(
     base_url: str = "",
     mode: str | None = None,
 ) -> dict:
-    """GET /search and GraphQL `search`: {"items", "next_cursor", "semantic"}. `mode` (posts):
+    """GET /search and GraphQL `search`: {"items", "next_cursor"}, and for posts "semantic". `mode` (posts):
     hybrid (the default: text and semantic matches fused, when the worker answers in time) or
     text. `semantic` says whether semantic matches were merged. 400 invalid_type, invalid_query
     (empty or over 200 characters), invalid_mode, invalid_cursor; 410 cursor_expired."""
     kind = checked_type(type)
     query = checked_query(q)
     if kind == "hashtags":
-        return {**await _hashtags(svc, query, cursor, limit), "semantic": False}
+        return await _hashtags(svc, query, cursor, limit)
     if kind == "users":
-        return {**await _users(svc, viewer_id, query, _decode(cursor), limit, base_url), "semantic": False}
+        return await _users(svc, viewer_id, query, _decode(cursor), limit, base_url)
     return await _posts_search(svc, viewer_id, query, cursor, limit, checked_mode(mode))

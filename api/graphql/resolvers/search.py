@@ -28,7 +28,7 @@ async def resolve_search(_, info, q, type, cursor=None, limit=20, mode=None):
         "posts": [],
         "hashtags": [],
         "next_cursor": page["next_cursor"],
-        "semantic": page["semantic"],
+        "semantic": page.get("semantic", False),
     }
     if a.type == "posts":
         out["posts"] = (await post_view.refresh_page(svc, viewer, page, key=None))["items"]
