@@ -482,6 +482,21 @@ class Settings(BaseSettings):
     def _recs_duration(cls, v):
         return parse_duration(v)
 
+    # --- search: the semantic half (models/discovery/semantic.py, docs/search.md) ---
+    # Posts search merges full-text hits with caption-embedding neighbours that the stream worker
+    # finds (it owns the model and Qdrant); off: text only.
+    search_semantic: bool = Field(True, validation_alias="SEARCH_SEMANTIC")
+    # How long the API waits for the worker's answer before serving text only (milliseconds);
+    # below the Redis client's 5 s socket timeout (infra/services.py).
+    search_semantic_timeout_ms: int = Field(300, ge=10, le=4000, validation_alias="SEARCH_SEMANTIC_TIMEOUT")
+    search_semantic_k: int = Field(50, ge=1, le=500, validation_alias="SEARCH_SEMANTIC_K")
+    # Cosine similarity below which a neighbour is not a match (all-MiniLM-L6-v2: paraphrases
+    # score 0.4-0.8, unrelated captions 0-0.3).
+    search_semantic_min_score: float = Field(0.35, ge=-1, le=1, validation_alias="SEARCH_SEMANTIC_MIN_SCORE")
+    # Text hits fused with the semantic ones on a first page; further text hits follow the fused list.
+    search_hybrid_candidates: int = Field(200, ge=10, le=2000, validation_alias="SEARCH_HYBRID_CANDIDATES")
+    search_snapshot_ttl_s: int = Field(900, ge=10, validation_alias="SEARCH_SNAPSHOT_TTL")
+
     max_body_bytes: int = Field(256 * 1024, validation_alias="MAX_BODY_BYTES")
     # Comma-separated CIDRs of the proxies whose X-Forwarded-For is believed (api/client_ip.py).
     trusted_proxies: str = Field("", validation_alias="TRUSTED_PROXIES")

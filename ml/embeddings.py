@@ -19,6 +19,9 @@ DIM = 384
 _model = None
 _lock = threading.Lock()
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings")
+# Search queries (a few words, awaited by a user) get their own thread, so they never queue
+# behind an indexing batch of hundreds of captions on the one above.
+_query_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings-query")
 
 
 def model():
@@ -56,6 +59,11 @@ def encode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
 async def aencode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     """encode() on the embeddings thread."""
     return await asyncio.get_running_loop().run_in_executor(_executor, encode, texts, batch_size)
+
+
+async def aencode_queries(texts: Sequence[str]) -> np.ndarray:
+    """encode() of search queries, on their own thread (models/discovery/semantic.py)."""
+    return await asyncio.get_running_loop().run_in_executor(_query_executor, encode, texts, 64)
 
 
 def warm(_settings=None) -> None:

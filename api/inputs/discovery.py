@@ -39,6 +39,8 @@ class SearchIn(Strict):
     type: str | None = None
     cursor: str | None = Field(None, max_length=400)
     limit: int = Field(20, ge=1, le=50)
+    # posts: hybrid (default) or text (models/discovery/search.py checks it: 400 invalid_mode)
+    mode: str | None = None
 
 
 class HashtagPostsIn(Strict):

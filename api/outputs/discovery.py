@@ -33,7 +33,11 @@ class InterestsOut(Open):
 
 class SearchPage(Page[dict[str, Any]]):
     """type=users: the post view's `author` objects; posts: post views (docs/feeds.md#the-post-view);
-    hashtags: {"tag", "post_count"}. Best match first (docs/search.md)."""
+    hashtags: {"tag", "post_count"}. Best match first (docs/search.md). `semantic`: whether
+    caption-embedding matches were merged into these posts (false: text only, because mode=text,
+    SEARCH_SEMANTIC=false, or the worker did not answer in time; always false for users and hashtags)."""
+
+    semantic: bool = False
 
 
 class TrendingHashtagOut(Open):

@@ -21,10 +21,11 @@ bp = Blueprint("search", __name__)
 @document_response(SearchPage)
 async def search_route(query_args: SearchIn):
     """Search (`type` required: users | posts | hashtags; `q`: 1-200 characters). Anonymous
-    callers see what anyone may (public posts). {"items", "next_cursor"}."""
+    callers see what anyone may (public posts). Posts: `mode` hybrid (default: full text fused
+    with caption-embedding matches) or text. {"items", "next_cursor", "semantic"}."""
     a = query_args
     page = await search.search(
-        svc(), g.user_id, q=a.q, type=a.type, cursor=a.cursor, limit=a.limit, base_url=request.host_url
+        svc(), g.user_id, q=a.q, type=a.type, cursor=a.cursor, limit=a.limit, base_url=request.host_url, mode=a.mode
     )
     if a.type == "posts":
         return await post_view.render_page(svc(), g.user_id, page, base_url=request.host_url, key=None)

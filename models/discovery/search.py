@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+import orjson
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Table, Uuid, bindparam, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 
@@ -31,14 +32,17 @@ from models.content.posts import public
 from models.core import cursors
 from models.core.base import Base
 from models.core.errors import DomainError
+from models.core.events import new_id
 from models.core.text import hashtags as parse_hashtags
 from models.core.text import normalize, normalize_tag
-from models.discovery import hashtags
+from models.discovery import hashtags, semantic
+from models.discovery.recommendations import CursorExpired
 
 if TYPE_CHECKING:
     from infra.services import Services
 
 TYPES = ("users", "posts", "hashtags")
+MODES = ("text", "hybrid")
 MAX_QUERY = 200
 MAX_ROUNDS = 4  # post pages refilled at most this often when visibility drops candidates
 
@@ -72,6 +76,14 @@ def checked_query(q: str | None) -> str:
     if len(q) > MAX_QUERY:
         raise invalid_query(f"q must be at most {MAX_QUERY} characters")
     return q
+
+
+def checked_mode(mode: str | None) -> str:
+    if mode is None:
+        return "hybrid"
+    if mode not in MODES:
+        raise DomainError(f"mode must be one of {', '.join(MODES)}", code="invalid_mode")
+    return mode
 
 
 def checked_type(kind: str | None) -> str:
@@ -226,9 +238,13 @@ LIMIT :n
 """
 
 
-async def _posts(svc: Services, viewer_id: UUID | None, q: str, after, limit: int) -> dict:
-    """Ranked matches, then the visibility rule on each page of candidates (followers-only,
-    circle and subscriber posts, videos not ready yet); refilled until the page is full."""
+async def _text_page(
+    svc: Services, viewer_id: UUID | None, q: str, after, limit: int, skip: frozenset[UUID] = frozenset()
+) -> tuple[list[dict], tuple[float, UUID] | None]:
+    """Ranked text matches after the keyset `after`, then the visibility rule on each page of
+    candidates (followers-only, circle and subscriber posts, videos not ready yet); refilled
+    until the page is full. `skip`: ids already served (a hybrid list's semantic part).
+    Returns the page and the keyset to go on from (None: the end)."""
     nq = normalize(q)
     items: list[dict] = []
     last = after
@@ -238,8 +254,9 @@ async def _posts(svc: Services, viewer_id: UUID | None, q: str, after, limit: in
         params = {"q": nq, "me": viewer_id, "after_score": last and last[0], "after_id": last and last[1], "n": want}
         async with svc.sessions() as s:
             rows = list((await s.execute(text(_POSTS), params)).all())
-        found = await load_posts(svc, [r.id for r in rows])
-        posts = [(r, found[r.id]) for r in rows if r.id in found]
+        rows_kept = [r for r in rows if r.id not in skip]
+        found = await load_posts(svc, [r.id for r in rows_kept])
+        posts = [(r, found[r.id]) for r in rows_kept if r.id in found]
         ok = await visibility.visible_among(svc, viewer_id, [p for _, p in posts])
         items += [{**public(p), "_at": (r.score, r.id)} for (r, p), yes in zip(posts, ok) if yes]
         if rows:
@@ -249,15 +266,166 @@ async def _posts(svc: Services, viewer_id: UUID | None, q: str, after, limit: in
         if len(rows) < want:
             exhausted = True
             break
-    next_cursor = None
+    next_after = None
     if len(items) > limit:
-        next_cursor = _encode(*items[limit - 1]["_at"])
+        next_after = items[limit - 1]["_at"]
     elif not exhausted and last is not None:
-        next_cursor = _encode(*last)  # the rounds ran out first: a short page, then on from there
+        next_after = last  # the rounds ran out first: a short page, then on from there
     items = items[:limit]
     for it in items:
         it.pop("_at")
-    return {"items": items, "next_cursor": next_cursor}
+    return items, next_after
+
+
+async def _posts(svc: Services, viewer_id: UUID | None, q: str, after, limit: int) -> dict:
+    """Text only: keyset cursors (score, id)."""
+    items, next_after = await _text_page(svc, viewer_id, q, after, limit)
+    return {"items": items, "next_cursor": _encode(*next_after) if next_after else None, "semantic": False}
+
+
+# --- posts, hybrid: text hits fused with the worker's caption-embedding neighbours ---
+
+RRF_K = 60  # reciprocal rank fusion: 1 / (RRF_K + rank) per list a post is in
+
+_ELIGIBLE = text(f"""
+SELECT p.id FROM posts p LEFT JOIN post_search s ON s.post_id = p.id
+WHERE p.id = ANY(:ids) AND NOT coalesce(s.removed, false)
+  AND (p.expires_at IS NULL OR p.expires_at > now())
+  AND (p.visibility = 'public' OR CAST(:me AS uuid) IS NOT NULL)
+  AND (CAST(:me AS uuid) IS NULL OR p.author_id NOT IN (
+        {_EXCLUDED} UNION ALL SELECT muted_id FROM mutes WHERE muter_id = :me))
+""").bindparams(bindparam("ids", type_=ARRAY(Uuid())))
+
+
+async def _eligible(svc: Services, viewer_id: UUID | None, ids: Sequence[UUID]) -> set[UUID]:
+    """The SQL half of the text hits' filter, for ids from elsewhere: not removed by moderation,
+    not expired, public for anonymous callers, no blocked or muted author."""
+    if not ids:
+        return set()
+    async with svc.sessions() as s:
+        return set((await s.execute(_ELIGIBLE, {"ids": list(ids), "me": viewer_id})).scalars())
+
+
+def fuse(text_ids: Sequence[UUID], semantic_ids: Sequence[UUID]) -> list[UUID]:
+    """Reciprocal rank fusion of two ranked lists (ties: the better text rank, then id)."""
+    score: dict[UUID, float] = {}
+    for ranked in (text_ids, semantic_ids):
+        for rank, pid in enumerate(ranked, 1):
+            score[pid] = score.get(pid, 0.0) + 1 / (RRF_K + rank)
+    text_rank = {pid: i for i, pid in enumerate(text_ids)}
+    return sorted(score, key=lambda pid: (-score[pid], text_rank.get(pid, len(text_ids)), pid))
+
+
+def _snapshot_key(sid: str) -> str:
+    return f"search:snap:{sid}"
+
+
+def _encode_hybrid(sid: str, pos: int, after: tuple[float, UUID] | None) -> str:
+    raw = b"h" + bytes.fromhex(sid) + pos.to_bytes(4, "big")
+    if after is not None:
+        raw += struct.pack(">d", after[0]) + after[1].bytes
+    return cursors.encode(raw)
+
+
+def _decode_hybrid(raw: bytes) -> tuple[str, int, tuple[float, UUID] | None]:
+    if len(raw) not in (21, 45) or raw[:1] != b"h":
+        raise cursors.invalid()
+    after = (struct.unpack(">d", raw[21:29])[0], UUID(bytes=raw[29:])) if len(raw) == 45 else None
+    return raw[1:17].hex(), int.from_bytes(raw[17:21], "big"), after
+
+
+async def _hybrid_first(
+    svc: Services, viewer_id: UUID | None, q: str, hits: list[tuple[UUID, float]], limit: int
+) -> dict:
+    """A first hybrid page: rank up to SEARCH_HYBRID_CANDIDATES text hits (filtered in SQL as
+    always) and the semantic hits that pass the same filter, fuse them, store the fused list
+    (the snapshot) and serve its first page."""
+    cfg = svc.settings
+    n = cfg.search_hybrid_candidates
+    params = {"q": normalize(q), "me": viewer_id, "after_score": None, "after_id": None, "n": n + 1}
+    async with svc.sessions() as s:
+        rows = list((await s.execute(text(_POSTS), params)).all())
+    more_text, rows = len(rows) > n, rows[:n]
+    ok = await _eligible(svc, viewer_id, [pid for pid, _ in hits])
+    semantic_ids = [pid for pid, _ in hits if pid in ok]
+    snap = {
+        "q": normalize(q),
+        "v": str(viewer_id) if viewer_id else None,
+        "ids": [str(i) for i in fuse([r.id for r in rows], semantic_ids)],
+        "sem": [str(i) for i in semantic_ids],
+        "after": [rows[-1].score, str(rows[-1].id)] if more_text else None,
+    }
+    sid = new_id().hex
+    await svc.redis.set(_snapshot_key(sid), orjson.dumps(snap), ex=cfg.search_snapshot_ttl_s)
+    return await _hybrid_page(svc, viewer_id, snap, sid, 0, None, limit)
+
+
+async def _hybrid_next(svc: Services, viewer_id: UUID | None, q: str, raw: bytes, limit: int) -> dict:
+    sid, pos, after = _decode_hybrid(raw)
+    data = await svc.redis.get(_snapshot_key(sid))
+    if data is None:
+        raise CursorExpired("this list expired; search again without a cursor")
+    snap = orjson.loads(data)
+    if snap["v"] != (str(viewer_id) if viewer_id else None) or snap["q"] != normalize(q) or pos > len(snap["ids"]):
+        raise cursors.invalid()
+    return await _hybrid_page(svc, viewer_id, snap, sid, pos, after, limit)
+
+
+async def _hybrid_page(
+    svc: Services, viewer_id: UUID | None, snap: dict, sid: str, pos: int, after, limit: int
+) -> dict:
+    """From position `pos` of the fused list: its posts that pass the filters now (a block since
+    the snapshot counts); past its end, the text hits beyond the fused ones (keyset `after`,
+    the snapshot's last text hit at first), without the semantic hits already served."""
+    ids = [UUID(i) for i in snap["ids"]]
+    items: list[dict] = []
+    rounds = 0
+    while len(items) < limit and pos < len(ids) and rounds < MAX_ROUNDS:
+        rounds += 1
+        chunk = ids[pos : pos + (limit - len(items)) * 2]
+        ok = await _eligible(svc, viewer_id, chunk)
+        found = await load_posts(svc, [i for i in chunk if i in ok])
+        posts = [found[i] for i in chunk if i in found]
+        seen = {p.id for p, yes in zip(posts, await visibility.visible_among(svc, viewer_id, posts)) if yes}
+        by_id = {p.id: p for p in posts}
+        consumed = len(chunk)
+        for j, pid in enumerate(chunk):
+            if pid in seen:
+                items.append(public(by_id[pid]))
+                if len(items) == limit:
+                    consumed = j + 1
+                    break
+        pos += consumed
+    if pos < len(ids):
+        next_cursor: str | None = _encode_hybrid(sid, pos, None)
+    elif snap["after"] is None and after is None:
+        next_cursor = None
+    else:
+        after = after or (snap["after"][0], UUID(snap["after"][1]))
+        rest: list[dict] = []
+        next_after = after
+        if len(items) < limit:
+            skip = frozenset(UUID(i) for i in snap["sem"])
+            rest, next_after = await _text_page(svc, viewer_id, snap["q"], after, limit - len(items), skip)
+        items += rest
+        next_cursor = _encode_hybrid(sid, pos, next_after) if next_after else None
+    return {"items": items, "next_cursor": next_cursor, "semantic": True}
+
+
+async def _posts_search(
+    svc: Services, viewer_id: UUID | None, q: str, cursor: str | None, limit: int, mode: str
+) -> dict:
+    """Text only (keyset cursors) or hybrid (snapshot cursors, docs/search.md#cursors)."""
+    if cursor is not None:
+        raw = cursors.decode(cursor)
+        if raw[:1] == b"h" and len(raw) != 24:
+            return await _hybrid_next(svc, viewer_id, q, raw, limit)
+        return await _posts(svc, viewer_id, q, _decode(cursor), limit)
+    if mode == "hybrid" and svc.settings.search_semantic:
+        hits = await semantic.neighbours(svc, q)
+        if hits is not None:
+            return await _hybrid_first(svc, viewer_id, q, hits, limit)
+    return await _posts(svc, viewer_id, q, None, limit)
 
 
 # --- hashtags ---
@@ -280,14 +448,16 @@ async def search(
     cursor: str | None = None,
     limit: int = 20,
     base_url: str = "",
+    mode: str | None = None,
 ) -> dict:
-    """GET /search and GraphQL `search`: {"items", "next_cursor"}. 400 invalid_type, invalid_query
-    (empty or over 200 characters), invalid_cursor."""
+    """GET /search and GraphQL `search`: {"items", "next_cursor"}, and for posts "semantic". `mode` (posts):
+    hybrid (the default: text and semantic matches fused, when the worker answers in time) or
+    text. `semantic` says whether semantic matches were merged. 400 invalid_type, invalid_query
+    (empty or over 200 characters), invalid_mode, invalid_cursor; 410 cursor_expired."""
     kind = checked_type(type)
     query = checked_query(q)
     if kind == "hashtags":
         return await _hashtags(svc, query, cursor, limit)
-    after = _decode(cursor)
     if kind == "users":
-        return await _users(svc, viewer_id, query, after, limit, base_url)
-    return await _posts(svc, viewer_id, query, after, limit)
+        return await _users(svc, viewer_id, query, _decode(cursor), limit, base_url)
+    return await _posts_search(svc, viewer_id, query, cursor, limit, checked_mode(mode))

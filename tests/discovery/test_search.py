@@ -36,7 +36,8 @@ def event(etype: str, post_id: str, author: UUID) -> Event:
 
 
 async def ids(svc, viewer, q: str, **kw) -> list[str]:
-    page = await search.search(svc, viewer, q=q, type="posts", **kw)
+    """The text half alone (the semantic half: tests/discovery/test_search_semantic.py)."""
+    page = await search.search(svc, viewer, q=q, type="posts", mode="text", **kw)
     return [p["id"] for p in page["items"]]
 
 
@@ -123,7 +124,7 @@ async def test_pages_with_cursors(svc, client):
     await search_index([received(created(p, u["id"], "x")) for p in made], svc)
     seen, cursor = [], None
     while True:
-        page = await search.search(svc, None, q=t, type="posts", cursor=cursor, limit=2)
+        page = await search.search(svc, None, q=t, type="posts", cursor=cursor, limit=2, mode="text")
         seen += [x["id"] for x in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -170,6 +171,7 @@ async def test_hashtags_by_prefix_with_counts(svc, client):
         ({"q": "cairo"}, "invalid_type"),
         ({"q": "cairo", "type": "videos"}, "invalid_type"),
         ({"q": "cairo", "type": "posts", "cursor": "!!"}, "invalid_cursor"),
+        ({"q": "cairo", "type": "posts", "mode": "vector"}, "invalid_mode"),
     ],
 )
 async def test_bad_input_is_400(client, params, code):
@@ -184,18 +186,19 @@ async def test_rest_and_graphql_through_the_worker(client, worker):
     p = await create_post(client, u, f"إيمان تحب #القراءة {t}")
 
     async def found(q: str) -> list[str]:
-        r = await client.get("/search", params={"q": q, "type": "posts"})
+        r = await client.get("/search", params={"q": q, "type": "posts", "mode": "text"})
         assert r.status_code == 200, r.text
+        assert r.json()["semantic"] is False
         return [x["id"] for x in r.json()["items"]]
 
     await wait_for(lambda: equals(found(f"ايمان {t}"), [p]), timeout=30, what="the post indexed")
-    r = await client.get("/search", params={"q": f"ايمان {t}", "type": "posts"})
+    r = await client.get("/search", params={"q": f"ايمان {t}", "type": "posts", "mode": "text"})
     view = r.json()["items"][0]
     assert view["author"]["username"] == u["user"]["username"] and "counters" in view and view["viewer"] is None
     data = await gql(
         client,
         u,
-        "query($q: String!) { search(q: $q, type: POSTS) { posts { id caption author { username } viewer"
+        "query($q: String!) { search(q: $q, type: POSTS, mode: TEXT) { posts { id caption author { username } viewer"
         " { bookmarked } } users { id } nextCursor } }",
         {"q": f"القراءه {t}"},
     )

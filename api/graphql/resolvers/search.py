@@ -13,16 +13,23 @@ from models.discovery import search as domain
 
 query = QueryType()
 search_type = EnumType("SearchType", {t.upper(): t for t in domain.TYPES})
+search_mode = EnumType("SearchMode", {m.upper(): m for m in domain.MODES})
 
 
 @query.field("search")
-async def resolve_search(_, info, q, type, cursor=None, limit=20):
-    a = _validate(SearchIn, {"q": q, "type": type, "cursor": cursor, "limit": limit})
+async def resolve_search(_, info, q, type, cursor=None, limit=20, mode=None):
+    a = _validate(SearchIn, {"q": q, "type": type, "cursor": cursor, "limit": limit, "mode": mode})
     svc, viewer = info.context["svc"], _viewer(info)
     page = await domain.search(
-        svc, viewer, q=a.q, type=a.type, cursor=a.cursor, limit=a.limit, base_url=request.host_url
+        svc, viewer, q=a.q, type=a.type, cursor=a.cursor, limit=a.limit, base_url=request.host_url, mode=a.mode
     )
-    out: dict = {"users": [], "posts": [], "hashtags": [], "next_cursor": page["next_cursor"]}
+    out: dict = {
+        "users": [],
+        "posts": [],
+        "hashtags": [],
+        "next_cursor": page["next_cursor"],
+        "semantic": page.get("semantic", False),
+    }
     if a.type == "posts":
         out["posts"] = (await post_view.refresh_page(svc, viewer, page, key=None))["items"]
     else:
@@ -30,4 +37,4 @@ async def resolve_search(_, info, q, type, cursor=None, limit=20):
     return out
 
 
-bindables = [query, search_type]
+bindables = [query, search_type, search_mode]
