@@ -3,7 +3,8 @@ subscriptions, Socket.IO). Faces only translate; everything a socket may do is d
 (docs/realtime.md, docs/realtime-protocol.md):
 
 - authentication with an access token; the socket belongs to that session and closes when the
-  session ends (`session.revoked` on the user's own channel, models/accounts/sessions.announce_ended);
+  session ends (`session.revoked` on the user's own channel, models/accounts/sessions.announce_ended)
+  or when the token expires, unless the client re-authenticated in-band first (`reauthenticate`);
 - topic authorization with the REST read rules (models/content/visibility.py for `post:<id>`,
   models/messaging/presence.py for `presence:<id>`), re-checked before a push once
   REALTIME_RECHECK seconds have passed since the last check. Re-checking at delivery, rather
@@ -34,7 +35,7 @@ from models.messaging import messages, presence
 log = logging.getLogger(__name__)
 
 # Close codes (RFC 6455 private range 4000-4999, and 1009 from the RFC itself).
-CLOSE_UNAUTHORIZED = 4401  # no, a bad, or an expired token; or a session already revoked
+CLOSE_UNAUTHORIZED = 4401  # no, a bad, or an expired token (at connect or once it expires); a session already revoked
 CLOSE_SESSION_ENDED = 4403  # logout, session revoked, refresh-token reuse, password change, suspension
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_MESSAGE_TOO_LARGE = 1009
@@ -68,6 +69,7 @@ _ENDED_MESSAGES = {
     "refresh_token_reused": "this session was revoked: its refresh token was used twice",
     "password_changed": "the password was changed; sign in again",
     "account_suspended": "this account is suspended",
+    "token_expired": "the access token has expired: authenticate again with a fresh one",
 }
 
 
@@ -156,6 +158,8 @@ class Connection:
         self._recheck_at: dict[str, float] = {}  # topic -> when its right is checked again
         self._presence_conn: str | None = None
         self._keepalive: asyncio.Task | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self.expires_at: float | None = None  # the token's `exp` (epoch seconds)
         self._released = False
         rate = self.settings.realtime_max_messages_per_second
         self._tokens, self._rate, self._last = rate, rate, time.monotonic()
@@ -177,8 +181,9 @@ class Connection:
     @classmethod
     async def _open(cls, app, token: str | None, face: str) -> Connection:
         svc = app.config["SERVICES"]
-        principal = await _authenticate(svc, token)
+        principal, expires_at = await _authenticate(svc, token)
         conn = cls(app, principal, face)
+        conn._expire_at(expires_at)
         try:
             conn._presence_conn = await presence.connected(
                 svc, conn.user_id, max_sockets=svc.settings.realtime_max_sockets_per_user
@@ -204,6 +209,8 @@ class Connection:
         if self._released:
             return
         self._released = True
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self._keepalive is not None:
             self._keepalive.cancel()
         if self._presence_conn is not None:
@@ -221,6 +228,31 @@ class Connection:
         while not self.queue.empty():  # what was still waiting is not delivered after the end
             self.queue.get_nowait()
         self.queue.put_nowait(None)
+
+    def _expire_at(self, expires_at: float) -> None:
+        """Ends the connection (4401 `token_expired`) when the token it was opened or last
+        re-authenticated with expires."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self.expires_at = expires_at
+        self._expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expires_at - time.time()), self._end, CLOSE_UNAUTHORIZED, "token_expired"
+        )
+
+    async def reauthenticate(self, token: str | None) -> None:
+        """In-band re-authentication (/ws `auth`, Socket.IO `auth`): a fresh access token of the
+        same user moves the socket to that token's session and expiry. A refused token is an
+        error (no close): the socket keeps its current token until it expires."""
+        try:
+            principal, expires_at = await _authenticate(self.svc, token)
+        except RealtimeError as exc:
+            raise RealtimeError(exc.code, exc.message) from None
+        if principal.user_id != self.user_id:
+            raise RealtimeError("wrong_user", "the token is another user's: open a new connection for them")
+        if self.closed.is_set():
+            return
+        self.session_id = principal.session_id
+        self._expire_at(expires_at)
 
     def _hear_revocation(self, text: str) -> bool:
         """A control message on the own channel: ends this socket if it names its session (or
@@ -371,8 +403,10 @@ def canonical(topic) -> str:
         raise RealtimeError("bad_topic", "topic must be post:<uuid> or presence:<uuid>") from None
 
 
-async def _authenticate(svc, token: str | None) -> sessions.Principal:
+async def _authenticate(svc, token: str | None) -> tuple[sessions.Principal, float]:
+    """The token's principal and its expiry (epoch seconds)."""
     try:
-        return await sessions.authenticate(svc, token)
+        principal = await sessions.authenticate(svc, token)
+        return principal, float(sessions.decode_access_token(svc, token)["exp"])  # type: ignore[arg-type]
     except DomainError as exc:
         raise RealtimeError(exc.code, exc.message, CLOSE_UNAUTHORIZED) from None

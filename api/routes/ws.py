@@ -121,6 +121,7 @@ async def _handle(conn: Connection, raw: str | bytes) -> dict | None:
     if kind == "typing":  # pushed to the conversation's peer
         await conn.typing(msg.get("conversation_id"))  # type: ignore[arg-type]
         return None
-    if kind == "auth":  # already authenticated (a client that sends it anyway)
-        return None
+    if kind == "auth":  # in-band re-authentication: a fresh token before the current one expires
+        await conn.reauthenticate(msg.get("token") if isinstance(msg.get("token"), str) else None)
+        return {"type": "authenticated", "user_id": str(conn.user_id)}
     raise RealtimeError("bad_request", f"unknown message type {kind!r}")
