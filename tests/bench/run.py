@@ -22,8 +22,9 @@
    own resize of the same files, the NSFW score of one image, a bomb's refusal; after the stack
    is stopped (--no-images skips it).
 13-15. Realtime (tests/bench/realtime.py), after 5 with the worker running: fan-out of one like to
-   1,000 /ws sockets on 2 API processes vs a single subscriber, memory per idle socket at 5,000
-   sockets, logout -> socket close (--no-realtime skips them; --realtime-sockets, --realtime-idle).
+   1,000 sockets on 2 API processes vs a single subscriber, for /ws, Socket.IO and GraphQL
+   subscriptions in one table, memory per idle socket at 5,000 sockets, logout -> socket close
+   (--no-realtime skips them; --realtime-sockets, --realtime-idle, --realtime-client-procs).
 Run order: 2, 3, 4 on the pre-produced topic, 8, then 1 (the API alone on the machine), then 5, 6, 7.
 The apply run is checked against the workload's known end state (counters = active edges =
 expected, every counter exact). Speed figures are printed, not asserted; the exit code is 1 only
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-realtime", action="store_true")
     ap.add_argument("--realtime-sockets", type=int, default=1000)
     ap.add_argument("--realtime-idle", type=int, default=5000)
+    ap.add_argument("--realtime-client-procs", type=int, default=4)
     ap.add_argument("--faust-seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
 
@@ -179,7 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         # ---- 13-15: realtime, the worker running (a real like is what fans out)
         if not args.no_realtime:
             say(f"realtime: fan-out to {args.realtime_sockets} sockets on 2 API processes, idle memory, logout")
-            r["realtime"] = realtime.run(env, log_dir, base, fanout=args.realtime_sockets, idle=args.realtime_idle)
+            r["realtime"] = realtime.run(
+                env,
+                log_dir,
+                fanout=args.realtime_sockets,
+                idle=args.realtime_idle,
+                client_procs=args.realtime_client_procs,
+            )
 
         # ---- 9: home feed at size, reads only (the worker's republished trending would race the seed's)
         if not args.no_feeds:
