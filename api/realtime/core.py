@@ -91,6 +91,40 @@ class _Tagged:
         conn.queue.put_nowait((self.channel, text))  # QueueFull goes back to the hub: dropped
 
 
+class Push(dict):
+    """A push as /ws sends it, parsed once per hub message for every local socket; `text` is its
+    JSON as published, which /ws relays as is (serialized once, not once per socket). Shared
+    between sockets: never mutated."""
+
+    __slots__ = ("text",)
+    text: str
+
+
+_RECENT = 256  # hub messages whose parsed push is kept (one fan-out wakes its sockets together)
+_recent: dict[str, Push | None] = {}
+
+
+def _parse(text: str) -> Push | None:
+    """The push of a hub message (None: not a JSON object), parsed once for every socket: the hub
+    hands the same str object to each, so the lookup is an identity hit."""
+    try:
+        return _recent[text]
+    except KeyError:
+        pass
+    try:
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        msg = None
+    push = None
+    if isinstance(msg, dict):
+        push = Push(msg)
+        push.text = text
+    _recent[text] = push
+    if len(_recent) > _RECENT:
+        del _recent[next(iter(_recent))]
+    return push
+
+
 class _PostChecks:
     """Re-checks of one post that fall due together (one push reaching many local sockets: the
     hub wakes them all in one loop iteration) run as one batch, visibility.who_can_see: one
@@ -353,12 +387,11 @@ class Connection:
                     if channel not in self._recheck_at:
                         continue  # unsubscribed during the check
                     self._recheck_at[channel] = time.monotonic() + self.settings.realtime_recheck
-            try:
-                msg = orjson.loads(text)
-            except orjson.JSONDecodeError:
+            msg = _parse(text)
+            if msg is None:
                 log.warning("non-JSON push dropped", extra={"channel": channel})
                 continue
-            if isinstance(msg, dict) and msg.get("type") != "session.revoked":
+            if msg.get("type") != "session.revoked":
                 return msg
 
     # ------------------------------------------------------------------ internals

@@ -12,14 +12,15 @@ import orjson
 from quart import Blueprint, current_app, websocket
 
 from api.cors import exempt as cors_exempt
-from api.realtime.core import CLOSE_UNAUTHORIZED, Connection, ConnectionClosed, RealtimeError
+from api.realtime.core import CLOSE_UNAUTHORIZED, Connection, ConnectionClosed, Push, RealtimeError
 
 bp = Blueprint("ws", __name__)
 log = logging.getLogger(__name__)
 
 
 async def _send(obj: dict) -> None:
-    await websocket.send(orjson.dumps(obj).decode())
+    # a hub push is relayed as published: serialized once for all its sockets
+    await websocket.send(obj.text if isinstance(obj, Push) else orjson.dumps(obj).decode())
 
 
 async def _refuse(exc: RealtimeError) -> None:

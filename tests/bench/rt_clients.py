@@ -116,7 +116,7 @@ FACES = {"ws": _ws, "socket.io": _socketio, "graphql": _graphql}
 
 async def _child() -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=2**24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     spec = orjson.loads(await reader.readline())
     connect = FACES[spec["face"]]
