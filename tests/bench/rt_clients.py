@@ -151,8 +151,9 @@ def _say(obj: dict) -> None:
 class Clients:
     """`procs` client processes sharing `sockets` ([base, token, post|None] each) round-robin."""
 
-    def __init__(self, face: str, sockets: list[list], procs: int):
+    def __init__(self, face: str, sockets: list[list], procs: int, *, refusals_ok: bool = False):
         self.face, self.sockets, self.n = face, sockets, max(1, min(procs, len(sockets)))
+        self.refusals_ok = refusals_ok  # idle sockets: a refused one (unavailable) is counted, not fatal
         self.children: list[asyncio.subprocess.Process] = []
         self.round = 0
         self.ready = 0
@@ -174,7 +175,7 @@ class Clients:
         answers = await asyncio.gather(*(self._answer(c) for c in self.children))
         self.ready = sum(a["ready"] for a in answers)
         failed = [f for a in answers for f in a["failed"]]
-        if self.ready < len(self.sockets):
+        if self.ready < len(self.sockets) and not self.refusals_ok:
             raise RuntimeError(f"{self.face}: {len(self.sockets) - self.ready} sockets failed to open: {failed}")
         self._cpu0 = sum(a["cpu_s"] for a in answers)
         return self
