@@ -128,6 +128,7 @@ async def _run(
         out.update(rss_first_mb=at_first / 2**20, rss_after_mb=after / 2**20)
         out["kib_per_socket"] = (after - before) / opened / 1024
         out["kib_first"] = (at_first - before) / one.ready / 1024
+        out["rest"] = more.ready
         out["kib_rest"] = (after - at_first) / max(1, more.ready) / 1024
         await asyncio.sleep(5)  # the server finishes the closes before the next figure
 
@@ -232,7 +233,12 @@ def report_lines(r: dict) -> list[str]:
     lines += [
         f"{'14. memory per idle socket (KiB)':<44}{r['kib_per_socket']:>16.1f}  {r['idle']:,} /ws sockets on one API "
         f"process: RSS {r['rss_before_mb']:.0f} -> {r['rss_first_mb']:.0f} (1,000: {r['kib_first']:.1f} KiB each) "
-        f"-> {r['rss_after_mb']:.0f} MiB (the rest: {r['kib_rest']:.1f} KiB each); "
+        + (
+            f"-> {r['rss_after_mb']:.0f} MiB (the next {r['rest']:,}: {r['kib_rest']:.1f} KiB each)"
+            if r["rest"]
+            else ""
+        )
+        + "; "
         f"{r['refused']} refused (unavailable)",
         f"{'15. logout -> socket closed p50 (ms)':<44}{r['close_p50_ms']:>16.1f}  max {r['close_max_ms']:.1f} ms, "
         f"{r['logouts']} logouts, logout on one API process, socket on the other",
