@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -279,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             proc.stop()
     finally:
         stop_stack()
+        shutil.rmtree(tmp, ignore_errors=True)
     print("\n".join(report_lines(r)))
     print(orjson.dumps(r).decode())
     return 0
