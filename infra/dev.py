@@ -263,6 +263,8 @@ def run() -> int:
                     "uvloop",
                     "--ws",
                     "websockets",
+                    "--ws-per-message-deflate",  # off: see infra/deploy/entrypoint.sh
+                    "false",
                     "--no-access-log",
                     "--no-proxy-headers",  # the app decides the client IP (api/client_ip.py)
                 ],

@@ -3,7 +3,8 @@ subscriptions, Socket.IO). Faces only translate; everything a socket may do is d
 (docs/realtime.md, docs/realtime-protocol.md):
 
 - authentication with an access token; the socket belongs to that session and closes when the
-  session ends (`session.revoked` on the user's own channel, models/accounts/sessions.announce_ended);
+  session ends (`session.revoked` on the user's own channel, models/accounts/sessions.announce_ended)
+  or when the token expires, unless the client re-authenticated in-band first (`reauthenticate`);
 - topic authorization with the REST read rules (models/content/visibility.py for `post:<id>`,
   models/messaging/presence.py for `presence:<id>`), re-checked before a push once
   REALTIME_RECHECK seconds have passed since the last check. Re-checking at delivery, rather
@@ -36,7 +37,7 @@ from models.privacy import erasure
 log = logging.getLogger(__name__)
 
 # Close codes (RFC 6455 private range 4000-4999, and 1009 from the RFC itself).
-CLOSE_UNAUTHORIZED = 4401  # no, a bad, or an expired token; or a session already revoked
+CLOSE_UNAUTHORIZED = 4401  # no, a bad, or an expired token (at connect or once it expires); a session already revoked
 CLOSE_SESSION_ENDED = 4403  # logout, session revoked, refresh-token reuse, password change, suspension, ban
 CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_MESSAGE_TOO_LARGE = 1009
@@ -72,6 +73,7 @@ _ENDED_MESSAGES = {
     "account_suspended": "this account is suspended",
     "account_banned": "this account is banned",
     "account_pending_deletion": "this account is being deleted; cancel the deletion to use it again",
+    "token_expired": "the access token has expired: authenticate again with a fresh one",
 }
 
 
@@ -91,6 +93,40 @@ class _Tagged:
         if '"session.revoked"' in text and self.channel == conn.own_channel and conn._hear_revocation(text):
             return
         conn.queue.put_nowait((self.channel, text))  # QueueFull goes back to the hub: dropped
+
+
+class Push(dict):
+    """A push as /ws sends it, parsed once per hub message for every local socket; `text` is its
+    JSON as published, which /ws relays as is (serialized once, not once per socket). Shared
+    between sockets: never mutated."""
+
+    __slots__ = ("text",)
+    text: str
+
+
+_RECENT = 256  # hub messages whose parsed push is kept (one fan-out wakes its sockets together)
+_recent: dict[str, Push | None] = {}
+
+
+def _parse(text: str) -> Push | None:
+    """The push of a hub message (None: not a JSON object), parsed once for every socket: the hub
+    hands the same str object to each, so the lookup is an identity hit."""
+    try:
+        return _recent[text]
+    except KeyError:
+        pass
+    try:
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        msg = None
+    push = None
+    if isinstance(msg, dict):
+        push = Push(msg)
+        push.text = text
+    _recent[text] = push
+    if len(_recent) > _RECENT:
+        del _recent[next(iter(_recent))]
+    return push
 
 
 class _PostChecks:
@@ -160,6 +196,8 @@ class Connection:
         self._recheck_at: dict[str, float] = {}  # topic -> when its right is checked again
         self._presence_conn: str | None = None
         self._keepalive: asyncio.Task | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self.expires_at: float | None = None  # the token's `exp` (epoch seconds)
         self._released = False
         rate = self.settings.realtime_max_messages_per_second
         self._tokens, self._rate, self._last = rate, rate, time.monotonic()
@@ -181,8 +219,9 @@ class Connection:
     @classmethod
     async def _open(cls, app, token: str | None, face: str) -> Connection:
         svc = app.config["SERVICES"]
-        principal = await _authenticate(svc, token)
+        principal, expires_at = await _authenticate(svc, token)
         conn = cls(app, principal, face)
+        conn._expire_at(expires_at)
         try:
             conn._presence_conn = await presence.connected(
                 svc, conn.user_id, max_sockets=svc.settings.realtime_max_sockets_per_user
@@ -208,6 +247,8 @@ class Connection:
         if self._released:
             return
         self._released = True
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self._keepalive is not None:
             self._keepalive.cancel()
         if self._presence_conn is not None:
@@ -225,6 +266,31 @@ class Connection:
         while not self.queue.empty():  # what was still waiting is not delivered after the end
             self.queue.get_nowait()
         self.queue.put_nowait(None)
+
+    def _expire_at(self, expires_at: float) -> None:
+        """Ends the connection (4401 `token_expired`) when the token it was opened or last
+        re-authenticated with expires."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self.expires_at = expires_at
+        self._expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expires_at - time.time()), self._end, CLOSE_UNAUTHORIZED, "token_expired"
+        )
+
+    async def reauthenticate(self, token: str | None) -> None:
+        """In-band re-authentication (/ws `auth`, Socket.IO `auth`): a fresh access token of the
+        same user moves the socket to that token's session and expiry. A refused token is an
+        error (no close): the socket keeps its current token until it expires."""
+        try:
+            principal, expires_at = await _authenticate(self.svc, token)
+        except RealtimeError as exc:
+            raise RealtimeError(exc.code, exc.message) from None
+        if principal.user_id != self.user_id:
+            raise RealtimeError("wrong_user", "the token is another user's: open a new connection for them")
+        if self.closed.is_set():
+            return
+        self.session_id = principal.session_id
+        self._expire_at(expires_at)
 
     def _hear_revocation(self, text: str) -> bool:
         """A control message on the own channel: ends this socket if it names its session (or
@@ -326,12 +392,11 @@ class Connection:
                     if channel not in self._recheck_at:
                         continue  # unsubscribed during the check
                     self._recheck_at[channel] = time.monotonic() + self.settings.realtime_recheck
-            try:
-                msg = orjson.loads(text)
-            except orjson.JSONDecodeError:
+            msg = _parse(text)
+            if msg is None:
                 log.warning("non-JSON push dropped", extra={"channel": channel})
                 continue
-            if isinstance(msg, dict) and msg.get("type") != "session.revoked":
+            if msg.get("type") != "session.revoked":
                 return msg
 
     # ------------------------------------------------------------------ internals
@@ -376,10 +441,11 @@ def canonical(topic) -> str:
         raise RealtimeError("bad_topic", "topic must be post:<uuid> or presence:<uuid>") from None
 
 
-async def _authenticate(svc, token: str | None) -> sessions.Principal:
+async def _authenticate(svc, token: str | None) -> tuple[sessions.Principal, float]:
+    """The token's principal and its expiry (epoch seconds)."""
     try:
-        who = await sessions.authenticate(svc, token)
-        await erasure.ensure_not_pending(svc, who.user_id)
-        return who
+        principal = await sessions.authenticate(svc, token)
+        await erasure.ensure_not_pending(svc, principal.user_id)
+        return principal, float(sessions.decode_access_token(svc, token)["exp"])  # type: ignore[arg-type]
     except DomainError as exc:
         raise RealtimeError(exc.code, exc.message, CLOSE_UNAUTHORIZED) from None

@@ -1,5 +1,5 @@
 """Socket.IO v4 at /socket.io/ (python-socketio's ASGI server beside Quart), a thin face over the
-realtime core: `io(url, {auth: {token}})`, `subscribe`/`unsubscribe`/`typing` acknowledged with
+realtime core: `io(url, {auth: {token}})`, `subscribe`/`unsubscribe`/`typing`/`auth` acknowledged with
 {ok: true} or {ok: false, code, message}, each push emitted as an event named by its /ws type.
 
 Fan-out goes through our Hub (Redis), not python-socketio's Redis manager: one subscription
@@ -140,6 +140,14 @@ def create_server(app) -> socketio.AsyncServer:
     @sio.on("typing")
     async def typing(sid, data=None):
         return await guarded(sid, data, lambda conn: _typing(conn, data))
+
+    async def _reauth(conn: Connection, data) -> None:
+        token = data.get("token") if isinstance(data, dict) else None
+        await conn.reauthenticate(token if isinstance(token, str) else None)
+
+    @sio.on("auth")  # in-band re-authentication: a fresh token before the current one expires
+    async def auth(sid, data=None):
+        return await guarded(sid, data, lambda conn: _reauth(conn, data))
 
     @sio.on("*")
     async def unknown(event, sid, *data):

@@ -22,7 +22,7 @@ from api.cors import exempt as cors_exempt
 from api.graphql.live import Feed
 from api.graphql.resolvers.common import format_error
 from api.graphql.schema import schema
-from api.realtime.core import Connection, ConnectionClosed, RealtimeError
+from api.realtime.core import CLOSE_TRY_AGAIN, Connection, ConnectionClosed, RealtimeError
 from models.core.errors import DomainError
 
 bp = Blueprint("graphql_ws", __name__)
@@ -141,6 +141,8 @@ class Socket:
         try:
             self.conn = await Connection.open(self.app, token_of(payload), face="graphql")
         except RealtimeError as exc:  # the protocol's way to refuse a connection is 4403 Forbidden
+            if exc.close_code == CLOSE_TRY_AGAIN:  # a dependency is down: not forbidden, retry later
+                raise Close(CLOSE_TRY_AGAIN, f"{exc.code}: {exc.message}") from None
             raise Close(4403, f"{exc.code}: {exc.message}") from None
         self.feed = Feed(self.conn)
         self._tasks.append(asyncio.create_task(self._pump(self.feed)))

@@ -12,14 +12,15 @@ import orjson
 from quart import Blueprint, current_app, websocket
 
 from api.cors import exempt as cors_exempt
-from api.realtime.core import CLOSE_UNAUTHORIZED, Connection, ConnectionClosed, RealtimeError
+from api.realtime.core import CLOSE_UNAUTHORIZED, Connection, ConnectionClosed, Push, RealtimeError
 
 bp = Blueprint("ws", __name__)
 log = logging.getLogger(__name__)
 
 
 async def _send(obj: dict) -> None:
-    await websocket.send(orjson.dumps(obj).decode())
+    # a hub push is relayed as published: serialized once for all its sockets
+    await websocket.send(obj.text if isinstance(obj, Push) else orjson.dumps(obj).decode())
 
 
 async def _refuse(exc: RealtimeError) -> None:
@@ -121,6 +122,7 @@ async def _handle(conn: Connection, raw: str | bytes) -> dict | None:
     if kind == "typing":  # pushed to the conversation's peer
         await conn.typing(msg.get("conversation_id"))  # type: ignore[arg-type]
         return None
-    if kind == "auth":  # already authenticated (a client that sends it anyway)
-        return None
+    if kind == "auth":  # in-band re-authentication: a fresh token before the current one expires
+        await conn.reauthenticate(msg.get("token") if isinstance(msg.get("token"), str) else None)
+        return {"type": "authenticated", "user_id": str(conn.user_id)}
     raise RealtimeError("bad_request", f"unknown message type {kind!r}")

@@ -15,8 +15,11 @@ case "$role" in
     # --timeout-graceful-shutdown bounds how long open websockets delay the exit after
     # SIGTERM; keep it below the orchestrator's grace period (30 s in compose.yaml and k8s).
     # --no-proxy-headers: the app believes X-Forwarded-For only from TRUSTED_PROXIES.
+    # --ws-per-message-deflate false: a negotiated permessage-deflate (browsers and most clients
+    # offer it) costs each socket a zlib compressor and decompressor, ~150 KiB of RSS even idle,
+    # and a compression per push per socket; pushes are small JSON (docs/realtime.md).
     exec uvicorn api.asgi:app --host 0.0.0.0 --port "${PORT:-3000}" \
-         --loop uvloop --ws websockets --no-access-log --no-proxy-headers \
+         --loop uvloop --ws websockets --ws-per-message-deflate false --no-access-log --no-proxy-headers \
          --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}" "$@"
     ;;
   worker)

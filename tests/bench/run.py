@@ -25,8 +25,9 @@
    own resize of the same files, the NSFW score of one image, a bomb's refusal; after the stack
    is stopped (--no-images skips it).
 13-15. Realtime (tests/bench/realtime.py), after 5 with the worker running: fan-out of one like to
-   1,000 /ws sockets on 2 API processes vs a single subscriber, memory per idle socket at 5,000
-   sockets, logout -> socket close (--no-realtime skips them; --realtime-sockets, --realtime-idle).
+   1,000 sockets on 2 API processes vs a single subscriber, for /ws, Socket.IO and GraphQL
+   subscriptions in one table, memory per idle socket at 5,000 sockets, logout -> socket close
+   (--no-realtime skips them; --realtime-sockets, --realtime-idle, --realtime-client-procs).
 17, 18. Text checks (tests/bench/toxicity.py), after 8: each text model's precision and recall on
    tests/bench/data/toxicity.jsonl, and the full check's checks/s against the raw model call
    (--no-text skips them).
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-text", action="store_true")
     ap.add_argument("--realtime-sockets", type=int, default=1000)
     ap.add_argument("--realtime-idle", type=int, default=5000)
+    ap.add_argument("--realtime-client-procs", type=int, default=4)
     ap.add_argument("--no-groups", action="store_true")
     ap.add_argument("--group-members", type=int, default=256)
     ap.add_argument("--group-messages", type=int, default=20)
@@ -210,7 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         # ---- 13-15: realtime, the worker running (a real like is what fans out)
         if not args.no_realtime:
             say(f"realtime: fan-out to {args.realtime_sockets} sockets on 2 API processes, idle memory, logout")
-            r["realtime"] = realtime.run(env, log_dir, base, fanout=args.realtime_sockets, idle=args.realtime_idle)
+            r["realtime"] = realtime.run(
+                env,
+                log_dir,
+                fanout=args.realtime_sockets,
+                idle=args.realtime_idle,
+                client_procs=args.realtime_client_procs,
+            )
 
         # ---- 16: group chats, a message to a 256-member room vs a one-to-one message
         if not args.no_groups:

@@ -79,6 +79,8 @@ def start_api(env: dict, log_dir: Path, **extra) -> tuple[Proc, str]:
             "uvloop",
             "--ws",
             "websockets",
+            "--ws-per-message-deflate",  # off, as in production (infra/deploy/entrypoint.sh)
+            "false",
             "--no-access-log",
             "--no-proxy-headers",  # the app decides the client IP (api/client_ip.py)
         ],
