@@ -14,6 +14,8 @@ from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
 from models.engagement import EngagementStore, make_store
 from models.media import avatars
+from models.messaging import messages, notifications
+from models.moderation import queue
 from models.wallet import subscriptions
 
 
@@ -21,6 +23,9 @@ def wire_domains() -> None:
     """Hooks by which a higher domain extends a lower one, installed before anything is served."""
     subscriptions.register_visibility()
     avatars.register()
+    messages.register_moderation()
+    notifications.register_moderation()
+    queue.register()
 
 
 @dataclass

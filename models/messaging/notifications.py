@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.content.posts import Post
@@ -56,6 +57,7 @@ from models.core.topics import (
     PostDeletedPayload,
     ReactionPayload,
 )
+from models.moderation import decisions as moderation
 from models.social.blocks import blocked_among
 from models.social.lookups import people
 from models.social.mutes import Mute
@@ -74,6 +76,7 @@ VERBS = {
     "message": "sent you a message",
     "duet": "made a duet with your post",
     "stitch": "stitched your post",
+    "moderation": "a moderator decided about your account or content",
 }
 KINDS = tuple(VERBS)
 LATEST_ACTORS = 3
@@ -325,6 +328,58 @@ async def push_unread(svc: Services, recipients: list[UUID]) -> None:
             log.warning("notification push failed", extra={"error": repr(exc)})
 
 
+# ------------------------------------------------------------------ moderation decisions
+
+
+async def notify_decision(s: AsyncSession, *, user_id: UUID, decision: moderation.Decision) -> UUID:
+    """Inside the decision's transaction: the affected user's notification (kind `moderation`,
+    target = the decision id, no actor: moderators stay anonymous). Its text names the action, the
+    rule and the reason (`_render`)."""
+    nid = new_id()
+    s.add(
+        Notification(
+            id=nid,
+            recipient_id=user_id,
+            kind="moderation",
+            target_id=decision.id,
+            post_id=None,
+            bucket=0,
+            actor_count=0,
+            event_count=1,
+            actors=[],
+            sort_id=new_id(),
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    )
+    return nid
+
+
+def register_moderation() -> None:
+    """Hook: every moderation decision notifies its affected user (infra/services.wire_domains)."""
+    moderation.register_notifier(notify_decision, push_changed)
+
+
+_DECIDED = {
+    "remove": "removed your content",
+    "restore": "restored your content",
+    "warn": "warned you",
+    "strike": "gave your account a strike",
+    "suspend": "suspended your account",
+    "ban": "banned your account",
+    "uphold": "upheld the decision you appealed",
+    "overturn": "overturned the decision you appealed: it is undone",
+}
+
+
+def _moderation_text(d: moderation.Decision | None) -> str:
+    if d is None:
+        return "a moderator decided about your account or content"
+    rule = f" under the rule {d.rule}" if d.rule else ""
+    hours = f" for {d.duration_hours} hours" if d.duration_hours else ""
+    return f"A moderator {_DECIDED.get(d.action, d.action)}{hours}{rule}: {d.reason} (decision {d.appeal_of or d.id})"
+
+
 # ------------------------------------------------------------------ reading
 
 
@@ -344,6 +399,12 @@ def text_of(kind: str, names: list[str], actor_count: int, event_count: int) -> 
 
 async def _render(svc: Services, rows: list[Notification]) -> list[dict]:
     found = await people(svc, list({a for n in rows for a in n.actors}))
+    decided = [n.target_id for n in rows if n.kind == "moderation"]
+    about: dict[UUID, moderation.Decision] = {}
+    if decided:
+        async with svc.sessions() as s:
+            q = select(moderation.Decision).where(moderation.Decision.id.in_(decided))
+            about = {d.id: d for d in (await s.execute(q)).scalars()}
     out = []
     for n in rows:
         actors = [found[a] for a in n.actors if a in found]
@@ -356,7 +417,9 @@ async def _render(svc: Services, rows: list[Notification]) -> list[dict]:
                 "actors": actors,
                 "actor_count": n.actor_count,
                 "event_count": n.event_count,
-                "text": text_of(n.kind, [a["username"] for a in actors], n.actor_count, n.event_count),
+                "text": _moderation_text(about.get(n.target_id))
+                if n.kind == "moderation"
+                else text_of(n.kind, [a["username"] for a in actors], n.actor_count, n.event_count),
                 "read": n.read_at is not None,
                 "created_at": n.created_at.isoformat(),
                 "updated_at": n.updated_at.isoformat(),
