@@ -368,3 +368,45 @@ async def test_suspend_through_the_decision_endpoint(client, stack_env):
     assert history[0]["action"] == "suspend" and history[0]["appeal_until"]
     refused = await client.post("/posts", json={"caption": "still here"}, headers=author["headers"])
     assert refused.status_code in (401, 403), refused.text
+
+
+async def test_the_graphql_face(client, stack_env):
+    m1, m2 = await moderator_user(client, stack_env), await moderator_user(client, stack_env)
+    author, reporter = await register(client), await register(client)
+    post_id = await create_post(client, author, caption="gql")
+    reasons = (await gql(client, reporter, "{ reportReasons { code weight } }"))["data"]["reportReasons"]
+    assert {"spam", "hate", "other"} <= {r["code"] for r in reasons}
+    filed = await gql(
+        client,
+        reporter,
+        'mutation($id: ID!) { reportContent(targetType: POST, targetId: $id, reason: "hate") { caseId status } }',
+        {"id": post_id},
+    )
+    case_id = filed["data"]["reportContent"]["caseId"]
+    page = await gql(client, m1, "{ moderationQueue(limit: 100) { items { id state severity reasons } } }")
+    assert case_id in {c["id"] for c in page["data"]["moderationQueue"]["items"]}
+    claimed = await gql(client, m1, "mutation($id: ID!) { claimCase(id: $id) { state claimedBy } }", {"id": case_id})
+    assert claimed["data"]["claimCase"] == {"state": "CLAIMED", "claimedBy": m1["user"]["id"]}
+    decide_q = (
+        'mutation($id: ID!, $a: CaseAction!) { decideCase(id: $id, action: $a, reason: "hate speech") { id action } }'
+    )
+    assert (await gql(client, m2, decide_q, {"id": case_id, "a": "REMOVE"}))["errors"][0]["extensions"][
+        "code"
+    ] == "case_claimed"
+    decided = (await gql(client, m1, decide_q, {"id": case_id, "a": "REMOVE"}))["data"]["decideCase"]
+    assert decided["action"] == "remove"
+    shown = await gql(client, m1, "query($id: ID!) { moderationCase(id: $id) { state content } }", {"id": case_id})
+    assert shown["data"]["moderationCase"]["state"] == "DECIDED" and "gql" in shown["data"]["moderationCase"]["content"]
+    mine = (await gql(client, author, "{ myModeration { id action status } }"))["data"]["myModeration"]
+    assert mine == [{"id": decided["id"], "action": "remove", "status": "effective"}]
+    appeal_q = 'mutation($id: ID!) { appealDecision(id: $id, text: "not hate") { decisionId } }'
+    assert (await gql(client, reporter, appeal_q, {"id": decided["id"]}))["errors"][0]["extensions"][
+        "code"
+    ] == "decision_not_found"
+    assert (await gql(client, author, appeal_q, {"id": decided["id"]}))["data"]["appealDecision"][
+        "decisionId"
+    ] == decided["id"]
+    assert (await gql(client, m2, decide_q, {"id": case_id, "a": "OVERTURN"}))["data"]["decideCase"][
+        "action"
+    ] == "overturn"
+    assert (await client.get(f"/posts/{post_id}", headers=reporter["headers"])).status_code == 200
