@@ -28,6 +28,7 @@ tag_moderation = tag(["moderation"])
 
 @bp.get("/moderation/reasons")
 @tag_moderation
+@auth_required
 @document_response(ReasonsOut)
 async def reasons():
     """The published taxonomy of report reasons: {"items": [{"code", "label", "weight"}]}."""

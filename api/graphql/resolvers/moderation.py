@@ -96,6 +96,7 @@ async def resolve_moderation_case(_, info, id):
 
 @query.field("reportReasons")
 async def resolve_report_reasons(_, info):
+    current_user(info)
     return queue.reasons()
 
 
