@@ -299,6 +299,7 @@ async def decide(
             ),
         )
         post_id = (await s.execute(select(Post.id).where(Post.video_id == video.id))).scalar_one_or_none()
+        await queue.close_alias(s, "video", video.id)
     if changed is not None:
         await videos.push_status(svc, changed)
     return await _public(svc, case, video, post_id, base_url=base_url)

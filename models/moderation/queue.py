@@ -23,7 +23,19 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid, select, tuple_
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -201,9 +213,36 @@ async def _old_report(s: AsyncSession, svc: Services, r: Report) -> None:
     )
 
 
+async def close_alias(s: AsyncSession, target_type: str, target_id: UUID) -> None:
+    """An old route decided (/admin/reports/{id}/resolve, /admin/moderation/cases/{id}/decide):
+    the target's waiting case is decided too, unless an appeal is pending."""
+    await s.execute(
+        update(QueueCase)
+        .where(
+            QueueCase.target_type == target_type,
+            QueueCase.target_id == target_id,
+            QueueCase.state.in_(("open", "claimed")),
+        )
+        .values(state="decided", claimed_by=None, claimed_at=None, updated_at=utcnow())
+    )
+
+
+async def _old_resolved(s: AsyncSession, r: Report) -> None:
+    still_open = (
+        await s.execute(
+            select(Report.id)
+            .where(Report.target_type == r.target_type, Report.target_id == r.target_id, Report.status == "open")
+            .limit(1)
+        )
+    ).first()
+    if still_open is None:
+        await close_alias(s, r.target_type, r.target_id)
+
+
 def register() -> None:
-    """Hook: the old report path raises cases too (infra/services.wire_domains)."""
+    """Hooks: the old report routes raise and close cases too (infra/services.wire_domains)."""
     reports.on_created(_old_report)
+    reports.on_resolved(_old_resolved)
 
 
 async def report(

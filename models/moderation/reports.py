@@ -58,6 +58,15 @@ OnCreated = Callable[[AsyncSession, "Services", Report], Awaitable[None]]
 _on_created: list[OnCreated] = []
 
 
+OnResolved = Callable[[AsyncSession, Report], Awaitable[None]]
+_on_resolved: list[OnResolved] = []
+
+
+def on_resolved(hook: OnResolved) -> None:
+    if hook not in _on_resolved:
+        _on_resolved.append(hook)
+
+
 def on_created(hook: OnCreated) -> None:
     """Run `hook` in the transaction of every report filed here (idempotent; the queue registers
     itself: infra/services.wire_domains)."""
@@ -167,6 +176,8 @@ async def resolve(svc: Services, *, report_id: UUID, outcome: str, actor: UUID, 
             details={"outcome": outcome, **({"hidden_video_id": str(hidden.id)} if hidden else {})},
         )
         outbox.stage(s, Event("report.resolved", _payload(report), actor=actor))
+        for resolved in _on_resolved:  # the queue's case closes with its last open report
+            await resolved(s, report)
     if hidden is not None:
         await videos.push_status(svc, hidden)
     return public(report)

@@ -410,3 +410,31 @@ async def test_the_graphql_face(client, stack_env):
         "action"
     ] == "overturn"
     assert (await client.get(f"/posts/{post_id}", headers=reporter["headers"])).status_code == 200
+
+
+async def test_the_old_queues_feed_the_one_queue_and_their_decisions_close_it(client, stack_env, svc):
+    from tests.moderation.test_moderation_queue import posted_video
+
+    mod = await moderator_user(client, stack_env)
+    owner, reporter = await register(client), await register(client)
+    held = await posted_video(client, svc, stack_env, owner, "review")  # the NSFW agent's case
+    case = await case_for(client, mod, held["video_id"])
+    assert (case["target_type"], case["state"], [f["labels"] for f in case["flags"]]) == ("video", "open", [["nsfw"]])
+    shown = (await client.get(f"/moderation/cases/{case['id']}", headers=mod["headers"])).json()
+    assert shown["content"]["video"]["status"] == "in_review" and shown["content"]["post_id"] == held["post_id"]
+    old = (await client.get("/admin/moderation/cases", params={"limit": 100}, headers=mod["headers"])).json()["items"]
+    old_id = next(c["id"] for c in old if c["video_id"] == held["video_id"])
+    r = await client.post(
+        f"/admin/moderation/cases/{old_id}/decide", json={"decision": "approve"}, headers=mod["headers"]
+    )
+    assert r.status_code == 200, r.text
+    assert (await case_for(client, mod, held["video_id"]))["state"] == "decided"
+
+    target = await register(client)
+    filed = (await report(client, reporter, "user", target["user"]["id"], "impersonation")).json()
+    assert (await case_for(client, mod, target["user"]["id"]))["state"] == "open"
+    r = await client.post(
+        f"/admin/reports/{filed['id']}/resolve", json={"outcome": "dismissed"}, headers=mod["headers"]
+    )
+    assert r.status_code == 200, r.text
+    assert (await case_for(client, mod, target["user"]["id"]))["state"] == "decided"

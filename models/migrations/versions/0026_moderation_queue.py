@@ -140,6 +140,26 @@ def upgrade() -> None:
         ["purge_after"],
         postgresql_where=sa.text("state = 'held'"),
     )
+    # today's open reports and NSFW cases become cases of the queue (as raise_case would make them;
+    # a report's trust weighting is not replayed: each counts 1, under "other")
+    op.execute("""
+        INSERT INTO moderation_queue (id, target_type, target_id, author_id, state, severity, reasons,
+                                      report_count, flags, opened_at, updated_at)
+        SELECT gen_random_uuid(), target_type, target_id, (array_agg(target_user_id))[1], 'open', count(*),
+               ARRAY['other'], count(*), '[]'::jsonb, min(created_at), now()
+        FROM reports WHERE status = 'open' GROUP BY target_type, target_id
+    """)
+    op.execute("""
+        INSERT INTO moderation_queue (id, target_type, target_id, author_id, state, severity, reasons,
+                                      report_count, flags, opened_at, updated_at)
+        SELECT gen_random_uuid(), 'video', mc.video_id, v.owner_id, 'open', 4, ARRAY[]::text[], 0,
+               jsonb_build_array(jsonb_build_object('source', 'nsfw', 'labels', jsonb_build_array('nsfw'),
+                                                    'at', mc.opened_at)),
+               mc.opened_at, now()
+        FROM moderation_cases mc JOIN videos v ON v.id = mc.video_id
+        WHERE mc.status = 'open' AND mc.kind = 'nsfw'
+        ON CONFLICT (target_type, target_id) DO NOTHING
+    """)
     # reports on anything (models/moderation/queue.report), with optional details
     op.add_column("reports", sa.Column("details", sa.String(length=1000), nullable=True))
     op.drop_constraint(op.f("ck_reports_target_type"), "reports", type_="check")
