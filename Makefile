@@ -14,7 +14,7 @@ ifeq ($(APP_ENV)$(NODE_ENV),)
 export APP_ENV := development
 endif
 
-.PHONY: lock vendor-docs test-deps run test lint bench migrate reconcile reconcile-payments retention erase-accounts outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
+.PHONY: lock vendor-docs test-deps run test lint bench migrate reconcile reconcile-payments retention erase-accounts purge-quarantine outbox-retry topic-tail dlq-replay renew seed rebuild-recs admin worker api install install-ml clean
 
 # Exactly the lock's versions and hashes, nothing resolved (--no-deps: the lock already holds
 # every dependency, and pip's hash mode refuses an extra such as httpx[http2] otherwise), then
@@ -125,6 +125,10 @@ retention: $(STAMP)
 # PDPL erasure: accounts past their grace period (ERASURE_GRACE_DAYS) go to the worker's erasure agent (docs/privacy.md)
 erase-accounts: $(STAMP)
 	$(PY) -m jobs.erase_accounts
+
+# Removed media past their appeal window leave object storage (docs/moderation.md); the CronJob runs it hourly
+purge-quarantine: $(STAMP)
+	$(PY) -m jobs.purge_quarantine
 
 # Outbox rows the broker refused OUTBOX_MAX_ATTEMPTS times go back to the relay: make outbox-retry [TOPIC=content.posts]
 outbox-retry: $(STAMP)

@@ -14,7 +14,8 @@ from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
 from models.engagement import EngagementStore, make_store
 from models.media import avatars
-from models.moderation import checks, sanctions
+from models.messaging import messages, notifications
+from models.moderation import checks, queue, sanctions
 from models.wallet import subscriptions
 
 
@@ -24,6 +25,9 @@ def wire_domains() -> None:
     avatars.register()
     checks.register()  # content checks on the write paths below moderation (models/core/screening)
     sanctions.register()  # suspended and banned accounts cannot log in (models/accounts/sessions)
+    messages.register_moderation()
+    notifications.register_moderation()
+    queue.register()
 
 
 @dataclass

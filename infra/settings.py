@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     rate_limit_login: RateSetting = Field(Rate(15, timedelta(minutes=5)), validation_alias="RATE_LIMIT_LOGIN")
     rate_limit_register: RateSetting = Field(Rate(5, timedelta(minutes=30)), validation_alias="RATE_LIMIT_REGISTER")
     rate_limit_api: RateSetting = Field(Rate(300, timedelta(minutes=5)), validation_alias="RATE_LIMIT_API")
+    # Reports a user may file (POST /moderation/report, /reports), per reporter (docs/moderation.md).
+    rate_limit_report: RateSetting = Field(Rate(20, timedelta(hours=1)), validation_alias="RATE_LIMIT_REPORT")
+    # How long the affected user may appeal a moderation decision; removed media are deleted
+    # from storage when it closes (or the appeal fails), not before.
+    appeal_window_days: int = Field(14, ge=1, validation_alias="APPEAL_WINDOW_DAYS")
     # A cashout to a new destination needs a login or reauth this recent (models/accounts/fresh_proof.py).
     fresh_proof_window: timedelta = Field(timedelta(minutes=5), validation_alias="FRESH_PROOF_WINDOW")
 
@@ -558,6 +563,7 @@ class Settings(BaseSettings):
         "rate_limit_login",
         "rate_limit_register",
         "rate_limit_api",
+        "rate_limit_report",
         "rate_limit_recovery",
         "rate_limit_write",
         "rate_limit_anonymous",

@@ -56,3 +56,64 @@ class RestrictionsOut(Open):
     active_strikes: int
     strike_policy: StrikePolicyOut
     sanctions: list[SanctionOut]
+
+
+class ReasonOut(Open):
+    code: str
+    label: str
+    weight: float
+
+
+class ReasonsOut(Open):
+    items: list[ReasonOut]
+
+
+class ModerationReportOut(ReportOut):
+    case_id: str
+    details: str | None = None
+
+
+class QueueCaseOut(Open):
+    id: str
+    target_type: str
+    target_id: str
+    reasons: list[str]
+    report_count: int
+    flags: list[dict]
+    severity: float
+    state: str
+    claimed_by: str | None = None
+
+
+QueueCasePage = Page[QueueCaseOut]
+
+
+class AppealOut(Open):
+    id: str
+    decision_id: str
+    text: str
+    outcome: str | None = None
+    created_at: str
+
+
+class DecisionOut(Open):
+    id: str
+    case_id: str
+    action: str
+    reason: str
+    rule: str | None = None
+    duration_hours: int | None = None
+    status: str
+    appeal_until: str | None = None
+    appeal: AppealOut | None = None
+    created_at: str
+
+
+class QueueCaseDetailOut(QueueCaseOut):
+    content: dict | None = None
+    reports: list[dict]
+    decisions: list[DecisionOut]
+
+
+class ModerationHistoryOut(Open):
+    items: list[DecisionOut]

@@ -4,7 +4,8 @@ through the outbox (after commit). The comment counters agent counts them in the
 
 Rules: only on a post the commenter can see (else 404, as if it did not exist), not between users
 who blocked each other (the post's author, or the author of the comment replied to); edit and
-delete your own; the post's author may delete any comment on it. Deleting a comment deletes its
+delete your own; the post's author may delete any comment on it. A comment a moderator removed
+(`removed_at`) is gone for everyone until an overturned appeal restores it. Deleting a comment deletes its
 replies (each announced). Lists are keyset-paginated on the UUIDv7 id: a post's top-level
 comments newest first, a comment's replies oldest first; comments written while paging land
 before the first page or after the last one, so pages neither repeat nor skip.
@@ -48,6 +49,9 @@ class Comment(CreatedAt, Base):
     body: Mapped[str] = mapped_column(Text)
     mentions: Mapped[list[UUID]] = mapped_column(ARRAY(Uuid), default=list, server_default="{}")
     edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # set by a moderator's `remove` (models/moderation/targets.py): gone from the thread for
+    # everyone, its author included, until an overturned appeal clears it
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 def public(c: Comment, reply_count: int = 0) -> dict:
@@ -135,7 +139,7 @@ async def create(svc: Services, *, author_id: UUID, post_id: UUID, body: str, pa
 async def _get(svc: Services, comment_id: UUID) -> Comment:
     async with svc.sessions() as s:
         c = await s.get(Comment, comment_id)
-    if c is None:
+    if c is None or c.removed_at is not None:
         raise NotFound("no such comment", code="comment_not_found")
     return c
 
@@ -251,11 +255,11 @@ async def _page(svc: Services, where, newest_first: bool, cursor: str | None, li
     count = (
         select(func.count())
         .select_from(replies)
-        .where(replies.parent_id == Comment.id)
+        .where(replies.parent_id == Comment.id, replies.removed_at.is_(None))
         .correlate(Comment)
         .scalar_subquery()
     )
-    q = select(Comment, count).where(*where).limit(limit + 1)
+    q = select(Comment, count).where(*where, Comment.removed_at.is_(None)).limit(limit + 1)
     q = q.order_by(Comment.id.desc() if newest_first else Comment.id)
     if cursor:
         after = cursors.decode_ids(cursor, 1)[0]
@@ -288,7 +292,9 @@ async def list_replies(
 
 async def _reply_count(svc: Services, comment_id: UUID) -> int:
     async with svc.sessions() as s:
-        return (await s.execute(select(func.count()).where(Comment.parent_id == comment_id))).scalar_one()
+        return (
+            await s.execute(select(func.count()).where(Comment.parent_id == comment_id, Comment.removed_at.is_(None)))
+        ).scalar_one()
 
 
 def change_from_event(event: Received[CommentPayload | CommentDeletedPayload]) -> ReactionChange | None:

@@ -54,7 +54,12 @@ async def edit_post(
     async with outbox.transaction(svc) as s:
         post = await s.get(posts.Post, post_id, with_for_update=True)
         now = utcnow()
-        if post is None or post.author_id != actor_id or (post.expires_at is not None and post.expires_at <= now):
+        if (
+            post is None
+            or post.author_id != actor_id
+            or post.visibility == posts.REMOVED  # a moderator removed it: only an appeal brings it back
+            or (post.expires_at is not None and post.expires_at <= now)
+        ):
             raise _not_found()
         before = set(post.mentions or [])
         if caption is not None:

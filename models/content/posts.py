@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from infra.services import Services
 
 VISIBILITIES = ("public", "followers", "circle", "subscribers")
+# A post a moderator removed (models/moderation/decisions.py): nobody sees it, its author included;
+# the visibility it had is kept by the decision, which an overturned appeal puts back.
+REMOVED = "removed"
 KINDS = ("post", "story")  # a story expires STORY_TTL (24 h) after it is made
 
 

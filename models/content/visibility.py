@@ -1,5 +1,6 @@
 """Who may see a post: the one rule every read path (REST, GraphQL, feeds, agents) asks.
 
+A post a moderator removed (visibility `removed`) is seen by nobody, its author included.
 Each visibility value maps to a rule `async (svc, viewer_id | None, post) -> bool`. The rules of
 lower domains (social: followers, circles) are imported here; a higher domain registers its own
 at start-up (`register`; wallet's "subscribers" rule, infra/services.wire_domains). An unknown or
@@ -16,7 +17,7 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from models.content.posts import Post, PostRef, get_post
+from models.content.posts import REMOVED, Post, PostRef, get_post
 from models.core.base import utcnow
 from models.core.errors import NotFound
 from models.media.videos import Video, is_ready
@@ -48,6 +49,8 @@ async def can_see(svc: Services, viewer_id: UUID | None, post) -> bool:
     expires_at = getattr(post, "expires_at", None)
     if expires_at is not None and expires_at <= utcnow():
         return False
+    if post.visibility == REMOVED:  # removed by a moderator: nobody's, its author's included
+        return False
     if viewer_id is not None and post.author_id == viewer_id:
         return True
     rule = RULES.get(post.visibility)
@@ -64,7 +67,7 @@ async def who_can_see(svc: Services, viewer_ids: list[UUID], post) -> set[UUID]:
     """can_see for many viewers of one post (a push fanned out to many sockets,
     api/realtime/core.py): the same rules, in the same order, with the block check as one batch."""
     expires_at = getattr(post, "expires_at", None)
-    if expires_at is not None and expires_at <= utcnow():
+    if expires_at is not None and expires_at <= utcnow() or post.visibility == REMOVED:
         return set()
     author = {post.author_id} & set(viewer_ids)
     others = [v for v in dict.fromkeys(viewer_ids) if v != post.author_id]
@@ -97,7 +100,7 @@ async def visible_among(svc: Services, viewer_id: UUID | None, posts: list) -> l
     (lists of posts: bookmarks, grids). Same rules: expiry, own posts, the visibility rule,
     ready videos, blocks. Registered rules (subscribers) are asked once per author."""
     now = utcnow()
-    live = [p for p in posts if not (p.expires_at is not None and p.expires_at <= now)]
+    live = [p for p in posts if not (p.expires_at is not None and p.expires_at <= now) and p.visibility != REMOVED]
     others = [p for p in live if p.author_id != viewer_id]
     authors = list({p.author_id for p in others})
     videos = list({p.video_id for p in others if p.video_id is not None})

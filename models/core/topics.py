@@ -64,6 +64,25 @@ class PostEditedPayload(Payload):
     edited_at: datetime
 
 
+class PostRemoved(Payload):
+    """A moderator removed the post (models/moderation/decisions.py): it stays in PostgreSQL with
+    visibility `removed`, seen by nobody; indexes (search, hashtag pages) drop it until a
+    `post.restored`."""
+
+    post_id: UUID
+    author_id: UUID
+    decision_id: UUID | None = None
+
+
+class PostRestored(Payload):
+    """A removed post is back (an overturned appeal, or a moderator's `restore`), with the
+    visibility it had."""
+
+    post_id: UUID
+    author_id: UUID
+    decision_id: UUID | None = None
+
+
 class PostDeletedPayload(Payload):
     """The author deleted the post (the row and its comments, remix links and feedback are gone
     with it). Consumers drop what they derived from it: notifications, the recommendation index,
@@ -75,23 +94,6 @@ class PostDeletedPayload(Payload):
     video_id: UUID | None = None
     original_key: str | None = None  # the video's uploaded file; its renditions are under videos/<video_id>/
     image_ids: list[UUID] = []  # a photo post's images whose rows went with it; their files go after
-
-
-class PostRemoved(Payload):
-    """Moderation took the post down (the row stays, for appeals; nobody but staff sees it).
-    Consumers drop what they list of it (search index, hashtag pages) until `post.restored`."""
-
-    post_id: UUID
-    author_id: UUID
-    decision_id: UUID | None = None
-
-
-class PostRestored(Payload):
-    """Moderation put a removed post back: consumers re-derive it from the post row."""
-
-    post_id: UUID
-    author_id: UUID
-    decision_id: UUID | None = None
 
 
 class UserRegisteredPayload(Payload):
@@ -126,9 +128,9 @@ class UserProfileUpdatedPayload(Payload):
 class ReportPayload(Payload):
     report_id: UUID
     reporter_id: UUID
-    target_type: Literal["user", "post"]
+    target_type: Literal["user", "post", "comment", "message", "live"]
     target_id: UUID
-    target_user_id: UUID  # the reported user, or the reported post's author
+    target_user_id: UUID  # the reported user, or the reported content's author
     status: Literal["open", "upheld", "dismissed"]
 
 
@@ -141,6 +143,26 @@ class CaseDecidedPayload(Payload):
     kind: str  # what opened the case: "nsfw"
     decision: Literal["approve", "reject"]
     video_status: str  # the video's status after the decision
+
+
+class ModerationDecidedPayload(Payload):
+    """A moderator's decision on a case of the queue (models/moderation/decisions.py); the reason
+    text stays in PostgreSQL. `appeal_of`: the decision an uphold/overturn answers."""
+
+    decision_id: UUID
+    case_id: UUID
+    target_type: str
+    target_id: UUID
+    user_id: UUID | None  # the affected user (the content's author, or the user)
+    action: str
+    appeal_of: UUID | None = None
+
+
+class ModerationAppealedPayload(Payload):
+    decision_id: UUID
+    appeal_id: UUID
+    case_id: UUID
+    user_id: UUID
 
 
 class ImageDecidedPayload(Payload):
@@ -384,7 +406,8 @@ POSTS = Topic(
         "post.removed": PostRemoved,
         "post.restored": PostRestored,
     },
-    doc="Post lifecycle, relayed from the PostgreSQL outbox after the transaction commits. A duet "
+    doc="Post lifecycle, relayed from the PostgreSQL outbox after the transaction commits. A "
+    "removal by a moderator (post.removed) and its reversal (post.restored) keep the row. A duet "
     "or stitch notifies its source's owner (notifications agent). A deletion removes the post's "
     "notifications (notifications agent), its point in the recommendation index (recs_embeddings), "
     "its trending entries (trending), its hashtag index rows (hashtags) and its video's files "
@@ -419,6 +442,14 @@ MODERATION_CASES = Topic(
     doc="A moderator decided a moderation case opened by the NSFW agent (approve: the video is "
     "ready; reject: rejected), relayed from the PostgreSQL outbox after commit. Keyed by "
     "video. No consumer yet.",
+)
+MODERATION_DECISIONS = Topic(
+    "moderation.decisions",
+    key="case_id",
+    events={"moderation.decided": ModerationDecidedPayload, "moderation.appealed": ModerationAppealedPayload},
+    doc="Decisions on the cases of the moderation queue and appeals of them "
+    "(models/moderation/decisions.py), relayed from the PostgreSQL outbox after commit. Keyed by "
+    "case. No consumer yet (the affected user is notified in the decision's transaction).",
 )
 MODERATION_IMAGES = Topic(
     "moderation.images",

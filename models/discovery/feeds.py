@@ -22,8 +22,8 @@ above every cursor, so later pages neither repeat nor skip.
 Cache: a page is kept FEED_CACHE_TTL (30 s) in Redis under (user, feed generation, cursor,
 limit). Writing a post bumps its author's generation (models/content/posts.generation_key), so the author's next
 read misses the cache and sees the post at once; others see it within 30 s. A cached page is
-re-checked on every read against the reader's hides, mutes and blocks and against deleted posts
-(one indexed query), so a hide, block or deletion holds at once, and expired stories drop out.
+re-checked on every read against the reader's hides, mutes and blocks and against deleted and
+removed posts (one indexed query), so a hide, block or deletion holds at once, and expired stories drop out.
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ def _settled(v: Viewer, post: Post) -> bool:
     """Visible without asking can_see: the layer's SQL already removed blocks (read from the
     blocks table, fresher than can_see's cache), mutes, hides, expired stories and videos that
     are not ready, and these visibilities need nothing else of this viewer."""
-    return (
+    return post.visibility != posts.REMOVED and (
         post.author_id == v.id
         or post.visibility == "public"
         or (post.visibility == "followers" and post.author_id in v.following)
@@ -337,7 +337,8 @@ SELECT post_id FROM post_feedback WHERE user_id = :me AND kind = 'hide' AND post
 UNION ALL SELECT muted_id FROM mutes WHERE muter_id = :me AND muted_id = ANY(:authors)
 UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = :me AND blocked_id = ANY(:authors)
 UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = :me AND blocker_id = ANY(:authors)
-UNION ALL SELECT x.id FROM unnest(:ids) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = x.id)
+UNION ALL SELECT x.id FROM unnest(:ids) AS x(id)
+  WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = x.id AND p.visibility <> 'removed')
 """).bindparams(bindparam("ids", type_=_UUIDS), bindparam("authors", type_=_UUIDS))
 
 

@@ -46,6 +46,7 @@ from models.core.events import Event, new_id
 from models.core.idempotency import IdempotencyKeyReused
 from models.messaging.notifications import mark_target_read
 from models.moderation import checks
+from models.moderation import targets as moderation_targets
 from models.moderation.flags import flag
 from models.social.blocks import blocked_either, ensure_not_blocked
 from models.social.circles import Circle, CircleMember
@@ -114,6 +115,8 @@ class Message(CreatedAt, Base):
     client_id: Mapped[str | None] = mapped_column(String(64), default=None)
     reply_to_id: Mapped[UUID | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), default=None)
     unsent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # set by a moderator's `remove` (reported by its recipient): gone from the history of both
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 def public(m: Message, recipient_id: UUID | None = None) -> dict:
@@ -616,8 +619,14 @@ async def history(
 ) -> dict:
     """A conversation's messages, newest first, keyset on the id (messages arriving while you
     page land above the first page): {"items", "next_cursor", "peer_read_up_to"} (a group's
-    read positions per member: models/messaging/groups.members)."""
-    q = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit + 1)
+    read positions per member: models/messaging/groups.members). Messages a moderator removed are
+    left out."""
+    q = (
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.removed_at.is_(None))
+        .order_by(Message.id.desc())
+        .limit(limit + 1)
+    )
     if cursor:
         q = q.where(Message.id < cursors.decode_ids(cursor, 1)[0])
     async with svc.sessions() as s:
@@ -689,3 +698,57 @@ async def mute(svc: Services, user_id: UUID, conversation_id: UUID, muted_until:
         me = await _member(s, user_id, conversation_id, lock=True)
         me.muted_until = muted_until
     return {"conversation_id": str(conversation_id), "muted_until": _iso(muted_until)}
+
+
+# ------------------------------------------------------------------ moderation
+
+
+class _MessageTarget(moderation_targets.Target):
+    """A message in the moderation queue: reported by a member of its conversation (the reporter
+    shares it with moderators by reporting it); `remove` takes it out of both histories."""
+
+    kind = "message"
+
+    async def locate(self, svc: Services, viewer_id: UUID, target_id: UUID) -> UUID:
+        async with svc.sessions() as s:
+            row = (
+                await s.execute(
+                    select(Message.sender_id)
+                    .join(ConversationMember, ConversationMember.conversation_id == Message.conversation_id)
+                    .where(
+                        Message.id == target_id, Message.removed_at.is_(None), ConversationMember.user_id == viewer_id
+                    )
+                )
+            ).scalar_one_or_none()
+        if row is None:
+            raise NotFound("no such message", code="message_not_found")
+        return row
+
+    async def author(self, s: AsyncSession, target_id: UUID) -> UUID | None:
+        return (await s.execute(select(Message.sender_id).where(Message.id == target_id))).scalar_one_or_none()
+
+    async def remove(self, s: AsyncSession, target_id: UUID, decision_id: UUID) -> moderation_targets.Removal:
+        m = await s.get(Message, target_id, with_for_update=True)
+        if m is None:
+            raise moderation_targets.TargetNotFound("the message is gone")
+        if m.removed_at is not None:
+            raise Conflict("this message is already removed", code="already_removed")
+        m.removed_at = utcnow()
+        return moderation_targets.Removal()
+
+    async def restore(self, s: AsyncSession, target_id: UUID, info: dict, decision_id: UUID) -> list:
+        m = await s.get(Message, target_id, with_for_update=True)
+        if m is None:
+            raise moderation_targets.TargetNotFound("the message is gone")
+        m.removed_at = None
+        return []
+
+    async def show(self, svc: Services, target_id: UUID, *, base_url: str) -> dict | None:
+        async with svc.sessions() as s:
+            m = await s.get(Message, target_id)
+        return None if m is None else {"message": {**public(m), "removed": m.removed_at is not None}}
+
+
+def register_moderation() -> None:
+    """Hook: messages can be reported and removed (infra/services.wire_domains)."""
+    moderation_targets.register(_MessageTarget())

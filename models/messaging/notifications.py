@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.content.posts import Post
@@ -62,6 +63,7 @@ from models.core.topics import (
     ReactionPayload,
     SanctionPayload,
 )
+from models.moderation import decisions as moderation
 from models.moderation.sanctions import AccountSanction
 from models.social.blocks import blocked_among
 from models.social.lookups import people
@@ -85,6 +87,7 @@ VERBS = {
     "stitch": "stitched your post",
     "sanction": "",  # text from `sanction` (sanction_text)
     "reinstated": "",
+    "moderation": "a moderator decided about your account or content",
 }
 KINDS = tuple(VERBS)
 SYSTEM_KINDS = frozenset({"sanction", "reinstated"})  # no actor, never filtered
@@ -416,6 +419,58 @@ async def push_unread(svc: Services, recipients: list[UUID]) -> None:
             log.warning("notification push failed", extra={"error": repr(exc)})
 
 
+# ------------------------------------------------------------------ moderation decisions
+
+
+async def notify_decision(s: AsyncSession, *, user_id: UUID, decision: moderation.Decision) -> UUID:
+    """Inside the decision's transaction: the affected user's notification (kind `moderation`,
+    target = the decision id, no actor: moderators stay anonymous). Its text names the action, the
+    rule and the reason (`_render`)."""
+    nid = new_id()
+    s.add(
+        Notification(
+            id=nid,
+            recipient_id=user_id,
+            kind="moderation",
+            target_id=decision.id,
+            post_id=None,
+            bucket=0,
+            actor_count=0,
+            event_count=1,
+            actors=[],
+            sort_id=new_id(),
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    )
+    return nid
+
+
+def register_moderation() -> None:
+    """Hook: every moderation decision notifies its affected user (infra/services.wire_domains)."""
+    moderation.register_notifier(notify_decision, push_changed)
+
+
+_DECIDED = {
+    "remove": "removed your content",
+    "restore": "restored your content",
+    "warn": "warned you",
+    "strike": "gave your account a strike",
+    "suspend": "suspended your account",
+    "ban": "banned your account",
+    "uphold": "upheld the decision you appealed",
+    "overturn": "overturned the decision you appealed: it is undone",
+}
+
+
+def _moderation_text(d: moderation.Decision | None) -> str:
+    if d is None:
+        return "a moderator decided about your account or content"
+    rule = f" under the rule {d.rule}" if d.rule else ""
+    hours = f" for {d.duration_hours} hours" if d.duration_hours else ""
+    return f"A moderator {_DECIDED.get(d.action, d.action)}{hours}{rule}: {d.reason} (decision {d.appeal_of or d.id})"
+
+
 # ------------------------------------------------------------------ reading
 
 
@@ -435,6 +490,12 @@ def text_of(kind: str, names: list[str], actor_count: int, event_count: int) -> 
 
 async def _render(svc: Services, rows: list[Notification]) -> list[dict]:
     found = await people(svc, list({a for n in rows for a in n.actors}))
+    decided = [n.target_id for n in rows if n.kind == "moderation"]
+    about: dict[UUID, moderation.Decision] = {}
+    if decided:
+        async with svc.sessions() as s:
+            q = select(moderation.Decision).where(moderation.Decision.id.in_(decided))
+            about = {d.id: d for d in (await s.execute(q)).scalars()}
     out = []
     for n in rows:
         actors = [found[a] for a in n.actors if a in found]
@@ -451,7 +512,7 @@ async def _render(svc: Services, rows: list[Notification]) -> list[dict]:
                 "actors": actors,
                 "actor_count": n.actor_count,
                 "event_count": n.event_count,
-                "text": text_,
+                "text": _moderation_text(about.get(n.target_id)) if n.kind == "moderation" else text_,
                 "sanction": n.sanction,
                 "read": n.read_at is not None,
                 "created_at": n.created_at.isoformat(),

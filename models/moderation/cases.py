@@ -29,6 +29,7 @@ from models.core.base import Base, utcnow
 from models.core.errors import Conflict, DomainError, Forbidden, NotFound
 from models.core.events import Event, new_id
 from models.media import videos
+from models.moderation import queue
 
 if TYPE_CHECKING:
     from infra.services import Services
@@ -101,6 +102,16 @@ async def apply_verdict(svc: Services, video_id: UUID, verdict) -> videos.Video 
                 score=verdict.score,
                 max_frame_score=verdict.max_frame_score,
                 frames=verdict.frames,
+            )
+            # the one queue (models/moderation/queue.py): the video's case, flagged "nsfw"
+            await queue.raise_case(
+                s,
+                svc,
+                target_type="video",
+                target_id=video.id,
+                author_id=video.owner_id,
+                source="nsfw",
+                labels=["nsfw"],
             )
         outbox.stage(
             s,
@@ -288,6 +299,7 @@ async def decide(
             ),
         )
         post_id = (await s.execute(select(Post.id).where(Post.video_id == video.id))).scalar_one_or_none()
+        await queue.close_alias(s, "video", video.id)
     if changed is not None:
         await videos.push_status(svc, changed)
     return await _public(svc, case, video, post_id, base_url=base_url)

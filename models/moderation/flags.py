@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.core.base import Base, CreatedAt, utcnow
 from models.core.events import new_id
+from models.moderation import queue
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +47,9 @@ async def flag(
     source: str,
     labels: list[dict],
 ) -> None:
-    """Records an automatic flag in the caller's transaction."""
+    """Records an automatic flag in the caller's transaction, and raises (or adds to) the
+    target's case in the moderators' queue (models/moderation/queue.py): profile text is a case
+    about the user."""
     s.add(
         ContentFlag(
             id=new_id(),
@@ -57,6 +60,15 @@ async def flag(
             labels=labels,
             created_at=utcnow(),
         )
+    )
+    await queue.raise_case(
+        s,
+        svc,
+        target_type="user" if target_type == "profile" else target_type,
+        target_id=target_id,
+        author_id=author_id,
+        source="flag",
+        labels=[str(x["label"]) for x in labels if "label" in x],
     )
 
 

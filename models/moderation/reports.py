@@ -3,19 +3,23 @@
 A report names the user it is about (`target_user_id`: the user, or the post's author), which is
 what the trust score counts. A reporter has at most one open report per target (a partial
 unique index); reporting yourself or your own post is refused; a post must be visible to its
-reporter. Creating and resolving are audited and published (`report.created`,
-`report.resolved` on `moderation.reports`, keyed by the reported user). Upholding a report about
-a post with a video hides the video (rejected, `report_upheld`) in the same transaction.
+reporter. Each report also raises the target's case in the one queue (models/moderation/queue.py;
+POST /moderation/report files reports on anything, with a reason from the taxonomy). Creating
+and resolving are audited and published (`report.created`, `report.resolved` on
+`moderation.reports`, keyed by the reported user). Upholding a report about a post with a video
+hides the video (rejected, `report_upheld`) in the same transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import DateTime, ForeignKey, String, Uuid, and_, case, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.accounts.users import User
@@ -41,10 +45,33 @@ class Report(CreatedAt, Base):
     target_type: Mapped[str] = mapped_column(String(10))
     target_id: Mapped[UUID] = mapped_column(Uuid)
     target_user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    reason: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(
+        String(500)
+    )  # free text (/reports) or a REASONS code (models/moderation/queue.py)
+    details: Mapped[str | None] = mapped_column(String(1000), nullable=True, default=None)
     status: Mapped[str] = mapped_column(String(10), default="open")
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+
+
+OnCreated = Callable[[AsyncSession, "Services", Report], Awaitable[None]]
+_on_created: list[OnCreated] = []
+
+
+OnResolved = Callable[[AsyncSession, Report], Awaitable[None]]
+_on_resolved: list[OnResolved] = []
+
+
+def on_resolved(hook: OnResolved) -> None:
+    if hook not in _on_resolved:
+        _on_resolved.append(hook)
+
+
+def on_created(hook: OnCreated) -> None:
+    """Run `hook` in the transaction of every report filed here (idempotent; the queue registers
+    itself: infra/services.wire_domains)."""
+    if hook not in _on_created:
+        _on_created.append(hook)
 
 
 def public(r: Report) -> dict:
@@ -104,6 +131,8 @@ async def create(
         async with outbox.transaction(svc) as s:
             s.add(report)
             await s.flush()
+            for hook in _on_created:  # the one queue raises the target's case (models/moderation/queue.py)
+                await hook(s, svc, report)
             audit.stage(
                 s,
                 "report.created",
@@ -147,6 +176,8 @@ async def resolve(svc: Services, *, report_id: UUID, outcome: str, actor: UUID, 
             details={"outcome": outcome, **({"hidden_video_id": str(hidden.id)} if hidden else {})},
         )
         outbox.stage(s, Event("report.resolved", _payload(report), actor=actor))
+        for resolved in _on_resolved:  # the queue's case closes with its last open report
+            await resolved(s, report)
     if hidden is not None:
         await videos.push_status(svc, hidden)
     return public(report)

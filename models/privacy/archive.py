@@ -24,6 +24,8 @@ from models.accounts.users import User
 from models.content.comments import Comment
 from models.content.posts import Post
 from models.messaging.messages import Message
+from models.moderation.decisions import Appeal, Decision
+from models.moderation.sanctions import AccountSanction
 from models.social.circles import Circle, CircleMember
 from models.wallet.tables import Account, Entry, Transaction
 
@@ -124,6 +126,16 @@ async def _consents(s: AsyncSession, svc: Services, user_id: UUID) -> list[dict]
     return await _all(s, select(Consent).where(Consent.user_id == user_id).order_by(Consent.id))
 
 
+async def _moderation(s: AsyncSession, svc: Services, user_id: UUID) -> list[dict]:
+    """Decisions about the user (content and account), with the user's appeals and sanctions."""
+    decisions = await _all(s, select(Decision).where(Decision.user_id == user_id).order_by(Decision.id))
+    appeals = await _all(s, select(Appeal).where(Appeal.user_id == user_id).order_by(Appeal.id))
+    sanctions = await _all(
+        s, select(AccountSanction).where(AccountSanction.user_id == user_id).order_by(AccountSanction.id)
+    )
+    return [{"decisions": decisions, "appeals": appeals, "sanctions": sanctions}]
+
+
 SECTIONS: dict[str, Section] = {
     "profile": _profile,
     "posts": _posts,
@@ -135,4 +147,5 @@ SECTIONS: dict[str, Section] = {
     "wallet_transactions": _wallet,
     "sessions": _sessions,
     "consents": _consents,
+    "moderation": _moderation,
 }

@@ -124,6 +124,10 @@ RULES: dict[str, Rule] = {
     "hashtag_removed_posts": Rule("keep", "ids of posts moderation removed: no personal data"),
     "hashtags": Rule("keep", "per-tag counts: no personal data"),
     "moderation_terms": Rule("keep", "the staff's term list: no data of users"),
+    "moderation_queue": Rule("keep", "cases about the user's content: moderation records (their content itself goes)"),
+    "moderation_decisions": Rule("keep", "decisions about the user: moderation records under the pseudonymous id"),
+    "moderation_appeals": Rule("keep", "the user's appeals, with the decisions they answer"),
+    "moderation_quarantine": Rule("keep", "ids of quarantined media (the media themselves are deleted)"),
     "account_sanctions": Rule(
         "keep", "moderation records under the pseudonymous id (a banned account's history), reason text included"
     ),

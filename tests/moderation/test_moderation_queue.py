@@ -23,17 +23,12 @@ from models.core.topics import MODERATION_CASES
 from models.media import videos
 from models.moderation import cases
 from tests.support.broker import collect
-from tests.support.factories import admin_user, register, report
+from tests.support.factories import admin_user, moderator_user, register, report
 
 SCORES = {"publish": [0.01, 0.02, 0.1], "review": [0.01, 0.6, 0.1], "reject": [0.97, 0.99, 0.95, 0.1]}
 
 
-async def moderator(client, env: dict) -> dict:
-    """A fresh moderator, promoted by a fresh admin (make_admin)."""
-    admin, mod = await admin_user(client, env), await register(client)
-    r = await client.put(f"/admin/users/{mod['user']['id']}/role", json={"role": "moderator"}, headers=admin["headers"])
-    assert r.status_code == 200 and r.json()["role"] == "moderator", r.text
-    return mod
+moderator = moderator_user
 
 
 async def posted_video(client, svc, env: dict, owner: dict, verdict: str) -> dict:

@@ -472,6 +472,7 @@ def test_workloads_run_known_commands_on_the_right_image():
         "jobs.rebuild_recommendations",
         "jobs.retention",
         "jobs.erase_accounts",
+        "jobs.purge_quarantine",
     }
     assert jobs == cronjobs
     for cj in k8s_kind("CronJob"):

@@ -79,6 +79,14 @@ async def admin_user(client: httpx.AsyncClient, env: dict) -> dict:
     return user
 
 
+async def moderator_user(client: httpx.AsyncClient, env: dict) -> dict:
+    """A fresh moderator, promoted by a fresh admin (make_admin)."""
+    admin, mod = await admin_user(client, env), await register(client)
+    r = await client.put(f"/admin/users/{mod['user']['id']}/role", json={"role": "moderator"}, headers=admin["headers"])
+    assert r.status_code == 200 and r.json()["role"] == "moderator", r.text
+    return mod
+
+
 async def report(client: httpx.AsyncClient, user: dict, target_type: str, target_id: str, reason: str = "spam"):
     return await client.post(
         "/reports", headers=user["headers"], json={"target_type": target_type, "target_id": target_id, "reason": reason}
