@@ -4,10 +4,12 @@ require_staff): anyone else gets 404, as for a case that does not exist."""
 
 from __future__ import annotations
 
+from functools import wraps
+
 from quart import Blueprint, g, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
-from api.auth import auth_required, client, parse_id, svc
+from api.auth import auth_required, client, limit_write, parse_id, svc
 from api.inputs.moderation import AppealIn, DecisionIn, ModerationReportIn, QueueQuery
 from api.outputs import errors
 from api.outputs.moderation import (
@@ -20,7 +22,8 @@ from api.outputs.moderation import (
     QueueCasePage,
     ReasonsOut,
 )
-from models.moderation import decisions, queue
+from models.core.errors import Unauthorized
+from models.moderation import decisions, queue, sanctions
 
 bp = Blueprint("moderation_queue", __name__)
 tag_moderation = tag(["moderation"])
@@ -113,15 +116,39 @@ async def decide(case_id: str, data: DecisionIn):
     ), 201
 
 
+def appellant(func):
+    """A signed-in user, or a suspended or banned one with the `X-Appeal-Token` their refused
+    login answered (models/moderation/sanctions.appeal_token): sets g.user_id."""
+    signed_in = auth_required(func)
+
+    @wraps(func)
+    async def wrapper(*args, **kwargs):
+        token = request.headers.get("X-Appeal-Token")
+        if token is None:
+            return await signed_in(*args, **kwargs)
+        user_id = sanctions.appeal_user(svc(), token)
+        if user_id is None:
+            raise Unauthorized(
+                "the appeal token is not valid or has expired; log in again", code="invalid_appeal_token"
+            )
+        g.user_id, g.session_id = user_id, None
+        await limit_write(user_id)
+        return await func(*args, **kwargs)
+
+    wrapper._daira_auth = "required"  # type: ignore[attr-defined]
+    return wrapper
+
+
 @bp.post("/moderation/decisions/<decision_id>/appeal")
 @tag_moderation
-@auth_required
+@appellant
 @validate_request(AppealIn)
 @document_response(AppealOut, 201)
 @errors(404, 409)
 async def appeal(decision_id: str, data: AppealIn):
     """The affected user appeals a decision once: 201. Someone else's: 404; again: 409
-    `already_appealed`; after APPEAL_WINDOW_DAYS: 409 `appeal_window_closed`."""
+    `already_appealed`; after APPEAL_WINDOW_DAYS: 409 `appeal_window_closed`. A suspended or
+    banned account, which cannot log in, sends the `X-Appeal-Token` its refused login answered."""
     return await decisions.appeal(
         svc(), user_id=g.user_id, decision_id=parse_id(decision_id, "decision_id"), text=data.text, client=client()
     ), 201
@@ -129,8 +156,9 @@ async def appeal(decision_id: str, data: AppealIn):
 
 @bp.get("/users/me/moderation")
 @tag_moderation
-@auth_required
+@appellant
 @document_response(ModerationHistoryOut)
 async def history():
-    """Your history: the decisions about you or your content, newest first, with their appeals."""
+    """Your history: the decisions about you or your content, newest first, with their appeals
+    (with `X-Appeal-Token` for a suspended or banned account)."""
     return await decisions.history(svc(), g.user_id)

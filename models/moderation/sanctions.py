@@ -17,6 +17,10 @@ compares its `until` with the clock (also on a cached copy), and the cache entry
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -383,9 +387,51 @@ async def ensure_may_write(svc: Services, user_id: UUID) -> None:
         raise refused
 
 
+# --- appeals from outside ------------------------------------------------------------------
+# A suspended or banned account has no session (its sessions are revoked and logins refused),
+# yet must be able to read why and to appeal. A refused login or refresh (the password or the
+# refresh token proved who is asking) carries an appeal token: for APPEAL_TOKEN_TTL it opens
+# GET /users/me/moderation and POST /moderation/decisions/{id}/appeal, nothing else.
+
+APPEAL_TOKEN_TTL = timedelta(hours=1)
+
+
+def _appeal_mac(svc: Services, user_id: UUID, exp: int) -> str:
+    key = hmac.new(svc.settings.jwt_secret.encode(), b"moderation-appeal-tokens", hashlib.sha256).digest()
+    digest = hmac.new(key, f"{user_id}.{exp}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def appeal_token(svc: Services, user_id: UUID) -> str:
+    exp = int(time.time() + APPEAL_TOKEN_TTL.total_seconds())
+    return f"{user_id}.{exp}.{_appeal_mac(svc, user_id, exp)}"
+
+
+def appeal_user(svc: Services, token: str | None) -> UUID | None:
+    """The account an unexpired appeal token was given to, else None."""
+    uid, _, rest = (token or "").partition(".")
+    exp, _, mac = rest.partition(".")
+    try:
+        user_id = UUID(uid)
+    except ValueError:
+        return None
+    if not exp.isdigit() or int(exp) < time.time() or not hmac.compare_digest(mac, _appeal_mac(svc, user_id, int(exp))):
+        return None
+    return user_id
+
+
+async def login_refusal(svc: Services, user_id: UUID) -> Forbidden | None:
+    """The login guard: `refusal`, with `details.appeal_token` for the refused account."""
+    refused = await refusal(svc, user_id)
+    if refused is not None:
+        refused.details = {**(refused.details or {}), "appeal_token": appeal_token(svc, user_id)}  # type: ignore[dict-item]
+    return refused
+
+
 def register() -> None:
-    """infra/services.wire_domains: logins and refreshes of restricted accounts are refused."""
-    sessions.register_login_guard(refusal)
+    """infra/services.wire_domains: logins and refreshes of restricted accounts are refused (with
+    an appeal token)."""
+    sessions.register_login_guard(login_refusal)
 
 
 def _row_out(r: AccountSanction, now: datetime) -> dict:

@@ -12,7 +12,7 @@ from infra.storage import storage_for
 from models.core.audit import AuditLog
 from models.moderation import quarantine
 from models.moderation.quarantine import QuarantinedMedia
-from tests.support.client import code, gql
+from tests.support.client import code, code_of, gql
 from tests.support.factories import create_post, moderator_user, register, report
 from tests.support.videos import video_with_files
 from tests.support.waiting import equals, wait_for
@@ -357,17 +357,36 @@ async def test_restore_and_account_actions_need_what_they_need(client, stack_env
 
 
 async def test_suspend_through_the_decision_endpoint(client, stack_env):
-    """Passes with the sanctions module (models/moderation/sanctions.py): a suspended account is
-    refused writes until its suspension ends."""
-    mod = await moderator_user(client, stack_env)
+    """A suspension decided in the queue: the account's token stops, its login is refused with
+    the end time and an appeal token, which opens its history and its appeal and nothing else;
+    the overturned appeal lets it log in again."""
+    mod, mod2 = await moderator_user(client, stack_env), await moderator_user(client, stack_env)
     author, a = await register(client), await register(client)
     case_id = (await mod_report(client, a, "user", author["user"]["id"], "harassment")).json()["case_id"]
     r = await decide(client, mod, case_id, "suspend", "repeated harassment", duration_hours=24)
     assert r.status_code == 201 and (r.json()["action"], r.json()["duration_hours"]) == ("suspend", 24), r.text
-    history = (await client.get("/users/me/moderation", headers=author["headers"])).json()["items"]
-    assert history[0]["action"] == "suspend" and history[0]["appeal_until"]
+    decision_id = r.json()["id"]
     refused = await client.post("/posts", json={"caption": "still here"}, headers=author["headers"])
     assert refused.status_code in (401, 403), refused.text
+    login = await client.post("/auth/login", json={"email": author["user"]["email"], "password": author["password"]})
+    assert code_of(login, 403) == "account_suspended"
+    details = login.json()["error"]["details"]
+    assert details["until"] and details["appeal_token"]
+    appeal_h = {"X-Appeal-Token": details["appeal_token"]}
+    history = (await client.get("/users/me/moderation", headers=appeal_h)).json()["items"]
+    assert history[0]["id"] == decision_id and history[0]["action"] == "suspend" and history[0]["appeal_until"]
+    # the token opens nothing else, and a forged one nothing at all
+    assert (await client.get("/users/me/consents", headers=appeal_h)).status_code == 401
+    forged = {"X-Appeal-Token": details["appeal_token"][:-4] + "AAAA"}
+    assert code_of(await client.get("/users/me/moderation", headers=forged), 401) == "invalid_appeal_token"
+    appealed = await client.post(
+        f"/moderation/decisions/{decision_id}/appeal", json={"text": "not me"}, headers=appeal_h
+    )
+    assert appealed.status_code == 201, appealed.text
+    r = await decide(client, mod2, case_id, "overturn", "the report was wrong")
+    assert r.status_code == 201, r.text
+    again = await client.post("/auth/login", json={"email": author["user"]["email"], "password": author["password"]})
+    assert again.status_code == 200, again.text
 
 
 async def test_the_graphql_face(client, stack_env):
