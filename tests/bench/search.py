@@ -234,9 +234,10 @@ def start_semantic_worker(settings, api_base: str, log_dir: Path) -> tuple[Worke
     from models.discovery.semantic import ALIVE
 
     worker = Worker({**os.environ, "WORKER_AGENTS": "semantic_search"}, log_dir, api_base)
+    r = redis.Redis.from_url(settings.redis_url)
+    r.delete(ALIVE)  # a stopped worker's presence lasts up to its TTL: wait for this one's
     t = time.monotonic()
     worker.start(wait_ready=False)
-    r = redis.Redis.from_url(settings.redis_url)
     try:
         deadline = time.monotonic() + 150
         while not r.exists(ALIVE):
