@@ -129,7 +129,7 @@ def run(
     viewers: int = 300,
     then=None,
 ) -> dict:
-    """`then(settings, seeded, api_base, tokens)`: another measurement on the same dataset and stack
+    """`then(settings, seeded, api_base, tokens, log_dir=)`: another measurement on the same dataset and stack
     after this one (tests/bench/search.py); its figures under "search"."""
     import uvloop
 
@@ -164,7 +164,7 @@ def run(
         tokens = uvloop.run(_tokens(settings, sample))
         result = uvloop.run(_measure(api_base, tokens))
         if then is not None:
-            result["search"] = then(settings, seeded, api_base, tokens)
+            result["search"] = then(settings, seeded, api_base, tokens, log_dir=log_dir)
         return {**result, "sizes": sizes, "seeded": seeded, "seed_s": seed_s, "cache_ttl": settings.feed_cache_ttl}
     finally:
         if api_proc is not None:

@@ -17,7 +17,9 @@
    the SQL statements per page (--no-feeds skips it).
 16. Search (tests/bench/search.py), on 9's dataset and stack right after it: Arabic/English
    captions and display names COPY-ed in, post_search built in bulk, then GET /search p50/p99
-   for users and posts, beside 9's home feed p50 (--no-search skips it).
+   for users and posts (text), then the newest --search-embed posts (10k) embedded and the worker
+   started with the semantic search service only for posts mode=hybrid p50/p99 and its share of
+   semantic pages, beside 9's home feed p50 (--no-search skips it).
 10, 11. Recommendations (tests/bench/recs.py): the embeddings agent's posts/s against raw
    model.encode on the same captions, and GET /recommendations/.../recommended p50/p99, after 9
    (worker stopped; --no-recs skips them).
@@ -50,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-wallet", action="store_true")
     ap.add_argument("--no-feeds", action="store_true")
     ap.add_argument("--no-search", action="store_true")
+    ap.add_argument("--search-embed", type=int, default=10_000)
     ap.add_argument("--no-recs", action="store_true")
     ap.add_argument("--no-realtime", action="store_true")
     ap.add_argument("--no-text", action="store_true")
@@ -229,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_feeds:
             worker.proc.stop()
             say("home feed: seeding 10k users, 100k posts, 1M reactions, then GET /feeds/home")
-            r["feeds"] = feeds.run(env, log_dir, base, then=None if args.no_search else search.then)
+            then = None if args.no_search else partial(search.then, embed_n=args.search_embed)
+            r["feeds"] = feeds.run(env, log_dir, base, then=then)
 
         # ---- 6c: the transcode agent in this process, the worker stopped (it would take the video too)
         if not args.no_media:
