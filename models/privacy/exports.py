@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 import orjson
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, select, text, update
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -174,8 +174,21 @@ async def _set(svc: Services, export_id: UUID, **values) -> None:
 
 async def build(svc: Services, export_id: UUID) -> str | None:
     """Build one export's archive; idempotent (a redelivered request for a finished export does
-    nothing; one found running, after a worker crash, starts over). A failure marks the export
-    `failed` with the reason, and the user may ask again. Returns the final state."""
+    nothing). Two workers never build the same export: the builder holds a PostgreSQL advisory
+    lock on its own connection for the whole build, which a crashed worker's connection drops,
+    so the redelivery after a crash starts over. A failure marks the export `failed` with the
+    reason, and the user may ask again. Returns the state it left."""
+    key = int.from_bytes(export_id.bytes[:8], "big", signed=True)
+    async with svc.sessions() as lock:
+        if not await lock.scalar(select(func.pg_try_advisory_lock(key))):
+            return "running"  # another worker builds it now
+        try:
+            return await _build(svc, export_id)
+        finally:
+            await lock.execute(select(func.pg_advisory_unlock(key)))
+
+
+async def _build(svc: Services, export_id: UUID) -> str | None:
     async with svc.sessions() as s, s.begin():
         e = await s.get(DataExport, export_id, with_for_update=True)
         if e is None or e.state not in RUNNING_STATES:
