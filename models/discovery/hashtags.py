@@ -133,7 +133,13 @@ async def sync(svc: Services, post_ids: Iterable[UUID]) -> set[str]:
     """Make the index agree with each post's row; recount the tags touched. Returns them."""
     touched: set[str] = set()
     async with svc.sessions() as s, s.begin():
-        for post_id in dict.fromkeys(post_ids):
+        for post_id in sorted(set(post_ids)):
+            # Two syncs of one post (a redelivery racing its first delivery, two workers) take
+            # turns: the second deletes what the first committed instead of colliding with it.
+            # Posts in id order, then tags in tag order: every transaction locks in one order.
+            await s.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('hashtag-post:' || :id))"), {"id": str(post_id)}
+            )
             row = (await s.execute(_CURRENT, {"id": post_id})).first()
             want = list(row.hashtags or []) if row and row.kind == "post" and not row.removed else []
             old = await s.execute(

@@ -66,7 +66,6 @@ _DELETE_WHERE: dict[str, tuple[str, ...]] = {
     "subscriptions": ("subscriber_id", "creator_id"),
     "subscription_plans": ("creator_id",),
     "data_exports": ("user_id",),
-    "user_counters": ("user_id",),
     "content_flags": ("author_id",),
     "hashtag_activity": ("user_id",),
     "hashtag_posts": ("author_id",),
@@ -83,11 +82,15 @@ RULES: dict[str, Rule] = {
     "users": Rule(
         "anonymise",
         "the row stays as a tombstone so others' rows that point at it stay whole (their "
-        "conversations, the ledger): email, phone and their proofs cleared, username `erased-<id8>`, "
+        "conversations, the ledger): email, phone and their proofs cleared, username `erased-` + "
+        "22 hex digits of the id, "
         "the password hash made unusable; the id is a pseudonym nothing else resolves",
     ),
     "posts": Rule("delete", "every post through the normal deletion (post.deleted): files, search, trending, recs"),
     "post_images": Rule("delete", "with the posts"),
+    "user_counters": Rule(
+        "anonymise", "the user's follower and following counts fall to zero with the unfollow events: counts only"
+    ),
     "post_counters": Rule(
         "keep", "counts of others' reactions on the user's deleted posts: no personal data, orphaned"
     ),
@@ -264,3 +267,15 @@ async def erase(svc: Services, user_id: UUID) -> dict:
     await erasure.finish(svc, user_id, report)
     log.info("account erased", extra={"user_id": str(user_id), "report": report})
     return report
+
+
+def markdown() -> str:
+    """The rule as docs/privacy.md shows it (`python -m models.privacy.erasing`; a test keeps them equal)."""
+    lines = ["| store | rule | what happens to the user's data, and why |", "|---|---|---|"]
+    lines += [f"| `{name}` | {r.action} | {r.how} |" for name, r in sorted(RULES.items())]
+    lines += [f"| {name} | {r.action} | {r.how} |" for name, r in OTHER_STORES.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -164,6 +164,9 @@ async def test_erasure_applies_the_rule_to_every_store(client, db, svc, worker, 
         == 1
     )
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE subject = $1", f"user:{me}") > 0
+    await wait_for(
+        lambda: _zero_counts(db, me), timeout=30, what="the user's own follow counts at zero (user_counters)"
+    )
     # Redis: nothing names the user any more
     assert [k async for k in svc.redis.scan_iter(match=f"*{me}*")] == []
     assert row["report"]
@@ -179,3 +182,15 @@ async def _stored(env, prefix: str) -> list[str]:
     from infra.storage import storage_for
 
     return await storage_for(get_settings()).list(prefix)
+
+
+async def _zero_counts(db, me) -> bool:
+    return await db.fetchval("SELECT coalesce(sum(abs(count)), 0) FROM user_counters WHERE user_id = $1", me) == 0
+
+
+def test_docs_show_the_rule_as_written():
+    from pathlib import Path
+
+    from models.privacy.erasing import markdown
+
+    assert markdown() in (Path(__file__).parents[2] / "docs" / "privacy.md").read_text()
