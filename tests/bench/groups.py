@@ -1,4 +1,4 @@
-"""Section 16, group chats (models/messaging/groups.py, docs/messages.md): one message to a
+"""Section 19, group chats (models/messaging/groups.py, docs/messages.md): one message to a
 MEMBERS-member room delivered to every member's /ws socket, against a one-to-one message in the
 same run.
 
@@ -164,7 +164,7 @@ def run(
 
 def report_lines(r: dict) -> list[str]:
     return [
-        f"{'16. group: 1 message -> ' + str(r['members']) + ' members p50 (ms)':<44}{r['p50_ms']:>16.1f}  "
+        f"{'19. group: 1 message -> ' + str(r['members']) + ' members p50 (ms)':<44}{r['p50_ms']:>16.1f}  "
         f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms over {r['messages']} messages x {r['members']} "
         f"sockets on 2 API processes; last socket per message p50 {r['last_p50_ms']:.1f} ms; one-to-one "
         f"p50 {r['single_p50_ms']:.1f} ms, p99 {r['single_p99_ms']:.1f} ms; ratio p50 {r['ratio_p50']:.2f}x",

@@ -1,10 +1,10 @@
-"""16, 17. Text checks (ml/text_toxicity.py, models/moderation/checks.py) on the labelled sample
+"""17, 18. Text checks (ml/text_toxicity.py, models/moderation/checks.py) on the labelled sample
 tests/bench/data/toxicity.jsonl (Arabic and English short texts, toxic or clean, written for it).
 
-16. Each model's precision and recall on its language's rows, with the configured thresholds
+17. Each model's precision and recall on its language's rows, with the configured thresholds
     (MODERATION_THRESHOLDS): a row counts as flagged when any label reaches review_at (the
     write goes through, flagged) and as rejected when any label reaches reject_at.
-17. Checks per second: the full check (checks.check_text: the model in a thread, the term list
+18. Checks per second: the full check (checks.check_text: the model in a thread, the term list
     from the process cache after one Redis GET of its version, the verdict) against the
     package's own call on the same texts, one at a time, in this process (alternating rounds,
     the best of each); and with 16 checks
@@ -142,7 +142,7 @@ def report_lines(r: dict) -> list[str]:
 
 def quality_lines(q: dict) -> list[str]:
     names = {"ar": "arabic-toxic 0.2.3", "en": "alt-profanity-check 1.7.2"}
-    lines = ["16. text models on tests/bench/data/toxicity.jsonl (MODERATION_THRESHOLDS)"]
+    lines = ["17. text models on tests/bench/data/toxicity.jsonl (MODERATION_THRESHOLDS)"]
     for lang in ("ar", "en"):
         m = q[lang]
         for kind in ("review", "reject"):
@@ -160,7 +160,7 @@ def speed_lines(s: dict) -> list[str]:
     ratio = s["full_rate"] / s["raw_rate"]
     loads = ", ".join(f"{k} {v:.2f}s" for k, v in s["load_s"].items())
     return [
-        f"17. text checks/s, one at a time: full check {s['full_rate']:,.0f}/s (p50 {s['full_p50_ms']:.2f} ms) vs "
+        f"18. text checks/s, one at a time: full check {s['full_rate']:,.0f}/s (p50 {s['full_p50_ms']:.2f} ms) vs "
         f"raw model call {s['raw_rate']:,.0f}/s (p50 {s['raw_p50_ms']:.2f} ms): {ratio:.0%}; "
         f"16 in flight {s['parallel_rate']:,.0f}/s",
         f"    model load (cold, this process): {loads}",
