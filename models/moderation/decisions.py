@@ -439,6 +439,15 @@ async def get_case(svc: Services, actor: UUID, case_id: UUID, *, base_url: str) 
         reports = await queue.reports_of(s, case)
         decided = await decisions_of(s, case.id)
     content = await targets.get(case.target_type).show(svc, case.target_id, base_url=base_url)
+    # PDPL: staff opening someone's content (a message shared by its reporter included) is recorded
+    await audit.record(
+        svc,
+        "privacy.staff_viewed",
+        None,
+        actor=actor,
+        subject=f"user:{case.author_id}" if case.author_id else f"case:{case.id}",
+        details={"case_id": str(case.id), "target_type": case.target_type, "target_id": str(case.target_id)},
+    )
     return {**queue.public(case), "content": content, "reports": reports, "decisions": decided}
 
 

@@ -112,7 +112,7 @@ async def test_reports_on_anything_make_one_case_per_target(client, stack_env):
     ] == "case_not_found"
 
 
-async def test_queue_order_and_detail(client, stack_env):
+async def test_queue_order_and_detail(client, stack_env, db):
     mod = await moderator_user(client, stack_env)
     author, a, b = await register(client), await register(client), await register(client)
     light, heavy = await create_post(client, author, caption="meh"), await create_post(client, author, caption="bad")
@@ -136,6 +136,14 @@ async def test_queue_order_and_detail(client, stack_env):
     assert detail.status_code == 200, detail.text
     body = detail.json()
     assert body["content"]["post"]["caption"] == "bad" and len(body["reports"]) == 2 and body["decisions"] == []
+    # PDPL: opening someone's content is an audit row naming the moderator and the user
+    seen = await db.fetchrow(
+        "SELECT actor_user_id, subject, details FROM audit_log WHERE action = 'privacy.staff_viewed'"
+        " AND details->>'case_id' = $1",
+        body["id"],
+    )
+    assert seen is not None and str(seen["actor_user_id"]) == mod["user"]["id"]
+    assert seen["subject"] == f"user:{author['user']['id']}"
 
 
 async def test_claims(client, stack_env):
