@@ -13,20 +13,17 @@ the truth: the flag is set after the row commits and removed after a cancel or t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import DateTime, String, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.accounts import phone_verification, sessions
+from models.accounts import phone_verification, sessions, users
 from models.accounts.fresh_proof import FreshProofRequired
 from models.accounts.users import User
 from models.core import audit, outbox
@@ -39,7 +36,6 @@ if TYPE_CHECKING:
     from infra.services import Services
 
 log = logging.getLogger(__name__)
-_hasher = PasswordHasher()
 
 DUE = "account.erasure_due"
 
@@ -84,11 +80,8 @@ async def _prove(svc: Services, user: User, password: str | None, otp_code: str 
     """The password, or a code sent to the account's proven phone (POST /auth/otp/send); anything
     else is 403 `fresh_proof_required`, as the other acts that a stolen token must not do."""
     if password is not None:
-        try:
-            if await asyncio.to_thread(_hasher.verify, user.password_hash, password):
-                return
-        except (VerificationError, InvalidHashError):
-            pass
+        if await users.check_password(user, password):
+            return
     elif otp_code is not None and user.phone and user.phone_verified_at:
         try:
             await phone_verification.check(svc, "otp", user.phone, otp_code, caller=user.id, client=client)
